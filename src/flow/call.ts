@@ -1,0 +1,98 @@
+/**
+ * What the call flow needs from one live call. The ESL layer implements it over the outbound socket
+ * (src/esl/call-session.ts); tests can implement it in memory. The flow never touches sockets.
+ *
+ * Every method takes an AbortSignal: aborting it rejects the promise promptly (the flow aborts when it
+ * leaves a state). When the caller hangs up, every pending and later command rejects with an EslError
+ * whose code is 'ESL_HANGUP' and `hangupSignal` fires.
+ */
+export interface CallInfo {
+  /** Unique-ID of the IVR (socket) leg. */
+  uuid: string;
+  /** The DID dialled (Caller-Destination-Number). */
+  did: string;
+  /** Caller-Caller-ID-Number, as FreeSWITCH gave it (may be empty, "anonymous", "0000000000"...). */
+  callerId: string;
+  callerIdName: string;
+  /** Privacy-Hide-Number / screening says the caller withheld the number. */
+  callerIdWithheld: boolean;
+}
+
+export interface DigitsRequest {
+  min: number;
+  max: number;
+  tries: number;
+  timeoutMs: number;
+  /** Terminator keys, e.g. "#". */
+  terminators: string;
+  /** Prompt file or tone_stream:// played before each try. */
+  prompt: string;
+  /** Played after an invalid try. */
+  invalidPrompt: string;
+  /** Channel variable that receives the digits, e.g. "ivr_destination". Must match /^[a-z_]+$/. */
+  variable: string;
+  /** Regex FreeSWITCH checks the entry against, e.g. "^\\d+$". */
+  regex: string;
+  /** Inter-digit timeout. */
+  digitTimeoutMs: number;
+}
+
+export interface DigitsResult {
+  /**
+   * The digits FreeSWITCH left in the variable, or undefined when it is absent. May be PARTIAL (it keeps what
+   * was typed when the caller hung up or a try timed out): callers must validate it themselves.
+   */
+  digits: string | undefined;
+  /** variable_read_result === 'success'. */
+  success: boolean;
+}
+
+export type SayType = 'CURRENCY' | 'NUMBER' | 'TIME_MEASUREMENT' | 'ITEMS';
+
+export interface BridgeRequest {
+  /** The complete dial string, built by flow code from whitelisted parts only. */
+  dialString: string;
+}
+
+export interface BridgeResult {
+  /** variable_originate_disposition (SUCCESS, USER_BUSY, NO_ANSWER, ...), undefined if FreeSWITCH set none. */
+  disposition: string | undefined;
+  /** variable_last_bridge_hangup_cause / DIALSTATUS-derived cause of the carrier leg. */
+  hangupCause: string | undefined;
+  /** True when the carrier leg answered (CHANNEL_BRIDGE was seen). */
+  answered: boolean;
+  /** The carrier leg's own CDR facts when the bridge ended with the copy of its JSON CDR (copy_json_cdr=true). */
+  carrierCdr: CarrierCdr | undefined;
+  /** The IVR leg hung up during (or to end) the bridge. */
+  callerHungUp: boolean;
+}
+
+/** The billing facts of the carrier (b-) leg, as FreeSWITCH reports them. */
+export interface CarrierCdr {
+  uuid: string;
+  billsec: number;
+  billmsec: number | undefined;
+  answerUepoch: bigint | undefined;
+  endUepoch: bigint | undefined;
+  hangupCause: string | undefined;
+  /** All variables of the b-leg CDR (decoded), for correlation (cc_call_id...). */
+  variables: Record<string, string>;
+}
+
+export interface Call {
+  readonly info: CallInfo;
+  /** Fires once when the IVR leg hangs up (CHANNEL_HANGUP) or the socket closes. */
+  readonly hangupSignal: AbortSignal;
+  readonly hungUp: boolean;
+
+  answer(signal?: AbortSignal): Promise<void>;
+  /** Sets a channel variable (app `set`). Name and value must already be validated by the caller. */
+  set(name: string, value: string, signal?: AbortSignal): Promise<void>;
+  playback(file: string, signal?: AbortSignal): Promise<void>;
+  /** mod_say: `say <lang> <type> PRONOUNCED <text>`. */
+  say(lang: string, type: SayType, text: string, signal?: AbortSignal): Promise<void>;
+  playAndGetDigits(req: DigitsRequest, signal?: AbortSignal): Promise<DigitsResult>;
+  bridge(req: BridgeRequest, signal?: AbortSignal): Promise<BridgeResult>;
+  /** Hangs the IVR leg up; resolves once FreeSWITCH acknowledged (or at once if already hung up). Never rejects. */
+  hangup(cause?: string): Promise<void>;
+}

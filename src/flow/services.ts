@@ -1,0 +1,102 @@
+import type { Micros } from '../money/money.ts';
+import type { BridgeResult } from './call.ts';
+
+/**
+ * What the call flow needs from billing and storage. Implemented by src/app/call-services.ts over PostgreSQL
+ * and the live balance store; tests can replace it. Every method may throw ServiceUnavailableError when
+ * PostgreSQL or Redis cannot be reached: the flow then plays `service_unavailable` and hangs up (fail closed).
+ */
+export class ServiceUnavailableError extends Error {
+  readonly code = 'SERVICE_UNAVAILABLE';
+}
+
+export type AuthMode = 'pin' | 'cli' | 'cli-then-pin';
+
+export interface AccessNumber {
+  did: string;
+  language: string;
+  authMode: AuthMode;
+  gateway: string;
+  failoverGateway: string | null;
+  minDigits: number;
+  maxDigits: number;
+  allowedPrefixes: string[];
+  deniedPrefixes: string[];
+  countryCode: string;
+  nationalPrefix: string;
+  pinLength: number;
+  pinTries: number;
+  bindCliAfterPin: boolean;
+  maxCallsPerSession: number;
+}
+
+export interface CardView {
+  id: string;
+  serial: string;
+  currency: string;
+  /** Balance plus credit limit minus what other live calls hold: what this caller may spend now. */
+  available: Micros;
+  /** The card's balance as stored (what "you have" announces). */
+  balance: Micros;
+}
+
+export type AuthorizeResult =
+  | { ok: true; card: CardView; activated: boolean }
+  | { ok: false; reason: 'unknown' | 'disabled' | 'expired' | 'no_balance' };
+
+export type QuoteResult =
+  | { ok: true; maxSeconds: number; ratePerMin: Micros; destinationName: string }
+  | { ok: false; reason: 'no_rate' | 'insufficient' };
+
+export interface Reservation {
+  /** The carrier leg's uuid (set with origination_uuid) and the key of the CDR and the debit. */
+  callId: string;
+  cardId: string;
+  maxSeconds: number;
+  reserved: Micros;
+}
+
+export type ReserveResult =
+  | { ok: true; reservation: Reservation }
+  | { ok: false; reason: 'no_rate' | 'insufficient' | 'too_many_calls' };
+
+export interface SettleResult {
+  /** Seconds billed and what they cost (0 when the carrier never answered). */
+  billedSeconds: number;
+  cost: Micros;
+  /** Balance after the settlement. */
+  balance: Micros;
+}
+
+export interface CallContextInfo {
+  ivrUuid: string;
+  did: string;
+  callerId: string;
+}
+
+export interface CallServices {
+  accessNumber(did: string): Promise<AccessNumber | undefined>;
+  /** Card id for a PIN (any status), undefined when no card has it. */
+  cardIdByPin(pin: string): Promise<string | undefined>;
+  /** Card id whitelisted for this caller ID, undefined when none. */
+  cardIdByCli(callerId: string): Promise<string | undefined>;
+  /** Checks status and expiry, activates a pending card (charging its activation fee once), returns its balance. */
+  authorize(cardId: string): Promise<AuthorizeResult>;
+  /** Current balance (for "you have ..." announcements). */
+  balance(cardId: string): Promise<Micros>;
+  /** Rates `number` (E.164 digits) for the card and says how long a call could last now. */
+  quote(cardId: string, number: string): Promise<QuoteResult>;
+  /** Holds the funds for cost(maxSeconds) atomically and records the pending call in PostgreSQL. */
+  reserve(cardId: string, number: string, ctx: CallContextInfo): Promise<ReserveResult>;
+  /**
+   * Ends a reservation: debits the card from the carrier CDR when it answered (idempotent on callId),
+   * otherwise releases the hold. Must always complete (it is never aborted by a hangup).
+   */
+  settle(reservation: Reservation, bridge: BridgeResult | undefined): Promise<SettleResult>;
+  /** Brute-force protection: true when this caller ID or DID is locked out. */
+  isLockedOut(did: string, callerId: string): Promise<boolean>;
+  /** Records a failed PIN try (counts towards the lockout). */
+  recordPinFailure(did: string, callerId: string): Promise<void>;
+  /** Binds a caller ID to a card (cli-then-pin with bindCliAfterPin). */
+  bindCli(callerId: string, cardId: string): Promise<void>;
+}
