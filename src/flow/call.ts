@@ -52,6 +52,8 @@ export type SayType = 'CURRENCY' | 'NUMBER' | 'TIME_MEASUREMENT' | 'ITEMS';
 export interface BridgeRequest {
   /** The complete dial string, built by flow code from whitelisted parts only. */
   dialString: string;
+  /** How long to wait for the bridge to end (originate timeout + cap + margin). */
+  timeoutMs: number;
 }
 
 export interface BridgeResult {

@@ -1,0 +1,71 @@
+import { divRound, type Micros, type Rounding } from '../money/money.ts';
+
+/** Everything needed to cost a call: the matched rate plus its table's rules and the card's tax. */
+export interface RateRule {
+  ratePerMin: Micros;
+  connectFee: Micros;
+  /** Minimum billed block in seconds (the first block is always charged in full). */
+  initialIncrement: number;
+  /** After the first block, seconds are billed in blocks of this size. */
+  subsequentIncrement: number;
+  /** The table's decimals (0..6) and rounding rule, applied once to the final amount. */
+  decimals: number;
+  rounding: Rounding;
+  /** Calls shorter than this cost nothing (not even the connect fee). */
+  minBillableSeconds: number;
+  /** Tax on top, parts per million (20% = 200000). */
+  taxPpm: number;
+}
+
+const PPM = 1_000_000n;
+
+/** Seconds charged for a call that lasted `seconds` (whole seconds, as FreeSWITCH's billsec). */
+export function billableSeconds(rule: RateRule, seconds: number): number {
+  if (!Number.isInteger(seconds) || seconds < 0) throw new RangeError(`seconds must be a whole number >= 0: ${seconds}`);
+  if (seconds === 0 || seconds < rule.minBillableSeconds) return 0;
+  if (seconds <= rule.initialIncrement) return rule.initialIncrement;
+  const rest = seconds - rule.initialIncrement;
+  return rule.initialIncrement + Math.ceil(rest / rule.subsequentIncrement) * rule.subsequentIncrement;
+}
+
+/**
+ * The cost of a call of `seconds`: (connect fee + billable seconds at the per-minute rate) plus tax,
+ * rounded ONCE to the table's decimals with its rule. Exact: integer arithmetic on micros throughout.
+ */
+export function cost(rule: RateRule, seconds: number): Micros {
+  const billable = billableSeconds(rule, seconds);
+  if (billable === 0) return 0n;
+  // micros * 60: the per-minute rate times seconds stays an integer.
+  const pre = rule.connectFee * 60n + rule.ratePerMin * BigInt(billable);
+  const num = pre * (PPM + BigInt(rule.taxPpm));
+  const quantum = 10n ** BigInt(6 - rule.decimals);
+  return divRound(num, 60n * PPM * quantum, rule.rounding) * quantum;
+}
+
+/**
+ * The longest call (whole seconds, <= capSeconds) whose cost fits in `available`, found through `cost` itself
+ * so that a call capped at maxSeconds can never cost more than was reserved. cost is non-decreasing in seconds,
+ * so a binary search finds the largest affordable duration.
+ */
+export function maxSeconds(rule: RateRule, available: Micros, capSeconds: number): number {
+  if (available < 0n) return 0;
+  if (cost(rule, capSeconds) <= available) return capSeconds;
+  let lo = 0; // cost(0) = 0 <= available
+  let hi = capSeconds; // cost(hi) > available
+  while (hi - lo > 1) {
+    const mid = lo + Math.floor((hi - lo) / 2);
+    if (cost(rule, mid) <= available) lo = mid;
+    else hi = mid;
+  }
+  return lo;
+}
+
+/**
+ * Seconds to bill from what FreeSWITCH reported. billsec is end minus answer in whole epoch seconds; the cap is
+ * enforced by FreeSWITCH (sched_hangup on the carrier leg fires on whole-second ticks at answer-second + cap, so
+ * billsec equals the cap when it fires). Never bill past the cap the reservation was made for.
+ */
+export function billedSecondsFor(billsec: number, capSeconds: number): number {
+  if (!Number.isFinite(billsec) || billsec < 0) return 0;
+  return Math.min(Math.floor(billsec), capSeconds);
+}
