@@ -1,0 +1,179 @@
+/**
+ * The b-leg's JSON CDR (the document mod_json_cdr posts and copy_json_cdr puts on the a-leg as b_leg_cdr),
+ * built from the recorded document (f_copy_json_cdr.b_leg_cdr.json) with this call's facts, and the POST
+ * exactly as mod_json_cdr sends it (encode=false, README "mod_json_cdr").
+ */
+import net from 'node:net';
+import { fsUrlEncode } from './codec.ts';
+import { fsStamp } from './clock.ts';
+import { fill, type Tokens } from './channel.ts';
+import templates from './templates/fs-templates.json' with { type: 'json' };
+
+export interface BLegFacts {
+  uuid: string;
+  number: string;
+  dialVars: Array<[string, string]>;
+  createdUs: number;
+  progressUs: number;
+  answeredUs: number;
+  bridgedUs: number;
+  endUs: number;
+  hangupCause: string;
+  q850: number;
+  sipHangupDisposition: string;
+  billsec: number;
+  billmsec: number;
+  /** Apps the b-leg ran (execute_on_answer*): [name, data, stampUs]. */
+  apps: Array<[string, string, number]>;
+}
+
+const Q850: Record<string, number> = {
+  NORMAL_CLEARING: 16,
+  USER_BUSY: 17,
+  NO_ANSWER: 19,
+  UNALLOCATED_NUMBER: 1,
+  NORMAL_TEMPORARY_FAILURE: 41,
+  ALLOTTED_TIMEOUT: 602,
+  ORIGINATOR_CANCEL: 487,
+  CALL_REJECTED: 21,
+};
+export const q850Of = (cause: string) => Q850[cause] ?? 0;
+
+function deepFill(x: unknown, t: Tokens): unknown {
+  if (typeof x === 'string') return fill(x, t);
+  if (Array.isArray(x)) return x.map((v) => deepFill(v, t));
+  if (x && typeof x === 'object') return Object.fromEntries(Object.entries(x).map(([k, v]) => [k, deepFill(v, t)]));
+  return x;
+}
+
+/** Variables of the b-leg CDR, plain (not url-encoded), in FreeSWITCH's order. */
+export function bLegVariables(b: BLegFacts, t: Tokens): Array<[string, string]> {
+  const us = (v: number) => String(v);
+  const s = (v: number) => String(Math.floor(v / 1e6));
+  const stamp = (v: number) => (v ? fsStamp(v) : '');
+  const answered = b.answeredUs > 0;
+  const dur = b.endUs - b.createdUs;
+  const billus = answered ? b.endUs - b.answeredUs : 0;
+  const wait = answered ? b.answeredUs - b.createdUs : 0;
+  const last = b.apps[b.apps.length - 1];
+  const computed: Record<string, string> = {
+    hangup_cause: b.hangupCause,
+    hangup_cause_q850: String(b.q850),
+    sip_hangup_disposition: b.sipHangupDisposition,
+    start_stamp: stamp(b.createdUs),
+    profile_start_stamp: stamp(b.createdUs),
+    answer_stamp: stamp(b.answeredUs),
+    bridge_stamp: stamp(b.bridgedUs),
+    progress_stamp: stamp(b.progressUs),
+    end_stamp: stamp(b.endUs),
+    start_epoch: s(b.createdUs),
+    start_uepoch: us(b.createdUs),
+    profile_start_epoch: s(b.createdUs),
+    profile_start_uepoch: us(b.createdUs),
+    answer_epoch: s(b.answeredUs),
+    answer_uepoch: us(b.answeredUs),
+    bridge_epoch: s(b.bridgedUs),
+    bridge_uepoch: us(b.bridgedUs),
+    progress_epoch: s(b.progressUs),
+    progress_uepoch: us(b.progressUs),
+    end_epoch: s(b.endUs),
+    end_uepoch: us(b.endUs),
+    duration: String(Math.floor(b.endUs / 1e6) - Math.floor(b.createdUs / 1e6)),
+    billsec: String(b.billsec),
+    answersec: String(answered ? Math.floor(b.answeredUs / 1e6) - Math.floor(b.createdUs / 1e6) : 0),
+    waitsec: String(answered ? Math.floor(b.bridgedUs / 1e6) - Math.floor(b.createdUs / 1e6) : 0),
+    flow_billsec: String(Math.floor(b.endUs / 1e6) - Math.floor(b.createdUs / 1e6)),
+    mduration: String(Math.floor(dur / 1000)),
+    billmsec: String(b.billmsec),
+    answermsec: String(Math.floor(wait / 1000)),
+    waitmsec: String(answered ? Math.floor((b.bridgedUs - b.createdUs) / 1000) : 0),
+    flow_billmsec: String(Math.floor(dur / 1000)),
+    uduration: String(dur),
+    billusec: String(billus),
+    answerusec: String(wait),
+    waitusec: String(answered ? b.bridgedUs - b.createdUs : 0),
+    flow_billusec: String(dur),
+    last_app: last?.[0] ?? '',
+    last_arg: last?.[1] ?? '',
+    current_application: last?.[0] ?? '',
+    current_application_data: last?.[1] ?? '',
+    endpoint_disposition: answered ? 'ANSWER' : 'EARLY MEDIA',
+    sip_term_status: b.sipHangupDisposition === 'recv_bye' ? '200' : '',
+  };
+  const out: Array<[string, string]> = [];
+  for (const [k, v] of templates.bLegCdr.variables as Array<[string, string]>) {
+    if (k in computed) {
+      if (computed[k] !== '') out.push([k, computed[k]!]);
+    } else out.push([k, fill(v, t)]);
+    // dial-string {} variables sit right after originator in the recorded document
+    if (k === 'originator') for (const dv of b.dialVars) out.push(dv);
+  }
+  return out;
+}
+
+/** The b-leg's JSON CDR text. `urlencodeValues` = the b_leg_cdr form (values url-encoded inside the JSON). */
+export function bLegCdrJson(b: BLegFacts, t: Tokens, urlencodeValues: boolean): string {
+  const doc = deepFill(templates.bLegCdr.doc, t) as Record<string, unknown> & {
+    callflow: Array<{ times: Record<string, string> }>;
+  };
+  const vars = Object.fromEntries(
+    bLegVariables(b, t).map(([k, v]) => [k, urlencodeValues ? fsUrlEncode(v) : v] as [string, string]),
+  );
+  const times = doc.callflow[0]!.times;
+  times.created_time = times.profile_created_time = String(b.createdUs);
+  times.progress_time = String(b.progressUs);
+  times.answered_time = String(b.answeredUs);
+  times.bridged_time = String(b.bridgedUs);
+  times.hangup_time = String(b.endUs);
+  const ordered: Record<string, unknown> = {
+    'core-uuid': doc['core-uuid'],
+    switchname: doc.switchname,
+    channel_data: doc.channel_data,
+    callStats: doc.callStats,
+    variables: vars,
+  };
+  if (b.apps.length)
+    ordered.app_log = { applications: b.apps.map(([n, d, ts]) => ({ app_name: n, app_data: d, app_stamp: String(ts) })) };
+  ordered.callflow = doc.callflow;
+  return JSON.stringify(ordered);
+}
+
+/**
+ * POSTs one CDR like mod_json_cdr (encode=false): `POST <path>?uuid=<uuid>`, exact header set, retries with a
+ * delay (retries=3 -> 4 attempts). Resolves with the HTTP status of the last attempt (0 = no answer).
+ */
+export async function postJsonCdr(
+  url: string,
+  uuid: string,
+  body: string,
+  opts: { retries: number; delayMs: number; sleep: (ms: number) => Promise<unknown> },
+): Promise<number> {
+  const u = new URL(url);
+  const buf = Buffer.from(body, 'utf8');
+  const head =
+    `POST ${u.pathname}${u.search}?uuid=${uuid} HTTP/1.1\r\nHost: ${u.host}\r\n` +
+    `User-Agent: freeswitch-json/1.0\r\nAccept: */*\r\nContent-Type: application/json\r\nContent-Length: ${buf.length}\r\n\r\n`;
+  let status = 0;
+  for (let attempt = 0; attempt <= opts.retries; attempt++) {
+    if (attempt > 0) await opts.sleep(opts.delayMs);
+    status = await new Promise<number>((resolve) => {
+      const sock = net.connect(Number(u.port || 80), u.hostname);
+      let got = '';
+      const done = (v: number) => {
+        sock.destroy();
+        resolve(v);
+      };
+      sock.setTimeout(5000, () => done(0));
+      sock.on('connect', () => sock.write(Buffer.concat([Buffer.from(head), buf])));
+      sock.on('data', (d) => {
+        got += d.toString('latin1');
+        const m = /^HTTP\/1\.[01] (\d{3})/.exec(got);
+        if (m && got.includes('\r\n\r\n')) done(Number(m[1]));
+      });
+      sock.on('error', () => done(0));
+      sock.on('end', () => done(Number(/^HTTP\/1\.[01] (\d{3})/.exec(got)?.[1] ?? 0)));
+    });
+    if (status >= 200 && status < 300) return status;
+  }
+  return status;
+}
