@@ -5,14 +5,16 @@ export type EslErrorCode =
   | 'ESL_SOCKET_CLOSED' // the socket closed (or a disconnect notice arrived) before completion
   | 'ESL_ABORTED' // the caller's AbortSignal fired
   | 'ESL_COMMAND_FAILED' // FreeSWITCH answered -ERR
-  | 'ESL_PROTOCOL'; // malformed or oversized frame: the connection is dropped
+  | 'ESL_PROTOCOL' // malformed or oversized frame: the connection is dropped
+  | 'ESL_INVALID_ARGUMENT'; // refused before sending (newline in an app arg, bad variable name...)
 
 export class EslError extends Error {
   constructor(
     readonly code: EslErrorCode,
     message: string,
+    options?: ErrorOptions,
   ) {
-    super(message);
+    super(message, options);
     this.name = 'EslError';
   }
 }

@@ -1,0 +1,226 @@
+/**
+ * The typed call API over one outbound socket: implements the flow's Call (src/flow/call.ts).
+ */
+import type { Logger } from 'pino';
+import type {
+  BridgeRequest,
+  BridgeResult,
+  Call,
+  CallInfo,
+  CarrierCdr,
+  DigitsRequest,
+  DigitsResult,
+  SayType,
+} from '../flow/call.ts';
+import { checkLine, hangupCauseOrDefault, pagdArg, sayArg, sendmsgHangup, setArg } from './commands.ts';
+import type { EslConnection } from './connection.ts';
+import { EslError, isEslError } from './errors.ts';
+import { safeDecode, type EslEvent } from './parser.ts';
+
+export interface CallTimeouts {
+  answerMs: number;
+  setMs: number;
+  /** playback and say */
+  mediaMs: number;
+  /** Added to the PAGD's own worst case (tries x (timeout + digitTimeout x max)) to cover the prompts. */
+  pagdMarginMs: number;
+  /** How long bridge keeps waiting after CHANNEL_HANGUP for UNBRIDGE / EXECUTE_COMPLETE(bridge) and b_leg_cdr. */
+  bridgeHangupGraceMs: number;
+  hangupMs: number;
+}
+
+export const DEFAULT_CALL_TIMEOUTS: CallTimeouts = {
+  answerMs: 5_000,
+  setMs: 5_000,
+  mediaMs: 120_000,
+  pagdMarginMs: 30_000,
+  bridgeHangupGraceMs: 5_000,
+  hangupMs: 5_000,
+};
+
+export interface CallSessionOptions {
+  logger: Logger;
+  timeouts?: Partial<CallTimeouts>;
+}
+
+/** CallInfo from the connect reply's CHANNEL_DATA. */
+export function callInfoFrom(channelData: EslEvent): CallInfo {
+  const callerId = channelData.get('Caller-Caller-ID-Number') ?? '';
+  const hidden = channelData.get('Caller-Privacy-Hide-Number') ?? channelData.get('Channel-Privacy-Hide-Number');
+  return {
+    uuid: channelData.get('Unique-ID') ?? '',
+    did: channelData.get('Caller-Destination-Number') ?? '',
+    callerId,
+    callerIdName: channelData.get('Caller-Caller-ID-Name') ?? '',
+    callerIdWithheld: hidden === 'true' || callerId.trim() === '' || callerId.trim().toLowerCase() === 'anonymous',
+  };
+}
+
+export class CallSession implements Call {
+  readonly info: CallInfo;
+  readonly log: Logger;
+  private readonly hangupController = new AbortController();
+  private readonly timeouts: CallTimeouts;
+
+  constructor(
+    /** The socket, for listeners that need raw events (e.g. CHANNEL_HANGUP_COMPLETE). */
+    readonly connection: EslConnection,
+    channelData: EslEvent,
+    options: CallSessionOptions,
+  ) {
+    this.info = callInfoFrom(channelData);
+    this.log = options.logger;
+    this.timeouts = { ...DEFAULT_CALL_TIMEOUTS, ...options.timeouts };
+    connection.on('event', (event) => {
+      if (event.name === 'CHANNEL_HANGUP' || event.name === 'CHANNEL_HANGUP_COMPLETE') this.markHungUp(event.get('Hangup-Cause'));
+    });
+    connection.on('notice', () => this.markHungUp('disconnect notice'));
+    connection.on('close', () => this.markHungUp('socket closed'));
+    if (connection.channelGone || connection.closed) this.markHungUp('before the session started');
+  }
+
+  get hangupSignal(): AbortSignal {
+    return this.hangupController.signal;
+  }
+
+  get hungUp(): boolean {
+    return this.hangupController.signal.aborted;
+  }
+
+  async answer(signal?: AbortSignal): Promise<void> {
+    await this.exec('answer', undefined, this.timeouts.answerMs, signal);
+  }
+
+  async set(name: string, value: string, signal?: AbortSignal): Promise<void> {
+    await this.exec('set', setArg(name, value), this.timeouts.setMs, signal);
+  }
+
+  async playback(file: string, signal?: AbortSignal): Promise<void> {
+    if (file === '') throw new EslError('ESL_INVALID_ARGUMENT', 'playback needs a file');
+    await this.exec('playback', checkLine('playback file', file), this.timeouts.mediaMs, signal, true);
+  }
+
+  async say(lang: string, type: SayType, text: string, signal?: AbortSignal): Promise<void> {
+    await this.exec('say', sayArg(lang, type, text), this.timeouts.mediaMs, signal, true);
+  }
+
+  async playAndGetDigits(req: DigitsRequest, signal?: AbortSignal): Promise<DigitsResult> {
+    const arg = pagdArg(req);
+    const timeoutMs = req.tries * (req.timeoutMs + req.digitTimeoutMs * req.max) + this.timeouts.pagdMarginMs;
+    const done = await this.exec('play_and_get_digits', arg, timeoutMs, signal, true);
+    // FreeSWITCH leaves partial entries in the variable; read_result is the verdict (Application-Response is _none_).
+    return { digits: done.variable(req.variable), success: done.variable('read_result') === 'success' };
+  }
+
+  async bridge(req: BridgeRequest, signal?: AbortSignal): Promise<BridgeResult> {
+    let answered = false;
+    let unbridge: EslEvent | undefined;
+    let last: EslEvent | undefined;
+    const off = this.connection.on('event', (event) => {
+      if (event.name === 'CHANNEL_BRIDGE') answered = true;
+      else if (event.name === 'CHANNEL_UNBRIDGE') unbridge = event;
+      last = event;
+    });
+    let done: EslEvent | undefined;
+    try {
+      done = await this.exec('bridge', checkLine('dial string', req.dialString), req.timeoutMs, signal, false, this.timeouts.bridgeHangupGraceMs);
+    } catch (err) {
+      // The caller hung up and the completion did not come within the grace (or the socket closed after the
+      // hangup): report what was seen rather than lose the bridge outcome.
+      const afterHangup = isEslError(err, 'ESL_HANGUP') || isEslError(err, 'ESL_SOCKET_CLOSED');
+      if (!(afterHangup && this.hungUp && last !== undefined)) throw err;
+      this.log.warn({ err }, 'bridge: no EXECUTE_COMPLETE after hangup, using the last events seen');
+    } finally {
+      off();
+    }
+    const source = done ?? unbridge ?? (last as EslEvent);
+    return {
+      disposition: source.variable('originate_disposition'),
+      hangupCause: source.variable('last_bridge_hangup_cause') ?? source.variable('bridge_hangup_cause'),
+      answered,
+      carrierCdr: await this.carrierCdr(done, unbridge),
+      callerHungUp: this.hungUp,
+    };
+  }
+
+  async hangup(cause?: string): Promise<void> {
+    if (this.hungUp) return;
+    try {
+      await this.connection.sendmsg(sendmsgHangup(hangupCauseOrDefault(cause)), { timeoutMs: this.timeouts.hangupMs });
+    } catch (err) {
+      this.log.debug({ err }, 'hangup not acknowledged');
+    }
+  }
+
+  private async exec(
+    app: string,
+    arg: string | undefined,
+    timeoutMs: number,
+    signal: AbortSignal | undefined,
+    breakOnAbort = false,
+    hangupGraceMs = 0,
+  ): Promise<EslEvent> {
+    if (this.hungUp) throw new EslError('ESL_HANGUP', `${app}: the call has hung up`);
+    try {
+      return await this.connection.execute(app, arg, { timeoutMs, signal, hangupGraceMs });
+    } catch (err) {
+      // The app keeps running in FreeSWITCH when we stop waiting; stop the media so the next step is not queued
+      // behind it.
+      if (breakOnAbort && isEslError(err, 'ESL_ABORTED') && !this.hungUp) {
+        this.connection.api(`uuid_break ${this.info.uuid} all`).catch(() => undefined);
+      }
+      throw err;
+    }
+  }
+
+  /** b_leg_cdr, exact: from a json event, or (plain events) read back with uuid_getvar while the channel exists. */
+  private async carrierCdr(done: EslEvent | undefined, unbridge: EslEvent | undefined): Promise<CarrierCdr | undefined> {
+    const carrier = [done, unbridge].find((e) => e?.variable('b_leg_cdr') !== undefined);
+    if (!carrier) return undefined;
+    if (carrier.format === 'json') return parseCarrierCdr(carrier.variable('b_leg_cdr') as string);
+    // event-plain values are lossy for text that already holds %XX (observation 14): never parse them.
+    if (this.hungUp || this.connection.channelGone) return undefined;
+    try {
+      const exact = await this.connection.api(`uuid_getvar ${this.info.uuid} b_leg_cdr`);
+      return parseCarrierCdr(exact);
+    } catch (err) {
+      this.log.warn({ err }, 'could not read b_leg_cdr back');
+      return undefined;
+    }
+  }
+
+  private markHungUp(reason: string | undefined): void {
+    if (this.hangupController.signal.aborted) return;
+    this.hangupController.abort(new EslError('ESL_HANGUP', `call hung up (${reason ?? 'unknown'})`));
+  }
+}
+
+const DIGITS = /^\d+$/;
+
+/**
+ * The b-leg JSON CDR as FreeSWITCH copies it (copy_json_cdr=true): exact JSON whose values are url-encoded.
+ * Returns undefined for anything that is not a complete, well-formed document.
+ */
+export function parseCarrierCdr(text: string): CarrierCdr | undefined {
+  let doc: unknown;
+  try {
+    doc = JSON.parse(text);
+  } catch {
+    return undefined;
+  }
+  const vars = (doc as { variables?: unknown } | null)?.variables;
+  if (typeof vars !== 'object' || vars === null || Array.isArray(vars)) return undefined;
+  const variables: Record<string, string> = {};
+  for (const [k, v] of Object.entries(vars)) if (typeof v === 'string') variables[k] = safeDecode(v);
+  const { uuid, billsec, billmsec, answer_uepoch: answer, end_uepoch: end, hangup_cause: hangupCause } = variables;
+  if (!uuid || billsec === undefined || !DIGITS.test(billsec)) return undefined;
+  return {
+    uuid,
+    billsec: Number(billsec),
+    billmsec: billmsec !== undefined && DIGITS.test(billmsec) ? Number(billmsec) : undefined,
+    answerUepoch: answer !== undefined && DIGITS.test(answer) ? BigInt(answer) : undefined,
+    endUepoch: end !== undefined && DIGITS.test(end) ? BigInt(end) : undefined,
+    hangupCause: hangupCause || undefined,
+    variables,
+  };
+}

@@ -1,0 +1,90 @@
+/**
+ * Pure builders for what ccard writes on the outbound socket. Each returns the exact bytes (as a string) or
+ * throws EslError('ESL_INVALID_ARGUMENT') before anything is sent. Formats follow test/fixtures/freeswitch/*.tx.raw.
+ */
+import type { DigitsRequest, SayType } from '../flow/call.ts';
+import { EslError } from './errors.ts';
+
+const invalid = (msg: string): EslError => new EslError('ESL_INVALID_ARGUMENT', msg);
+
+const APP_NAME = /^[a-z][a-z0-9_]*$/;
+const HANGUP_CAUSE = /^[A-Z][A-Z0-9_]*$/;
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+const VAR_NAME = /^[a-z_]+$/;
+const CHANNEL_VAR = /^[A-Za-z0-9_]+$/;
+/** One space-separated token of an app argument: no whitespace at all. */
+const TOKEN = /^\S+$/;
+const SAY_TYPES: readonly SayType[] = ['CURRENCY', 'NUMBER', 'TIME_MEASUREMENT', 'ITEMS'];
+
+/** An app argument travels as one header line: a CR or LF would end it and inject headers. */
+export function checkLine(what: string, value: string): string {
+  if (/[\r\n]/.test(value)) throw invalid(`${what} must not contain a newline`);
+  return value;
+}
+
+function token(what: string, value: string): string {
+  if (!TOKEN.test(value)) throw invalid(`${what} must be one non-empty token without spaces: ${JSON.stringify(value)}`);
+  return value;
+}
+
+function int(what: string, value: number, min: number): number {
+  if (!Number.isSafeInteger(value) || value < min) throw invalid(`${what} must be an integer >= ${min}`);
+  return value;
+}
+
+/** A plain command such as `connect`, `myevents json`, `linger`, `exit`, `api uuid_break <uuid> all`. */
+export function command(text: string): string {
+  if (text === '' || /[\r\n]/.test(text)) throw invalid('a command is one non-empty line');
+  return `${text}\n\n`;
+}
+
+export function sendmsgExecute(app: string, arg: string | undefined, eventUuid: string): string {
+  if (!APP_NAME.test(app)) throw invalid(`bad application name ${JSON.stringify(app)}`);
+  if (!UUID.test(eventUuid)) throw invalid('Event-UUID must be a uuid');
+  const argLine = arg === undefined || arg === '' ? '' : `execute-app-arg: ${checkLine('app argument', arg)}\n`;
+  return `sendmsg\ncall-command: execute\nexecute-app-name: ${app}\n${argLine}Event-UUID: ${eventUuid}\n\n`;
+}
+
+export function sendmsgHangup(cause: string): string {
+  if (!HANGUP_CAUSE.test(cause)) throw invalid(`bad hangup cause ${JSON.stringify(cause)}`);
+  return `sendmsg\ncall-command: hangup\nhangup-cause: ${cause}\n\n`;
+}
+
+/** `set` app argument: `name=value`. */
+export function setArg(name: string, value: string): string {
+  if (!CHANNEL_VAR.test(name)) throw invalid(`bad channel variable name ${JSON.stringify(name)}`);
+  return `${name}=${checkLine('variable value', value)}`;
+}
+
+/** `say` app argument: `<lang> <TYPE> PRONOUNCED <text>`. */
+export function sayArg(lang: string, type: SayType, text: string): string {
+  if (!/^[a-z]{2}(?:[_-][A-Za-z]{2,})?$/.test(lang)) throw invalid(`bad say language ${JSON.stringify(lang)}`);
+  if (!SAY_TYPES.includes(type)) throw invalid(`bad say type ${JSON.stringify(type)}`);
+  return `${lang} ${type} PRONOUNCED ${token('say text', text)}`;
+}
+
+/**
+ * play_and_get_digits argument, in FreeSWITCH's order:
+ * `min max tries timeout terminators prompt invalid_prompt var regex digit_timeout`.
+ */
+export function pagdArg(req: DigitsRequest): string {
+  const min = int('min', req.min, 0);
+  const max = int('max', req.max, Math.max(1, min));
+  if (!VAR_NAME.test(req.variable)) throw invalid(`digits variable must match /^[a-z_]+$/: ${JSON.stringify(req.variable)}`);
+  return [
+    min,
+    max,
+    int('tries', req.tries, 1),
+    int('timeoutMs', req.timeoutMs, 1),
+    token('terminators', req.terminators),
+    token('prompt', req.prompt),
+    token('invalidPrompt', req.invalidPrompt),
+    req.variable,
+    token('regex', req.regex),
+    int('digitTimeoutMs', req.digitTimeoutMs, 1),
+  ].join(' ');
+}
+
+export function hangupCauseOrDefault(cause: string | undefined): string {
+  return cause !== undefined && HANGUP_CAUSE.test(cause) ? cause : 'NORMAL_CLEARING';
+}

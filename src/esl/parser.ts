@@ -1,0 +1,260 @@
+/**
+ * ESL framing and parsing, on Buffers, with no IO.
+ *
+ * A frame is a header block ending in "\n\n", then Content-Length BYTES of body when that header is present.
+ * FrameParser is incremental: feed it reads of any size (a frame split at any byte, several frames per read).
+ * toFrame() turns a raw frame into a typed one; events (text/event-plain, text/event-json) become EslEvent.
+ */
+import { EslError } from './errors.ts';
+
+export const MAX_HEADER_BYTES = 64 * 1024;
+export const MAX_BODY_BYTES = 8 * 1024 * 1024;
+
+export type Headers = ReadonlyMap<string, string>;
+
+export interface RawFrame {
+  /** Outer header values exactly as sent (not percent-decoded; see toFrame). */
+  headers: Headers;
+  body: Buffer;
+}
+
+const NL = 0x0a;
+const EMPTY = Buffer.alloc(0);
+
+export interface FrameParserLimits {
+  maxHeaderBytes?: number;
+  maxBodyBytes?: number;
+}
+
+export class FrameParser {
+  private chunks: Buffer[] = [];
+  private size = 0;
+  /** Header state: the last buffered byte was "\n" (the terminator may straddle two reads). */
+  private prevNL = false;
+  /** Body state: the headers of the frame whose body is being collected. */
+  private head: { headers: Headers; length: number } | undefined;
+  private failed: EslError | undefined;
+  private readonly maxHeader: number;
+  private readonly maxBody: number;
+
+  constructor(limits: FrameParserLimits = {}) {
+    this.maxHeader = limits.maxHeaderBytes ?? MAX_HEADER_BYTES;
+    this.maxBody = limits.maxBodyBytes ?? MAX_BODY_BYTES;
+  }
+
+  /** Returns the frames completed by this read. Throws EslError('ESL_PROTOCOL'); the parser is then unusable. */
+  push(chunk: Buffer): RawFrame[] {
+    if (this.failed) throw this.failed;
+    try {
+      return this.consume(chunk);
+    } catch (err) {
+      this.failed = err instanceof EslError ? err : new EslError('ESL_PROTOCOL', String(err), { cause: err });
+      this.chunks = [];
+      throw this.failed;
+    }
+  }
+
+  private consume(chunk: Buffer): RawFrame[] {
+    const out: RawFrame[] = [];
+    let data = chunk;
+    for (;;) {
+      if (!this.head) {
+        const end = this.findHeaderEnd(data);
+        if (end < 0) {
+          this.append(data);
+          if (this.size > this.maxHeader) throw protocol(`header block larger than ${this.maxHeader} bytes`);
+          return out;
+        }
+        const block = this.take(data.subarray(0, end + 1));
+        data = data.subarray(end + 1);
+        this.prevNL = false;
+        if (block.length > this.maxHeader) throw protocol(`header block larger than ${this.maxHeader} bytes`);
+        const headers = parseHeaderLines(block);
+        if (headers.size === 0) continue; // stray blank lines between frames
+        const length = contentLength(headers, this.maxBody);
+        if (length === 0) {
+          out.push({ headers, body: EMPTY });
+          continue;
+        }
+        this.head = { headers, length };
+      }
+      const need = this.head.length - this.size;
+      if (data.length < need) {
+        this.append(data);
+        return out;
+      }
+      out.push({ headers: this.head.headers, body: this.take(data.subarray(0, need)) });
+      data = data.subarray(need);
+      this.head = undefined;
+    }
+  }
+
+  /** Index in `data` of the second "\n" of the first "\n\n" (which may start in an earlier read), or -1. */
+  private findHeaderEnd(data: Buffer): number {
+    let i = data.indexOf(NL);
+    while (i >= 0) {
+      if (i > 0 ? data[i - 1] === NL : this.prevNL) return i;
+      i = data.indexOf(NL, i + 1);
+    }
+    if (data.length > 0) this.prevNL = data[data.length - 1] === NL;
+    return -1;
+  }
+
+  private append(data: Buffer): void {
+    if (data.length === 0) return;
+    this.chunks.push(data);
+    this.size += data.length;
+  }
+
+  private take(last: Buffer): Buffer {
+    const all = this.chunks.length === 0 ? last : Buffer.concat([...this.chunks, last]);
+    this.chunks = [];
+    this.size = 0;
+    return all;
+  }
+}
+
+const protocol = (msg: string): EslError => new EslError('ESL_PROTOCOL', msg);
+
+// Lenient on purpose: variable names may carry any token character (SIP header names do).
+const HEADER_NAME = /^[^\s:]+$/;
+
+/** "Name: value" lines; the first occurrence of a repeated name wins (Hangup-Cause comes twice, same value). */
+function parseHeaderLines(block: Buffer | string, decode = false): Map<string, string> {
+  const text = typeof block === 'string' ? block : block.toString('utf8');
+  const headers = new Map<string, string>();
+  for (const rawLine of text.split('\n')) {
+    const line = rawLine.endsWith('\r') ? rawLine.slice(0, -1) : rawLine;
+    if (line === '') continue;
+    const colon = line.indexOf(':');
+    const name = colon > 0 ? line.slice(0, colon) : '';
+    if (!HEADER_NAME.test(name)) throw protocol(`garbled header line: ${JSON.stringify(line.slice(0, 80))}`);
+    let value = line.slice(colon + 1);
+    if (value.startsWith(' ')) value = value.slice(1);
+    if (!headers.has(name)) headers.set(name, decode ? safeDecode(value) : value);
+  }
+  return headers;
+}
+
+function contentLength(headers: Headers, max: number): number {
+  const raw = headers.get('Content-Length');
+  if (raw === undefined) return 0;
+  if (!/^\d{1,10}$/.test(raw)) throw protocol(`bad Content-Length: ${JSON.stringify(raw.slice(0, 20))}`);
+  const n = Number(raw);
+  if (n > max) throw protocol(`Content-Length ${n} exceeds ${max} bytes`);
+  return n;
+}
+
+/** Percent-decoding that never throws: a malformed escape (`%zz`, a cut UTF-8 sequence) keeps the raw text. */
+export function safeDecode(value: string): string {
+  if (!value.includes('%')) return value;
+  try {
+    return decodeURIComponent(value);
+  } catch {
+    return value;
+  }
+}
+
+export type EventFormat = 'plain' | 'json';
+
+/** One FreeSWITCH event (or the CHANNEL_DATA of the connect reply). Header values are decoded. */
+export class EslEvent {
+  constructor(
+    readonly headers: Headers,
+    readonly body: string | undefined,
+    /** Where it came from: 'json' values are exact; 'plain' values went through FreeSWITCH's lossy url-encoding. */
+    readonly format: EventFormat,
+  ) {}
+
+  get name(): string {
+    return this.headers.get('Event-Name') ?? '';
+  }
+
+  get(header: string): string | undefined {
+    return this.headers.get(header);
+  }
+
+  /** Channel variable `name` (header variable_<name>). */
+  variable(name: string): string | undefined {
+    return this.headers.get(`variable_${name}`);
+  }
+}
+
+export type EslFrame =
+  | { kind: 'command/reply'; reply: string; ok: boolean; headers: Headers; channelData: EslEvent | undefined }
+  | { kind: 'api/response'; body: string; headers: Headers }
+  | { kind: 'event'; event: EslEvent }
+  | { kind: 'disconnect-notice'; disposition: string; headers: Headers; body: string }
+  | { kind: 'log/data'; headers: Headers; body: string }
+  | { kind: 'other'; contentType: string; headers: Headers; body: Buffer };
+
+/** Types a raw frame. Throws EslError('ESL_PROTOCOL') for an unparseable event body. */
+export function toFrame(raw: RawFrame): EslFrame {
+  const type = raw.headers.get('Content-Type') ?? '';
+  switch (type) {
+    case 'command/reply': {
+      // The connect reply is the CHANNEL_DATA event serialized url-encoded into the reply's own header block
+      // (even Reply-Text reads %2BOK%0A); ordinary replies are written verbatim, so only decode that one.
+      if (raw.headers.has('Event-Name')) {
+        const decoded = new Map([...raw.headers].map(([k, v]) => [k, safeDecode(v)]));
+        const reply = (decoded.get('Reply-Text') ?? '').trim();
+        return { kind: type, reply, ok: reply.startsWith('+OK'), headers: decoded, channelData: new EslEvent(decoded, undefined, 'plain') };
+      }
+      const reply = raw.headers.get('Reply-Text') ?? '';
+      return { kind: type, reply, ok: !reply.startsWith('-ERR'), headers: raw.headers, channelData: undefined };
+    }
+    case 'api/response':
+      return { kind: type, body: raw.body.toString('utf8'), headers: raw.headers };
+    case 'text/event-plain':
+      return { kind: 'event', event: parsePlainEvent(raw.body) };
+    case 'text/event-json':
+      return { kind: 'event', event: parseJsonEvent(raw.body) };
+    case 'text/disconnect-notice':
+      return {
+        kind: 'disconnect-notice',
+        disposition: raw.headers.get('Content-Disposition') ?? '',
+        headers: raw.headers,
+        body: raw.body.toString('utf8'),
+      };
+    case 'log/data':
+      return { kind: 'log/data', headers: raw.headers, body: raw.body.toString('utf8') };
+    default:
+      return { kind: 'other', contentType: type, headers: raw.headers, body: raw.body };
+  }
+}
+
+/** text/event-plain body: url-encoded header lines, then optionally "\n\n" + Content-Length bytes of event body. */
+export function parsePlainEvent(body: Buffer): EslEvent {
+  let end = body.indexOf('\n\n');
+  if (end < 0) end = body.length;
+  const headers = parseHeaderLines(body.subarray(0, end), true);
+  if (headers.size === 0) throw protocol('empty text/event-plain body');
+  const length = contentLength(headers, MAX_BODY_BYTES);
+  let inner: string | undefined;
+  if (headers.has('Content-Length')) {
+    const start = end + 2;
+    if (start + length > body.length) throw protocol('event body shorter than its Content-Length');
+    inner = body.subarray(start, start + length).toString('utf8');
+  }
+  return new EslEvent(headers, inner, 'plain');
+}
+
+/** text/event-json body: one JSON object of string values; `_body` holds the event body. */
+export function parseJsonEvent(body: Buffer): EslEvent {
+  let doc: unknown;
+  try {
+    doc = JSON.parse(body.toString('utf8'));
+  } catch (err) {
+    throw new EslError('ESL_PROTOCOL', `bad text/event-json body: ${(err as Error).message}`, { cause: err });
+  }
+  if (typeof doc !== 'object' || doc === null || Array.isArray(doc)) throw protocol('text/event-json body is not an object');
+  const headers = new Map<string, string>();
+  let inner: string | undefined;
+  for (const [k, v] of Object.entries(doc)) {
+    // FreeSWITCH writes array headers as JSON arrays; print them as event-plain does ("ARRAY::a|:b").
+    const value = Array.isArray(v) ? `ARRAY::${v.map(String).join('|:')}` : typeof v === 'string' ? v : JSON.stringify(v);
+    if (k === '_body') inner = value;
+    else headers.set(k, value);
+  }
+  return new EslEvent(headers, inner, 'json');
+}

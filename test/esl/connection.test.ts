@@ -1,0 +1,219 @@
+import { afterEach, describe, expect, it } from 'vitest';
+import { EslConnection } from '../../src/esl/connection.ts';
+import { isEslError, type EslErrorCode } from '../../src/esl/errors.ts';
+import { commandReader, eventUuidOf, isReply, rx, silent, socketPair, splitFrames } from './helpers.ts';
+
+const cleanups: (() => void)[] = [];
+afterEach(() => {
+  for (const c of cleanups.splice(0)) c();
+});
+
+async function setup(commandTimeoutMs = 2_000) {
+  const pair = await socketPair();
+  cleanups.push(pair.close);
+  const conn = new EslConnection(pair.server, { logger: silent, commandTimeoutMs });
+  const reader = commandReader(pair.peer);
+  return { conn, peer: pair.peer, reader };
+}
+
+const reply = (text: string): string => `Content-Type: command/reply\nReply-Text: ${text}\n\n`;
+const plainEvent = (lines: Record<string, string>): string => {
+  const body = Object.entries(lines).map(([k, v]) => `${k}: ${encodeURIComponent(v)}`).join('\n') + '\n\n';
+  return `Content-Length: ${Buffer.byteLength(body)}\nContent-Type: text/event-plain\n\n${body}`;
+};
+
+async function rejectsWith(p: Promise<unknown>, code: EslErrorCode): Promise<void> {
+  const err = await p.then(
+    () => undefined,
+    (e: unknown) => e,
+  );
+  expect(isEslError(err, code), `expected ${code}, got ${String(err)}`).toBe(true);
+}
+
+describe('EslConnection replies', () => {
+  it('matches replies to commands in FIFO order with several in flight', async () => {
+    const { conn, peer, reader } = await setup();
+    const a = conn.command('myevents');
+    const b = conn.api('uuid_exists 2e5a0914-572f-492b-91f7-e21f07baa210');
+    const c = conn.command('linger');
+    expect([await reader.next(), await reader.next(), await reader.next()]).toEqual([
+      'myevents\n\n',
+      'api uuid_exists 2e5a0914-572f-492b-91f7-e21f07baa210\n\n',
+      'linger\n\n',
+    ]);
+    peer.write(`${reply('+OK Events Enabled')}Content-Type: api/response\nContent-Length: 5\n\nfalse${reply('+OK will linger')}`);
+    expect((await a).text).toBe('+OK Events Enabled');
+    expect(await b).toBe('false');
+    expect((await c).text).toBe('+OK will linger');
+  });
+
+  it('a timed-out command still consumes its late reply, so the next command gets its own', async () => {
+    const { conn, peer, reader } = await setup();
+    const slow = conn.command('getvar ivr_destination', { timeoutMs: 30 });
+    await rejectsWith(slow, 'ESL_TIMEOUT');
+    const next = conn.command('linger');
+    await reader.next();
+    await reader.next();
+    peer.write(reply('1555') + reply('+OK will linger'));
+    expect((await next).text).toBe('+OK will linger');
+  });
+
+  it('rejects -ERR with ESL_COMMAND_FAILED and aborts with ESL_ABORTED', async () => {
+    const { conn, peer, reader } = await setup();
+    const bad = conn.command('nonsense');
+    await reader.next();
+    peer.write(reply('-ERR command not found'));
+    await rejectsWith(bad, 'ESL_COMMAND_FAILED');
+
+    const ac = new AbortController();
+    const aborted = conn.command('linger', { signal: ac.signal });
+    ac.abort();
+    await rejectsWith(aborted, 'ESL_ABORTED');
+    await rejectsWith(conn.command('linger', { signal: ac.signal }), 'ESL_ABORTED');
+  });
+
+  it('rejects every pending command with ESL_SOCKET_CLOSED when the socket closes', async () => {
+    const { conn, peer } = await setup();
+    const a = conn.command('linger');
+    const b = conn.api('status');
+    peer.destroy();
+    await rejectsWith(a, 'ESL_SOCKET_CLOSED');
+    await rejectsWith(b, 'ESL_SOCKET_CLOSED');
+    await rejectsWith(conn.command('linger'), 'ESL_SOCKET_CLOSED');
+    expect(conn.closed).toBe(true);
+  });
+});
+
+describe('EslConnection execute', () => {
+  it('writes the sendmsg exactly and refuses a newline in the argument before sending', async () => {
+    const { conn, reader } = await setup();
+    const p = conn.execute('playback', 'tone_stream://%(200,0,440)', { timeoutMs: 50 });
+    const cmd = await reader.next();
+    const uuid = eventUuidOf(cmd) as string;
+    expect(cmd).toBe(`sendmsg\ncall-command: execute\nexecute-app-name: playback\nexecute-app-arg: tone_stream://%(200,0,440)\nEvent-UUID: ${uuid}\n\n`);
+    await rejectsWith(p, 'ESL_TIMEOUT');
+    await rejectsWith(conn.execute('playback', 'a.wav\nexecute-app-name: hangup'), 'ESL_INVALID_ARGUMENT');
+    expect(reader.all).toHaveLength(1);
+  });
+
+  it('resolves only on the EXECUTE_COMPLETE with ITS Application-UUID (h_sched_broadcast_warning order)', async () => {
+    const { conn, peer, reader } = await setup();
+    // The recording's frames from the bridge's +OK up to its EXECUTE_COMPLETE; the broadcast playback in between
+    // completes with a FreeSWITCH-made Application-UUID.
+    const frames = splitFrames(rx('h_sched_broadcast_warning')).map((f) => f.toString('latin1'));
+    const recorded = 'c0abde8a-6477-4378-a87e-772d8f9c3c06';
+    const start = frames.findIndex((f) => f.includes(`Event-Name: CHANNEL_EXECUTE\n`) && f.includes(`Application-UUID: ${recorded}`)) - 1;
+    const end = frames.findIndex((f) => f.includes('Event-Name: CHANNEL_EXECUTE_COMPLETE\n') && f.includes(`Application-UUID: ${recorded}`));
+    expect(isReply(Buffer.from(frames[start] as string, 'latin1'))).toBe(true);
+
+    const seen: string[] = [];
+    conn.on('event', (e) => seen.push(`${e.name}:${e.get('Application') ?? ''}`));
+    let settled = false;
+    const bridge = conn.execute('bridge', 'sofia/gateway/carrier/15559991234', { timeoutMs: 5_000 });
+    void bridge.finally(() => (settled = true));
+    const mine = eventUuidOf(await reader.next()) as string;
+    const swap = (f: string): Buffer => Buffer.from(f.split(recorded).join(mine), 'latin1');
+
+    const upToPlaybackComplete = frames.slice(start, end - 1);
+    expect(upToPlaybackComplete.at(-1)).toMatch(/Event-Name: CHANNEL_EXECUTE_COMPLETE\n[\s\S]*Application: playback\n/);
+    expect(frames[end - 1]).toContain('Event-Name: CHANNEL_UNBRIDGE\n');
+    peer.write(Buffer.concat(upToPlaybackComplete.map(swap)));
+    await new Promise((r) => setTimeout(r, 50));
+    expect(seen).toContain('CHANNEL_EXECUTE_COMPLETE:playback');
+    expect(settled).toBe(false);
+
+    peer.write(Buffer.concat(frames.slice(end - 1, end + 1).map(swap)));
+    const done = await bridge;
+    expect(done.get('Application')).toBe('bridge');
+    expect(done.get('Application-UUID')).toBe(mine);
+    expect(done.get('Application-Response')).toBe('FILE PLAYED');
+  });
+
+  it('rejects with ESL_HANGUP on CHANNEL_HANGUP, or waits the grace period for the completion', async () => {
+    const { conn, peer, reader } = await setup();
+    const plain = conn.execute('playback', 'a.wav', { timeoutMs: 5_000 });
+    const graced = conn.execute('bridge', 'sofia/gateway/carrier/1', { timeoutMs: 5_000, hangupGraceMs: 1_000 });
+    const [c1, c2] = [await reader.next(), await reader.next()];
+    peer.write(reply('+OK') + reply('+OK') + plainEvent({ 'Event-Name': 'CHANNEL_HANGUP', 'Hangup-Cause': 'NORMAL_CLEARING' }));
+    await rejectsWith(plain, 'ESL_HANGUP');
+    peer.write(
+      plainEvent({ 'Event-Name': 'CHANNEL_EXECUTE_COMPLETE', Application: 'bridge', 'Application-UUID': eventUuidOf(c2) as string }),
+    );
+    expect((await graced).get('Application')).toBe('bridge');
+    expect(eventUuidOf(c1)).not.toBe(eventUuidOf(c2));
+    expect(conn.channelGone).toBe(true);
+    await rejectsWith(conn.execute('answer', undefined), 'ESL_HANGUP');
+  });
+
+  it('a graced execute still rejects with ESL_HANGUP when the completion never comes', async () => {
+    const { conn, peer, reader } = await setup();
+    const graced = conn.execute('bridge', 'x', { timeoutMs: 5_000, hangupGraceMs: 40 });
+    await reader.next();
+    const t0 = Date.now();
+    peer.write(reply('+OK') + 'Content-Type: text/disconnect-notice\nContent-Disposition: linger\nLinger-Time: -1\nContent-Length: 0\n\n');
+    await rejectsWith(graced, 'ESL_HANGUP');
+    expect(Date.now() - t0).toBeGreaterThanOrEqual(30);
+  });
+
+  it('rejects an in-flight execute with ESL_SOCKET_CLOSED when the socket drops, ESL_ABORTED on abort, -ERR as ESL_COMMAND_FAILED', async () => {
+    const { conn, peer, reader } = await setup();
+    const ac = new AbortController();
+    const aborted = conn.execute('playback', 'a.wav', { signal: ac.signal, timeoutMs: 5_000 });
+    const failed = conn.execute('playback', 'b.wav', { timeoutMs: 5_000 });
+    const dropped = conn.execute('playback', 'c.wav', { timeoutMs: 5_000 });
+    await reader.next();
+    await reader.next();
+    await reader.next();
+    peer.write(reply('+OK') + reply('-ERR no such channel') + reply('+OK'));
+    ac.abort();
+    await rejectsWith(aborted, 'ESL_ABORTED');
+    await rejectsWith(failed, 'ESL_COMMAND_FAILED');
+    await new Promise((r) => setTimeout(r, 20));
+    peer.destroy();
+    await rejectsWith(dropped, 'ESL_SOCKET_CLOSED');
+  });
+
+  it('rejects executes on a disconnect notice (disposition disconnect)', async () => {
+    const { conn, peer, reader } = await setup();
+    const p = conn.execute('playback', 'a.wav', { timeoutMs: 5_000, hangupGraceMs: 5_000 });
+    await reader.next();
+    const body = 'Disconnected, goodbye.\nSee you at ClueCon! http://www.cluecon.com/\n';
+    peer.write(reply('+OK') + `Content-Type: text/disconnect-notice\nContent-Disposition: disconnect\nContent-Length: ${body.length}\n\n${body}`);
+    await rejectsWith(p, 'ESL_SOCKET_CLOSED');
+  });
+});
+
+describe('EslConnection against malformed input', () => {
+  it('keeps a malformed percent-escape raw and stays up', async () => {
+    const { conn, peer, reader } = await setup();
+    const got = new Promise<string | undefined>((r) => conn.on('event', (e) => r(e.variable('weird'))));
+    const body = 'Event-Name: CUSTOM\nvariable_weird: %E0%A4%A and %zz\n\n';
+    peer.write(`Content-Length: ${body.length}\nContent-Type: text/event-plain\n\n${body}`);
+    expect(await got).toBe('%E0%A4%A and %zz');
+    const p = conn.command('linger');
+    await reader.next();
+    peer.write(reply('+OK will linger'));
+    expect((await p).text).toBe('+OK will linger');
+  });
+
+  it('drops the socket on garbage and rejects what was pending', async () => {
+    const { conn, peer } = await setup();
+    const p = conn.command('linger');
+    const closed = new Promise<Error | undefined>((r) => conn.on('close', r));
+    peer.write('\x00\x01 garbage without a colon\n\n');
+    await rejectsWith(p, 'ESL_SOCKET_CLOSED');
+    const cause = await closed;
+    expect(isEslError(cause, 'ESL_PROTOCOL')).toBe(true);
+  });
+
+  it('a throwing listener does not break dispatch', async () => {
+    const { conn, peer } = await setup();
+    conn.on('event', () => {
+      throw new Error('listener bug');
+    });
+    const got = new Promise<string>((r) => conn.on('event', (e) => r(e.name)));
+    peer.write(plainEvent({ 'Event-Name': 'DTMF', 'DTMF-Digit': '5' }));
+    expect(await got).toBe('DTMF');
+    expect(conn.closed).toBe(false);
+  });
+});
