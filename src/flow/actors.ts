@@ -1,0 +1,76 @@
+import { fromPromise } from 'xstate';
+import type { BridgeRequest, Call, DigitsRequest, SayType } from './call.ts';
+import { promptPath, type PromptName } from './prompts.ts';
+import type { CallContextInfo, CallServices, Reservation } from './services.ts';
+import type { BridgeResult } from './call.ts';
+
+/** One item of an announcement: a ccard prompt or a mod_say phrase. */
+export type Announcement = { prompt: PromptName } | { say: SayType; text: string };
+
+export const describeAnnouncement = (a: Announcement): string => ('prompt' in a ? a.prompt : `say:${a.say}:${a.text}`);
+
+interface CallInput {
+  call: Call;
+}
+interface ServicesInput {
+  services: CallServices;
+}
+
+/**
+ * Every effect of the flow. Call commands get the invoking state's AbortSignal, so leaving the state (a hangup,
+ * an error elsewhere) aborts them. Service calls take no signal: their promises finish on their own.
+ */
+export const flowActors = {
+  answer: fromPromise<void, CallInput>(({ input, signal }) => input.call.answer(signal)),
+  setVariable: fromPromise<void, CallInput & { name: string; value: string }>(({ input, signal }) =>
+    input.call.set(input.name, input.value, signal),
+  ),
+  /** Plays the items in order (one playback / say command each). */
+  announce: fromPromise<void, CallInput & { lang: string; items: Announcement[] }>(async ({ input, signal }) => {
+    for (const item of input.items) {
+      if ('prompt' in item) await input.call.playback(promptPath(item.prompt), signal);
+      else await input.call.say(input.lang, item.say, item.text, signal);
+    }
+  }),
+  collectDigits: fromPromise<{ digits: string | undefined; success: boolean }, CallInput & { req: DigitsRequest }>(
+    ({ input, signal }) => input.call.playAndGetDigits(input.req, signal),
+  ),
+  bridge: fromPromise<BridgeResult, CallInput & { req: BridgeRequest }>(({ input, signal }) =>
+    input.call.bridge(input.req, signal),
+  ),
+  /** Never aborted in practice (only the closing state invokes it) and never rejects. */
+  hangup: fromPromise<void, CallInput>(({ input }) => input.call.hangup('NORMAL_CLEARING')),
+
+  lookupNumber: fromPromise(({ input }: { input: ServicesInput & { did: string } }) =>
+    input.services.accessNumber(input.did),
+  ),
+  checkLockout: fromPromise(({ input }: { input: ServicesInput & { did: string; callerId: string } }) =>
+    input.services.isLockedOut(input.did, input.callerId),
+  ),
+  cardByCli: fromPromise(({ input }: { input: ServicesInput & { callerId: string } }) =>
+    input.services.cardIdByCli(input.callerId),
+  ),
+  cardByPin: fromPromise(({ input }: { input: ServicesInput & { pin: string } }) => input.services.cardIdByPin(input.pin)),
+  recordPinFailure: fromPromise(({ input }: { input: ServicesInput & { did: string; callerId: string } }) =>
+    input.services.recordPinFailure(input.did, input.callerId),
+  ),
+  bindCli: fromPromise(({ input }: { input: ServicesInput & { callerId: string; cardId: string } }) =>
+    input.services.bindCli(input.callerId, input.cardId),
+  ),
+  authorize: fromPromise(({ input }: { input: ServicesInput & { cardId: string } }) =>
+    input.services.authorize(input.cardId),
+  ),
+  balance: fromPromise(({ input }: { input: ServicesInput & { cardId: string } }) => input.services.balance(input.cardId)),
+  quote: fromPromise(({ input }: { input: ServicesInput & { cardId: string; number: string } }) =>
+    input.services.quote(input.cardId, input.number),
+  ),
+  reserve: fromPromise(
+    ({ input }: { input: ServicesInput & { cardId: string; number: string; ctx: CallContextInfo } }) =>
+      input.services.reserve(input.cardId, input.number, input.ctx),
+  ),
+  /** Settling money: invoked only in states that ignore HANGUP, so it always runs to its end. */
+  settle: fromPromise(
+    ({ input }: { input: ServicesInput & { reservation: Reservation; bridge: BridgeResult | undefined } }) =>
+      input.services.settle(input.reservation, input.bridge),
+  ),
+};

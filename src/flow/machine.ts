@@ -1,0 +1,920 @@
+import type { Logger } from 'pino';
+import { assign, setup } from 'xstate';
+import { isEslError } from '../esl/errors.ts';
+import { formatMoney, type Micros } from '../money/money.ts';
+import { describeAnnouncement, flowActors, type Announcement } from './actors.ts';
+import { classifyBridge, OUTCOME_PROMPT, type BridgeOutcome } from './bridge-outcome.ts';
+import type { BridgeResult, Call, DigitsRequest, DigitsResult } from './call.ts';
+import { buildDialString } from './dial-string.ts';
+import { MAX_DIALLING_PREFIX_LENGTH, normaliseDestination, type NormaliseResult } from './number.ts';
+import type { ResolvedFlowOptions } from './options.ts';
+import { LANGUAGES, promptPath, type Language, type PromptName } from './prompts.ts';
+import {
+  ServiceUnavailableError,
+  type AccessNumber,
+  type CallServices,
+  type CardView,
+  type Reservation,
+  type SettleResult,
+} from './services.ts';
+
+/** How the call ended; the first reason found wins (a hangup during the goodbye prompt stays 'completed'). */
+export type EndReason =
+  | 'completed'
+  | 'caller_hangup'
+  | 'number_not_in_service'
+  | 'locked_out'
+  | 'card_unknown'
+  | 'too_many_attempts'
+  | 'card_disabled'
+  | 'card_expired'
+  | 'no_balance'
+  | 'destination_tries_exhausted'
+  | 'too_many_calls'
+  | 'service_unavailable'
+  | 'error';
+
+/** One carrier attempt: one reservation, at most one bridge, exactly one settle. */
+export interface CallAttempt {
+  callId: string;
+  number: string;
+  gateway: string;
+  maxSeconds: number;
+  dialString?: string;
+  bridge?: BridgeResult;
+  /** 'not_bridged' when the flow never got to (or out of) the bridge. */
+  outcome: BridgeOutcome | 'not_bridged';
+  settle?: SettleResult;
+  settleError?: string;
+}
+
+export interface FlowOutcome {
+  ended: EndReason;
+  callerHungUp: boolean;
+  did: string;
+  language: Language;
+  cardId: string | undefined;
+  calls: CallAttempt[];
+  /** Prompt names and `say:<TYPE>:<text>` items, in the order the flow asked for them. */
+  played: string[];
+  /** Message of the error that ended the call, if one did. */
+  error?: string;
+}
+
+export interface FlowInput {
+  call: Call;
+  services: CallServices;
+  opts: ResolvedFlowOptions;
+  log: Logger;
+}
+
+interface FlowContext extends FlowInput {
+  access: AccessNumber | undefined;
+  lang: Language;
+  cardId: string | undefined;
+  card: CardView | undefined;
+  activated: boolean;
+  pinTry: number;
+  destTry: number;
+  pinEntry: string | undefined;
+  entry: NormaliseResult | undefined;
+  refusal: PromptName | undefined;
+  number: string | undefined;
+  maxSecondsQuoted: number;
+  gateway: string | undefined;
+  onFailover: boolean;
+  /** Reserved and not yet settled: whoever ends the call must settle it. */
+  pending: Reservation | undefined;
+  dialString: string | undefined;
+  bridge: BridgeResult | undefined;
+  bridgeError: unknown;
+  attempts: CallAttempt[];
+  sessionCalls: number;
+  played: string[];
+  endPrompt: PromptName | undefined;
+  ended: EndReason | undefined;
+  callerGone: boolean;
+  bridgeVarsSet: boolean;
+  error: unknown;
+}
+
+const USABLE_CLI_RE = /^\+?\d{3,20}$/;
+
+/** Withheld, anonymous, empty or all-zero caller ids never authenticate by CLI (nor get bound). */
+export function usableCallerId(call: Call): boolean {
+  const { callerId, callerIdWithheld } = call.info;
+  return !callerIdWithheld && USABLE_CLI_RE.test(callerId) && !/^\+?0+$/.test(callerId);
+}
+
+const languageOf = (access: AccessNumber | undefined): Language =>
+  (LANGUAGES as readonly string[]).includes(access?.language ?? '') ? (access!.language as Language) : 'en';
+
+const hangupLike = (err: unknown): boolean =>
+  isEslError(err, 'ESL_HANGUP') || isEslError(err, 'ESL_SOCKET_CLOSED') || isEslError(err, 'ESL_ABORTED');
+
+const errorText = (err: unknown): string => (err instanceof Error ? err.message : String(err));
+
+const money = (m: Micros): Announcement => ({ say: 'CURRENCY', text: formatMoney(m, 2) });
+
+function digitsRequest(
+  c: FlowContext,
+  kind: 'pin' | 'destination' | 'menu',
+  prompt: PromptName,
+): DigitsRequest {
+  const base = {
+    tries: 1,
+    terminators: '#',
+    prompt: promptPath(prompt),
+    invalidPrompt: c.opts.pagdInvalidPrompt,
+    digitTimeoutMs: c.opts.digitTimeoutMs,
+  };
+  const a = c.access!;
+  switch (kind) {
+    case 'pin':
+      return { ...base, min: a.pinLength, max: a.pinLength, timeoutMs: c.opts.pinTimeoutMs, variable: 'ccard_pin', regex: `^\\d{${a.pinLength}}$` };
+    case 'destination':
+      return {
+        ...base,
+        min: 1,
+        max: a.maxDigits + MAX_DIALLING_PREFIX_LENGTH,
+        timeoutMs: c.opts.destTimeoutMs,
+        variable: 'ivr_destination',
+        regex: '^(\\d+|\\*)$',
+      };
+    case 'menu':
+      return { ...base, min: 1, max: 1, timeoutMs: c.opts.menuTimeoutMs, variable: 'ccard_choice', regex: '^\\d$' };
+  }
+}
+
+/** FreeSWITCH keeps partial digits on timeout or hangup (observation 5): check success, the digits and the call. */
+const cleanDigits = (call: Call, r: DigitsResult): string | undefined =>
+  r.success && !call.hungUp && r.digits !== undefined && /^\d+$/.test(r.digits) ? r.digits : undefined;
+
+const validPin = (c: FlowContext, r: DigitsResult): boolean => cleanDigits(c.call, r)?.length === c.access!.pinLength;
+
+function dialStringFor(c: FlowContext, r: Reservation): string {
+  const o = c.opts;
+  const warn =
+    o.warningPrompt !== null && r.maxSeconds > o.warningSecondsBeforeEnd + o.warningMinLeadSec
+      ? {
+          file: `${o.soundsPrefix}/${c.lang}/ccard/${o.warningRate}/${o.warningPrompt}.wav`,
+          secondsBeforeEnd: o.warningSecondsBeforeEnd,
+        }
+      : undefined;
+  return buildDialString({
+    gateway: c.gateway!,
+    number: c.number!,
+    callId: r.callId,
+    cardId: r.cardId,
+    originateTimeoutSec: o.originateTimeoutSec,
+    maxSeconds: r.maxSeconds,
+    warning: warn,
+  });
+}
+
+const updateLast = (attempts: CallAttempt[], patch: Partial<CallAttempt>): CallAttempt[] =>
+  attempts.length === 0 ? attempts : [...attempts.slice(0, -1), { ...attempts[attempts.length - 1]!, ...patch }];
+
+const AUTH_REFUSAL = {
+  unknown: 'card_unknown',
+  disabled: 'card_disabled',
+  expired: 'card_expired',
+  no_balance: 'no_balance',
+} as const satisfies Record<string, EndReason & PromptName>;
+
+const RESERVE_REFUSAL = {
+  no_rate: 'no_rate',
+  insufficient: 'insufficient_balance',
+  too_many_calls: 'too_many_calls',
+} as const satisfies Record<string, PromptName>;
+
+const FAILED = { target: '#call.session.failed', actions: 'recordError' } as const;
+
+export const callMachine = setup({
+  types: {
+    context: {} as FlowContext,
+    input: {} as FlowInput,
+    events: {} as { type: 'HANGUP' },
+    output: {} as FlowOutcome,
+  },
+  actors: flowActors,
+  delays: {
+    bridgeGrace: ({ context }) => context.opts.bridgeHangupGraceMs,
+  },
+  actions: {
+    markCallerGone: assign({ callerGone: true }),
+    // Only used as onError of an invoke: the event is an error event (the setup event type names HANGUP only).
+    recordError: assign({ error: ({ event }) => (event as unknown as { error?: unknown }).error }),
+    endWith: assign(({ context }, params: { reason: EndReason; prompt?: PromptName }) => ({
+      ended: context.ended ?? params.reason,
+      endPrompt: params.prompt,
+    })),
+    refuse: assign((_, params: { prompt: PromptName }) => ({ refusal: params.prompt })),
+    recordPlayed: assign(({ context }, params: { items: Announcement[] }) => ({
+      played: [...context.played, ...params.items.map(describeAnnouncement)],
+    })),
+    logUnknownNumber: ({ context }) => context.log.warn({ did: context.call.info.did }, 'access number unknown or disabled'),
+    logLockedOut: ({ context }) => context.log.warn({ callerId: context.call.info.callerId }, 'caller locked out'),
+    logError: ({ context }) => {
+      const err = context.error;
+      if (err instanceof ServiceUnavailableError) context.log.warn({ err }, 'service unavailable: failing closed');
+      else context.log.error({ err }, 'call flow error');
+    },
+    logSettleError: ({ context }, params: { error: unknown }) =>
+      context.log.error({ err: params.error, callId: context.pending?.callId }, 'settle failed'),
+  },
+  guards: {
+    hasAccess: ({ context }) => context.access !== undefined,
+    cliFirst: ({ context }) => context.access!.authMode !== 'pin' && usableCallerId(context.call),
+    cliOnly: ({ context }) => context.access!.authMode === 'cli',
+    pinTriesLeft: ({ context }) => context.pinTry < context.access!.pinTries,
+    destTriesLeft: ({ context }) => context.destTry < context.opts.destTries,
+    offerBind: ({ context }) =>
+      context.pinEntry !== undefined &&
+      context.access!.authMode === 'cli-then-pin' &&
+      context.access!.bindCliAfterPin &&
+      usableCallerId(context.call),
+    entryOk: ({ context }) => context.entry?.ok === true,
+    entryNotAllowed: ({ context }) => context.entry?.ok === false && context.entry.reason === 'not_allowed',
+    callerGone: ({ context }) => context.callerGone || context.call.hungUp,
+    hasPending: ({ context }) => context.pending !== undefined,
+    dialStringBuilt: ({ context }) => context.dialString !== undefined,
+    answered: ({ context }) => context.bridge?.answered === true,
+    bridgeFailedHard: ({ context }) => context.bridgeError !== undefined,
+    failover: ({ context }) =>
+      !context.onFailover &&
+      !!context.access!.failoverGateway &&
+      context.bridge !== undefined &&
+      classifyBridge(context.bridge) === 'congestion',
+    anotherCallAllowed: ({ context }) => context.sessionCalls < context.access!.maxCallsPerSession,
+    hangupError: ({ context }) => hangupLike(context.error) || context.callerGone || context.call.hungUp,
+    serviceUnavailable: ({ context }) => context.error instanceof ServiceUnavailableError,
+    hasEndPrompt: ({ context }) => context.endPrompt !== undefined,
+  },
+}).createMachine({
+  id: 'call',
+  context: ({ input }) => ({
+    ...input,
+    access: undefined,
+    lang: 'en',
+    cardId: undefined,
+    card: undefined,
+    activated: false,
+    pinTry: 0,
+    destTry: 0,
+    pinEntry: undefined,
+    entry: undefined,
+    refusal: undefined,
+    number: undefined,
+    maxSecondsQuoted: 0,
+    gateway: undefined,
+    onFailover: false,
+    pending: undefined,
+    dialString: undefined,
+    bridge: undefined,
+    bridgeError: undefined,
+    attempts: [],
+    sessionCalls: 0,
+    played: [],
+    endPrompt: undefined,
+    ended: undefined,
+    callerGone: false,
+    bridgeVarsSet: false,
+    error: undefined,
+  }),
+  // Outside `session` a hangup only marks the caller gone: reserving, bridging and settling finish first.
+  on: { HANGUP: { actions: 'markCallerGone' } },
+  initial: 'session',
+  states: {
+    session: {
+      on: { HANGUP: { target: '#call.closing', actions: 'markCallerGone' } },
+      initial: 'answering',
+      states: {
+        answering: {
+          invoke: {
+            src: 'answer',
+            input: ({ context }) => ({ call: context.call }),
+            onDone: 'lookingUpNumber',
+            onError: FAILED,
+          },
+        },
+        lookingUpNumber: {
+          invoke: {
+            src: 'lookupNumber',
+            input: ({ context }) => ({ services: context.services, did: context.call.info.did }),
+            onDone: {
+              target: 'settingSoundPrefix',
+              actions: assign(({ event }) => ({ access: event.output, lang: languageOf(event.output) })),
+            },
+            onError: FAILED,
+          },
+        },
+        settingSoundPrefix: {
+          invoke: {
+            src: 'setVariable',
+            input: ({ context }) => ({
+              call: context.call,
+              name: 'sound_prefix',
+              value: `${context.opts.soundsPrefix}/${context.lang}`,
+            }),
+            onDone: [
+              { guard: 'hasAccess', target: 'checkingLockout' },
+              {
+                target: 'ending',
+                actions: ['logUnknownNumber', { type: 'endWith', params: { reason: 'number_not_in_service', prompt: 'number_not_in_service' } }],
+              },
+            ],
+            onError: FAILED,
+          },
+        },
+        checkingLockout: {
+          invoke: {
+            src: 'checkLockout',
+            input: ({ context }) => ({ services: context.services, did: context.call.info.did, callerId: context.call.info.callerId }),
+            onDone: [
+              {
+                guard: ({ event }) => event.output,
+                target: 'ending',
+                actions: ['logLockedOut', { type: 'endWith', params: { reason: 'locked_out', prompt: 'locked_out' } }],
+              },
+              { target: 'choosingAuth' },
+            ],
+            onError: FAILED,
+          },
+        },
+        choosingAuth: {
+          always: [
+            { guard: 'cliFirst', target: 'lookingUpCli' },
+            { guard: 'cliOnly', target: 'ending', actions: { type: 'endWith', params: { reason: 'card_unknown', prompt: 'card_unknown' } } },
+            { target: 'pin' },
+          ],
+        },
+        lookingUpCli: {
+          invoke: {
+            src: 'cardByCli',
+            input: ({ context }) => ({ services: context.services, callerId: context.call.info.callerId }),
+            onDone: [
+              { guard: ({ event }) => event.output !== undefined, target: 'authorizing', actions: assign({ cardId: ({ event }) => event.output }) },
+              { guard: 'cliOnly', target: 'ending', actions: { type: 'endWith', params: { reason: 'card_unknown', prompt: 'card_unknown' } } },
+              { target: 'pin' },
+            ],
+            onError: FAILED,
+          },
+        },
+        pin: {
+          initial: 'asking',
+          states: {
+            asking: {
+              entry: { type: 'recordPlayed', params: { items: [{ prompt: 'enter_pin' }] } },
+              invoke: {
+                src: 'collectDigits',
+                input: ({ context }) => ({ call: context.call, req: digitsRequest(context, 'pin', 'enter_pin') }),
+                onDone: [
+                  {
+                    guard: ({ context, event }) => validPin(context, event.output),
+                    target: 'checking',
+                    actions: assign({ pinEntry: ({ event }) => event.output.digits }),
+                  },
+                  { target: 'rejected' },
+                ],
+                onError: FAILED,
+              },
+            },
+            checking: {
+              invoke: {
+                src: 'cardByPin',
+                input: ({ context }) => ({ services: context.services, pin: context.pinEntry! }),
+                onDone: [
+                  { guard: ({ event }) => event.output !== undefined, target: '#call.session.authorizing', actions: assign({ cardId: ({ event }) => event.output }) },
+                  { target: 'recordingFailure' },
+                ],
+                onError: FAILED,
+              },
+            },
+            recordingFailure: {
+              invoke: {
+                src: 'recordPinFailure',
+                input: ({ context }) => ({ services: context.services, did: context.call.info.did, callerId: context.call.info.callerId }),
+                onDone: 'rejected',
+                onError: FAILED,
+              },
+            },
+            rejected: {
+              entry: assign({ pinTry: ({ context }) => context.pinTry + 1, pinEntry: undefined }),
+              always: [
+                { guard: 'pinTriesLeft', target: 'sayingInvalid' },
+                { target: '#call.session.ending', actions: { type: 'endWith', params: { reason: 'too_many_attempts', prompt: 'too_many_attempts' } } },
+              ],
+            },
+            sayingInvalid: {
+              entry: { type: 'recordPlayed', params: { items: [{ prompt: 'invalid_pin' }] } },
+              invoke: {
+                src: 'announce',
+                input: ({ context }) => ({ call: context.call, lang: context.lang, items: [{ prompt: 'invalid_pin' }] }),
+                onDone: 'asking',
+                onError: FAILED,
+              },
+            },
+          },
+        },
+        authorizing: {
+          invoke: {
+            src: 'authorize',
+            input: ({ context }) => ({ services: context.services, cardId: context.cardId! }),
+            onDone: [
+              {
+                guard: ({ event }) => event.output.ok && event.output.activated,
+                target: 'announcingActivation',
+                actions: assign(({ event }) => (event.output.ok ? { card: event.output.card, activated: true } : {})),
+              },
+              {
+                guard: ({ event }) => event.output.ok,
+                target: 'afterAuthorize',
+                actions: assign(({ event }) =>
+                  event.output.ok ? { card: event.output.card, activated: event.output.activated } : {},
+                ),
+              },
+              {
+                guard: ({ event }) => !event.output.ok && event.output.reason === 'disabled',
+                target: 'ending',
+                actions: { type: 'endWith', params: { reason: AUTH_REFUSAL.disabled, prompt: AUTH_REFUSAL.disabled } },
+              },
+              {
+                guard: ({ event }) => !event.output.ok && event.output.reason === 'expired',
+                target: 'ending',
+                actions: { type: 'endWith', params: { reason: AUTH_REFUSAL.expired, prompt: AUTH_REFUSAL.expired } },
+              },
+              {
+                guard: ({ event }) => !event.output.ok && event.output.reason === 'no_balance',
+                target: 'ending',
+                actions: { type: 'endWith', params: { reason: AUTH_REFUSAL.no_balance, prompt: AUTH_REFUSAL.no_balance } },
+              },
+              { target: 'ending', actions: { type: 'endWith', params: { reason: 'card_unknown', prompt: 'card_unknown' } } },
+            ],
+            onError: FAILED,
+          },
+        },
+        announcingActivation: {
+          entry: { type: 'recordPlayed', params: { items: [{ prompt: 'card_activated' }] } },
+          invoke: {
+            src: 'announce',
+            input: ({ context }) => ({ call: context.call, lang: context.lang, items: [{ prompt: 'card_activated' }] }),
+            onDone: 'afterAuthorize',
+            onError: FAILED,
+          },
+        },
+        afterAuthorize: {
+          always: [{ guard: 'offerBind', target: 'offeringBind' }, { target: 'announcingBalance' }],
+        },
+        offeringBind: {
+          entry: { type: 'recordPlayed', params: { items: [{ prompt: 'bind_cli_offer' }] } },
+          invoke: {
+            src: 'collectDigits',
+            input: ({ context }) => ({ call: context.call, req: digitsRequest(context, 'menu', 'bind_cli_offer') }),
+            onDone: [
+              { guard: ({ context, event }) => cleanDigits(context.call, event.output) === '1', target: 'bindingCli' },
+              { target: 'announcingBalance' },
+            ],
+            onError: FAILED,
+          },
+        },
+        bindingCli: {
+          invoke: {
+            src: 'bindCli',
+            input: ({ context }) => ({ services: context.services, callerId: context.call.info.callerId, cardId: context.cardId! }),
+            onDone: 'confirmingBind',
+            onError: FAILED,
+          },
+        },
+        confirmingBind: {
+          entry: { type: 'recordPlayed', params: { items: [{ prompt: 'cli_bound' }] } },
+          invoke: {
+            src: 'announce',
+            input: ({ context }) => ({ call: context.call, lang: context.lang, items: [{ prompt: 'cli_bound' }] }),
+            onDone: 'announcingBalance',
+            onError: FAILED,
+          },
+        },
+        refreshingBalance: {
+          invoke: {
+            src: 'balance',
+            input: ({ context }) => ({ services: context.services, cardId: context.cardId! }),
+            onDone: {
+              target: 'announcingBalance',
+              actions: assign({ card: ({ context, event }) => ({ ...context.card!, balance: event.output }) }),
+            },
+            onError: FAILED,
+          },
+        },
+        announcingBalance: {
+          entry: assign({
+            played: ({ context }) => [...context.played, ...balanceItems(context).map(describeAnnouncement)],
+          }),
+          invoke: {
+            src: 'announce',
+            input: ({ context }) => ({ call: context.call, lang: context.lang, items: balanceItems(context) }),
+            onDone: 'destination',
+            onError: FAILED,
+          },
+        },
+        destination: {
+          initial: 'asking',
+          states: {
+            asking: {
+              entry: { type: 'recordPlayed', params: { items: [{ prompt: 'enter_destination' }] } },
+              invoke: {
+                src: 'collectDigits',
+                input: ({ context }) => ({ call: context.call, req: digitsRequest(context, 'destination', 'enter_destination') }),
+                onDone: [
+                  {
+                    guard: ({ context, event }) => event.output.success && !context.call.hungUp && event.output.digits === '*',
+                    target: '#call.session.refreshingBalance',
+                  },
+                  {
+                    target: 'routing',
+                    actions: assign(({ context, event }) => {
+                      const digits = cleanDigits(context.call, event.output);
+                      const entry: NormaliseResult =
+                        digits === undefined ? { ok: false, reason: 'invalid' } : normaliseDestination(digits, context.access!);
+                      return { entry, number: entry.ok ? entry.number : undefined };
+                    }),
+                  },
+                ],
+                onError: FAILED,
+              },
+            },
+            routing: {
+              always: [
+                { guard: 'entryOk', target: '#call.session.rating' },
+                { guard: 'entryNotAllowed', target: 'refusing', actions: { type: 'refuse', params: { prompt: 'destination_not_allowed' } } },
+                { target: 'refusing', actions: { type: 'refuse', params: { prompt: 'invalid_destination' } } },
+              ],
+            },
+            refusing: {
+              entry: [
+                assign({ destTry: ({ context }) => context.destTry + 1 }),
+                assign({ played: ({ context }) => [...context.played, context.refusal!] }),
+              ],
+              invoke: {
+                src: 'announce',
+                input: ({ context }) => ({ call: context.call, lang: context.lang, items: [{ prompt: context.refusal! }] }),
+                onDone: [
+                  { guard: 'destTriesLeft', target: 'asking' },
+                  {
+                    target: '#call.session.ending',
+                    actions: { type: 'endWith', params: { reason: 'destination_tries_exhausted', prompt: 'goodbye' } },
+                  },
+                ],
+                onError: FAILED,
+              },
+            },
+          },
+        },
+        rating: {
+          invoke: {
+            src: 'quote',
+            input: ({ context }) => ({ services: context.services, cardId: context.cardId!, number: context.number! }),
+            onDone: [
+              {
+                guard: ({ event }) => event.output.ok,
+                target: 'announcingDuration',
+                actions: assign(({ event }) => ({ maxSecondsQuoted: event.output.ok ? event.output.maxSeconds : 0 })),
+              },
+              {
+                guard: ({ event }) => !event.output.ok && event.output.reason === 'insufficient',
+                target: 'destination.refusing',
+                actions: { type: 'refuse', params: { prompt: 'insufficient_balance' } },
+              },
+              { target: 'destination.refusing', actions: { type: 'refuse', params: { prompt: 'no_rate' } } },
+            ],
+            onError: FAILED,
+          },
+        },
+        announcingDuration: {
+          entry: assign({
+            played: ({ context }) => [...context.played, ...durationItems(context.maxSecondsQuoted).map(describeAnnouncement)],
+            gateway: ({ context }) => context.access!.gateway,
+            onFailover: false,
+          }),
+          invoke: {
+            src: 'announce',
+            input: ({ context }) => ({ call: context.call, lang: context.lang, items: durationItems(context.maxSecondsQuoted) }),
+            onDone: '#call.reserving',
+            onError: FAILED,
+          },
+        },
+        reserveRefused: {
+          always: [
+            {
+              guard: ({ context }) => context.refusal === 'too_many_calls',
+              target: 'ending',
+              actions: { type: 'endWith', params: { reason: 'too_many_calls', prompt: 'too_many_calls' } },
+            },
+            { target: 'destination.refusing' },
+          ],
+        },
+        preparingBridge: {
+          always: [{ guard: ({ context }) => context.bridgeVarsSet, target: 'buildingDialString' }, { target: 'settingContinueOnFail' }],
+        },
+        settingContinueOnFail: {
+          invoke: {
+            src: 'setVariable',
+            input: ({ context }) => ({ call: context.call, name: 'continue_on_fail', value: 'true' }),
+            onDone: 'settingHangupAfterBridge',
+            onError: FAILED,
+          },
+        },
+        settingHangupAfterBridge: {
+          invoke: {
+            src: 'setVariable',
+            input: ({ context }) => ({ call: context.call, name: 'hangup_after_bridge', value: 'false' }),
+            onDone: { target: 'buildingDialString', actions: assign({ bridgeVarsSet: true }) },
+            onError: FAILED,
+          },
+        },
+        buildingDialString: {
+          entry: assign(({ context }) => {
+            try {
+              const dialString = dialStringFor(context, context.pending!);
+              return { dialString, attempts: updateLast(context.attempts, { dialString }) };
+            } catch (error) {
+              return { dialString: undefined, error };
+            }
+          }),
+          always: [{ guard: 'dialStringBuilt', target: '#call.bridging' }, { target: 'failed' }],
+        },
+        afterCall: {
+          always: [{ guard: 'answered', target: 'fetchingRemaining' }, { target: 'announcingFailure' }],
+        },
+        fetchingRemaining: {
+          invoke: {
+            src: 'balance',
+            input: ({ context }) => ({ services: context.services, cardId: context.cardId! }),
+            onDone: {
+              target: 'announcingRemaining',
+              actions: assign({ card: ({ context, event }) => ({ ...context.card!, balance: event.output }) }),
+            },
+            onError: FAILED,
+          },
+        },
+        announcingRemaining: {
+          entry: assign({
+            played: ({ context }) => [...context.played, ...remainingItems(context).map(describeAnnouncement)],
+          }),
+          invoke: {
+            src: 'announce',
+            input: ({ context }) => ({ call: context.call, lang: context.lang, items: remainingItems(context) }),
+            onDone: 'countingCall',
+            onError: FAILED,
+          },
+        },
+        announcingFailure: {
+          entry: assign({ played: ({ context }) => [...context.played, failurePrompt(context)] }),
+          invoke: {
+            src: 'announce',
+            input: ({ context }) => ({ call: context.call, lang: context.lang, items: [{ prompt: failurePrompt(context) }] }),
+            onDone: 'countingCall',
+            onError: FAILED,
+          },
+        },
+        countingCall: {
+          entry: assign({ sessionCalls: ({ context }) => context.sessionCalls + 1 }),
+          always: [
+            { guard: 'anotherCallAllowed', target: 'offeringAnother' },
+            { target: 'ending', actions: { type: 'endWith', params: { reason: 'completed', prompt: 'goodbye' } } },
+          ],
+        },
+        offeringAnother: {
+          entry: { type: 'recordPlayed', params: { items: [{ prompt: 'another_call' }] } },
+          invoke: {
+            src: 'collectDigits',
+            input: ({ context }) => ({ call: context.call, req: digitsRequest(context, 'menu', 'another_call') }),
+            onDone: [
+              {
+                guard: ({ context, event }) => cleanDigits(context.call, event.output) === '1',
+                target: 'destination',
+                actions: assign({
+                  destTry: 0,
+                  entry: undefined,
+                  number: undefined,
+                  bridge: undefined,
+                  dialString: undefined,
+                  onFailover: false,
+                }),
+              },
+              { target: 'ending', actions: { type: 'endWith', params: { reason: 'completed', prompt: 'goodbye' } } },
+            ],
+            onError: FAILED,
+          },
+        },
+        failed: {
+          entry: 'logError',
+          always: [
+            { guard: 'hangupError', target: '#call.closing', actions: 'markCallerGone' },
+            {
+              guard: 'serviceUnavailable',
+              target: 'ending',
+              actions: { type: 'endWith', params: { reason: 'service_unavailable', prompt: 'service_unavailable' } },
+            },
+            { target: '#call.closing', actions: { type: 'endWith', params: { reason: 'error' } } },
+          ],
+        },
+        ending: {
+          always: [{ guard: 'hasEndPrompt', target: 'sayingEnd' }, { target: '#call.closing' }],
+        },
+        sayingEnd: {
+          entry: assign({ played: ({ context }) => (context.endPrompt ? [...context.played, context.endPrompt] : context.played) }),
+          invoke: {
+            src: 'announce',
+            input: ({ context }) => ({ call: context.call, lang: context.lang, items: [{ prompt: context.endPrompt! }] }),
+            onDone: '#call.closing',
+            // Nothing left to say: a failed goodbye still closes the call.
+            onError: '#call.closing',
+          },
+        },
+      },
+    },
+
+    reserving: {
+      invoke: {
+        src: 'reserve',
+        input: ({ context }) => ({
+          services: context.services,
+          cardId: context.cardId!,
+          number: context.number!,
+          ctx: { ivrUuid: context.call.info.uuid, did: context.call.info.did, callerId: context.call.info.callerId },
+        }),
+        onDone: [
+          {
+            guard: ({ event }) => event.output.ok,
+            target: 'reserved',
+            actions: assign(({ context, event }) => {
+              if (!event.output.ok) return {};
+              const r = event.output.reservation;
+              const attempt: CallAttempt = {
+                callId: r.callId,
+                number: context.number!,
+                gateway: context.gateway!,
+                maxSeconds: r.maxSeconds,
+                outcome: 'not_bridged',
+              };
+              return { pending: r, bridge: undefined, bridgeError: undefined, dialString: undefined, attempts: [...context.attempts, attempt] };
+            }),
+          },
+          {
+            target: '#call.session.reserveRefused',
+            actions: assign({
+              refusal: ({ event }) =>
+                event.output.ok ? undefined : RESERVE_REFUSAL[event.output.reason],
+            }),
+          },
+        ],
+        onError: FAILED,
+      },
+    },
+    reserved: {
+      always: [{ guard: 'callerGone', target: 'closing' }, { target: '#call.session.preparingBridge' }],
+    },
+
+    bridging: {
+      invoke: {
+        src: 'bridge',
+        input: ({ context }) => ({
+          call: context.call,
+          req: {
+            dialString: context.dialString!,
+            timeoutMs: (context.opts.originateTimeoutSec + context.pending!.maxSeconds + context.opts.bridgeMarginSec) * 1000,
+          },
+        }),
+        onDone: {
+          target: 'settlingCall',
+          actions: assign(({ context, event }) => ({
+            bridge: event.output,
+            callerGone: context.callerGone || event.output.callerHungUp,
+            attempts: updateLast(context.attempts, { bridge: event.output, outcome: classifyBridge(event.output) }),
+          })),
+        },
+        onError: {
+          target: 'settlingCall',
+          actions: assign(({ context, event }) =>
+            hangupLike(event.error) ? { callerGone: true } : { bridgeError: event.error, error: event.error },
+          ),
+        },
+      },
+      initial: 'connected',
+      states: {
+        connected: { on: { HANGUP: { target: 'callerGone', actions: 'markCallerGone' } } },
+        // The bridge result (with the carrier CDR) normally follows the hangup at once; do not wait forever.
+        callerGone: { after: { bridgeGrace: '#call.settlingCall' } },
+      },
+    },
+
+    settlingCall: {
+      invoke: {
+        src: 'settle',
+        input: ({ context }) => ({ services: context.services, reservation: context.pending!, bridge: context.bridge }),
+        onDone: {
+          target: 'routingAfterCall',
+          actions: assign(({ context, event }) => ({
+            pending: undefined,
+            attempts: updateLast(context.attempts, { settle: event.output }),
+          })),
+        },
+        onError: {
+          target: 'routingAfterCall',
+          actions: [
+            { type: 'logSettleError', params: ({ event }) => ({ error: event.error }) },
+            assign(({ context, event }) => ({
+              pending: undefined,
+              error: event.error,
+              bridgeError: context.bridgeError ?? event.error,
+              attempts: updateLast(context.attempts, { settleError: errorText(event.error) }),
+            })),
+          ],
+        },
+      },
+    },
+    routingAfterCall: {
+      always: [
+        { guard: 'callerGone', target: 'closing' },
+        { guard: 'bridgeFailedHard', target: '#call.session.failed' },
+        {
+          guard: 'failover',
+          target: 'reserving',
+          actions: assign({ gateway: ({ context }) => context.access!.failoverGateway!, onFailover: true }),
+        },
+        { target: '#call.session.afterCall' },
+      ],
+    },
+
+    closing: {
+      // Our own hangup fires hangupSignal too: it says nothing about the caller any more.
+      on: { HANGUP: { actions: [] } },
+      initial: 'choosing',
+      states: {
+        choosing: {
+          always: [{ guard: 'hasPending', target: 'settling' }, { target: 'hangingUp' }],
+        },
+        settling: {
+          invoke: {
+            src: 'settle',
+            input: ({ context }) => ({ services: context.services, reservation: context.pending!, bridge: undefined }),
+            onDone: {
+              target: 'hangingUp',
+              actions: assign(({ context, event }) => ({ pending: undefined, attempts: updateLast(context.attempts, { settle: event.output }) })),
+            },
+            onError: {
+              target: 'hangingUp',
+              actions: [
+                { type: 'logSettleError', params: ({ event }) => ({ error: event.error }) },
+                assign(({ context, event }) => ({
+                  pending: undefined,
+                  attempts: updateLast(context.attempts, { settleError: errorText(event.error) }),
+                })),
+              ],
+            },
+          },
+        },
+        hangingUp: {
+          invoke: {
+            src: 'hangup',
+            input: ({ context }) => ({ call: context.call }),
+            onDone: '#call.done',
+            onError: '#call.done',
+          },
+        },
+      },
+    },
+    done: { type: 'final' },
+  },
+  output: ({ context }) => ({
+    ended: context.ended ?? (context.callerGone ? 'caller_hangup' : 'error'),
+    callerHungUp: context.callerGone,
+    did: context.call.info.did,
+    language: context.lang,
+    cardId: context.cardId,
+    calls: context.attempts,
+    played: context.played,
+    ...(context.error !== undefined && !hangupLike(context.error) ? { error: errorText(context.error) } : {}),
+  }),
+});
+
+function balanceItems(c: FlowContext): Announcement[] {
+  return [{ prompt: 'you_have' }, money(c.card!.balance)];
+}
+
+function remainingItems(c: FlowContext): Announcement[] {
+  return [{ prompt: 'remaining_balance' }, money(c.card!.balance)];
+}
+
+/** mod_say_en reads a time of 0 as the current time: under a minute gets its own prompt, never "0". */
+export function durationItems(maxSeconds: number): Announcement[] {
+  const minutes = Math.floor(maxSeconds / 60);
+  if (minutes < 1) return [{ prompt: 'less_than_one_minute' }];
+  return [{ prompt: 'call_can_last' }, { say: 'NUMBER', text: String(minutes) }, { prompt: minutes === 1 ? 'minute' : 'minutes' }];
+}
+
+function failurePrompt(c: FlowContext): PromptName {
+  const outcome = c.bridge ? classifyBridge(c.bridge) : 'failed';
+  return outcome === 'answered' ? 'call_failed' : OUTCOME_PROMPT[outcome];
+}

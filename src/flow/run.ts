@@ -1,0 +1,91 @@
+import type { Logger } from 'pino';
+import { createActor, toPromise, type InspectionEvent } from 'xstate';
+import type { Call } from './call.ts';
+import { callMachine, type FlowOutcome } from './machine.ts';
+import { resolveFlowOptions, type FlowOptions } from './options.ts';
+import type { CallServices } from './services.ts';
+
+export interface RunFlowExtras {
+  /** A variant of callMachine (tests use `callMachine.provide(...)`). */
+  machine?: typeof callMachine;
+}
+
+/** Logs state changes and events of the call's actor tree to the call's logger (uuid in every line). */
+function inspector(log: Logger): (ev: InspectionEvent) => void {
+  let last = '';
+  return (ev) => {
+    const isRoot = ev.actorRef.sessionId === ev.rootId;
+    if (ev.type === '@xstate.snapshot' && isRoot) {
+      const snap = ev.snapshot as { value?: unknown; status?: string };
+      const state = JSON.stringify(snap.value);
+      if (state !== last) {
+        last = state;
+        log.debug({ state: snap.value, event: ev.event.type }, 'flow state');
+      }
+    } else if (ev.type === '@xstate.event' && isRoot && ev.event.type === 'HANGUP') {
+      log.debug('caller hung up');
+    } else if (ev.type === '@xstate.actor' && !isRoot) {
+      log.trace({ actor: (ev.actorRef as { id?: string }).id }, 'effect started');
+    }
+  };
+}
+
+/**
+ * Runs one call through the flow: one actor per call, resolving with the outcome once the call is hung up
+ * and every reservation settled. Never rejects for a flow error: if the machine itself breaks, the pending
+ * reservation is still settled and the call hung up.
+ */
+export async function runCallFlow(
+  call: Call,
+  services: CallServices,
+  opts: FlowOptions,
+  logger: Logger,
+  extras: RunFlowExtras = {},
+): Promise<FlowOutcome> {
+  const log = logger.child({ uuid: call.info.uuid });
+  const resolved = resolveFlowOptions(opts);
+  const machine = extras.machine ?? callMachine;
+  const actor = createActor(machine, {
+    input: { call, services, opts: resolved, log },
+    inspect: inspector(log),
+  });
+  const onHangup = () => actor.send({ type: 'HANGUP' });
+  actor.start();
+  if (call.hangupSignal.aborted) onHangup();
+  else call.hangupSignal.addEventListener('abort', onHangup, { once: true });
+  try {
+    const outcome = await toPromise(actor);
+    log.info(
+      { ended: outcome.ended, cardId: outcome.cardId, calls: outcome.calls.length, callerHungUp: outcome.callerHungUp },
+      'call flow ended',
+    );
+    return outcome;
+  } catch (err) {
+    // A bug in the machine (an action or guard threw): still settle and hang up, fail closed.
+    log.error({ err }, 'call flow crashed');
+    const ctx = actor.getSnapshot().context;
+    const calls = [...ctx.attempts];
+    if (ctx.pending) {
+      try {
+        const settle = await services.settle(ctx.pending, undefined);
+        calls[calls.length - 1] = { ...calls[calls.length - 1]!, settle };
+      } catch (settleErr) {
+        log.error({ err: settleErr, callId: ctx.pending.callId }, 'settle failed');
+      }
+    }
+    await call.hangup('NORMAL_CLEARING');
+    return {
+      ended: 'error',
+      callerHungUp: call.hungUp,
+      did: call.info.did,
+      language: ctx.lang,
+      cardId: ctx.cardId,
+      calls,
+      played: ctx.played,
+      error: err instanceof Error ? err.message : String(err),
+    };
+  } finally {
+    call.hangupSignal.removeEventListener('abort', onHangup);
+    actor.stop();
+  }
+}

@@ -1,0 +1,163 @@
+import { randomUUID } from 'node:crypto';
+import type { BridgeResult } from '../../src/flow/call.ts';
+import type {
+  AccessNumber,
+  AuthorizeResult,
+  CallContextInfo,
+  CallServices,
+  QuoteResult,
+  Reservation,
+  ReserveResult,
+  SettleResult,
+} from '../../src/flow/services.ts';
+import { parseMoney, type Micros } from '../../src/money/money.ts';
+
+export interface FakeCard {
+  id: string;
+  status: 'active' | 'pending' | 'disabled' | 'expired';
+  balance: Micros;
+  /** Price of one second, for quotes and settlement. */
+  perSecond: Micros;
+}
+
+export const accessNumber = (over: Partial<AccessNumber> = {}): AccessNumber => ({
+  did: '15550001111',
+  language: 'en',
+  authMode: 'pin',
+  gateway: 'carrier',
+  failoverGateway: null,
+  minDigits: 8,
+  maxDigits: 15,
+  allowedPrefixes: [],
+  deniedPrefixes: ['1900'],
+  countryCode: '1',
+  nationalPrefix: '1',
+  pinLength: 10,
+  pinTries: 3,
+  bindCliAfterPin: false,
+  maxCallsPerSession: 1,
+  ...over,
+});
+
+type Method = keyof CallServices;
+
+/**
+ * In-memory CallServices with call recording. Quotes: maxSeconds = floor(balance / perSecond) unless
+ * `quoteFor` says otherwise; reserve/settle hold and release like the real thing (settle debits billsec).
+ */
+export class FakeServices implements CallServices {
+  readonly calls: Array<{ method: Method; args: unknown[] }> = [];
+  numbers = new Map<string, AccessNumber>([['15550001111', accessNumber()]]);
+  pins = new Map<string, string>([['1234567890', 'card-1']]);
+  clis = new Map<string, string>();
+  cards = new Map<string, FakeCard>([
+    ['card-1', { id: 'card-1', status: 'active', balance: parseMoney('4.37'), perSecond: parseMoney('0.001') }],
+  ]);
+  lockedOut = false;
+  /** Per destination number: a forced quote result. */
+  quoteFor = new Map<string, QuoteResult>();
+  /** Forced reserve results, used in order before the normal behaviour. */
+  reserveQueue: ReserveResult[] = [];
+  /** Method -> error to throw (every time). */
+  failing = new Map<Method, Error>();
+  readonly held = new Map<string, Reservation>();
+  readonly bound: Array<[string, string]> = [];
+
+  private record(method: Method, args: unknown[]): void {
+    this.calls.push({ method, args });
+    const err = this.failing.get(method);
+    if (err) throw err;
+  }
+  callsOf(method: Method): unknown[][] {
+    return this.calls.filter((c) => c.method === method).map((c) => c.args);
+  }
+  private card(id: string): FakeCard {
+    const c = this.cards.get(id);
+    if (!c) throw new Error(`FakeServices: no card ${id}`);
+    return c;
+  }
+  private maxSeconds(card: FakeCard): number {
+    return card.perSecond > 0n ? Number(card.balance / card.perSecond) : 0;
+  }
+
+  async accessNumber(did: string) {
+    this.record('accessNumber', [did]);
+    return this.numbers.get(did);
+  }
+  async cardIdByPin(pin: string) {
+    this.record('cardIdByPin', [pin]);
+    return this.pins.get(pin);
+  }
+  async cardIdByCli(callerId: string) {
+    this.record('cardIdByCli', [callerId]);
+    return this.clis.get(callerId);
+  }
+  async authorize(cardId: string): Promise<AuthorizeResult> {
+    this.record('authorize', [cardId]);
+    const c = this.cards.get(cardId);
+    if (!c) return { ok: false, reason: 'unknown' };
+    if (c.status === 'disabled' || c.status === 'expired') return { ok: false, reason: c.status };
+    if (c.balance <= 0n) return { ok: false, reason: 'no_balance' };
+    const activated = c.status === 'pending';
+    c.status = 'active';
+    return {
+      ok: true,
+      activated,
+      card: { id: c.id, serial: `S-${c.id}`, currency: 'USD', available: c.balance, balance: c.balance },
+    };
+  }
+  async balance(cardId: string) {
+    this.record('balance', [cardId]);
+    return this.card(cardId).balance;
+  }
+  async quote(cardId: string, number: string): Promise<QuoteResult> {
+    this.record('quote', [cardId, number]);
+    const forced = this.quoteFor.get(number);
+    if (forced) return forced;
+    const c = this.card(cardId);
+    const maxSeconds = this.maxSeconds(c);
+    if (maxSeconds < 1) return { ok: false, reason: 'insufficient' };
+    return { ok: true, maxSeconds, ratePerMin: c.perSecond * 60n, destinationName: 'Somewhere' };
+  }
+  async reserve(cardId: string, number: string, ctx: CallContextInfo): Promise<ReserveResult> {
+    this.record('reserve', [cardId, number, ctx]);
+    const forced = this.reserveQueue.shift();
+    if (forced) {
+      if (forced.ok) this.held.set(forced.reservation.callId, forced.reservation);
+      return forced;
+    }
+    const q = this.quoteFor.get(number);
+    const c = this.card(cardId);
+    const maxSeconds = q?.ok ? q.maxSeconds : this.maxSeconds(c);
+    if (maxSeconds < 1) return { ok: false, reason: 'insufficient' };
+    const reservation: Reservation = { callId: randomUUID(), cardId, maxSeconds, reserved: c.perSecond * BigInt(maxSeconds) };
+    this.held.set(reservation.callId, reservation);
+    return { ok: true, reservation };
+  }
+  async settle(reservation: Reservation, bridge: BridgeResult | undefined): Promise<SettleResult> {
+    this.record('settle', [reservation, bridge]);
+    this.held.delete(reservation.callId);
+    const c = this.card(reservation.cardId);
+    const billedSeconds = bridge?.answered && bridge.carrierCdr ? Math.min(bridge.carrierCdr.billsec, reservation.maxSeconds) : 0;
+    const cost = c.perSecond * BigInt(billedSeconds);
+    c.balance -= cost;
+    return { billedSeconds, cost, balance: c.balance };
+  }
+  async isLockedOut(did: string, callerId: string) {
+    this.record('isLockedOut', [did, callerId]);
+    return this.lockedOut;
+  }
+  async recordPinFailure(did: string, callerId: string) {
+    this.record('recordPinFailure', [did, callerId]);
+  }
+  async bindCli(callerId: string, cardId: string) {
+    this.record('bindCli', [callerId, cardId]);
+    this.bound.push([callerId, cardId]);
+    this.clis.set(callerId, cardId);
+  }
+
+  /** Changes the single access number of the fixture. */
+  setNumber(over: Partial<AccessNumber>): void {
+    this.numbers.set('15550001111', accessNumber(over));
+  }
+}
