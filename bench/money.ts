@@ -1,0 +1,169 @@
+import { randomBytes, randomUUID } from 'node:crypto';
+import { pathToFileURL } from 'node:url';
+import pg from 'pg';
+import { Redis } from 'ioredis';
+import { applyBalanceChange } from '../src/billing/ledger.ts';
+import { debitCall } from '../src/billing/settle.ts';
+import { RedisLiveBalance } from '../src/live/redis-live.ts';
+import { createPool, withTransaction } from '../src/store/db.ts';
+import { migrate } from '../src/store/migrate.ts';
+import { toRateSnapshot } from '../src/store/calls.ts';
+
+/**
+ * Money-path throughput against real services:
+ * - live: reserve + release pairs per second through RedisLiveBalance (two Lua scripts each);
+ * - debits: answered calls debited per second into PostgreSQL, ONE transaction per debit (CDR insert, ledger,
+ *   balance, call settled) followed by the live-store settle, `concurrency` at a time over a pool; then the same
+ *   CDRs replayed (all duplicates: nothing may be debited twice).
+ * Creates and drops its own database and deletes its own Redis keys.
+ */
+export interface BenchMoneyOptions {
+  /** Any URL of the server; the bench creates its own database there (default DATABASE_URL or local). */
+  databaseUrl?: string;
+  redisUrl?: string;
+  reservations?: number;
+  debits?: number;
+  concurrency?: number;
+  cards?: number;
+}
+
+export interface BenchMoneyResult {
+  reservationsPerSec: number;
+  debitsPerSec: number;
+  duplicateDebitsPerSec: number;
+  reservations: number;
+  debits: number;
+  concurrency: number;
+  cards: number;
+  /** sum(ledger) == balance on every card and no CDR debited twice. */
+  consistent: boolean;
+}
+
+const RATE_RULE = {
+  ratePerMin: 600_000n,
+  connectFee: 0n,
+  initialIncrement: 6,
+  subsequentIncrement: 6,
+  decimals: 2,
+  rounding: 'up' as const,
+  minBillableSeconds: 0,
+  taxPpm: 0,
+};
+
+async function pooled(n: number, concurrency: number, fn: (i: number) => Promise<void>): Promise<number> {
+  let next = 0;
+  const start = process.hrtime.bigint();
+  await Promise.all(
+    Array.from({ length: concurrency }, async () => {
+      for (let i = next++; i < n; i = next++) await fn(i);
+    }),
+  );
+  const secs = Number(process.hrtime.bigint() - start) / 1e9;
+  return Math.round(n / secs);
+}
+
+export async function benchMoney(opts: BenchMoneyOptions = {}): Promise<BenchMoneyResult> {
+  const base = new URL(opts.databaseUrl ?? process.env.DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres');
+  const redisUrl = opts.redisUrl ?? process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
+  const nRes = opts.reservations ?? 20_000;
+  const nDebits = opts.debits ?? 5_000;
+  const concurrency = opts.concurrency ?? 16;
+  const nCards = opts.cards ?? 64;
+  const tag = randomBytes(4).toString('hex');
+  const dbName = `ccard_bench_${tag}`;
+  const prefix = `ccard_bench:${tag}:`;
+
+  const adminUrl = new URL(base);
+  adminUrl.pathname = '/postgres';
+  const admin = new pg.Client({ connectionString: adminUrl.toString() });
+  await admin.connect();
+  await admin.query(`CREATE DATABASE "${dbName}"`);
+  const dbUrl = new URL(base);
+  dbUrl.pathname = `/${dbName}`;
+  const pool = createPool(dbUrl.toString(), concurrency + 4);
+  const redis = new Redis(redisUrl);
+  const live = new RedisLiveBalance(redis, { prefix });
+  try {
+    await migrate(pool);
+    const rt = await pool.query<{ id: string }>(`INSERT INTO rate_tables (name) VALUES ('bench') RETURNING id::text AS id`);
+    const series = await pool.query<{ id: string }>(
+      `INSERT INTO series (name, series_number, card_count, rate_table_id, max_concurrent_calls)
+       VALUES ('bench', '1', $1, $2, 1000) RETURNING id::text AS id`,
+      [nCards, rt.rows[0]!.id],
+    );
+    const cards: string[] = [];
+    for (let i = 0; i < nCards; i++) {
+      const id = await withTransaction(pool, async (c) => {
+        const r = await c.query<{ id: string }>(
+          `INSERT INTO cards (series_id, serial, pin_hash, status) VALUES ($1, $2, $3, 'active') RETURNING id::text AS id`,
+          [series.rows[0]!.id, `B${i}`, randomBytes(32)],
+        );
+        const cardId = r.rows[0]!.id;
+        await applyBalanceChange(c, { cardId, amount: 1_000_000_000_000n, reason: 'initial', ref: 'initial', onFloor: 'reject' });
+        return cardId;
+      });
+      cards.push(id);
+      await live.load(id, { spendable: 1_000_000_000_000n, version: 2n });
+    }
+
+    // Live store: reserve + release.
+    const reservationsPerSec = await pooled(nRes, concurrency, async (i) => {
+      const card = cards[i % nCards]!;
+      const callId = `r${i}`;
+      const r = await live.reserve(card, callId, 600_000n, 120_000, 1000);
+      if (!r.ok) throw new Error(`bench reserve refused: ${r.reason}`);
+      await live.settle(card, callId);
+    });
+
+    // PostgreSQL: open calls prepared up front (not timed), then one transaction per debit.
+    const snapshot = JSON.stringify(toRateSnapshot({ id: '1', prefix: '1', destination: 'bench' }, RATE_RULE));
+    const ids = Array.from({ length: nDebits }, () => randomUUID());
+    const holdUntil = new Date(Date.now() + 3_600_000);
+    for (let i = 0; i < nDebits; i += 5_000) {
+      const chunk = ids.slice(i, i + 5_000);
+      await pool.query(
+        `INSERT INTO calls (call_id, card_id, destination, rate, max_seconds, reserved_micros, hold_until)
+         SELECT id, (ARRAY[${cards.join(',')}]::bigint[])[1 + (n % ${nCards})], '15557654321', $2::jsonb, 600, 6000000, $3
+           FROM unnest($1::uuid[]) WITH ORDINALITY AS t(id, n)`,
+        [chunk, snapshot, holdUntil],
+      );
+    }
+    const deps = { pool, live };
+    const facts = (i: number) => ({ callId: ids[i]!, answered: true, billsec: 1 + (i % 300), source: 'json_cdr' as const });
+    const debitsPerSec = await pooled(nDebits, concurrency, async (i) => {
+      const r = await debitCall(deps, facts(i));
+      if (r.status !== 'debited') throw new Error(`bench debit: ${r.status}`);
+    });
+    const duplicateDebitsPerSec = await pooled(nDebits, concurrency, async (i) => {
+      const r = await debitCall(deps, facts(i));
+      if (r.status !== 'duplicate') throw new Error(`bench replay: ${r.status}`);
+    });
+
+    const check = await pool.query<{ bad: string }>(
+      `SELECT count(*)::text AS bad FROM cards c
+        WHERE c.balance_micros <> (SELECT coalesce(sum(amount_micros), 0) FROM ledger l WHERE l.card_id = c.id)`,
+    );
+    const counts = await pool.query<{ ledger: string; cdrs: string }>(
+      `SELECT (SELECT count(*) FROM ledger WHERE reason = 'call')::text AS ledger, (SELECT count(*) FROM cdrs)::text AS cdrs`,
+    );
+    const consistent =
+      check.rows[0]!.bad === '0' && Number(counts.rows[0]!.ledger) === nDebits && Number(counts.rows[0]!.cdrs) === nDebits;
+    return { reservationsPerSec, debitsPerSec, duplicateDebitsPerSec, reservations: nRes, debits: nDebits, concurrency, cards: nCards, consistent };
+  } finally {
+    await pool.end().catch(() => {});
+    await admin.query(`DROP DATABASE IF EXISTS "${dbName}" WITH (FORCE)`).catch(() => {});
+    await admin.end().catch(() => {});
+    let cursor = '0';
+    do {
+      const [next, keys] = await redis.scan(cursor, 'MATCH', `${prefix}*`, 'COUNT', 1000);
+      cursor = next;
+      if (keys.length) await redis.del(...keys);
+    } while (cursor !== '0');
+    redis.disconnect();
+  }
+}
+
+if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
+  const result = await benchMoney();
+  console.log(JSON.stringify(result, null, 2));
+}

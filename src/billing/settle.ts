@@ -1,0 +1,387 @@
+import { randomUUID } from 'node:crypto';
+import type { Pool } from 'pg';
+import type { LiveBalanceStore } from '../live/live-balance.ts';
+import type { Micros } from '../money/money.ts';
+import type { CallContextInfo, QuoteResult, Reservation, ReserveResult, SettleResult } from '../flow/services.ts';
+import type { BridgeResult, CarrierCdr } from '../flow/call.ts';
+import { withTransaction } from '../store/db.ts';
+import { getCard, readSnapshot, type CardRecord } from '../store/cards.ts';
+import {
+  getCall,
+  getCdrCost,
+  insertCall,
+  insertCdr,
+  markExpired,
+  markReleased,
+  markSettled,
+  openCalls,
+  ruleFromSnapshot,
+  toRateSnapshot,
+} from '../store/calls.ts';
+import { applyBalanceChange } from './ledger.ts';
+import { billedSecondsFor, cost, maxSeconds, type RateRule } from './rating.ts';
+
+/** Finds the rate for a number in a table (src/store/rates.ts implements it over an in-memory prefix index). */
+export interface RateLookup {
+  ruleFor(
+    rateTableId: string,
+    number: string,
+    taxPpm: number,
+    now: Date,
+  ): { rate: { id: string; prefix: string; destination: string }; rule: RateRule } | undefined;
+}
+
+export interface BillingConfig {
+  /** A call that could not last this long is refused ('insufficient'). */
+  minCallSeconds: number;
+  /** The longest call ever allowed (the cap when the balance is large). */
+  maxCallSeconds: number;
+  /** How long the carrier may ring: part of how long a hold lives. */
+  originateTimeoutSec: number;
+  /** Extra time a hold lives after the cap, for the CDR to arrive. */
+  holdMarginSec: number;
+}
+
+type LogFn = (obj: object, msg?: string) => void;
+export interface Log {
+  info: LogFn;
+  warn: LogFn;
+  error: LogFn;
+}
+const silent: Log = { info: () => {}, warn: () => {}, error: () => {} };
+
+export interface SettleDeps {
+  pool: Pool;
+  live: LiveBalanceStore;
+  logger?: Log;
+}
+
+export interface BillingDeps extends SettleDeps {
+  rates: RateLookup;
+  config: BillingConfig;
+}
+
+const RESERVE_TRIES = 5;
+
+/** Loads the card's spendable from PostgreSQL into the live store (versioned: never overwrites newer). */
+async function loadLive(deps: SettleDeps, cardId: string): Promise<void> {
+  const snap = await readSnapshot(deps.pool, cardId);
+  if (snap) await deps.live.load(cardId, { spendable: snap.spendable, version: snap.version });
+}
+
+/** What the live store says the card may spend now (loading it on a miss). */
+export async function liveAvailable(deps: SettleDeps, cardId: string): Promise<{ available: Micros; active: number }> {
+  for (let i = 0; i < RESERVE_TRIES; i++) {
+    const p = await deps.live.peek(cardId);
+    if (p !== 'needs_load') return p;
+    await loadLive(deps, cardId);
+  }
+  throw new Error(`live store keeps dropping card ${cardId}`);
+}
+
+function rateFor(deps: BillingDeps, card: CardRecord, number: string, now: Date) {
+  return deps.rates.ruleFor(card.rateTableId, number, card.taxPpm, now);
+}
+
+/** How long a call to `number` could last now, without holding anything. */
+export async function quoteCall(deps: BillingDeps, cardId: string, number: string, now: Date = new Date()): Promise<QuoteResult> {
+  const card = await getCard(deps.pool, cardId);
+  if (!card) return { ok: false, reason: 'insufficient' };
+  const found = rateFor(deps, card, number, now);
+  if (!found) return { ok: false, reason: 'no_rate' };
+  const { available } = await liveAvailable(deps, card.id);
+  const secs = maxSeconds(found.rule, available, deps.config.maxCallSeconds);
+  if (secs < deps.config.minCallSeconds) return { ok: false, reason: 'insufficient' };
+  return { ok: true, maxSeconds: secs, ratePerMin: found.rule.ratePerMin, destinationName: found.rate.destination };
+}
+
+/**
+ * Holds the cost of the longest affordable call (capped at maxCallSeconds) in the live store, atomically against
+ * every other call on the card, then records the open call in PostgreSQL. The new call id becomes the carrier
+ * leg's origination_uuid, so every CDR of that leg names this reservation.
+ */
+export async function reserveCall(
+  deps: BillingDeps,
+  cardId: string,
+  number: string,
+  ctx: CallContextInfo,
+  now: Date = new Date(),
+): Promise<ReserveResult> {
+  const card = await getCard(deps.pool, cardId);
+  if (!card || card.status !== 'active') return { ok: false, reason: 'insufficient' };
+  const found = rateFor(deps, card, number, now);
+  if (!found) return { ok: false, reason: 'no_rate' };
+  const { rule } = found;
+  const cfg = deps.config;
+  const callId = randomUUID();
+  let known: Micros | undefined;
+  for (let i = 0; i < RESERVE_TRIES; i++) {
+    let available = known;
+    known = undefined;
+    if (available === undefined) {
+      const p = await deps.live.peek(card.id);
+      if (p === 'needs_load') {
+        await loadLive(deps, card.id);
+        continue;
+      }
+      // Said first: a card busy with its allowed calls is not "out of money".
+      if (p.active >= card.maxConcurrentCalls) return { ok: false, reason: 'too_many_calls' };
+      available = p.available;
+    }
+    const secs = maxSeconds(rule, available, cfg.maxCallSeconds);
+    if (secs < cfg.minCallSeconds) return { ok: false, reason: 'insufficient' };
+    const amount = cost(rule, secs);
+    const ttlMs = (secs + cfg.originateTimeoutSec + cfg.holdMarginSec) * 1000;
+    const r = await deps.live.reserve(card.id, callId, amount, ttlMs, card.maxConcurrentCalls);
+    if (r.ok) {
+      try {
+        await insertCall(deps.pool, {
+          callId,
+          cardId: card.id,
+          ivrUuid: ctx.ivrUuid,
+          did: ctx.did || null,
+          callerId: ctx.callerId || null,
+          destination: number,
+          rate: toRateSnapshot(found.rate, rule),
+          maxSeconds: secs,
+          reserved: amount,
+          holdUntil: new Date(now.getTime() + ttlMs),
+        });
+      } catch (err) {
+        // No row, no call: give the hold back (if this fails too, the hold simply expires).
+        await deps.live.settle(card.id, callId).catch(() => {});
+        throw err;
+      }
+      return { ok: true, reservation: { callId, cardId: card.id, maxSeconds: secs, reserved: amount } };
+    }
+    if (r.reason === 'too_many_calls') return { ok: false, reason: 'too_many_calls' };
+    if (r.reason === 'needs_load') await loadLive(deps, card.id);
+    else known = r.available; // insufficient: others took some meanwhile; size the call to what is left.
+  }
+  return { ok: false, reason: 'insufficient' };
+}
+
+/** The facts a CDR gives about one carrier leg, whatever its source. */
+export interface CallFacts {
+  callId: string;
+  answered: boolean;
+  billsec: number;
+  billmsec?: number | undefined;
+  answeredAt?: Date | undefined;
+  endedAt?: Date | undefined;
+  hangupCause?: string | undefined;
+  source: 'socket' | 'json_cdr' | 'import';
+}
+
+export type FinishOutcome =
+  | {
+      status: 'debited';
+      callId: string;
+      cardId: string;
+      billedSeconds: number;
+      /** What the call cost at the reserved rate. */
+      cost: Micros;
+      /** The part of cost the card could not pay (only when a hold had expired): never below the floor. */
+      uncollected: Micros;
+      balance: Micros;
+    }
+  | { status: 'duplicate'; callId: string; cardId: string; billedSeconds: number; cost: Micros; balance: Micros }
+  | { status: 'released'; callId: string; cardId: string; balance: Micros }
+  | { status: 'unknown_call'; callId: string };
+
+/** Ends a call from its CDR: debits it when answered, otherwise releases its hold. Idempotent on callId. */
+export async function finishCall(deps: SettleDeps, facts: CallFacts): Promise<FinishOutcome> {
+  return facts.answered ? debitCall(deps, facts) : releaseCall(deps, facts.callId);
+}
+
+async function pushSettle(deps: SettleDeps, cardId: string, callId: string, snap?: { spendable: Micros; version: bigint }) {
+  try {
+    await deps.live.settle(cardId, callId, snap);
+  } catch (err) {
+    // PostgreSQL is the truth and already committed: the hold expires by itself and the purge forces a reload.
+    (deps.logger ?? silent).warn({ err, cardId, callId }, 'live store settle failed; the hold will expire');
+  }
+}
+
+/**
+ * Debits an answered call exactly once, in ONE transaction: the CDR insert (UNIQUE call_id: a second CDR for
+ * the same call inserts nothing and debits nothing), the ledger debit at the rate stored with the reservation
+ * (clamped at the floor, the shortfall kept in cdrs.uncollected_micros), and the call marked settled. Only after
+ * the commit is the hold dropped and the new balance cached, in one atomic live-store step.
+ */
+export async function debitCall(deps: SettleDeps, facts: CallFacts): Promise<FinishOutcome> {
+  const call = await getCall(deps.pool, facts.callId);
+  if (!call) return { status: 'unknown_call', callId: facts.callId };
+  const rule = ruleFromSnapshot(call.rate);
+  const billed = billedSecondsFor(facts.billsec, call.maxSeconds);
+  const price = cost(rule, billed);
+  const r = await withTransaction(deps.pool, async (client) => {
+    const fresh = await insertCdr(client, {
+      callId: call.callId,
+      cardId: call.cardId,
+      ivrUuid: call.ivrUuid,
+      did: call.did,
+      callerId: call.callerId,
+      destination: call.destination,
+      prefix: call.rate.prefix,
+      ratePerMin: rule.ratePerMin,
+      billsec: Math.max(0, Math.floor(facts.billsec)),
+      billmsec: facts.billmsec === undefined ? null : Math.max(0, Math.floor(facts.billmsec)),
+      billedSeconds: billed,
+      cost: price,
+      hangupCause: facts.hangupCause ?? null,
+      answeredAt: facts.answeredAt ?? null,
+      endedAt: facts.endedAt ?? null,
+      source: facts.source,
+    });
+    if (!fresh) {
+      const prior = await getCdrCost(client, call.callId);
+      const snap = await readSnapshot(client, call.cardId);
+      return { fresh: false as const, prior, snap };
+    }
+    let uncollected = 0n;
+    let snap: { spendable: Micros; version: bigint; balance: Micros } | undefined;
+    if (price > 0n) {
+      const res = await applyBalanceChange(client, {
+        cardId: call.cardId,
+        amount: -price,
+        reason: 'call',
+        ref: call.callId,
+        note: call.destination,
+        onFloor: 'clamp',
+      });
+      if (res.applied) uncollected = res.uncollected;
+      snap = { spendable: res.balanceAfter + res.creditLimit, version: res.version, balance: res.balanceAfter };
+    } else {
+      snap = await readSnapshot(client, call.cardId);
+    }
+    await markSettled(client, call.callId, uncollected);
+    return { fresh: true as const, uncollected, snap };
+  });
+  const snap = r.snap && { spendable: r.snap.spendable, version: r.snap.version };
+  await pushSettle(deps, call.cardId, call.callId, snap);
+  const balance = r.snap?.balance ?? 0n;
+  if (!r.fresh) {
+    return {
+      status: 'duplicate',
+      callId: call.callId,
+      cardId: call.cardId,
+      billedSeconds: r.prior?.billedSeconds ?? 0,
+      cost: r.prior?.cost ?? 0n,
+      balance,
+    };
+  }
+  if (r.uncollected > 0n) {
+    (deps.logger ?? silent).warn(
+      { callId: call.callId, cardId: call.cardId, uncollected: r.uncollected.toString() },
+      'call debit clamped at the card floor',
+    );
+  }
+  return { status: 'debited', callId: call.callId, cardId: call.cardId, billedSeconds: billed, cost: price, uncollected: r.uncollected, balance };
+}
+
+/** Gives back the hold of a call that never answered. Idempotent; a settled call stays settled. */
+export async function releaseCall(deps: SettleDeps, callId: string): Promise<FinishOutcome> {
+  const call = await getCall(deps.pool, callId);
+  if (!call) return { status: 'unknown_call', callId };
+  await markReleased(deps.pool, callId);
+  const snap = await readSnapshot(deps.pool, call.cardId);
+  await pushSettle(deps, call.cardId, callId, snap && { spendable: snap.spendable, version: snap.version });
+  return { status: 'released', callId, cardId: call.cardId, balance: snap?.balance ?? 0n };
+}
+
+const uepochToDate = (u: bigint | undefined): Date | undefined => (u !== undefined && u > 0n ? new Date(Number(u / 1000n)) : undefined);
+
+export function carrierCdrAnswered(cdr: Pick<CarrierCdr, 'answerUepoch' | 'billsec' | 'billmsec'>): boolean {
+  return (cdr.answerUepoch !== undefined && cdr.answerUepoch > 0n) || cdr.billsec > 0 || (cdr.billmsec ?? 0) > 0;
+}
+
+function cdrMatches(cdr: CarrierCdr, callId: string): boolean {
+  const id = callId.toLowerCase();
+  return cdr.uuid.toLowerCase() === id || cdr.variables['cc_call_id']?.toLowerCase() === id;
+}
+
+/**
+ * The flow's end of a reservation. With the carrier leg's CDR: debit (or release when it never answered).
+ * A bridge that never answered: release. Answered but no CDR (socket lost, plain events) or no bridge result at
+ * all: the outcome is unknown, so nothing is guessed; the call stays 'reserved' until the mod_json_cdr POST
+ * settles it or the expiry sweep ends its hold.
+ */
+export async function settleReservation(deps: SettleDeps, reservation: Reservation, bridge: BridgeResult | undefined): Promise<SettleResult> {
+  const cdr = bridge?.carrierCdr;
+  let outcome: FinishOutcome | undefined;
+  if (cdr && cdrMatches(cdr, reservation.callId)) {
+    outcome = await finishCall(deps, {
+      callId: reservation.callId,
+      answered: carrierCdrAnswered(cdr),
+      billsec: cdr.billsec,
+      billmsec: cdr.billmsec,
+      answeredAt: uepochToDate(cdr.answerUepoch),
+      endedAt: uepochToDate(cdr.endUepoch),
+      hangupCause: cdr.hangupCause,
+      source: 'socket',
+    });
+  } else {
+    if (cdr) (deps.logger ?? silent).warn({ callId: reservation.callId, cdrUuid: cdr.uuid }, 'carrier CDR names another call; ignored');
+    if (bridge && !bridge.answered) outcome = await releaseCall(deps, reservation.callId);
+  }
+  if (outcome?.status === 'debited' || outcome?.status === 'duplicate') {
+    return { billedSeconds: outcome.billedSeconds, cost: outcome.cost, balance: outcome.balance };
+  }
+  if (outcome?.status === 'released') return { billedSeconds: 0, cost: 0n, balance: outcome.balance };
+  if (!outcome) (deps.logger ?? silent).info({ callId: reservation.callId }, 'call outcome unknown: left reserved for its CDR');
+  const snap = await readSnapshot(deps.pool, reservation.cardId);
+  return { billedSeconds: 0, cost: 0n, balance: snap?.balance ?? 0n };
+}
+
+/**
+ * Ends the holds of calls whose deadline passed without a CDR: marks them 'expired' and drops their hold.
+ * A CDR arriving later is still debited (clamped at the floor, shortfall in cdrs.uncollected_micros).
+ */
+export async function expireOverdueCalls(pool: Pool, live: LiveBalanceStore, now: Date = new Date()): Promise<number> {
+  let n = 0;
+  for (const call of await openCalls(pool, now)) {
+    if (await markExpired(pool, call.callId)) {
+      await live.settle(call.cardId, call.callId);
+      n++;
+    }
+  }
+  return n;
+}
+
+export interface RecoverySummary {
+  reasserted: number;
+  expired: number;
+  /** Holds that no longer fit in full (the balance changed meanwhile) and were re-asserted for what was left. */
+  partial: number;
+}
+
+/**
+ * At startup, before any call is accepted: every call still 'reserved' in PostgreSQL gets its hold back in the
+ * live store for the rest of its time (the in-process store lost it; in Redis this just refreshes it), ignoring
+ * the concurrency limit; calls past their deadline are expired.
+ */
+export async function recoverOpenCalls(pool: Pool, live: LiveBalanceStore, now: Date = new Date(), logger: Log = silent): Promise<RecoverySummary> {
+  const summary: RecoverySummary = { reasserted: 0, expired: 0, partial: 0 };
+  summary.expired = await expireOverdueCalls(pool, live, now);
+  const deps: SettleDeps = { pool, live, logger };
+  for (const call of await openCalls(pool)) {
+    const ttlMs = call.holdUntil.getTime() - now.getTime();
+    if (ttlMs <= 0) continue;
+    let amount = call.reserved;
+    for (let i = 0; i < RESERVE_TRIES; i++) {
+      const r = await live.reserve(call.cardId, call.callId, amount, ttlMs, Number.MAX_SAFE_INTEGER);
+      if (r.ok) {
+        summary.reasserted++;
+        if (amount < call.reserved) summary.partial++;
+        break;
+      }
+      if (r.reason === 'needs_load') await loadLive(deps, call.cardId);
+      else if (r.reason === 'insufficient') {
+        logger.warn({ callId: call.callId, cardId: call.cardId, available: r.available.toString() }, 'recovered hold no longer fits in full');
+        amount = r.available > 0n ? r.available : 0n;
+      }
+    }
+  }
+  return summary;
+}

@@ -1,0 +1,122 @@
+import type { Micros } from '../money/money.ts';
+import { finishCall, type SettleDeps } from '../billing/settle.ts';
+import { getCall, isUuid } from '../store/calls.ts';
+
+/**
+ * Ingests one mod_json_cdr POST body (FreeSWITCH posts one document per leg, see the README of
+ * test/fixtures/freeswitch, section "mod_json_cdr"). Only ccard's carrier legs matter: the leg whose uuid is a
+ * call id (ccard sets origination_uuid = call id) or that carries cc_call_id (set in the dial string, so a
+ * failover leg with its own uuid is still found). Every other leg (the IVR leg, the caller, the far side) is
+ * ignored with status 'ignored'.
+ *
+ * Accepted bodies: encode=false (raw JSON; the documented configuration) with encode-values false or true
+ * (every variable value url-encoded), and encode=base64 ("cdr=" + base64 JSON). encode=true ("cdr=" +
+ * url-encoded JSON) cannot be decoded safely (FreeSWITCH does not re-encode the values' %XX, so the layers
+ * collapse) and is refused as 'invalid'.
+ *
+ * HTTP mapping for the route: any result -> 200 (a retry cannot change it; 'invalid' is logged), a thrown error
+ * (PostgreSQL or the live store unreachable) -> 503 so mod_json_cdr retries and finally keeps the file in its
+ * err-log-dir for a later import.
+ */
+export type IngestResult =
+  | { status: 'debited'; callId: string; cardId: string; billedSeconds: number; cost: Micros; uncollected: Micros }
+  | { status: 'duplicate'; callId: string; cardId: string }
+  | { status: 'released'; callId: string; cardId: string }
+  | { status: 'ignored'; reason: 'not_a_ccard_leg'; uuid: string | undefined }
+  | { status: 'invalid'; reason: string };
+
+export type JsonCdrDeps = SettleDeps;
+
+/** Decodes a value that may be url-encoded (encode-values=true); a plain value with a stray '%' stays as it is. */
+export function decodeValue(v: string): string {
+  if (!v.includes('%')) return v;
+  try {
+    return decodeURIComponent(v);
+  } catch {
+    return v;
+  }
+}
+
+function parseDocument(bodyText: string): Record<string, unknown> | string {
+  let text = bodyText.trim();
+  if (text.startsWith('cdr=')) {
+    const payload = text.slice(4);
+    if (payload.startsWith('%7B') || payload.startsWith('%7b') || payload.startsWith('{')) {
+      return 'encode=true bodies cannot be decoded safely; configure mod_json_cdr with encode=false';
+    }
+    if (!/^[A-Za-z0-9+/=\s]+$/.test(payload)) return 'cdr= body is not base64';
+    text = Buffer.from(payload, 'base64').toString('utf8');
+  }
+  try {
+    const doc: unknown = JSON.parse(text);
+    if (doc === null || typeof doc !== 'object' || Array.isArray(doc)) return 'not a JSON object';
+    return doc as Record<string, unknown>;
+  } catch (err) {
+    return `not JSON: ${(err as Error).message}`;
+  }
+}
+
+const INT_RE = /^[0-9]{1,19}$/;
+
+function intVar(vars: Record<string, unknown>, name: string): bigint | undefined {
+  const raw = vars[name];
+  if (typeof raw !== 'string') return undefined;
+  const v = decodeValue(raw).trim();
+  return INT_RE.test(v) ? BigInt(v) : undefined;
+}
+
+function strVar(vars: Record<string, unknown>, name: string): string | undefined {
+  const raw = vars[name];
+  return typeof raw === 'string' ? decodeValue(raw).trim() : undefined;
+}
+
+const toDate = (uepoch: bigint | undefined) => (uepoch !== undefined && uepoch > 0n ? new Date(Number(uepoch / 1000n)) : undefined);
+const MAX_SECONDS = 10n * 24n * 3600n;
+
+export async function ingestJsonCdr(deps: JsonCdrDeps, bodyText: string): Promise<IngestResult> {
+  const doc = parseDocument(bodyText);
+  if (typeof doc === 'string') return { status: 'invalid', reason: doc };
+  const vars = doc['variables'];
+  if (vars === null || typeof vars !== 'object' || Array.isArray(vars)) return { status: 'invalid', reason: 'no variables object' };
+  const v = vars as Record<string, unknown>;
+
+  const uuid = strVar(v, 'uuid');
+  const ccCallId = strVar(v, 'cc_call_id');
+  let call = isUuid(uuid) ? await getCall(deps.pool, uuid) : undefined;
+  if (!call && isUuid(ccCallId)) call = await getCall(deps.pool, ccCallId);
+  if (!call) return { status: 'ignored', reason: 'not_a_ccard_leg', uuid };
+
+  const billsec = intVar(v, 'billsec') ?? 0n;
+  const billmsec = intVar(v, 'billmsec');
+  const answerUepoch = intVar(v, 'answer_uepoch');
+  if (billsec > MAX_SECONDS) return { status: 'invalid', reason: `implausible billsec ${billsec}` };
+  const answered = (answerUepoch !== undefined && answerUepoch > 0n) || billsec > 0n || (billmsec ?? 0n) > 0n;
+
+  const out = await finishCall(deps, {
+    callId: call.callId,
+    answered,
+    billsec: Number(billsec),
+    billmsec: billmsec !== undefined && billmsec <= MAX_SECONDS * 1000n ? Number(billmsec) : undefined,
+    answeredAt: toDate(answerUepoch),
+    endedAt: toDate(intVar(v, 'end_uepoch')),
+    hangupCause: strVar(v, 'hangup_cause')?.slice(0, 64),
+    source: 'json_cdr',
+  });
+  switch (out.status) {
+    case 'debited':
+      return {
+        status: 'debited',
+        callId: out.callId,
+        cardId: out.cardId,
+        billedSeconds: out.billedSeconds,
+        cost: out.cost,
+        uncollected: out.uncollected,
+      };
+    case 'duplicate':
+      return { status: 'duplicate', callId: out.callId, cardId: out.cardId };
+    case 'released':
+      return { status: 'released', callId: out.callId, cardId: out.cardId };
+    case 'unknown_call':
+      return { status: 'ignored', reason: 'not_a_ccard_leg', uuid };
+  }
+}

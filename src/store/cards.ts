@@ -1,0 +1,138 @@
+import type { Pool, PoolClient } from 'pg';
+import type { Micros } from '../money/money.ts';
+import { hashPin, type PinKeys } from './pin.ts';
+
+/** Anything that runs a query: the pool or a client inside a transaction. */
+export type Queryable = Pick<Pool, 'query'> | Pick<PoolClient, 'query'>;
+
+export type CardStatus = 'pending' | 'active' | 'disabled' | 'expired';
+
+/** A card with the series settings that decide how it may be used. */
+export interface CardRecord {
+  id: string;
+  serial: string;
+  status: CardStatus;
+  currency: string;
+  balance: Micros;
+  creditLimit: Micros;
+  version: bigint;
+  /** The card's own table, else its series'. */
+  rateTableId: string;
+  taxPpm: number;
+  /** The card's override, else its series'. */
+  maxConcurrentCalls: number;
+  activatedAt: Date | null;
+  expiresAt: Date | null;
+  seriesId: string;
+  seriesStatus: 'active' | 'stopped' | 'deleted';
+  seriesExpiryDate: Date | null;
+  expiryDays: number | null;
+  activationFee: Micros;
+}
+
+interface CardRow {
+  id: string;
+  serial: string;
+  status: CardStatus;
+  currency: string;
+  balance_micros: bigint;
+  credit_limit_micros: bigint;
+  balance_version: bigint;
+  rate_table_id: string;
+  tax_ppm: number | null;
+  max_concurrent_calls: number;
+  activated_at: Date | null;
+  expires_at: Date | null;
+  series_id: string;
+  series_status: CardRecord['seriesStatus'];
+  expiry_date: Date | null;
+  expiry_days: number | null;
+  activation_fee_micros: bigint;
+}
+
+// id and the foreign keys are BIGINT: cast to text so they are plain strings, never numbers.
+const CARD_SELECT = `
+  SELECT c.id::text AS id, c.serial, c.status, c.currency, c.balance_micros, c.credit_limit_micros, c.balance_version,
+         COALESCE(c.rate_table_id, s.rate_table_id)::text AS rate_table_id, t.rate_ppm AS tax_ppm,
+         COALESCE(c.max_concurrent_calls, s.max_concurrent_calls) AS max_concurrent_calls,
+         c.activated_at, c.expires_at, s.id::text AS series_id, s.status AS series_status, s.expiry_date, s.expiry_days,
+         s.activation_fee_micros
+    FROM cards c
+    JOIN series s ON s.id = c.series_id
+    LEFT JOIN tax_profiles t ON t.id = s.tax_profile_id
+   WHERE c.id = $1`;
+
+const ID_RE = /^[1-9][0-9]{0,18}$/;
+
+/** Card ids are BIGSERIAL: anything else cannot name a card (and must not reach a query as a bad cast). */
+export const isCardId = (id: string): boolean => ID_RE.test(id);
+
+export async function getCard(db: Queryable, cardId: string, forUpdate = false): Promise<CardRecord | undefined> {
+  if (!isCardId(cardId)) return undefined;
+  const r = await db.query<CardRow>(forUpdate ? `${CARD_SELECT} FOR UPDATE OF c` : CARD_SELECT, [cardId]);
+  const row = r.rows[0];
+  if (!row) return undefined;
+  return {
+    id: row.id,
+    serial: row.serial,
+    status: row.status,
+    currency: row.currency.trim(),
+    balance: row.balance_micros,
+    creditLimit: row.credit_limit_micros,
+    version: row.balance_version,
+    rateTableId: row.rate_table_id,
+    taxPpm: row.tax_ppm ?? 0,
+    maxConcurrentCalls: row.max_concurrent_calls,
+    activatedAt: row.activated_at,
+    expiresAt: row.expires_at,
+    seriesId: row.series_id,
+    seriesStatus: row.series_status,
+    seriesExpiryDate: row.expiry_date,
+    expiryDays: row.expiry_days,
+    activationFee: row.activation_fee_micros,
+  };
+}
+
+/** One indexed query on cards.pin_hash (UNIQUE). */
+export async function cardIdByPin(db: Queryable, keys: PinKeys, pin: string): Promise<string | undefined> {
+  const r = await db.query<{ id: string }>('SELECT id::text AS id FROM cards WHERE pin_hash = $1', [hashPin(keys, pin)]);
+  return r.rows[0]?.id;
+}
+
+export const CALLER_ID_RE = /^\+?[0-9]{3,20}$/;
+
+export async function cardIdByCallerId(db: Queryable, callerId: string): Promise<string | undefined> {
+  if (!CALLER_ID_RE.test(callerId)) return undefined;
+  const r = await db.query<{ id: string }>('SELECT card_id::text AS id FROM caller_ids WHERE caller_id = $1', [callerId]);
+  return r.rows[0]?.id;
+}
+
+/** Binds (or re-binds, latest PIN wins) a caller ID to a card. Invalid caller IDs are ignored. */
+export async function bindCallerId(db: Queryable, callerId: string, cardId: string): Promise<boolean> {
+  if (!CALLER_ID_RE.test(callerId) || !isCardId(cardId)) return false;
+  await db.query(
+    `INSERT INTO caller_ids (caller_id, card_id) VALUES ($1, $2)
+     ON CONFLICT (caller_id) DO UPDATE SET card_id = EXCLUDED.card_id`,
+    [callerId, cardId],
+  );
+  return true;
+}
+
+/** The card's balance as stored (undefined: no such card). */
+export async function cardBalance(db: Queryable, cardId: string): Promise<Micros | undefined> {
+  if (!isCardId(cardId)) return undefined;
+  const r = await db.query<{ balance_micros: bigint }>('SELECT balance_micros FROM cards WHERE id = $1', [cardId]);
+  return r.rows[0]?.balance_micros;
+}
+
+/** What the live store caches for a card: spendable = balance + credit limit, at balance_version. */
+export async function readSnapshot(db: Queryable, cardId: string): Promise<{ spendable: Micros; version: bigint; balance: Micros } | undefined> {
+  if (!isCardId(cardId)) return undefined;
+  const r = await db.query<{ balance_micros: bigint; credit_limit_micros: bigint; balance_version: bigint }>(
+    'SELECT balance_micros, credit_limit_micros, balance_version FROM cards WHERE id = $1',
+    [cardId],
+  );
+  const row = r.rows[0];
+  if (!row) return undefined;
+  return { spendable: row.balance_micros + row.credit_limit_micros, version: row.balance_version, balance: row.balance_micros };
+}

@@ -1,0 +1,172 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createCallServices, type CcardCallServices } from '../../src/app/call-services.ts';
+import { ingestJsonCdr } from '../../src/cdr/json-cdr.ts';
+import { MemoryLiveBalance } from '../../src/live/memory-live.ts';
+import { createTestDb, type TestDb } from '../helpers/env.ts';
+import { BASE_CONFIG, answeredBridge, carrierLegCdr, fixtureBody, createCard, createSeries, memoryRates, moneyFacts, pinKeys, silentLog, unansweredBridge } from './fixtures.ts';
+import { storeKinds } from './stores.ts';
+
+
+let db: TestDb;
+beforeAll(async () => {
+  db = await createTestDb();
+});
+afterAll(async () => {
+  await db.drop();
+});
+
+const ctx = { ivrUuid: '2b314978-1142-482a-9df4-4905a48f5811', did: '18005550100', callerId: '15551230000' };
+
+async function setup(balance = 10_000_000n, maxConcurrent = 5) {
+  const { seriesId, rateTableId } = await createSeries(db.pool, { maxConcurrent });
+  const { cardId } = await createCard(db.pool, { seriesId, balance });
+  // 1.20/min, per-second billing: 0.02/s.
+  const rates = memoryRates({ [rateTableId]: [{ prefix: '1', ratePerMin: 1_200_000n }, { prefix: '44', ratePerMin: 3_000_000n, destination: 'UK' }] });
+  return { cardId, rates, rateTableId };
+}
+
+describe.each(storeKinds)('settling calls ($name live store)', (kind) => {
+  let live: ReturnType<typeof kind.make>['store'];
+  let svc: CcardCallServices;
+  let cardId: string;
+  let rates: ReturnType<typeof memoryRates>;
+  let rateTableId: string;
+
+  beforeAll(async () => {
+    live = kind.make().store;
+    ({ cardId, rates, rateTableId } = await setup());
+    svc = createCallServices({ pool: db.pool, live, rates, pinKeys, config: BASE_CONFIG, logger: silentLog });
+  });
+  afterAll(async () => {
+    await live.close();
+  });
+
+  it('quotes, reserves the capped call and debits what was talked', async () => {
+    const q = await svc.quote(cardId, '15557654321');
+    expect(q).toEqual({ ok: true, maxSeconds: 60, ratePerMin: 1_200_000n, destinationName: 'dest 1' });
+    expect(await svc.quote(cardId, '99999')).toEqual({ ok: false, reason: 'no_rate' });
+    const r = await svc.reserve(cardId, '15557654321', ctx);
+    if (!r.ok) throw new Error(r.reason);
+    expect(r.reservation).toMatchObject({ cardId, maxSeconds: 60, reserved: 1_200_000n });
+    expect((await live.reservations(cardId)).map((h) => h.callId)).toEqual([r.reservation.callId]);
+    const s = await svc.settle(r.reservation, answeredBridge(r.reservation.callId, 25));
+    expect(s).toEqual({ billedSeconds: 25, cost: 500_000n, balance: 9_500_000n });
+    expect(await live.reservations(cardId)).toEqual([]);
+    expect(await live.peek(cardId)).toEqual({ available: 9_500_000n, active: 0 });
+  });
+
+  it('debits a call once when the socket CDR and the mod_json_cdr POST both arrive (either order, even at once)', async () => {
+    const before = (await moneyFacts(db.pool, cardId)).balance;
+    const a = await svc.reserve(cardId, '15557654321', ctx);
+    const b = await svc.reserve(cardId, '15557654321', ctx);
+    if (!a.ok || !b.ok) throw new Error('reserve failed');
+    // a: socket first, then the POST (twice: mod_json_cdr retries).
+    expect((await svc.settle(a.reservation, answeredBridge(a.reservation.callId, 30))).cost).toBe(600_000n);
+    expect(await svc.ingestJsonCdr(carrierLegCdr(a.reservation.callId, 30))).toMatchObject({ status: 'duplicate' });
+    expect(await svc.ingestJsonCdr(carrierLegCdr(a.reservation.callId, 30))).toMatchObject({ status: 'duplicate' });
+    // b: both at the same moment.
+    const [viaSocket, viaPost] = await Promise.all([
+      svc.settle(b.reservation, answeredBridge(b.reservation.callId, 10)),
+      svc.ingestJsonCdr(carrierLegCdr(b.reservation.callId, 10)),
+    ]);
+    expect(viaSocket.cost).toBe(200_000n);
+    expect(['debited', 'duplicate']).toContain(viaPost.status);
+    const f = await moneyFacts(db.pool, cardId);
+    expect(f.balance).toBe(before - 800_000n);
+    expect(f.ledgerSum).toBe(f.balance);
+    const rows = await db.pool.query('SELECT 1 FROM ledger WHERE ref = ANY($1)', [[a.reservation.callId, b.reservation.callId]]);
+    expect(rows.rowCount).toBe(2);
+    expect(await live.reservations(cardId)).toEqual([]);
+  });
+
+  it('releases a call that never answered, from the bridge or from the POST', async () => {
+    const before = (await moneyFacts(db.pool, cardId)).balance;
+    const a = await svc.reserve(cardId, '15557654321', ctx);
+    const b = await svc.reserve(cardId, '15557654321', ctx);
+    if (!a.ok || !b.ok) throw new Error('reserve failed');
+    expect(await svc.settle(a.reservation, unansweredBridge())).toEqual({ billedSeconds: 0, cost: 0n, balance: before });
+    expect(await svc.ingestJsonCdr(carrierLegCdr(b.reservation.callId, 0, { answered: false }))).toMatchObject({ status: 'released' });
+    const st = await db.pool.query<{ status: string }>('SELECT status FROM calls WHERE call_id = ANY($1)', [[a.reservation.callId, b.reservation.callId]]);
+    expect(st.rows.map((r) => r.status)).toEqual(['released', 'released']);
+    expect(await live.reservations(cardId)).toEqual([]);
+    expect((await moneyFacts(db.pool, cardId)).balance).toBe(before);
+  });
+
+  it('leaves an answered call without CDR reserved (never guesses) until the POST settles it', async () => {
+    const r = await svc.reserve(cardId, '15557654321', ctx);
+    if (!r.ok) throw new Error(r.reason);
+    const before = (await moneyFacts(db.pool, cardId)).balance;
+    const noCdr = { ...answeredBridge(r.reservation.callId, 5), carrierCdr: undefined };
+    expect(await svc.settle(r.reservation, noCdr)).toEqual({ billedSeconds: 0, cost: 0n, balance: before });
+    expect(await svc.settle(r.reservation, undefined)).toEqual({ billedSeconds: 0, cost: 0n, balance: before });
+    expect((await moneyFacts(db.pool, cardId)).openCalls).toBe(1);
+    expect((await live.reservations(cardId)).length).toBe(1);
+    expect(await svc.ingestJsonCdr(carrierLegCdr(r.reservation.callId, 45, { encodeValues: true }))).toMatchObject({
+      status: 'debited',
+      billedSeconds: 45,
+      cost: 900_000n,
+    });
+    expect((await moneyFacts(db.pool, cardId)).balance).toBe(before - 900_000n);
+    expect(await live.reservations(cardId)).toEqual([]);
+  });
+
+  it('bills at the rate of the reservation, never past the cap', async () => {
+    const r = await svc.reserve(cardId, '15557654321', ctx);
+    if (!r.ok) throw new Error(r.reason);
+    // The rate triples during the call: the debit still uses the reserved rate.
+    rates.byTable[rateTableId]![0]!.ratePerMin = 3_600_000n;
+    try {
+      const s = await svc.settle(r.reservation, answeredBridge(r.reservation.callId, 75));
+      expect(s.billedSeconds).toBe(60);
+      expect(s.cost).toBe(1_200_000n);
+    } finally {
+      rates.byTable[rateTableId]![0]!.ratePerMin = 1_200_000n;
+    }
+  });
+
+  it('ignores legs that are not ccard carrier legs and refuses undecodable bodies', async () => {
+    for (const leg of ['037-', '047-', '049-', '050-']) {
+      expect(await svc.ingestJsonCdr(fixtureBody(leg))).toMatchObject({ status: 'ignored', reason: 'not_a_ccard_leg' });
+    }
+    expect(await svc.ingestJsonCdr('not json')).toMatchObject({ status: 'invalid' });
+    expect(await svc.ingestJsonCdr('{"variables": 3}')).toMatchObject({ status: 'invalid' });
+    expect(await svc.ingestJsonCdr(`cdr=${encodeURIComponent('{"variables":{}}')}`)).toMatchObject({ status: 'invalid' });
+    const r = await svc.reserve(cardId, '15557654321', ctx);
+    if (!r.ok) throw new Error(r.reason);
+    // encode=base64: "cdr=" + base64 JSON, '+' kept raw.
+    const b64 = Buffer.from(carrierLegCdr(r.reservation.callId, 3)).toString('base64');
+    expect(await svc.ingestJsonCdr(`cdr=${b64}`)).toMatchObject({ status: 'debited', billedSeconds: 3, cost: 60_000n });
+  });
+
+  it('finds a failover leg by cc_call_id when its uuid is its own', async () => {
+    const r = await svc.reserve(cardId, '447700900123', ctx);
+    if (!r.ok) throw new Error(r.reason);
+    const doc = JSON.parse(carrierLegCdr(r.reservation.callId, 12)) as { variables: Record<string, string> };
+    doc.variables.uuid = crypto.randomUUID();
+    expect(await ingestJsonCdr({ pool: db.pool, live }, JSON.stringify(doc))).toMatchObject({
+      status: 'debited',
+      callId: r.reservation.callId,
+      cost: 600_000n,
+    });
+    const f = await moneyFacts(db.pool, cardId);
+    expect(f.ledgerSum).toBe(f.balance);
+    expect(f.openCalls).toBe(0);
+  });
+});
+
+describe('refusals', () => {
+  it('too many calls, insufficient funds, no rate', async () => {
+    const { cardId, rates } = await setup(1_000_000n, 1);
+    const svc = createCallServices({ pool: db.pool, live: new MemoryLiveBalance(), rates, pinKeys, config: BASE_CONFIG, logger: silentLog });
+    const a = await svc.reserve(cardId, '15557654321', ctx);
+    expect(a.ok).toBe(true);
+    expect(await svc.reserve(cardId, '15557654321', ctx)).toEqual({ ok: false, reason: 'too_many_calls' });
+    if (!a.ok) return;
+    await svc.settle(a.reservation, answeredBridge(a.reservation.callId, 47));
+    // 1.00 - 0.94 = 0.06 left: 3 s < minCallSeconds.
+    expect(await svc.reserve(cardId, '15557654321', ctx)).toEqual({ ok: false, reason: 'insufficient' });
+    expect(await svc.quote(cardId, '15557654321')).toEqual({ ok: false, reason: 'insufficient' });
+    expect(await svc.reserve(cardId, '999', ctx)).toEqual({ ok: false, reason: 'no_rate' });
+    expect(await svc.balance(cardId)).toBe(60_000n);
+  });
+});
