@@ -18,6 +18,15 @@ import {
   type SettleResult,
 } from './services.ts';
 
+/** The settle input for a reservation whose bridge was never sent. */
+const NOT_BRIDGED: BridgeResult = {
+  disposition: 'NOT_BRIDGED',
+  hangupCause: undefined,
+  answered: false,
+  carrierCdr: undefined,
+  callerHungUp: true,
+};
+
 /** How the call ended; the first reason found wins (a hangup during the goodbye prompt stays 'completed'). */
 export type EndReason =
   | 'completed'
@@ -858,7 +867,9 @@ export const callMachine = setup({
         settling: {
           invoke: {
             src: 'settle',
-            input: ({ context }) => ({ services: context.services, reservation: context.pending!, bridge: undefined }),
+            // Only reservations that never reached the bridge get here (bridging always goes to settlingCall):
+            // nothing was dialled, so say so and the hold is released at once instead of waiting for its deadline.
+            input: ({ context }) => ({ services: context.services, reservation: context.pending!, bridge: NOT_BRIDGED }),
             onDone: {
               target: 'hangingUp',
               actions: assign(({ context, event }) => ({ pending: undefined, attempts: updateLast(context.attempts, { settle: event.output }) })),

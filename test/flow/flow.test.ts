@@ -545,7 +545,8 @@ describe('call flow: caller hangs up', () => {
     const { call, services, outcome } = await run({ digits: [PIN, DEST], hangupAt: { cmd: 'set', nth: 2 } });
     expect(call.count('bridge')).toBe(0);
     expect(settles(services)).toHaveLength(1);
-    expect(settles(services)[0]![1]).toBeUndefined();
+    // Never dialled: settled as not bridged, so the hold is released now, not at its deadline.
+    expect(settles(services)[0]![1]).toMatchObject({ answered: false, disposition: 'NOT_BRIDGED', carrierCdr: undefined });
     expect(outcome.calls[0]).toMatchObject({ outcome: 'not_bridged', settle: { billedSeconds: 0 } });
     expect(services.held.size).toBe(0);
   });
@@ -661,7 +662,8 @@ describe('call flow: failing closed', () => {
       const { call, outcome } = await run({ digits: [PIN, DEST], bridges: [answeredBridge(1)] }, services);
       expect(call.count('bridge')).toBe(0);
       expect(settles(services)).toHaveLength(1);
-      expect(settles(services)[0]![1]).toBeUndefined();
+      // Never dialled: settled as not bridged, so the hold is released now, not at its deadline.
+      expect(settles(services)[0]![1]).toMatchObject({ answered: false, disposition: 'NOT_BRIDGED', carrierCdr: undefined });
       expect(call.count('hangup')).toBe(1);
       expect(outcome.ended).toBe('error');
       expect(outcome.error).toMatch(/gateway/);
