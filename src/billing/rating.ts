@@ -64,8 +64,31 @@ export function maxSeconds(rule: RateRule, available: Micros, capSeconds: number
  * Seconds to bill from what FreeSWITCH reported. billsec is end minus answer in whole epoch seconds; the cap is
  * enforced by FreeSWITCH (sched_hangup on the carrier leg fires on whole-second ticks at answer-second + cap, so
  * billsec equals the cap when it fires). Never bill past the cap the reservation was made for.
+ *
+ * Why billsec and not billmsec (test/fixtures/freeswitch/README.md, observation 11 and the h_* scenarios):
+ * - d_cap, cap 5: billsec=5, billmsec=4520. h_*, cap 12: billsec=12, billmsec=12020. a2: billmsec=10300, billsec=11.
+ * - billsec can exceed the talk time (4.52 s billed as 5 s) but, clamped here to the cap, it never exceeds the cap,
+ *   so the debit is at most cost(cap) = what maxSeconds reserved.
+ * - billmsec rounded up to whole seconds can exceed the cap (12020 ms -> 13 s > 12) because sched_hangup fires up
+ *   to a tick late; billing it would charge more than was reserved and could push a card below its floor.
+ * So the debit always uses billsec, clamped to the reservation's cap. The clamp also absorbs clock skew.
  */
 export function billedSecondsFor(billsec: number, capSeconds: number): number {
   if (!Number.isFinite(billsec) || billsec < 0) return 0;
-  return Math.min(Math.floor(billsec), capSeconds);
+  return Math.max(0, Math.min(Math.floor(billsec), capSeconds));
+}
+
+/** Throws a RangeError when a rule could not be costed (non-integer or out-of-range parts, negative amounts). */
+export function assertRateRule(rule: RateRule): void {
+  const int = (v: number, min: number, max: number) => Number.isInteger(v) && v >= min && v <= max;
+  if (rule.ratePerMin < 0n || rule.connectFee < 0n) throw new RangeError('rate and connect fee must not be negative');
+  if (!int(rule.initialIncrement, 1, 86_400) || !int(rule.subsequentIncrement, 1, 86_400)) {
+    throw new RangeError('increments must be whole seconds in 1..86400');
+  }
+  if (!int(rule.decimals, 0, 6)) throw new RangeError('decimals must be 0..6');
+  if (rule.rounding !== 'up' && rule.rounding !== 'half_up' && rule.rounding !== 'down') {
+    throw new RangeError(`unknown rounding ${String(rule.rounding)}`);
+  }
+  if (!int(rule.minBillableSeconds, 0, 86_400)) throw new RangeError('minBillableSeconds must be 0..86400');
+  if (!int(rule.taxPpm, 0, 100_000_000)) throw new RangeError('taxPpm must be a whole number >= 0');
 }

@@ -1,0 +1,150 @@
+import { loadavg } from 'node:os';
+import { pathToFileURL } from 'node:url';
+import { PrefixIndex, type RateEntry } from '../src/billing/prefix-index.ts';
+import { cost, maxSeconds, type RateRule } from '../src/billing/rating.ts';
+
+/** Deterministic PRNG (mulberry32) so runs are comparable. */
+function rng(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+function digits(rand: () => number, n: number): string {
+  let s = '';
+  for (let i = 0; i < n; i++) s += String.fromCharCode(48 + Math.floor(rand() * 10));
+  return s;
+}
+
+/**
+ * Runs fn in batches until at least `ms` of wall time have passed. Returns calls per wall second and per CPU
+ * second of this process (the latter is what the code can do on one core when other processes share the machine).
+ */
+function measure(fn: (i: number) => unknown, ms: number): { wall: number; cpu: number } {
+  const batch = 10_000;
+  let sink = 0;
+  for (let i = 0; i < 5 * batch; i++) if (fn(i) !== undefined) sink++; // warm-up: let the JIT optimise
+  const cpu0 = process.cpuUsage();
+  const start = process.hrtime.bigint();
+  const limit = BigInt(ms) * 1_000_000n;
+  let calls = 0;
+  let elapsed = 0n;
+  do {
+    for (let i = 0; i < batch; i++) if (fn(calls + i) !== undefined) sink++;
+    calls += batch;
+    elapsed = process.hrtime.bigint() - start;
+  } while (elapsed < limit);
+  const cpu = process.cpuUsage(cpu0);
+  if (sink < 0) console.log(sink);
+  const cpuMicros = Math.max(1, cpu.user + cpu.system);
+  return { wall: Math.round((calls * 1e9) / Number(elapsed)), cpu: Math.round((calls * 1e6) / cpuMicros) };
+}
+
+export interface BenchRatingOptions {
+  prefixes?: number;
+  /** Minimum timing per measurement. */
+  ms?: number;
+}
+
+/**
+ * 1,000,000 distinct random prefixes (1..10 digits, uniform length; ~10% with a second, dated version), looked up
+ * with 11..14-digit numbers: half random, half extending a real prefix. Also cost() and maxSeconds() per second.
+ */
+export async function benchRating(opts: BenchRatingOptions = {}): Promise<Record<string, number | string>> {
+  const count = opts.prefixes ?? 1_000_000;
+  const ms = opts.ms ?? 1_000;
+  const rand = rng(42);
+  const seen = new Set<string>();
+  const rates: RateEntry[] = [];
+  const t2025 = new Date('2025-01-01T00:00:00Z');
+  while (seen.size < count) {
+    const prefix = digits(rand, 1 + Math.floor(rand() * 10));
+    if (seen.has(prefix)) continue;
+    seen.add(prefix);
+    const base: RateEntry = {
+      id: String(rates.length + 1),
+      rateTableId: '1',
+      prefix,
+      destination: '',
+      ratePerMin: BigInt(Math.floor(rand() * 500_000)),
+      connectFee: 0n,
+      initialIncrement: 60,
+      subsequentIncrement: 60,
+      effectiveFrom: null,
+      effectiveTo: null,
+    };
+    if (rand() < 0.1) {
+      rates.push({ ...base, effectiveTo: t2025 });
+      rates.push({ ...base, id: String(rates.length + 1), effectiveFrom: t2025, ratePerMin: base.ratePerMin + 1n });
+    } else {
+      rates.push(base);
+    }
+  }
+  const prefixList = [...seen];
+  const heapBefore = process.memoryUsage().heapUsed;
+  const t0 = process.hrtime.bigint();
+  const c0 = process.cpuUsage();
+  const index = PrefixIndex.build(rates);
+  const buildMs = Number(process.hrtime.bigint() - t0) / 1e6;
+  const buildCpu = process.cpuUsage(c0);
+  const heapAfter = process.memoryUsage().heapUsed;
+
+  const numbers: string[] = [];
+  for (let i = 0; i < 200_000; i++) {
+    if (i % 2 === 0) numbers.push(digits(rand, 11 + Math.floor(rand() * 4)));
+    else {
+      const p = prefixList[Math.floor(rand() * prefixList.length)]!;
+      numbers.push(p + digits(rand, Math.max(1, 12 - p.length)));
+    }
+  }
+  const now = Date.now();
+  const n = numbers.length;
+  let hits = 0;
+  for (const num of numbers) if (index.lookup(num, now)) hits++;
+  const lookups = measure((i) => index.lookup(numbers[i % n]!, now), ms);
+
+  const rules: RateRule[] = [];
+  for (let i = 0; i < 1024; i++) {
+    rules.push({
+      ratePerMin: BigInt(Math.floor(rand() * 2_000_000)),
+      connectFee: BigInt(Math.floor(rand() * 100_000)),
+      initialIncrement: 1 + Math.floor(rand() * 60),
+      subsequentIncrement: 1 + Math.floor(rand() * 60),
+      decimals: Math.floor(rand() * 7),
+      rounding: (['up', 'half_up', 'down'] as const)[i % 3]!,
+      minBillableSeconds: Math.floor(rand() * 5),
+      taxPpm: Math.floor(rand() * 250_000),
+    });
+  }
+  const balances = rules.map(() => BigInt(Math.floor(rand() * 50_000_000)));
+  const costs = measure((i) => cost(rules[i & 1023]!, i % 7200), ms);
+  const maxes = measure((i) => maxSeconds(rules[i & 1023]!, balances[i & 1023]!, 14_400), ms);
+
+  return {
+    prefixes: index.prefixCount,
+    rates: index.size,
+    buildMs: Math.round(buildMs),
+    buildCpuMs: Math.round((buildCpu.user + buildCpu.system) / 1000),
+    trieMB: Math.round(index.trieBytes / 1e5) / 10,
+    heapDeltaMB: Math.round((heapAfter - heapBefore) / 1e5) / 10,
+    hitRatio: Math.round((hits / n) * 1000) / 1000,
+    lookupsPerSec: lookups.wall,
+    lookupsPerCpuSec: lookups.cpu,
+    costPerSec: costs.wall,
+    costPerCpuSec: costs.cpu,
+    maxSecondsPerSec: maxes.wall,
+    maxSecondsPerCpuSec: maxes.cpu,
+    loadAverage1m: Math.round(loadavg()[0]! * 100) / 100,
+    maxSecondsCap: 14_400,
+    node: process.version,
+  };
+}
+
+if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
+  console.log(JSON.stringify(await benchRating(), null, 2));
+}

@@ -1,0 +1,348 @@
+import { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { parse, type CsvError } from 'csv-parse';
+import { stringify } from 'csv-stringify/sync';
+import { formatMoney, MoneyFormatError, parseMoney, type Micros } from '../money/money.ts';
+
+/**
+ * Rate CSV format (import and export use the same one).
+ *
+ * Header row required; column names are case-insensitive, in any order:
+ *   prefix                required, 1..20 digits (no "+", no spaces)
+ *   rate                  required, per minute, decimal with up to 6 decimals ("0.0123"), >= 0
+ *   destination           optional text (one line), default ""
+ *   connect_fee           optional, decimal >= 0, empty = 0
+ *   initial_increment     optional, whole seconds 1..86400, empty = 60
+ *   subsequent_increment  optional, whole seconds 1..86400, empty = 60
+ *   effective_from        optional ISO 8601 date or date-time, empty = since always
+ *   effective_to          optional ISO 8601, exclusive, empty = for ever; must be after effective_from
+ * Empty increments default to 60/60 independently, like the database column defaults, so a CSV row and an SQL
+ * insert that omit them mean the same thing (per-minute billing, the conservative choice). A date-time without an
+ * offset is UTC. An unknown column is an error (a misspelt "conect_fee" must not silently import free connects).
+ * Amounts are parsed as decimal strings into micros; no float is involved.
+ */
+export const RATE_CSV_COLUMNS = [
+  'prefix',
+  'destination',
+  'rate',
+  'connect_fee',
+  'initial_increment',
+  'subsequent_increment',
+  'effective_from',
+  'effective_to',
+] as const;
+export type RateCsvColumn = (typeof RATE_CSV_COLUMNS)[number];
+
+const REQUIRED: readonly RateCsvColumn[] = ['prefix', 'rate'];
+export const DEFAULT_INCREMENT = 60;
+const MAX_INCREMENT = 86_400;
+
+/** A validated CSV row. `line` is the line in the file where its record starts (the header is line 1). */
+export interface RateCsvRow {
+  line: number;
+  prefix: string;
+  destination: string;
+  ratePerMin: Micros;
+  connectFee: Micros;
+  initialIncrement: number;
+  subsequentIncrement: number;
+  effectiveFrom: Date | null;
+  effectiveTo: Date | null;
+}
+
+export interface RateCsvIssue {
+  line: number;
+  message: string;
+}
+
+export type RateImportErrorCode = 'RATE_CSV_INVALID' | 'RATE_TABLE_MISMATCH';
+
+/** A rate import that changed nothing. `issues` lists every problem found (for RATE_CSV_INVALID: every bad line). */
+export class RateImportError extends Error {
+  readonly code: RateImportErrorCode;
+  readonly issues: readonly RateCsvIssue[];
+
+  constructor(code: RateImportErrorCode, issues: RateCsvIssue[], summary?: string) {
+    const shown = issues.slice(0, 20).map(formatIssue);
+    const more = issues.length > shown.length ? `; ... ${issues.length - shown.length} more` : '';
+    super(summary ?? `rate CSV rejected, nothing imported (${issues.length} error${issues.length === 1 ? '' : 's'}): ${shown.join('; ')}${more}`);
+    this.name = 'RateImportError';
+    this.code = code;
+    this.issues = issues;
+  }
+
+  /** "line 7: rate 'abc' is not a decimal number", one per issue. */
+  get errors(): string[] {
+    return this.issues.map(formatIssue);
+  }
+}
+
+function formatIssue(issue: RateCsvIssue): string {
+  return `line ${issue.line}: ${issue.message}`;
+}
+
+export type RateCsvInput = string | Uint8Array | NodeJS.ReadableStream | AsyncIterable<string | Uint8Array>;
+
+/**
+ * Parses and validates a whole rate CSV. Every line is checked and every problem collected; if there is any,
+ * throws RateImportError('RATE_CSV_INVALID') listing them all, so a bad file can never be half imported.
+ */
+export async function parseRatesCsv(input: RateCsvInput): Promise<RateCsvRow[]> {
+  const issues: RateCsvIssue[] = [];
+  const rows: RateCsvRow[] = [];
+  const seen = new Map<string, number>();
+  let columns: (RateCsvColumn | undefined)[] | undefined;
+  let headerOk = false;
+
+  const parser = parse({
+    bom: true,
+    info: true,
+    relax_column_count: true,
+    skip_records_with_error: true,
+    raw: true,
+    on_skip: (err: CsvError | undefined, raw: string | undefined) => {
+      // err.lines is where the parser gave up; report the line where the broken record starts.
+      if (err) issues.push({ line: errorLine(err) - (raw ? lineBreaks([raw.replace(/[\r\n]+$/, '')]) : 0), message: csvMessage(err) });
+      return undefined;
+    },
+  });
+  const source = typeof input === 'string' || input instanceof Uint8Array ? Readable.from([input]) : Readable.from(input);
+  const feeding = pipeline(source, parser);
+
+  try {
+    for await (const item of parser as AsyncIterable<{ record: string[]; info: { lines: number } }>) {
+      const { record } = item;
+      const line = item.info.lines - lineBreaks(record);
+      if (columns === undefined) {
+        columns = [];
+        headerOk = readHeader(record, columns, issues, line);
+        continue;
+      }
+      if (record.every((f) => f.trim() === '')) continue; // empty (or all-empty) lines, e.g. trailing ones
+      if (!headerOk) continue;
+      if (record.length !== columns.length) {
+        issues.push({ line, message: `expected ${columns.length} fields (as in the header), got ${record.length}` });
+        continue;
+      }
+      const row = readRow(record, columns, line, issues);
+      if (!row) continue;
+      const key = `${row.prefix}|${row.effectiveFrom ? row.effectiveFrom.toISOString() : ''}`;
+      const first = seen.get(key);
+      if (first !== undefined) {
+        issues.push({
+          line,
+          message: `duplicate of line ${first}: prefix ${row.prefix} with the same effective_from (${row.effectiveFrom ? row.effectiveFrom.toISOString() : 'empty'})`,
+        });
+        continue;
+      }
+      seen.set(key, line);
+      rows.push(row);
+    }
+    await feeding;
+  } catch (err) {
+    await feeding.catch(() => {});
+    const csvErr = err as Partial<CsvError> & Error;
+    if (typeof csvErr.code === 'string' && csvErr.code.startsWith('CSV_')) {
+      issues.push({ line: errorLine(csvErr as CsvError), message: csvMessage(csvErr as CsvError) });
+    } else {
+      throw err;
+    }
+  }
+  if (columns === undefined) issues.push({ line: 1, message: 'the file is empty: a header row is required' });
+  if (issues.length > 0) {
+    issues.sort((a, b) => a.line - b.line);
+    throw new RateImportError('RATE_CSV_INVALID', issues);
+  }
+  return rows;
+}
+
+function errorLine(err: CsvError): number {
+  return typeof err.lines === 'number' ? err.lines : 0;
+}
+
+function csvMessage(err: CsvError): string {
+  // csv-parse puts "at line N" in its own messages; the issue already carries the line.
+  return `malformed CSV: ${err.message.replace(/\s*(at|on) line \d+/, '')}`;
+}
+
+/** Line breaks inside quoted fields, counted as csv-parse counts lines (CR and LF each), to find a record's first line. */
+function lineBreaks(record: string[]): number {
+  let n = 0;
+  for (const f of record) {
+    for (let i = 0; i < f.length; i++) {
+      const c = f.charCodeAt(i);
+      if (c === 10 || c === 13) n++;
+    }
+  }
+  return n;
+}
+
+function readHeader(record: string[], columns: (RateCsvColumn | undefined)[], issues: RateCsvIssue[], line: number): boolean {
+  const before = issues.length;
+  const known = new Set<string>(RATE_CSV_COLUMNS);
+  const found = new Set<string>();
+  for (const raw of record) {
+    const name = raw.trim().toLowerCase();
+    if (!known.has(name)) {
+      issues.push({
+        line,
+        message: name === '' ? 'empty column name in the header' : `unknown column '${raw.trim()}' (expected: ${RATE_CSV_COLUMNS.join(', ')})`,
+      });
+      columns.push(undefined);
+    } else if (found.has(name)) {
+      issues.push({ line, message: `column '${name}' appears twice` });
+      columns.push(undefined);
+    } else {
+      found.add(name);
+      columns.push(name as RateCsvColumn);
+    }
+  }
+  for (const name of REQUIRED) {
+    if (!found.has(name)) issues.push({ line, message: `missing column '${name}'` });
+  }
+  return issues.length === before;
+}
+
+function readRow(record: string[], columns: (RateCsvColumn | undefined)[], line: number, issues: RateCsvIssue[]): RateCsvRow | undefined {
+  const field: Partial<Record<RateCsvColumn, string>> = {};
+  for (let i = 0; i < columns.length; i++) {
+    const c = columns[i];
+    if (c) field[c] = record[i]!.trim();
+  }
+  const before = issues.length;
+  const bad = (message: string) => issues.push({ line, message });
+
+  const prefix = field.prefix ?? '';
+  if (!/^[0-9]{1,20}$/.test(prefix)) bad(`prefix '${prefix}' must be 1 to 20 digits`);
+
+  const destination = field.destination ?? '';
+  if (/[\r\n]/.test(destination)) bad('destination must be on one line');
+
+  const ratePerMin = money(field.rate ?? '', 'rate', true, bad);
+  const connectFee = money(field.connect_fee ?? '', 'connect_fee', false, bad);
+  const initialIncrement = increment(field.initial_increment ?? '', 'initial_increment', bad);
+  const subsequentIncrement = increment(field.subsequent_increment ?? '', 'subsequent_increment', bad);
+  const effectiveFrom = date(field.effective_from ?? '', 'effective_from', bad);
+  const effectiveTo = date(field.effective_to ?? '', 'effective_to', bad);
+  if (effectiveFrom && effectiveTo && effectiveTo.getTime() <= effectiveFrom.getTime()) {
+    bad(`effective_to '${field.effective_to}' must be after effective_from '${field.effective_from}'`);
+  }
+  if (issues.length !== before) return undefined;
+  return {
+    line,
+    prefix,
+    destination,
+    ratePerMin: ratePerMin!,
+    connectFee: connectFee!,
+    initialIncrement: initialIncrement!,
+    subsequentIncrement: subsequentIncrement!,
+    effectiveFrom: effectiveFrom ?? null,
+    effectiveTo: effectiveTo ?? null,
+  };
+}
+
+function money(text: string, name: string, required: boolean, bad: (m: string) => void): Micros | undefined {
+  if (text === '') {
+    if (required) bad(`${name} is empty`);
+    return required ? undefined : 0n;
+  }
+  let v: Micros;
+  try {
+    v = parseMoney(text);
+  } catch (err) {
+    if (!(err instanceof MoneyFormatError)) throw err;
+    bad(`${name} '${text}' is not a decimal number (at most 6 decimals, e.g. 0.0125)`);
+    return undefined;
+  }
+  if (v < 0n) {
+    bad(`${name} '${text}' must not be negative`);
+    return undefined;
+  }
+  return v;
+}
+
+function increment(text: string, name: string, bad: (m: string) => void): number | undefined {
+  if (text === '') return DEFAULT_INCREMENT;
+  const n = /^[0-9]{1,6}$/.test(text) ? Number(text) : NaN;
+  if (!(n >= 1 && n <= MAX_INCREMENT)) {
+    bad(`${name} '${text}' must be a whole number of seconds from 1 to ${MAX_INCREMENT}`);
+    return undefined;
+  }
+  return n;
+}
+
+const DATE_RE =
+  /^(\d{4})-(\d{2})-(\d{2})(?:[T ](\d{2}):(\d{2})(?::(\d{2})(?:\.(\d{1,3}))?)?(Z|z|[+-]\d{2}:?\d{2})?)?$/;
+
+/** ISO 8601 date or date-time; no offset means UTC. Impossible dates (2025-02-30, 24:00) are refused. */
+export function parseIsoDate(text: string): Date | undefined {
+  const m = DATE_RE.exec(text);
+  if (!m) return undefined;
+  const [, y, mo, d, h = '0', mi = '0', s = '0', frac = '', off] = m;
+  const parts = [Number(y), Number(mo) - 1, Number(d), Number(h), Number(mi), Number(s), Number(frac.padEnd(3, '0'))] as const;
+  const ms = Date.UTC(...parts);
+  const check = new Date(ms);
+  if (
+    check.getUTCFullYear() !== parts[0] ||
+    check.getUTCMonth() !== parts[1] ||
+    check.getUTCDate() !== parts[2] ||
+    check.getUTCHours() !== parts[3] ||
+    check.getUTCMinutes() !== parts[4] ||
+    check.getUTCSeconds() !== parts[5]
+  ) {
+    return undefined;
+  }
+  let offsetMin = 0;
+  if (off && off !== 'Z' && off !== 'z') {
+    const om = /^([+-])(\d{2}):?(\d{2})$/.exec(off)!;
+    if (Number(om[2]) > 23 || Number(om[3]) > 59) return undefined;
+    offsetMin = (om[1] === '-' ? -1 : 1) * (Number(om[2]) * 60 + Number(om[3]));
+  }
+  return new Date(ms - offsetMin * 60_000);
+}
+
+function date(text: string, name: string, bad: (m: string) => void): Date | undefined {
+  if (text === '') return undefined;
+  const v = parseIsoDate(text);
+  if (!v) bad(`${name} '${text}' is not an ISO 8601 date (e.g. 2025-01-31 or 2025-01-31T00:00:00Z)`);
+  return v;
+}
+
+/** What exportRates writes: one rate row. */
+export interface RateCsvRecord {
+  prefix: string;
+  destination: string;
+  ratePerMin: Micros;
+  connectFee: Micros;
+  initialIncrement: number;
+  subsequentIncrement: number;
+  effectiveFrom: Date | null;
+  effectiveTo: Date | null;
+}
+
+/** Exact decimal text for micros: all significant decimals, never fewer than `minDecimals` ("0.0125", "1.00"). */
+export function formatRateAmount(v: Micros, minDecimals = 0): string {
+  const full = formatMoney(v, 6);
+  const [whole, frac = ''] = full.split('.');
+  let keep = frac.replace(/0+$/, '');
+  if (keep.length < minDecimals) keep = frac.slice(0, minDecimals);
+  return keep ? `${whole}.${keep}` : whole!;
+}
+
+/** Writes rates in the import format (header + one line per rate); parseRatesCsv reads it back exactly. */
+export function formatRatesCsv(rates: Iterable<RateCsvRecord>, minDecimals = 0): string {
+  const rows: string[][] = [[...RATE_CSV_COLUMNS]];
+  for (const r of rates) {
+    rows.push([
+      r.prefix,
+      r.destination,
+      formatRateAmount(r.ratePerMin, minDecimals),
+      formatRateAmount(r.connectFee, minDecimals),
+      String(r.initialIncrement),
+      String(r.subsequentIncrement),
+      r.effectiveFrom ? r.effectiveFrom.toISOString() : '',
+      r.effectiveTo ? r.effectiveTo.toISOString() : '',
+    ]);
+  }
+  return stringify(rows, { record_delimiter: '\n' });
+}

@@ -1,0 +1,468 @@
+import type pg from 'pg';
+import { withTransaction, type Pool, type PoolClient } from './db.ts';
+import type { Rounding } from '../money/money.ts';
+import { PrefixIndex, type RateEntry } from '../billing/prefix-index.ts';
+import type { RateRule } from '../billing/rating.ts';
+import {
+  formatRatesCsv,
+  parseRatesCsv,
+  RateImportError,
+  type RateCsvInput,
+  type RateCsvRow,
+} from '../billing/rates-csv.ts';
+
+export const RATES_CHANNEL = 'ccard_rates_changed';
+
+export interface RateTableInfo {
+  id: string;
+  name: string;
+  currency: string;
+  decimals: number;
+  rounding: Rounding;
+  minBillableSeconds: number;
+}
+
+export interface RatedNumber {
+  rate: RateEntry;
+  rule: RateRule;
+  table: RateTableInfo;
+}
+
+/** All rate tables in memory: one PrefixIndex per table plus the table's billing rules. Immutable once built. */
+export class RateIndex {
+  private readonly tables = new Map<string, { info: RateTableInfo; index: PrefixIndex }>();
+  /** When this snapshot was read from the database. */
+  readonly loadedAt: Date;
+
+  constructor(tables: Iterable<RateTableInfo>, rates: Iterable<RateEntry>, loadedAt = new Date()) {
+    const byTable = new Map<string, RateEntry[]>();
+    for (const t of tables) byTable.set(t.id, []);
+    for (const r of rates) {
+      const list = byTable.get(r.rateTableId);
+      if (!list) throw new RangeError(`rate ${r.id} belongs to unknown rate table ${r.rateTableId}`);
+      list.push(r);
+    }
+    for (const t of tables) this.tables.set(t.id, { info: t, index: PrefixIndex.build(byTable.get(t.id)!) });
+    this.loadedAt = loadedAt;
+  }
+
+  static empty(): RateIndex {
+    return new RateIndex([], []);
+  }
+
+  table(tableId: string | bigint): RateTableInfo | undefined {
+    return this.tables.get(String(tableId))?.info;
+  }
+
+  tableByName(name: string): RateTableInfo | undefined {
+    for (const t of this.tables.values()) if (t.info.name === name) return t.info;
+    return undefined;
+  }
+
+  get tableCount(): number {
+    return this.tables.size;
+  }
+
+  /** Rates across all tables. */
+  get rateCount(): number {
+    let n = 0;
+    for (const t of this.tables.values()) n += t.index.size;
+    return n;
+  }
+
+  /** The rate for `number` in table `tableId` at `now` (longest prefix, effective window), or undefined. */
+  lookup(tableId: string | bigint, number: string, now: Date | number = Date.now()): RateEntry | undefined {
+    return this.tables.get(String(tableId))?.index.lookup(number, now);
+  }
+
+  /**
+   * The matched rate and the complete RateRule to cost a call to `number` (digits only). undefined means no rate:
+   * the caller must refuse the call, never let it through for free.
+   */
+  ruleFor(tableId: string | bigint, number: string, taxPpm: number, now: Date | number = Date.now()): RatedNumber | undefined {
+    const t = this.tables.get(String(tableId));
+    if (!t) return undefined;
+    const rate = t.index.lookup(number, now);
+    if (!rate) return undefined;
+    return { rate, table: t.info, rule: toRule(rate, t.info, taxPpm) };
+  }
+}
+
+export function toRule(rate: RateEntry, table: RateTableInfo, taxPpm: number): RateRule {
+  return {
+    ratePerMin: rate.ratePerMin,
+    connectFee: rate.connectFee,
+    initialIncrement: rate.initialIncrement,
+    subsequentIncrement: rate.subsequentIncrement,
+    decimals: table.decimals,
+    rounding: table.rounding,
+    minBillableSeconds: table.minBillableSeconds,
+    taxPpm,
+  };
+}
+
+interface TableRow {
+  id: bigint;
+  name: string;
+  currency: string;
+  decimals: number;
+  rounding: Rounding;
+  min_billable_seconds: number;
+}
+
+interface RateRow {
+  id: bigint;
+  rate_table_id: bigint;
+  prefix: string;
+  destination: string;
+  rate_per_min_micros: bigint;
+  connect_fee_micros: bigint;
+  initial_increment: number;
+  subsequent_increment: number;
+  effective_from: Date | null;
+  effective_to: Date | null;
+}
+
+const RATE_COLUMNS = `r.id, r.rate_table_id, r.prefix, r.destination, r.rate_per_min_micros, r.connect_fee_micros,
+  r.initial_increment, r.subsequent_increment, r.effective_from, r.effective_to`;
+
+function tableFromRow(r: TableRow): RateTableInfo {
+  return {
+    id: String(r.id),
+    name: r.name,
+    currency: r.currency,
+    decimals: r.decimals,
+    rounding: r.rounding,
+    minBillableSeconds: r.min_billable_seconds,
+  };
+}
+
+function rateFromRow(r: RateRow): RateEntry {
+  return {
+    id: String(r.id),
+    rateTableId: String(r.rate_table_id),
+    prefix: r.prefix,
+    destination: r.destination,
+    ratePerMin: r.rate_per_min_micros,
+    connectFee: r.connect_fee_micros,
+    initialIncrement: r.initial_increment,
+    subsequentIncrement: r.subsequent_increment,
+    effectiveFrom: r.effective_from,
+    effectiveTo: r.effective_to,
+  };
+}
+
+type Queryable = Pool | PoolClient | pg.Client;
+
+/** Reads every table and rate in one consistent snapshot (REPEATABLE READ) and builds the in-memory index. */
+export async function loadRateIndex(pool: Pool): Promise<RateIndex> {
+  const client = await pool.connect();
+  try {
+    await client.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
+    const at = new Date();
+    const tables = await client.query<TableRow>(
+      'SELECT id, name, currency, decimals, rounding, min_billable_seconds FROM rate_tables ORDER BY id',
+    );
+    const rates = await client.query<RateRow>(`SELECT ${RATE_COLUMNS} FROM rates r`);
+    await client.query('COMMIT');
+    return new RateIndex(tables.rows.map(tableFromRow), rates.rows.map(rateFromRow), at);
+  } catch (err) {
+    await client.query('ROLLBACK').catch(() => {});
+    throw err;
+  } finally {
+    client.release();
+  }
+}
+
+export interface RateCacheOptions {
+  pool: Pool;
+  /** Quiet time after the last notification before reloading (a bulk import fires several). Default 100 ms. */
+  debounceMs?: number;
+  /** Delay before re-LISTENing after the listening connection fails. Default 1000 ms. */
+  reconnectMs?: number;
+  /** Told about every reload failure (the previous index stays in use). */
+  onError?: (err: unknown) => void;
+  onReload?: (index: RateIndex) => void;
+}
+
+/**
+ * The current RateIndex, kept fresh: LISTENs on ccard_rates_changed on a dedicated connection and reloads
+ * (debounced) whenever the trigger fires. If the listening connection drops it reconnects and reloads, since
+ * notifications sent meanwhile are lost. A failed reload keeps serving the previous index.
+ */
+export class RateCache {
+  private current: RateIndex = RateIndex.empty();
+  private listener: PoolClient | undefined;
+  private timer: NodeJS.Timeout | undefined;
+  private reconnectTimer: NodeJS.Timeout | undefined;
+  private loading: Promise<void> | undefined;
+  private again = false;
+  private running = false;
+  private readonly debounceMs: number;
+  private readonly reconnectMs: number;
+  /** Incremented on every successful reload. */
+  version = 0;
+
+  constructor(private readonly opts: RateCacheOptions) {
+    this.debounceMs = opts.debounceMs ?? 100;
+    this.reconnectMs = opts.reconnectMs ?? 1000;
+  }
+
+  get index(): RateIndex {
+    return this.current;
+  }
+
+  ruleFor(tableId: string | bigint, number: string, taxPpm: number, now?: Date | number): RatedNumber | undefined {
+    return this.current.ruleFor(tableId, number, taxPpm, now);
+  }
+
+  /** LISTENs first, then loads, so no change between the two can be missed. Resolves once the index is loaded. */
+  async start(): Promise<void> {
+    if (this.running) return;
+    this.running = true;
+    await this.listen();
+    await this.reload();
+  }
+
+  async stop(): Promise<void> {
+    this.running = false;
+    clearTimeout(this.timer);
+    clearTimeout(this.reconnectTimer);
+    this.timer = this.reconnectTimer = undefined;
+    const l = this.listener;
+    this.listener = undefined;
+    if (l) {
+      l.removeAllListeners('notification');
+      await l.query(`UNLISTEN ${RATES_CHANNEL}`).catch(() => {});
+      l.release();
+    }
+    await this.loading?.catch(() => {});
+  }
+
+  /** Reloads now (coalescing with a reload already running: one more runs after it). */
+  reload(): Promise<void> {
+    if (this.loading) {
+      this.again = true;
+      return this.loading;
+    }
+    this.loading = (async () => {
+      try {
+        do {
+          this.again = false;
+          const next = await loadRateIndex(this.opts.pool);
+          this.current = next;
+          this.version++;
+          this.opts.onReload?.(next);
+        } while (this.again && this.running);
+      } finally {
+        this.loading = undefined;
+      }
+    })();
+    return this.loading;
+  }
+
+  private async listen(): Promise<void> {
+    const client = await this.opts.pool.connect();
+    const onError = (err: unknown) => {
+      if (this.listener !== client) return;
+      this.listener = undefined;
+      client.release(err instanceof Error ? err : true);
+      this.opts.onError?.(err);
+      this.scheduleReconnect();
+    };
+    client.on('error', onError);
+    client.on('notification', (msg) => {
+      if (msg.channel === RATES_CHANNEL) this.schedule();
+    });
+    try {
+      await client.query(`LISTEN ${RATES_CHANNEL}`);
+    } catch (err) {
+      client.release(true);
+      throw err;
+    }
+    this.listener = client;
+  }
+
+  private schedule(): void {
+    if (!this.running) return;
+    clearTimeout(this.timer);
+    this.timer = setTimeout(() => {
+      this.timer = undefined;
+      this.reload().catch((err) => this.opts.onError?.(err));
+    }, this.debounceMs);
+  }
+
+  private scheduleReconnect(): void {
+    if (!this.running || this.reconnectTimer) return;
+    this.reconnectTimer = setTimeout(() => {
+      this.reconnectTimer = undefined;
+      if (!this.running) return;
+      this.listen()
+        .then(() => this.reload())
+        .catch((err) => {
+          this.opts.onError?.(err);
+          this.scheduleReconnect();
+        });
+    }, this.reconnectMs);
+  }
+}
+
+export interface ImportRatesOptions {
+  /** 'replace' (default): the file becomes the table's whole content. 'merge': upsert by (prefix, effective_from). */
+  mode?: 'replace' | 'merge';
+  /** Used when the table is created. For an existing table, a value that differs is refused (RATE_TABLE_MISMATCH). */
+  currency?: string;
+  decimals?: number;
+  rounding?: Rounding;
+  minBillableSeconds?: number;
+}
+
+export interface ImportRatesResult {
+  tableId: string;
+  created: boolean;
+  /** Rows in the file. */
+  rows: number;
+  inserted: number;
+  updated: number;
+  deleted: number;
+}
+
+const BATCH = 5_000;
+
+/**
+ * Imports a rate CSV into the table named `tableName` in ONE transaction: the whole file is parsed and validated
+ * first (any bad line: RateImportError RATE_CSV_INVALID, nothing touched), then the table is created if missing and
+ * its rates replaced (or merged). Concurrent imports into the same table are serialized by a row lock.
+ */
+export async function importRates(
+  pool: Pool,
+  tableName: string,
+  csv: RateCsvInput,
+  opts: ImportRatesOptions = {},
+): Promise<ImportRatesResult> {
+  const rows = await parseRatesCsv(csv);
+  return withTransaction(pool, async (c) => {
+    const { id: tableId, created } = await ensureTable(c, tableName, opts);
+    let inserted = 0;
+    let updated = 0;
+    let deleted = 0;
+    if ((opts.mode ?? 'replace') === 'replace') {
+      deleted = (await c.query('DELETE FROM rates WHERE rate_table_id = $1', [tableId])).rowCount ?? 0;
+      for (let i = 0; i < rows.length; i += BATCH) inserted += await insertBatch(c, tableId, rows.slice(i, i + BATCH));
+    } else {
+      for (let i = 0; i < rows.length; i += BATCH) {
+        const batch = rows.slice(i, i + BATCH);
+        const r = await c.query(
+          `UPDATE rates r SET destination = n.destination, rate_per_min_micros = n.rate, connect_fee_micros = n.fee,
+             initial_increment = n.ini, subsequent_increment = n.sub, effective_to = n.eto
+           FROM ${UNNEST} AS n(prefix, destination, rate, fee, ini, sub, efrom, eto)
+           WHERE r.rate_table_id = $1 AND r.prefix = n.prefix AND r.effective_from IS NOT DISTINCT FROM n.efrom`,
+          [tableId, ...columnsOf(batch)],
+        );
+        updated += r.rowCount ?? 0;
+        inserted += await insertBatch(c, tableId, batch, true);
+      }
+    }
+    return { tableId, created, rows: rows.length, inserted, updated, deleted };
+  });
+}
+
+const UNNEST = `unnest($2::text[], $3::text[], $4::bigint[], $5::bigint[], $6::int[], $7::int[], $8::timestamptz[], $9::timestamptz[])`;
+
+function columnsOf(rows: RateCsvRow[]): unknown[] {
+  return [
+    rows.map((r) => r.prefix),
+    rows.map((r) => r.destination),
+    rows.map((r) => r.ratePerMin.toString()),
+    rows.map((r) => r.connectFee.toString()),
+    rows.map((r) => r.initialIncrement),
+    rows.map((r) => r.subsequentIncrement),
+    rows.map((r) => r.effectiveFrom?.toISOString() ?? null),
+    rows.map((r) => r.effectiveTo?.toISOString() ?? null),
+  ];
+}
+
+async function insertBatch(c: PoolClient, tableId: string, rows: RateCsvRow[], onlyNew = false): Promise<number> {
+  const r = await c.query(
+    `INSERT INTO rates (rate_table_id, prefix, destination, rate_per_min_micros, connect_fee_micros,
+       initial_increment, subsequent_increment, effective_from, effective_to)
+     SELECT $1, n.* FROM ${UNNEST} AS n(prefix, destination, rate, fee, ini, sub, efrom, eto)
+     ${
+       onlyNew
+         ? `WHERE NOT EXISTS (SELECT 1 FROM rates r WHERE r.rate_table_id = $1 AND r.prefix = n.prefix
+              AND r.effective_from IS NOT DISTINCT FROM n.efrom)`
+         : ''
+     }`,
+    [tableId, ...columnsOf(rows)],
+  );
+  return r.rowCount ?? 0;
+}
+
+async function ensureTable(c: PoolClient, name: string, opts: ImportRatesOptions): Promise<{ id: string; created: boolean }> {
+  const ins = await c.query<{ id: bigint }>(
+    `INSERT INTO rate_tables (name, currency, decimals, rounding, min_billable_seconds)
+     VALUES ($1, $2, $3, $4, $5) ON CONFLICT (name) DO NOTHING RETURNING id`,
+    [name, opts.currency ?? 'USD', opts.decimals ?? 2, opts.rounding ?? 'up', opts.minBillableSeconds ?? 0],
+  );
+  if (ins.rowCount) return { id: String(ins.rows[0]!.id), created: true };
+  const existing = await c.query<TableRow>(
+    'SELECT id, name, currency, decimals, rounding, min_billable_seconds FROM rate_tables WHERE name = $1 FOR UPDATE',
+    [name],
+  );
+  const t = tableFromRow(existing.rows[0]!);
+  const diffs: string[] = [];
+  if (opts.currency !== undefined && opts.currency !== t.currency) diffs.push(`currency ${t.currency}, not ${opts.currency}`);
+  if (opts.decimals !== undefined && opts.decimals !== t.decimals) diffs.push(`decimals ${t.decimals}, not ${opts.decimals}`);
+  if (opts.rounding !== undefined && opts.rounding !== t.rounding) diffs.push(`rounding ${t.rounding}, not ${opts.rounding}`);
+  if (opts.minBillableSeconds !== undefined && opts.minBillableSeconds !== t.minBillableSeconds) {
+    diffs.push(`min billable ${t.minBillableSeconds} s, not ${opts.minBillableSeconds}`);
+  }
+  if (diffs.length) {
+    throw new RateImportError('RATE_TABLE_MISMATCH', [], `rate table "${name}" already exists with ${diffs.join(', ')}; nothing imported`);
+  }
+  return { id: t.id, created: false };
+}
+
+export async function getRateTable(db: Queryable, name: string): Promise<RateTableInfo | undefined> {
+  const r = await db.query<TableRow>(
+    'SELECT id, name, currency, decimals, rounding, min_billable_seconds FROM rate_tables WHERE name = $1',
+    [name],
+  );
+  return r.rows[0] ? tableFromRow(r.rows[0]) : undefined;
+}
+
+export async function listRateTables(db: Queryable): Promise<(RateTableInfo & { rateCount: number })[]> {
+  const r = await db.query<TableRow & { n: bigint }>(
+    `SELECT t.id, t.name, t.currency, t.decimals, t.rounding, t.min_billable_seconds,
+       (SELECT count(*) FROM rates r WHERE r.rate_table_id = t.id) AS n
+     FROM rate_tables t ORDER BY t.name`,
+  );
+  return r.rows.map((row) => ({ ...tableFromRow(row), rateCount: Number(row.n) }));
+}
+
+export interface ListRatesOptions {
+  /** Only rates whose prefix starts with these digits. */
+  prefix?: string;
+  limit?: number;
+  offset?: number;
+}
+
+/** Rates of a table ordered by prefix then effective_from (undefined table: []). */
+export async function listRates(db: Queryable, tableName: string, opts: ListRatesOptions = {}): Promise<RateEntry[]> {
+  const r = await db.query<RateRow>(
+    `SELECT ${RATE_COLUMNS} FROM rates r JOIN rate_tables t ON t.id = r.rate_table_id
+     WHERE t.name = $1 AND ($2::text IS NULL OR starts_with(r.prefix, $2))
+     ORDER BY r.prefix, r.effective_from NULLS FIRST, r.id
+     LIMIT $3 OFFSET $4`,
+    [tableName, opts.prefix ?? null, opts.limit ?? null, opts.offset ?? 0],
+  );
+  return r.rows.map(rateFromRow);
+}
+
+/** The table's rates as CSV in the import format (amounts exact to the micro). Unknown table: RangeError. */
+export async function exportRates(db: Queryable, tableName: string): Promise<string> {
+  const table = await getRateTable(db, tableName);
+  if (!table) throw new RangeError(`no rate table named "${tableName}"`);
+  const rates = await listRates(db, tableName);
+  return formatRatesCsv(rates, table.decimals);
+}
