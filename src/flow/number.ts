@@ -8,8 +8,10 @@
  *    number's country code is '1' (NANP). Elsewhere '011…' is a national number (e.g. UK 0113 = Leeds).
  * 3. National (trunk) prefix: when the access number has one ('0' in most of Europe, '1' in NANP) and the
  *    entry starts with it, E.164 = countryCode + the rest.
- * 4. Anything else is a bare national number, as on any phone: E.164 = countryCode + entry.
- *    To call abroad the caller must key 00 / 011 / +.
+ * 4. Anything else is taken as a full international number as keyed (country code first), which is how
+ *    calling-card callers dial (hence the 11-14 digit default). Exception: an entry too short for minDigits that
+ *    fits once the access number's country code is put in front is a bare national number (a NANP caller keying
+ *    ten digits): E.164 = countryCode + entry.
  * 5. The E.164 result must not start with 0 (no country code does), must have between minDigits and maxDigits
  *    digits (inclusive), must not start with a denied prefix, and must start with an allowed prefix when the
  *    allow list is not empty.
@@ -33,7 +35,10 @@ const DIGITS_RE = /^\d+$/;
 /** Longest prefix a caller may key in front of an E.164 number (011); sizes the digit collection. */
 export const MAX_DIALLING_PREFIX_LENGTH = 3;
 
-export function toE164(entry: string, plan: Pick<NumberPlan, 'countryCode' | 'nationalPrefix'>): string | undefined {
+export function toE164(
+  entry: string,
+  plan: Pick<NumberPlan, 'countryCode' | 'nationalPrefix'> & Partial<Pick<NumberPlan, 'minDigits' | 'maxDigits'>>,
+): string | undefined {
   if (!ENTRY_RE.test(entry)) return undefined;
   if (!DIGITS_RE.test(plan.countryCode) || (plan.nationalPrefix !== '' && !DIGITS_RE.test(plan.nationalPrefix))) {
     return undefined;
@@ -44,7 +49,11 @@ export function toE164(entry: string, plan: Pick<NumberPlan, 'countryCode' | 'na
   if (plan.nationalPrefix !== '' && entry.startsWith(plan.nationalPrefix)) {
     return plan.countryCode + entry.slice(plan.nationalPrefix.length);
   }
-  return plan.countryCode + entry;
+  const national = plan.countryCode + entry;
+  if (plan.minDigits !== undefined && entry.length < plan.minDigits && national.length >= plan.minDigits && national.length <= (plan.maxDigits ?? Infinity)) {
+    return national;
+  }
+  return entry;
 }
 
 export function normaliseDestination(entry: string, plan: NumberPlan): NormaliseResult {

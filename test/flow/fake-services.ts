@@ -26,7 +26,7 @@ export const accessNumber = (over: Partial<AccessNumber> = {}): AccessNumber => 
   authMode: 'pin',
   gateway: 'carrier',
   failoverGateway: null,
-  minDigits: 8,
+  minDigits: 11,
   maxDigits: 15,
   allowedPrefixes: [],
   deniedPrefixes: ['1900'],

@@ -5,7 +5,7 @@ import { normaliseDestination, toE164, type NumberPlan } from '../../src/flow/nu
 const NANP: NumberPlan = {
   countryCode: '1',
   nationalPrefix: '1',
-  minDigits: 8,
+  minDigits: 11,
   maxDigits: 15,
   allowedPrefixes: [],
   deniedPrefixes: ['1900', '1976'],
@@ -64,7 +64,7 @@ describe('normaliseDestination', () => {
 
   it('property: the result is always digits within bounds, and E.164 round-trips through + and 00', () => {
     fc.assert(
-      fc.property(fc.stringMatching(/^[1-9]\d{7,14}$/), (e164) => {
+      fc.property(fc.stringMatching(/^[1-9]\d{10,14}$/), (e164) => {
         for (const entry of [`+${e164}`, `00${e164}`, `011${e164}`]) {
           const r = normaliseDestination(entry, NANP);
           const denied = NANP.deniedPrefixes.some((p) => e164.startsWith(p));

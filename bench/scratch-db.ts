@@ -1,0 +1,44 @@
+import pg from 'pg';
+import { randomBytes } from 'node:crypto';
+import { Redis } from 'ioredis';
+
+/** A throw-away database and Redis prefix for one benchmark run; drop() removes both. */
+export async function scratchDb(label: string): Promise<{ url: string; redisUrl: string; prefix: string; drop(): Promise<void> }> {
+  const base = new URL(process.env.DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres');
+  const redisUrl = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
+  const tag = randomBytes(4).toString('hex');
+  const name = `ccard_bench_${label}_${tag}`;
+  const admin = new URL(base);
+  admin.pathname = '/postgres';
+  const client = new pg.Client({ connectionString: admin.toString() });
+  await client.connect();
+  await client.query(`CREATE DATABASE "${name}"`);
+  await client.end();
+  const url = new URL(base);
+  url.pathname = `/${name}`;
+  const prefix = `ccard_bench:${tag}:`;
+  return {
+    url: url.toString(),
+    redisUrl,
+    prefix,
+    async drop() {
+      const c = new pg.Client({ connectionString: admin.toString() });
+      await c.connect();
+      await c.query(`DROP DATABASE IF EXISTS "${name}" WITH (FORCE)`);
+      await c.end();
+      const r = new Redis(redisUrl);
+      let cursor = '0';
+      do {
+        const [next, keys] = await r.scan(cursor, 'MATCH', `${prefix}*`, 'COUNT', 1000);
+        cursor = next;
+        if (keys.length) await r.del(...keys);
+      } while (cursor !== '0');
+      r.disconnect();
+    },
+  };
+}
+
+export function percentile(sorted: number[], p: number): number {
+  if (!sorted.length) return NaN;
+  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]!;
+}

@@ -1,0 +1,65 @@
+/**
+ * Child process of bench/spine.ts: plays FreeSWITCH with the simulator so the server under test has its own
+ * process (and core). Receives one job over IPC, replies with its result.
+ */
+import { FreeSwitchSim, carrier, type CallResult, type CallScript } from '../src/sim/index.ts';
+
+interface Job {
+  kind: 'throughput' | 'rate' | 'hold';
+  port: number;
+  did: string;
+  pins: string[];
+  calls?: number;
+  concurrency?: number;
+  perSecond?: number;
+  seconds?: number;
+  holdMs?: number;
+}
+
+const script = (job: Job, i: number, talkMs: number): CallScript => ({
+  did: job.did,
+  callerId: `1555${String(2_000_000 + i).padStart(7, '0')}`,
+  digits: [`${job.pins[i % job.pins.length]}#`, '15557654321#', ''],
+  carrier: () => carrier.answer(100, talkMs),
+});
+
+async function run(job: Job): Promise<unknown> {
+  if (job.kind === 'throughput') {
+    const sim = new FreeSwitchSim({ port: job.port, timeScale: 0, idleTimeoutMs: 60_000 });
+    const start = process.hrtime.bigint();
+    const results = await sim.callMany(job.calls!, (i) => script(job, i, 3000), job.concurrency!);
+    const secs = Number(process.hrtime.bigint() - start) / 1e9;
+    const bridged = results.filter((r) => r.bLegs.some((b) => b.answered)).length;
+    return { calls: results.length, bridged, seconds: secs };
+  }
+  if (job.kind === 'rate') {
+    // Open loop: a new call every 1/perSecond s whatever the server does.
+    const sim = new FreeSwitchSim({ port: job.port, timeScale: 0, idleTimeoutMs: 60_000 });
+    const total = job.perSecond! * job.seconds!;
+    const pending: Promise<CallResult>[] = [];
+    const start = Date.now();
+    for (let i = 0; i < total; i++) {
+      const due = start + (i * 1000) / job.perSecond!;
+      const wait = due - Date.now();
+      if (wait > 0) await new Promise((r) => setTimeout(r, wait));
+      pending.push(sim.call(script(job, i, 3000)));
+    }
+    const results = await Promise.all(pending);
+    return { calls: results.length, bridged: results.filter((r) => r.bLegs.some((b) => b.answered)).length, seconds: (Date.now() - start) / 1000 };
+  }
+  // hold: n calls that stay bridged for holdMs of real time (timeScale 1), to weigh a live call.
+  const sim = new FreeSwitchSim({ port: job.port, timeScale: 1, idleTimeoutMs: 120_000, soundDurationMs: () => 0 });
+  const results = await sim.callMany(
+    job.calls!,
+    (i) => ({ ...script(job, i, job.holdMs!), digits: [{ keys: `${job.pins[i % job.pins.length]}#`, afterMs: 1, gapMs: 1 }, { keys: '15557654321#', afterMs: 1, gapMs: 1 }, ''] }),
+    job.calls!,
+  );
+  return { calls: results.length, bridged: results.filter((r) => r.bLegs.some((b) => b.answered)).length };
+}
+
+process.on('message', (job: Job) => {
+  run(job).then(
+    (result) => process.send!({ ok: true, result }),
+    (err: Error) => process.send!({ ok: false, error: err.stack ?? String(err) }),
+  );
+});

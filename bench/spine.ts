@@ -1,0 +1,168 @@
+/**
+ * The spine benchmark: the real server (ESL, flow, PostgreSQL, Redis) driven by the FreeSWITCH simulator in a
+ * child process, with no IVR delays. Prints calls/s sustained, the decision latency (destination digits
+ * received -> bridge command written, which covers rating, the Redis reservation, the calls row and the two
+ * channel variables set before the bridge) at a fixed arrival rate, and memory per concurrent call.
+ *   node --import tsx bench/spine.ts
+ */
+import { fork } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { pino } from 'pino';
+import { loadConfig } from '../src/config/env.ts';
+import type { Call } from '../src/flow/call.ts';
+import { applyBalanceChange } from '../src/billing/ledger.ts';
+import { seedDemo } from '../src/app/seed.ts';
+import { startService } from '../src/app/service.ts';
+import { withTransaction } from '../src/store/db.ts';
+import { encryptPin, hashPin } from '../src/store/pin.ts';
+import { percentile, scratchDb } from './scratch-db.ts';
+
+export interface SpineOptions {
+  calls?: number;
+  concurrency?: number;
+  ratePerSecond?: number;
+  rateSeconds?: number;
+  holdCalls?: number;
+}
+
+function driver() {
+  const child = fork(fileURLToPath(new URL('./sim-driver.ts', import.meta.url)), [], {
+    execArgv: ['--import', 'tsx'],
+    stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+  });
+  const run = <T>(job: object) =>
+    new Promise<T>((resolve, reject) => {
+      child.once('message', (m: { ok: boolean; result?: T; error?: string }) => (m.ok ? resolve(m.result!) : reject(new Error(m.error))));
+      child.send(job);
+    });
+  return { run, kill: () => child.kill() };
+}
+
+export async function benchSpine(opts: SpineOptions = {}): Promise<Record<string, number | string>> {
+  const calls = opts.calls ?? 3000;
+  const concurrency = opts.concurrency ?? 64;
+  const rate = opts.ratePerSecond ?? 100;
+  const rateSeconds = opts.rateSeconds ?? 10;
+  const holdCalls = opts.holdCalls ?? 500;
+  const db = await scratchDb('spine');
+  const latencies: number[] = [];
+  let measuring = false;
+
+  // Times the decision on the server side: when the destination entry came back from FreeSWITCH, and when
+  // the bridge command is handed to the socket.
+  const wrapCall = (call: Call): Call => {
+    let digitsAt = 0n;
+    return new Proxy(call, {
+      get(target, prop, receiver) {
+        if (prop === 'playAndGetDigits') {
+          return async (req: Parameters<Call['playAndGetDigits']>[0], signal?: AbortSignal) => {
+            const r = await target.playAndGetDigits(req, signal);
+            if (req.variable === 'ivr_destination') digitsAt = process.hrtime.bigint();
+            return r;
+          };
+        }
+        if (prop === 'bridge') {
+          return (req: Parameters<Call['bridge']>[0], signal?: AbortSignal) => {
+            if (measuring && digitsAt) latencies.push(Number(process.hrtime.bigint() - digitsAt) / 1e6);
+            return target.bridge(req, signal);
+          };
+        }
+        const v = Reflect.get(target, prop, receiver);
+        return typeof v === 'function' ? v.bind(target) : v;
+      },
+    });
+  };
+
+  const config = loadConfig({
+    DATABASE_URL: db.url,
+    REDIS_URL: db.redisUrl,
+    CCARD_REDIS_PREFIX: db.prefix,
+    CCARD_SECRET: 'bench-secret-0123456789',
+    LOG_LEVEL: 'silent',
+  });
+  const service = await startService({ config, logger: pino({ level: 'silent' }), eslPort: 0, httpPort: 0, scheduler: false, wrapCall });
+  const sim = driver();
+  try {
+    const data = await seedDemo(service.pool, service.pinKeys);
+    await service.pool.query(`UPDATE series SET max_concurrent_calls = 100`);
+    const pins: string[] = [];
+    const nCards = Math.max(holdCalls, concurrency) + 10;
+    for (let i = 0; i < nCards; i++) {
+      const pin = String(5_000_000_000 + i);
+      pins.push(pin);
+      await withTransaction(service.pool, async (c) => {
+        const r = await c.query<{ id: bigint }>(
+          `INSERT INTO cards (series_id, serial, pin_hash, pin_cipher, status) SELECT id, $1, $2, $3, 'active' FROM series LIMIT 1 RETURNING id`,
+          [`100-${String(100 + i).padStart(9, '0')}`, hashPin(service.pinKeys, pin), encryptPin(service.pinKeys, pin)],
+        );
+        await applyBalanceChange(c, { cardId: String(r.rows[0]!.id), amount: 1_000_000_000_000n, reason: 'initial', ref: 'initial', onFloor: 'reject' });
+      });
+    }
+    await service.rates.reload();
+    const job = { port: service.esl.port, did: data.did, pins };
+
+    // Warm-up, then sustained throughput with `concurrency` calls in flight.
+    await sim.run({ ...job, kind: 'throughput', calls: 200, concurrency });
+    const tp = await sim.run<{ calls: number; bridged: number; seconds: number }>({ ...job, kind: 'throughput', calls, concurrency });
+
+    // Decision latency at a fixed arrival rate.
+    measuring = true;
+    const rt = await sim.run<{ calls: number; bridged: number; seconds: number }>({ ...job, kind: 'rate', perSecond: rate, seconds: rateSeconds });
+    measuring = false;
+    latencies.sort((a, b) => a - b);
+
+    // Memory per concurrent call: hold `holdCalls` calls bridged at once and compare with idle.
+    global.gc?.();
+    const idle = process.memoryUsage();
+    const holding = sim.run<{ calls: number; bridged: number }>({ ...job, kind: 'hold', calls: holdCalls, holdMs: 15_000 });
+    const deadline = Date.now() + 30_000;
+    let peakActive = 0;
+    while (Date.now() < deadline) {
+      peakActive = Math.max(peakActive, service.esl.server.activeSessions);
+      const open = await service.pool.query<{ n: bigint }>(`SELECT count(*) AS n FROM calls WHERE status = 'reserved'`);
+      if (Number(open.rows[0]!.n) >= holdCalls) break;
+      await new Promise((r) => setTimeout(r, 200));
+    }
+    global.gc?.();
+    const busy = process.memoryUsage();
+    const activeDuringHold = service.esl.server.activeSessions;
+    await holding;
+
+    const ledger = await service.pool.query<{ bad: bigint }>(
+      `SELECT count(*) AS bad FROM cards c WHERE c.balance_micros <> (SELECT coalesce(sum(amount_micros), 0) FROM ledger l WHERE l.card_id = c.id)`,
+    );
+    return {
+      calls_per_second: Math.round(tp.calls / tp.seconds),
+      throughput_calls: tp.calls,
+      throughput_bridged: tp.bridged,
+      concurrency,
+      decision_p50_ms: Number(percentile(latencies, 50).toFixed(2)),
+      decision_p99_ms: Number(percentile(latencies, 99).toFixed(2)),
+      decision_max_ms: Number((latencies.at(-1) ?? NaN).toFixed(2)),
+      decision_samples: latencies.length,
+      rate_calls_per_second: rate,
+      rate_calls_bridged: rt.bridged,
+      concurrent_calls_held: activeDuringHold,
+      heap_per_call_kib: Math.round((busy.heapUsed - idle.heapUsed) / activeDuringHold / 1024),
+      rss_per_call_kib: Math.round((busy.rss - idle.rss) / activeDuringHold / 1024),
+      cards_where_balance_differs_from_ledger: Number(ledger.rows[0]!.bad),
+    };
+  } finally {
+    sim.kill();
+    await service.stop(2000);
+    await db.drop();
+  }
+}
+
+if (import.meta.url === `file://${process.argv[1]}`) {
+  benchSpine().then(
+    (r) => {
+      console.log(JSON.stringify(r, null, 2));
+      process.exit(0);
+    },
+    (err) => {
+      console.error(err);
+      process.exit(1);
+    },
+  );
+}
