@@ -98,7 +98,7 @@ function describeOutcome(o: FlowOutcome | undefined, result: CallResult): string
 export async function runDemo(): Promise<void> {
   const dataDir = await mkdtemp(path.join(os.tmpdir(), 'ccard-demo-'));
   const base = loadConfig({ ...process.env, DATABASE_URL: '', REDIS_URL: '' });
-  const config = { ...base, CCARD_DATA_DIR: dataDir, LOG_LEVEL: process.env.LOG_LEVEL ? base.LOG_LEVEL : ('warn' as const) };
+  const config = { ...base, CCARD_DATA_DIR: dataDir, LOG_LEVEL: process.env.LOG_LEVEL ? base.LOG_LEVEL : ('error' as const) };
   const logger = pino({ level: config.LOG_LEVEL });
   const outcomes: FlowOutcome[] = [];
   const out = (s = '') => process.stdout.write(`${s}\n`);
@@ -134,8 +134,8 @@ export async function runDemo(): Promise<void> {
 
     out('balances after the calls:');
     for (const c of Object.values(data.cards)) {
-      const ledger = await service.pool.query<{ n: bigint; sum: bigint | null }>(
-        'SELECT count(*) AS n, sum(amount_micros) AS sum FROM ledger WHERE card_id = $1',
+      const ledger = await service.pool.query<{ n: number; sum: bigint | null }>(
+        'SELECT count(*)::int AS n, sum(amount_micros)::bigint AS sum FROM ledger WHERE card_id = $1',
         [c.id],
       );
       const { n, sum } = ledger.rows[0]!;

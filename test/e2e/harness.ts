@@ -22,7 +22,9 @@ export interface Harness {
  * The real service (ESL server, flow, billing, HTTP) on a fresh PostgreSQL database and a unique Redis prefix,
  * seeded with the demo data, plus a FreeSWITCH simulator pointed at it.
  */
-export async function startHarness(opts: { sim?: Partial<SimOptions>; service?: Partial<ServiceOptions>; jsonCdr?: boolean } = {}): Promise<Harness> {
+export async function startHarness(
+  opts: { sim?: Partial<SimOptions>; service?: Partial<ServiceOptions>; jsonCdr?: boolean; env?: Record<string, string> } = {},
+): Promise<Harness> {
   const db = await createTestDb();
   const { redis, prefix, url } = createTestRedis();
   redis.disconnect();
@@ -33,6 +35,7 @@ export async function startHarness(opts: { sim?: Partial<SimOptions>; service?: 
     CCARD_SECRET: 'test-secret-0123456789',
     LOG_LEVEL: 'silent',
     CCARD_SOUNDS_PREFIX: '/usr/share/ccard/sounds',
+    ...opts.env,
   });
   const outcomes: FlowOutcome[] = [];
   const service = await startService({
