@@ -1,0 +1,35 @@
+import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
+import { AdminError } from '../store/admin/errors.ts';
+import { MoneyFormatError } from '../money/money.ts';
+
+/** Every error answer has the same body: { error: { code, message, details? } }. */
+export interface ErrorBody {
+  error: { code: string; message: string; details?: string[] };
+}
+
+export const errorBody = (code: string, message: string, details?: string[]): ErrorBody => ({
+  error: { code, message, ...(details && { details }) },
+});
+
+export function apiErrorHandler(err: FastifyError | Error, req: FastifyRequest, reply: FastifyReply): void {
+  if (err instanceof AdminError) {
+    reply.code(err.httpStatus).send(errorBody(err.code, err.message, err.details));
+    return;
+  }
+  if (err instanceof MoneyFormatError) {
+    reply.code(400).send(errorBody('INVALID_INPUT', err.message));
+    return;
+  }
+  const status = (err as FastifyError).statusCode ?? 500;
+  if (status === 429) {
+    reply.code(429).send(errorBody('RATE_LIMITED', err.message || 'too many requests'));
+    return;
+  }
+  if (status >= 400 && status < 500) {
+    const code = status === 415 ? 'UNSUPPORTED_MEDIA_TYPE' : status === 413 ? 'PAYLOAD_TOO_LARGE' : status === 404 ? 'NOT_FOUND' : 'INVALID_INPUT';
+    reply.code(status).send(errorBody(code, err.message));
+    return;
+  }
+  req.log.error({ err }, 'request failed');
+  reply.code(500).send(errorBody('INTERNAL', 'internal error'));
+}

@@ -1,0 +1,66 @@
+import { createWriteStream } from 'node:fs';
+import { once } from 'node:events';
+import type { Command } from 'commander';
+import { cdrJson, costReport, costReportJson, exportCdrs, listCdrs, type CdrListInput } from '../../store/admin/cdrs.ts';
+import { formatAmount } from '../../store/admin/format.ts';
+import { defined } from '../../store/admin/input.ts';
+import { invalid } from '../../store/admin/errors.ts';
+import type { CliRuntime } from '../runtime.ts';
+
+function filters(cmd: Command): Command {
+  return cmd
+    .option('--card <serial>', 'only this card')
+    .option('--series <number>', 'only this series')
+    .option('--from <date>', 'recorded at or after (ISO 8601)')
+    .option('--to <date>', 'recorded before (ISO 8601)');
+}
+const filterOf = (o: Record<string, unknown>) => defined({ card: o.card, series: o.series, from: o.from, to: o.to }) as Record<string, string>;
+
+export function registerCdrs(program: Command, rt: CliRuntime): void {
+  const cdr = program.command('cdr').description('call detail records');
+
+  filters(cdr.command('list'))
+    .option('--limit <n>', 'at most this many (max 1000)', '50')
+    .option('--offset <n>', 'skip this many', '0')
+    .option('--json', 'print JSON')
+    .action(async (o) => {
+      const r = await listCdrs(await rt.admin(), { ...filterOf(o), ...defined({ limit: o.limit, offset: o.offset }) } as CdrListInput);
+      if (o.json) return rt.json({ items: r.items.map(cdrJson), hasMore: r.hasMore });
+      rt.table(
+        ['call id', 'serial', 'destination', 'billsec', 'billed s', 'cost', 'cause', 'ended'],
+        r.items.map((c) => [c.callId, c.serial, c.destination, c.billsec, c.billedSeconds, formatAmount(c.cost), c.hangupCause, c.endedAt?.toISOString()]),
+      );
+      if (r.hasMore) rt.out('(more: use --offset)');
+    });
+
+  filters(cdr.command('export').description('export CDRs as CSV, streaming (stdout unless --out)'))
+    .option('--format <format>', 'csv', 'csv')
+    .option('--out <file>')
+    .action(async (o) => {
+      if (o.format !== 'csv') throw invalid(`--format must be csv, not "${o.format}"`);
+      const ctx = await rt.admin();
+      if (!o.out) {
+        await exportCdrs(ctx, filterOf(o), rt.stdout);
+        return;
+      }
+      await listCdrs(ctx, { ...filterOf(o), limit: 1 }); // validate before creating the file
+      const out = createWriteStream(o.out);
+      const n = await exportCdrs(ctx, filterOf(o), out);
+      out.end();
+      await once(out, 'close');
+      rt.stderr.write(`exported ${n} CDRs to ${o.out}\n`);
+    });
+
+  const report = program.command('report').description('reports');
+  filters(report.command('costs').description('calls, billed minutes and total cost per card or series'))
+    .requiredOption('--by <what>', 'card|series')
+    .option('--json', 'print JSON')
+    .action(async (o) => {
+      const rows = await costReport(await rt.admin(), { by: o.by, ...filterOf(o) } as Parameters<typeof costReport>[1]);
+      if (o.json) return rt.json(rows.map(costReportJson));
+      rt.table(
+        [o.by, 'currency', 'calls', 'billed minutes', 'total cost'],
+        rows.map((r) => [r.key, r.currency, r.calls, r.billedMinutes, formatAmount(r.totalCost)]),
+      );
+    });
+}

@@ -1,0 +1,114 @@
+import type { Writable } from 'node:stream';
+import Table from 'cli-table3';
+import type { Pool } from 'pg';
+import { loadConfig, type Config } from '../config/env.ts';
+import { createPool } from '../store/db.ts';
+import { derivePinKeys } from '../store/pin.ts';
+import type { AdminContext, OnBalanceChange } from '../store/admin/context.ts';
+
+export type OutStream = Writable & { isTTY?: boolean };
+
+/** What runCli needs from the outside world; every field has a process default. Tests pass their own. */
+export interface CliOptions {
+  env?: NodeJS.ProcessEnv;
+  stdout?: OutStream;
+  stderr?: OutStream;
+  /** Use this pool instead of connecting from DATABASE_URL (it is not closed by runCli). */
+  pool?: Pool;
+  /** Called after a committed balance change; default: refresh the Redis live cache when REDIS_URL is set. */
+  onBalanceChange?: OnBalanceChange;
+}
+
+/** Lazily opened resources of one CLI run (a command that needs no database never connects). */
+export class CliRuntime {
+  readonly stdout: OutStream;
+  readonly stderr: OutStream;
+  readonly env: NodeJS.ProcessEnv;
+  private config?: Config;
+  private ctx?: AdminContext;
+  private cleanups: Array<() => Promise<void>> = [];
+
+  constructor(private readonly opts: CliOptions) {
+    this.env = opts.env ?? process.env;
+    this.stdout = opts.stdout ?? process.stdout;
+    this.stderr = opts.stderr ?? process.stderr;
+  }
+
+  getConfig(): Config {
+    this.config ??= loadConfig(this.env);
+    return this.config;
+  }
+
+  async pool(): Promise<Pool> {
+    return (await this.admin()).pool;
+  }
+
+  async admin(): Promise<AdminContext> {
+    if (this.ctx) return this.ctx;
+    const cfg = this.getConfig();
+    let pool = this.opts.pool;
+    if (!pool) {
+      let url = cfg.DATABASE_URL;
+      if (!url) {
+        // No DATABASE_URL: the embedded database in CCARD_DATA_DIR, migrated on first use.
+        const { startEmbeddedPostgres } = await import('../store/embedded.ts');
+        const embedded = await startEmbeddedPostgres(cfg.CCARD_DATA_DIR);
+        this.cleanups.push(() => embedded.stop());
+        url = embedded.url;
+      }
+      const created = createPool(url, 4);
+      this.cleanups.unshift(() => created.end());
+      pool = created;
+      if (cfg.embedded) await (await import('../store/migrate.ts')).migrate(pool);
+    }
+    this.ctx = { pool, pinKeys: derivePinKeys(cfg.secret), onBalanceChange: this.opts.onBalanceChange ?? (await this.redisRefresh(cfg)) };
+    return this.ctx;
+  }
+
+  /** With REDIS_URL set, a balance changed from the CLI also refreshes the running service's live cache. */
+  private async redisRefresh(cfg: Config): Promise<OnBalanceChange | undefined> {
+    if (!cfg.REDIS_URL) return undefined;
+    const url = cfg.REDIS_URL;
+    let live: import('../live/live-balance.ts').LiveBalanceStore | undefined;
+    return async (cardId, snap) => {
+      if (!live) {
+        const [{ Redis }, { RedisLiveBalance }] = await Promise.all([import('ioredis'), import('../live/redis-live.ts')]);
+        live = new RedisLiveBalance(new Redis(url, { maxRetriesPerRequest: 2 }), { prefix: cfg.CCARD_REDIS_PREFIX, ownsClient: true });
+        const opened = live;
+        this.cleanups.push(() => opened.close());
+      }
+      try {
+        await live.load(cardId, snap);
+      } catch (err) {
+        // The change is committed; a stale cache reloads from PostgreSQL on its own (versioned), so only warn.
+        this.stderr.write(`ccard: warning: live cache not refreshed: ${(err as Error).message}\n`);
+      }
+    };
+  }
+
+  /** Resources are released keep-the-service-running commands excepted (serve, demo). */
+  async close(): Promise<void> {
+    for (const c of this.cleanups.splice(0)) await c().catch(() => {});
+  }
+
+  out(line = ''): void {
+    this.stdout.write(`${line}\n`);
+  }
+
+  json(value: unknown): void {
+    this.stdout.write(`${JSON.stringify(value, (_k, v) => (typeof v === 'bigint' ? v.toString() : v), 2)}\n`);
+  }
+
+  table(head: string[], rows: Array<Array<string | number | boolean | null | undefined>>): void {
+    const t = new Table({ head, style: { head: [], border: [] } });
+    for (const r of rows) t.push(r.map((v) => (v === null || v === undefined ? '' : String(v))));
+    this.out(t.toString());
+  }
+
+  /** key/value view of one object. */
+  details(pairs: Array<[string, string | number | boolean | null | undefined]>): void {
+    const t = new Table({ style: { head: [], border: [] } });
+    for (const [k, v] of pairs) t.push({ [k]: v === null || v === undefined ? '' : String(v) });
+    this.out(t.toString());
+  }
+}

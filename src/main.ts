@@ -1,0 +1,3 @@
+import { runCli } from './cli/main.ts';
+
+process.exitCode = await runCli(process.argv);

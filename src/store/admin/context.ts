@@ -1,0 +1,13 @@
+import type { Pool } from 'pg';
+import type { PinKeys } from '../pin.ts';
+import type { CardSnapshot } from '../../live/live-balance.ts';
+
+/** Called after a committed balance change (the live cache refreshes from it). spendable = balance + credit limit. */
+export type OnBalanceChange = (cardId: string, snapshot: CardSnapshot) => Promise<void>;
+
+/** What every operator action needs: the database, the PIN keys and the post-commit balance hook. */
+export interface AdminContext {
+  pool: Pool;
+  pinKeys: PinKeys;
+  onBalanceChange?: OnBalanceChange;
+}
