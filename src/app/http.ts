@@ -1,10 +1,9 @@
 import type { AddressInfo } from 'node:net';
-import Fastify from 'fastify';
 import type { Logger } from 'pino';
+import { buildApi } from '../api/server.ts';
 import type { LiveBalanceStore } from '../live/live-balance.ts';
 import type { Pool } from '../store/db.ts';
 import type { PinKeys } from '../store/pin.ts';
-import type { RateCache } from '../store/rates.ts';
 import type { CcardCallServices } from './call-services.ts';
 
 export interface HttpServer {
@@ -12,22 +11,32 @@ export interface HttpServer {
   close(): Promise<void>;
 }
 
+/**
+ * The HTTP side of the service: the operator API (/v1, /docs, /selfcare) and POST /cdr, where FreeSWITCH's
+ * mod_json_cdr delivers every leg's CDR. A carrier leg's CDR debits its call (idempotent on the leg's uuid),
+ * which is how calls still bridged when ccard restarted get billed.
+ */
 export async function buildHttp(deps: {
   pool: Pool;
   pinKeys: PinKeys;
   live: LiveBalanceStore;
   logger: Logger;
   services: CcardCallServices;
-  rates: RateCache;
 }): Promise<HttpServer> {
-  const app = Fastify({ loggerInstance: deps.logger });
-  app.addContentTypeParser('*', { parseAs: 'string' }, (_req, body, done) => done(null, body));
-  app.removeContentTypeParser('application/json');
-  app.addContentTypeParser('application/json', { parseAs: 'string' }, (_req, body, done) => done(null, body));
-  app.post('/cdr', async (req, reply) => {
-    const result = await deps.services.ingestJsonCdr(String(req.body ?? ''));
-    return reply.send(JSON.parse(JSON.stringify(result, (_, v) => (typeof v === 'bigint' ? v.toString() : v))));
+  const app = buildApi({
+    pool: deps.pool,
+    pinKeys: deps.pinKeys,
+    logger: deps.logger,
+    live: deps.live,
+    onBalanceChange: async (cardId, snapshot) => deps.live.load(cardId, snapshot),
+    onJsonCdr: async (body) => {
+      // Any 2xx tells mod_json_cdr the CDR was delivered; a 5xx (thrown: database down) makes it retry and
+      // finally keep the file in its err-log-dir, from where `ccard cdr import` can replay it.
+      const result = await deps.services.ingestJsonCdr(body);
+      return { status: 200, body: JSON.parse(JSON.stringify(result, (_, v) => (typeof v === 'bigint' ? v.toString() : v))) };
+    },
   });
+  await app.ready();
   return {
     async listen(host, port) {
       await app.listen({ host, port });

@@ -1,4 +1,3 @@
-import path from 'node:path';
 import { Redis } from 'ioredis';
 import { pino, type Logger } from 'pino';
 import { loadConfig, type Config } from '../config/env.ts';
@@ -13,7 +12,7 @@ import { MemoryLiveBalance } from '../live/memory-live.ts';
 import { RedisLiveBalance } from '../live/redis-live.ts';
 import type { LiveBalanceStore } from '../live/live-balance.ts';
 import { createPool, type Pool } from '../store/db.ts';
-import { startEmbeddedPostgres, type EmbeddedPostgres } from '../store/embedded.ts';
+import { embeddedDataDir, startEmbeddedPostgres, type EmbeddedPostgres } from '../store/embedded.ts';
 import { migrate } from '../store/migrate.ts';
 import { derivePinKeys, type PinKeys } from '../store/pin.ts';
 import { RateCache } from '../store/rates.ts';
@@ -66,7 +65,7 @@ export async function startService(opts: ServiceOptions = {}): Promise<Service> 
     let databaseUrl = config.DATABASE_URL;
     let embedded: EmbeddedPostgres | undefined;
     if (!databaseUrl) {
-      const dir = path.resolve(config.CCARD_DATA_DIR, 'pg');
+      const dir = embeddedDataDir(config.CCARD_DATA_DIR);
       logger.info({ dir }, 'DATABASE_URL unset: using embedded PGlite');
       embedded = await startEmbeddedPostgres(dir);
       cleanups.push(() => embedded!.stop());
@@ -126,7 +125,7 @@ export async function startService(opts: ServiceOptions = {}): Promise<Service> 
     const recovered = await services.recoverOpenCalls();
     logger.info({ recovered }, 'open calls recovered');
 
-    const http: HttpServer = await buildHttp({ pool, pinKeys, live, logger, services, rates });
+    const http: HttpServer = await buildHttp({ pool, pinKeys, live, logger, services });
     cleanups.push(() => http.close());
     const httpAddr = await http.listen(config.CCARD_HTTP_HOST, opts.httpPort ?? config.CCARD_HTTP_PORT);
 
@@ -195,8 +194,8 @@ export async function startService(opts: ServiceOptions = {}): Promise<Service> 
 }
 
 /** `ccard serve` / `npm start`: runs until SIGINT or SIGTERM, then drains the calls in progress. */
-export async function runServe(): Promise<void> {
-  const service = await startService();
+export async function runServe(config?: Config): Promise<void> {
+  const service = await startService({ config });
   const shutdown = (signal: string) => {
     service.logger.info({ signal }, 'shutting down: draining calls in progress');
     void service.stop().then(() => process.exit(0));

@@ -51,8 +51,8 @@ export class CliRuntime {
       let url = cfg.DATABASE_URL;
       if (!url) {
         // No DATABASE_URL: the embedded database in CCARD_DATA_DIR, migrated on first use.
-        const { startEmbeddedPostgres } = await import('../store/embedded.ts');
-        const embedded = await startEmbeddedPostgres(cfg.CCARD_DATA_DIR);
+        const { embeddedDataDir, startEmbeddedPostgres } = await import('../store/embedded.ts');
+        const embedded = await startEmbeddedPostgres(embeddedDataDir(cfg.CCARD_DATA_DIR));
         this.cleanups.push(() => embedded.stop());
         url = embedded.url;
       }

@@ -157,26 +157,54 @@ export function safeDecode(value: string): string {
 
 export type EventFormat = 'plain' | 'json';
 
-/** One FreeSWITCH event (or the CHANNEL_DATA of the connect reply). Header values are decoded. */
+/** A text/event-json value as event-plain would print it: arrays as "ARRAY::a|:b". */
+function jsonHeaderValue(v: unknown): string {
+  return typeof v === 'string' ? v : Array.isArray(v) ? `ARRAY::${v.map(String).join('|:')}` : JSON.stringify(v);
+}
+
+/**
+ * One FreeSWITCH event (or the CHANNEL_DATA of the connect reply). Header values are decoded.
+ * A JSON event keeps its parsed object and reads headers from it directly: most events of a call are only asked
+ * for their name (and an Application-UUID), so building a Map of ~250 variables for each would be wasted work.
+ */
 export class EslEvent {
+  #headers: Headers | undefined;
+  readonly #doc: Record<string, unknown> | undefined;
+
   constructor(
-    readonly headers: Headers,
+    headers: Headers | Record<string, unknown>,
     readonly body: string | undefined,
     /** Where it came from: 'json' values are exact; 'plain' values went through FreeSWITCH's lossy url-encoding. */
     readonly format: EventFormat,
-  ) {}
+  ) {
+    if (headers instanceof Map) this.#headers = headers;
+    else this.#doc = headers as Record<string, unknown>;
+  }
+
+  get headers(): Headers {
+    if (!this.#headers) {
+      const map = new Map<string, string>();
+      for (const [k, v] of Object.entries(this.#doc!)) if (k !== '_body') map.set(k, jsonHeaderValue(v));
+      this.#headers = map;
+    }
+    return this.#headers;
+  }
 
   get name(): string {
-    return this.headers.get('Event-Name') ?? '';
+    return this.get('Event-Name') ?? '';
   }
 
   get(header: string): string | undefined {
-    return this.headers.get(header);
+    const doc = this.#doc;
+    if (doc && !this.#headers) {
+      return header !== '_body' && Object.hasOwn(doc, header) ? jsonHeaderValue(doc[header]) : undefined;
+    }
+    return this.#headers!.get(header);
   }
 
   /** Channel variable `name` (header variable_<name>). */
   variable(name: string): string | undefined {
-    return this.headers.get(`variable_${name}`);
+    return this.get(`variable_${name}`);
   }
 }
 
@@ -248,13 +276,6 @@ export function parseJsonEvent(body: Buffer): EslEvent {
     throw new EslError('ESL_PROTOCOL', `bad text/event-json body: ${(err as Error).message}`, { cause: err });
   }
   if (typeof doc !== 'object' || doc === null || Array.isArray(doc)) throw protocol('text/event-json body is not an object');
-  const headers = new Map<string, string>();
-  let inner: string | undefined;
-  for (const [k, v] of Object.entries(doc)) {
-    // FreeSWITCH writes array headers as JSON arrays; print them as event-plain does ("ARRAY::a|:b").
-    const value = Array.isArray(v) ? `ARRAY::${v.map(String).join('|:')}` : typeof v === 'string' ? v : JSON.stringify(v);
-    if (k === '_body') inner = value;
-    else headers.set(k, value);
-  }
-  return new EslEvent(headers, inner, 'json');
+  const raw = (doc as Record<string, unknown>)['_body'];
+  return new EslEvent(doc as Record<string, unknown>, raw === undefined ? undefined : jsonHeaderValue(raw), 'json');
 }

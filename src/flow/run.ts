@@ -47,7 +47,8 @@ export async function runCallFlow(
   const machine = extras.machine ?? callMachine;
   const actor = createActor(machine, {
     input: { call, services, opts: resolved, log },
-    inspect: inspector(log),
+    // Inspection costs on every transition: only when its lines would be written.
+    inspect: log.isLevelEnabled('debug') ? inspector(log) : undefined,
   });
   const onHangup = () => actor.send({ type: 'HANGUP' });
   actor.start();

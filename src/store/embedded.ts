@@ -1,5 +1,9 @@
 import { mkdir } from 'node:fs/promises';
+import path from 'node:path';
 import type { AddressInfo } from 'node:net';
+
+/** Where the embedded database lives inside CCARD_DATA_DIR (the service and the CLI must agree). */
+export const embeddedDataDir = (dataDir: string): string => path.resolve(dataDir, 'pg');
 
 export interface EmbeddedPostgres {
   /** A postgres:// URL that `pg` can use. */

@@ -45,15 +45,15 @@ export function registerSystem(program: Command, rt: CliRuntime): void {
     .command('serve')
     .description('run the service (FreeSWITCH event socket + HTTP API)')
     .action(async () => {
-      const mod = (await import(appModule('service'))) as { startService: (cfg: unknown) => Promise<unknown> };
-      await mod.startService(rt.getConfig());
+      const mod = (await import(appModule('service'))) as { runServe: (cfg: unknown) => Promise<unknown> };
+      await mod.runServe(rt.getConfig());
     });
 
   program
     .command('demo')
     .description('run a self-contained demo (simulated FreeSWITCH)')
     .action(async () => {
-      const mod = (await import(appModule('demo'))) as { runDemo: (cfg: unknown) => Promise<unknown> };
-      await mod.runDemo(rt.getConfig());
+      const mod = (await import(appModule('demo'))) as { runDemo: () => Promise<unknown> };
+      await mod.runDemo();
     });
 }
