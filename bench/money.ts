@@ -12,9 +12,13 @@ import { toRateSnapshot } from '../src/store/calls.ts';
 /**
  * Money-path throughput against real services:
  * - live: reserve + release pairs per second through RedisLiveBalance (two Lua scripts each);
- * - debits: answered calls debited per second into PostgreSQL, ONE transaction per debit (CDR insert, ledger,
- *   balance, call settled) followed by the live-store settle, `concurrency` at a time over a pool; then the same
- *   CDRs replayed (all duplicates: nothing may be debited twice).
+ * - debits: answered calls debited per second into PostgreSQL, ONE statement per debit (card lock, CDR insert,
+ *   ledger, balance, call settled: its own durable commit, no batching) followed by the live-store settle,
+ *   `concurrency` at a time over a pool of `poolSize`. The rate snapshot is carried as the reservation would carry
+ *   it (1 PostgreSQL round trip per debit);
+ * - debitsLookupPerSec: the same for calls whose snapshot must be read first (a CDR for a call reserved by another
+ *   process: 2 round trips);
+ * - then all CDRs replayed (all duplicates: nothing may be debited twice).
  * Creates and drops its own database and deletes its own Redis keys.
  */
 export interface BenchMoneyOptions {
@@ -24,16 +28,20 @@ export interface BenchMoneyOptions {
   reservations?: number;
   debits?: number;
   concurrency?: number;
+  /** PostgreSQL pool size (default 20). Concurrency above it queues for a connection while others talk to Redis. */
+  poolSize?: number;
   cards?: number;
 }
 
 export interface BenchMoneyResult {
   reservationsPerSec: number;
   debitsPerSec: number;
+  debitsLookupPerSec: number;
   duplicateDebitsPerSec: number;
   reservations: number;
   debits: number;
   concurrency: number;
+  poolSize: number;
   cards: number;
   /** sum(ledger) == balance on every card and no CDR debited twice. */
   consistent: boolean;
@@ -80,7 +88,8 @@ export async function benchMoney(opts: BenchMoneyOptions = {}): Promise<BenchMon
   await admin.query(`CREATE DATABASE "${dbName}"`);
   const dbUrl = new URL(base);
   dbUrl.pathname = `/${dbName}`;
-  const pool = createPool(dbUrl.toString(), concurrency + 4);
+  const poolSize = opts.poolSize ?? 20;
+  const pool = createPool(dbUrl.toString(), poolSize);
   const redis = new Redis(redisUrl);
   const live = new RedisLiveBalance(redis, { prefix });
   try {
@@ -116,10 +125,11 @@ export async function benchMoney(opts: BenchMoneyOptions = {}): Promise<BenchMon
     });
 
     // PostgreSQL: open calls prepared up front (not timed), then one transaction per debit.
-    const snapshot = JSON.stringify(toRateSnapshot({ id: '1', prefix: '1', destination: 'bench' }, RATE_RULE));
-    const ids = Array.from({ length: nDebits }, () => randomUUID());
+    const rate = toRateSnapshot({ id: '1', prefix: '1', destination: 'bench' }, RATE_RULE);
+    const snapshot = JSON.stringify(rate);
+    const ids = Array.from({ length: 2 * nDebits }, () => randomUUID());
     const holdUntil = new Date(Date.now() + 3_600_000);
-    for (let i = 0; i < nDebits; i += 5_000) {
+    for (let i = 0; i < ids.length; i += 5_000) {
       const chunk = ids.slice(i, i + 5_000);
       await pool.query(
         `INSERT INTO calls (call_id, card_id, destination, rate, max_seconds, reserved_micros, hold_until)
@@ -129,13 +139,24 @@ export async function benchMoney(opts: BenchMoneyOptions = {}): Promise<BenchMon
       );
     }
     const deps = { pool, live };
-    const facts = (i: number) => ({ callId: ids[i]!, answered: true, billsec: 1 + (i % 300), source: 'json_cdr' as const });
+    const pricing = { rate, maxSeconds: 600 };
+    const facts = (i: number, carried: boolean) => ({
+      callId: ids[i]!,
+      answered: true,
+      billsec: 1 + (i % 300),
+      source: 'json_cdr' as const,
+      ...(carried ? { pricing } : {}),
+    });
     const debitsPerSec = await pooled(nDebits, concurrency, async (i) => {
-      const r = await debitCall(deps, facts(i));
+      const r = await debitCall(deps, facts(i, true));
       if (r.status !== 'debited') throw new Error(`bench debit: ${r.status}`);
     });
+    const debitsLookupPerSec = await pooled(nDebits, concurrency, async (i) => {
+      const r = await debitCall(deps, facts(nDebits + i, false));
+      if (r.status !== 'debited') throw new Error(`bench debit (lookup): ${r.status}`);
+    });
     const duplicateDebitsPerSec = await pooled(nDebits, concurrency, async (i) => {
-      const r = await debitCall(deps, facts(i));
+      const r = await debitCall(deps, facts(i, true));
       if (r.status !== 'duplicate') throw new Error(`bench replay: ${r.status}`);
     });
 
@@ -147,8 +168,19 @@ export async function benchMoney(opts: BenchMoneyOptions = {}): Promise<BenchMon
       `SELECT (SELECT count(*) FROM ledger WHERE reason = 'call')::text AS ledger, (SELECT count(*) FROM cdrs)::text AS cdrs`,
     );
     const consistent =
-      check.rows[0]!.bad === '0' && Number(counts.rows[0]!.ledger) === nDebits && Number(counts.rows[0]!.cdrs) === nDebits;
-    return { reservationsPerSec, debitsPerSec, duplicateDebitsPerSec, reservations: nRes, debits: nDebits, concurrency, cards: nCards, consistent };
+      check.rows[0]!.bad === '0' && Number(counts.rows[0]!.ledger) === 2 * nDebits && Number(counts.rows[0]!.cdrs) === 2 * nDebits;
+    return {
+      reservationsPerSec,
+      debitsPerSec,
+      debitsLookupPerSec,
+      duplicateDebitsPerSec,
+      reservations: nRes,
+      debits: nDebits,
+      concurrency,
+      poolSize,
+      cards: nCards,
+      consistent,
+    };
   } finally {
     await pool.end().catch(() => {});
     await admin.query(`DROP DATABASE IF EXISTS "${dbName}" WITH (FORCE)`).catch(() => {});
@@ -164,6 +196,10 @@ export async function benchMoney(opts: BenchMoneyOptions = {}): Promise<BenchMon
 }
 
 if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
-  const result = await benchMoney();
+  // npx tsx bench/money.ts [concurrency] [poolSize]
+  const num = (v: string | undefined) => (v ? Number(v) : undefined);
+  const concurrency = num(process.argv[2] ?? process.env.BENCH_CONCURRENCY);
+  const poolSize = num(process.argv[3] ?? process.env.BENCH_POOL);
+  const result = await benchMoney({ ...(concurrency ? { concurrency } : {}), ...(poolSize ? { poolSize } : {}) });
   console.log(JSON.stringify(result, null, 2));
 }

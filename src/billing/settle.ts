@@ -4,21 +4,18 @@ import type { LiveBalanceStore } from '../live/live-balance.ts';
 import type { Micros } from '../money/money.ts';
 import type { CallContextInfo, QuoteResult, Reservation, ReserveResult, SettleResult } from '../flow/services.ts';
 import type { BridgeResult, CarrierCdr } from '../flow/call.ts';
-import { withTransaction } from '../store/db.ts';
 import { getCard, readSnapshot, type CardRecord } from '../store/cards.ts';
 import {
+  debitCdr,
   getCall,
-  getCdrCost,
   insertCall,
-  insertCdr,
   markExpired,
-  markReleased,
-  markSettled,
   openCalls,
+  releaseCallRow,
   ruleFromSnapshot,
   toRateSnapshot,
+  type RateSnapshot,
 } from '../store/calls.ts';
-import { applyBalanceChange } from './ledger.ts';
 import { billedSecondsFor, cost, maxSeconds, type RateRule } from './rating.ts';
 
 /** Finds the rate for a number in a table (src/store/rates.ts implements it over an in-memory prefix index). */
@@ -62,6 +59,28 @@ export interface BillingDeps extends SettleDeps {
 }
 
 const RESERVE_TRIES = 5;
+
+/** What pricing a call's CDR needs from its reservation. Written once with the calls row and never changed. */
+export interface CallPricing {
+  rate: RateSnapshot;
+  maxSeconds: number;
+}
+
+/*
+ * The pricing of calls this process reserved, so that their debit is ONE statement with no read of the calls row
+ * first. Safe to cache: calls.rate and calls.max_seconds never change after the insert. Only a hint: a miss (a
+ * CDR for a call reserved by another process, or after a restart) reads the row. Bounded (oldest dropped first);
+ * an entry goes when its call is debited or released.
+ */
+const PRICING_CACHE_MAX = 20_000;
+const pricingCache = new Map<string, CallPricing>();
+function rememberPricing(callId: string, p: CallPricing): void {
+  if (pricingCache.size >= PRICING_CACHE_MAX) {
+    const oldest = pricingCache.keys().next();
+    if (!oldest.done) pricingCache.delete(oldest.value);
+  }
+  pricingCache.set(callId.toLowerCase(), p);
+}
 
 /** Loads the card's spendable from PostgreSQL into the live store (versioned: never overwrites newer). */
 async function loadLive(deps: SettleDeps, cardId: string): Promise<void> {
@@ -134,6 +153,7 @@ export async function reserveCall(
     const ttlMs = (secs + cfg.originateTimeoutSec + cfg.holdMarginSec) * 1000;
     const r = await deps.live.reserve(card.id, callId, amount, ttlMs, card.maxConcurrentCalls);
     if (r.ok) {
+      const snapshot = toRateSnapshot(found.rate, rule);
       try {
         await insertCall(deps.pool, {
           callId,
@@ -142,11 +162,12 @@ export async function reserveCall(
           did: ctx.did || null,
           callerId: ctx.callerId || null,
           destination: number,
-          rate: toRateSnapshot(found.rate, rule),
+          rate: snapshot,
           maxSeconds: secs,
           reserved: amount,
           holdUntil: new Date(now.getTime() + ttlMs),
         });
+        rememberPricing(callId, { rate: snapshot, maxSeconds: secs });
       } catch (err) {
         // No row, no call: give the hold back (if this fails too, the hold simply expires).
         await deps.live.settle(card.id, callId).catch(() => {});
@@ -171,6 +192,11 @@ export interface CallFacts {
   endedAt?: Date | undefined;
   hangupCause?: string | undefined;
   source: 'socket' | 'json_cdr' | 'import';
+  /**
+   * The call's rate snapshot and cap when the caller already has them (as stored in calls.rate/max_seconds):
+   * the debit then needs no read. Otherwise this process's reservation cache, else one read of the calls row.
+   */
+  pricing?: CallPricing | undefined;
 }
 
 export type FinishOutcome =
@@ -204,27 +230,28 @@ async function pushSettle(deps: SettleDeps, cardId: string, callId: string, snap
 }
 
 /**
- * Debits an answered call exactly once, in ONE transaction: the CDR insert (UNIQUE call_id: a second CDR for
- * the same call inserts nothing and debits nothing), the ledger debit at the rate stored with the reservation
- * (clamped at the floor, the shortfall kept in cdrs.uncollected_micros), and the call marked settled. Only after
- * the commit is the hold dropped and the new balance cached, in one atomic live-store step.
+ * Debits an answered call exactly once, in ONE statement (debitCdr in src/store/calls.ts): the card locked, the
+ * CDR inserted (UNIQUE call_id: a second CDR for the same call inserts nothing and debits nothing), the ledger
+ * debit at the rate stored with the reservation (clamped at the floor, the shortfall kept in
+ * cdrs.uncollected_micros), the balance and its version, and the call marked settled. The cost is computed here
+ * first, from the reservation's rate snapshot (carried, cached, or read once). Only after the commit is the hold
+ * dropped and the new balance cached, in one atomic live-store step.
  */
 export async function debitCall(deps: SettleDeps, facts: CallFacts): Promise<FinishOutcome> {
-  const call = await getCall(deps.pool, facts.callId);
-  if (!call) return { status: 'unknown_call', callId: facts.callId };
-  const rule = ruleFromSnapshot(call.rate);
-  const billed = billedSecondsFor(facts.billsec, call.maxSeconds);
+  const key = facts.callId.toLowerCase();
+  let pricing = facts.pricing ?? pricingCache.get(key);
+  if (!pricing) {
+    const call = await getCall(deps.pool, facts.callId);
+    if (!call) return { status: 'unknown_call', callId: facts.callId };
+    pricing = { rate: call.rate, maxSeconds: call.maxSeconds };
+  }
+  const rule = ruleFromSnapshot(pricing.rate);
+  const billed = billedSecondsFor(facts.billsec, pricing.maxSeconds);
   const price = cost(rule, billed);
-  const r = await withTransaction(deps.pool, async (client) => {
-    const fresh = await insertCdr(client, {
-      callId: call.callId,
-      cardId: call.cardId,
-      ivrUuid: call.ivrUuid,
-      did: call.did,
-      callerId: call.callerId,
-      destination: call.destination,
-      prefix: call.rate.prefix,
-      ratePerMin: rule.ratePerMin,
+  const r = await debitCdr(
+    deps.pool,
+    {
+      callId: facts.callId,
       billsec: Math.max(0, Math.floor(facts.billsec)),
       billmsec: facts.billmsec === undefined ? null : Math.max(0, Math.floor(facts.billmsec)),
       billedSeconds: billed,
@@ -233,61 +260,40 @@ export async function debitCall(deps: SettleDeps, facts: CallFacts): Promise<Fin
       answeredAt: facts.answeredAt ?? null,
       endedAt: facts.endedAt ?? null,
       source: facts.source,
-    });
-    if (!fresh) {
-      const prior = await getCdrCost(client, call.callId);
-      const snap = await readSnapshot(client, call.cardId);
-      return { fresh: false as const, prior, snap };
-    }
-    let uncollected = 0n;
-    let snap: { spendable: Micros; version: bigint; balance: Micros } | undefined;
-    if (price > 0n) {
-      const res = await applyBalanceChange(client, {
-        cardId: call.cardId,
-        amount: -price,
-        reason: 'call',
-        ref: call.callId,
-        note: call.destination,
-        onFloor: 'clamp',
-      });
-      if (res.applied) uncollected = res.uncollected;
-      snap = { spendable: res.balanceAfter + res.creditLimit, version: res.version, balance: res.balanceAfter };
-    } else {
-      snap = await readSnapshot(client, call.cardId);
-    }
-    await markSettled(client, call.callId, uncollected);
-    return { fresh: true as const, uncollected, snap };
-  });
-  const snap = r.snap && { spendable: r.snap.spendable, version: r.snap.version };
-  await pushSettle(deps, call.cardId, call.callId, snap);
-  const balance = r.snap?.balance ?? 0n;
-  if (!r.fresh) {
+    },
+    pricing.rate.destination,
+  );
+  if (r.outcome === 'unknown_call') return { status: 'unknown_call', callId: facts.callId };
+  pricingCache.delete(key);
+  const callId = key;
+  await pushSettle(deps, r.cardId, callId, { spendable: r.balance + r.creditLimit, version: r.version });
+  if (r.outcome === 'duplicate') {
     return {
       status: 'duplicate',
-      callId: call.callId,
-      cardId: call.cardId,
+      callId,
+      cardId: r.cardId,
       billedSeconds: r.prior?.billedSeconds ?? 0,
       cost: r.prior?.cost ?? 0n,
-      balance,
+      balance: r.balance,
     };
   }
   if (r.uncollected > 0n) {
     (deps.logger ?? silent).warn(
-      { callId: call.callId, cardId: call.cardId, uncollected: r.uncollected.toString() },
+      { callId, cardId: r.cardId, uncollected: r.uncollected.toString() },
       'call debit clamped at the card floor',
     );
   }
-  return { status: 'debited', callId: call.callId, cardId: call.cardId, billedSeconds: billed, cost: price, uncollected: r.uncollected, balance };
+  return { status: 'debited', callId, cardId: r.cardId, billedSeconds: billed, cost: price, uncollected: r.uncollected, balance: r.balance };
 }
 
-/** Gives back the hold of a call that never answered. Idempotent; a settled call stays settled. */
+/** Gives back the hold of a call that never answered, in ONE statement. Idempotent; a settled call stays settled. */
 export async function releaseCall(deps: SettleDeps, callId: string): Promise<FinishOutcome> {
-  const call = await getCall(deps.pool, callId);
-  if (!call) return { status: 'unknown_call', callId };
-  await markReleased(deps.pool, callId);
-  const snap = await readSnapshot(deps.pool, call.cardId);
-  await pushSettle(deps, call.cardId, callId, snap && { spendable: snap.spendable, version: snap.version });
-  return { status: 'released', callId, cardId: call.cardId, balance: snap?.balance ?? 0n };
+  const row = await releaseCallRow(deps.pool, callId);
+  if (!row) return { status: 'unknown_call', callId };
+  const id = callId.toLowerCase();
+  pricingCache.delete(id);
+  await pushSettle(deps, row.cardId, id, { spendable: row.spendable, version: row.version });
+  return { status: 'released', callId: id, cardId: row.cardId, balance: row.balance };
 }
 
 const uepochToDate = (u: bigint | undefined): Date | undefined => (u !== undefined && u > 0n ? new Date(Number(u / 1000n)) : undefined);

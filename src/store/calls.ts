@@ -1,6 +1,7 @@
 import type { Micros, Rounding } from '../money/money.ts';
 import type { RateRule } from '../billing/rating.ts';
 import type { Queryable } from './cards.ts';
+import { statementName, withTransaction, type Pool } from './db.ts';
 
 /**
  * The rate a call was reserved at, stored in calls.rate (JSONB) so the debit costs exactly what was promised
@@ -217,6 +218,240 @@ export async function insertCdr(db: Queryable, c: CdrInsert): Promise<boolean> {
     ],
   );
   return (r.rowCount ?? 0) > 0;
+}
+
+/** What the debit statement needs from the caller: the CDR's facts and the cost it computed from the call's rate. */
+export interface DebitCdrInput {
+  callId: string;
+  billsec: number;
+  billmsec: number | null;
+  billedSeconds: number;
+  /** The full cost at the reserved rate (>= 0); the debit is this, clamped at the card's floor. */
+  cost: Micros;
+  hangupCause: string | null;
+  answeredAt: Date | null;
+  endedAt: Date | null;
+  source: 'socket' | 'json_cdr' | 'import';
+}
+
+export type DebitCdrResult =
+  | { outcome: 'unknown_call' }
+  | {
+      outcome: 'debited';
+      cardId: string;
+      /** Debited (<= 0 when cost > 0; 0 when cost is 0). */
+      amount: Micros;
+      uncollected: Micros;
+      balance: Micros;
+      creditLimit: Micros;
+      version: bigint;
+    }
+  | {
+      outcome: 'duplicate';
+      cardId: string;
+      /** The recorded CDR's billed seconds and cost (undefined only if it vanished meanwhile). */
+      prior: { billedSeconds: number; cost: Micros } | undefined;
+      balance: Micros;
+      creditLimit: Micros;
+      version: bigint;
+    };
+
+/*
+ * The debit of one answered call as ONE statement (atomic on its own: no BEGIN/COMMIT round trips). The order of
+ * the sub-statements of a WITH is otherwise undefined, so it is forced by references:
+ *   call     - the reservation (card, destination, rate columns); none: unknown call, nothing happens.
+ *   ins_cdr  - the exactly-once gate. ON CONFLICT (call_id) DO NOTHING sees a CDR committed after this statement's
+ *              snapshot and waits for one being inserted, so a duplicate (even a simultaneous one) yields no row
+ *              and everything below, which reads ins_cdr, does nothing. A duplicate already visible writes
+ *              nothing at all (no xid, no WAL flush).
+ *   upd_card - the card row: this UPDATE is the ONLY lock taken on it, and it debits the full cost, guarded by
+ *              the floor (balance - cost >= -credit_limit), both evaluated on the newest committed row (EvalPlanQual
+ *              after a lock wait). Not a SELECT ... FOR UPDATE first: when that lock waits, the statement's
+ *              snapshot predates the row it locked, so a later UPDATE in the same statement must re-find it through
+ *              EvalPlanQual from the stale version, taking that version's tuple lock while holding the newer one -
+ *              which deadlocks against a FOR UPDATE waiter that holds the old tuple lock and waits for us (seen in
+ *              test/billing-service/concurrency.test.ts). NO KEY UPDATE (what this UPDATE takes) does not conflict
+ *              with the KEY SHARE locks of foreign-key checks, ours (cdrs, ledger: checked at statement end, after
+ *              the card is ours) or other transactions' (a new call's insert): no lock upgrade, no deadlock.
+ *   ins_led  - the ledger row with the balance after. If the card could not pay the full cost (only when the hold
+ *              had expired), upd_card has no row, balance_after is NULL and the NOT NULL constraint aborts the
+ *              whole statement: nothing was written, and the caller takes the clamp path (DEBIT_CLAMP_SQL).
+ *   upd_call - the call settled.
+ * A free call (cost 0) records its CDR and settles the call; no ledger row, the version unchanged.
+ */
+const DEBIT_SQL = `
+WITH call AS (
+  SELECT call_id, card_id, ivr_uuid, did, caller_id, destination, rate->>'prefix' AS prefix, rate->>'ratePerMin' AS rate_per_min
+    FROM calls WHERE call_id = $1::uuid
+), ins_cdr AS (
+  INSERT INTO cdrs (call_id, card_id, ivr_uuid, did, caller_id, destination, prefix, rate_per_min_micros, billsec, billmsec,
+                    billed_seconds, cost_micros, hangup_cause, answered_at, ended_at, source)
+  SELECT call_id, card_id, ivr_uuid, did, caller_id, destination, prefix, rate_per_min::bigint, $2::integer, $3::integer,
+         $4::integer, $5::bigint, $6::text, $7::timestamptz, $8::timestamptz, $9::text
+    FROM call
+  ON CONFLICT (call_id) DO NOTHING
+  RETURNING call_id, card_id
+), upd_card AS (
+  UPDATE cards c SET balance_micros = c.balance_micros - $5::bigint, balance_version = c.balance_version + 1
+    FROM ins_cdr
+   WHERE c.id = ins_cdr.card_id AND $5::bigint > 0 AND c.balance_micros - $5::bigint >= -c.credit_limit_micros
+  RETURNING c.balance_micros, c.balance_version, c.credit_limit_micros
+), ins_led AS (
+  INSERT INTO ledger (card_id, amount_micros, balance_after_micros, reason, ref, note)
+  SELECT ins_cdr.card_id, -$5::bigint, upd_card.balance_micros, 'call', $1::text, $10::text
+    FROM ins_cdr LEFT JOIN upd_card ON true
+   WHERE $5::bigint > 0
+), upd_call AS (
+  UPDATE calls SET status = 'settled', settled_at = now()
+    FROM ins_cdr WHERE calls.call_id = ins_cdr.call_id
+)
+SELECT call.card_id::text AS card_id,
+       (SELECT count(*) FROM ins_cdr)::int AS fresh,
+       -$5::bigint AS amount,
+       0::bigint AS uncollected,
+       COALESCE((SELECT balance_micros FROM upd_card), cur.balance_micros) AS balance_micros,
+       COALESCE((SELECT balance_version FROM upd_card), cur.balance_version) AS balance_version,
+       cur.credit_limit_micros,
+       prior.billed_seconds AS prior_billed_seconds,
+       prior.cost_micros AS prior_cost_micros
+  FROM call
+  JOIN cards cur ON cur.id = call.card_id
+  LEFT JOIN cdrs prior ON prior.call_id = call.call_id`;
+
+/*
+ * The clamp path: the card cannot pay the full cost (its hold had expired). Runs in a transaction AFTER the card
+ * was locked by a previous statement (lockCardOfCall), so this statement's snapshot already shows the newest
+ * card row: its FOR NO KEY UPDATE re-lock is our own and its UPDATE needs no EvalPlanQual. Debits down to the
+ * floor (never below -credit_limit), the shortfall into cdrs.uncollected_micros; same exactly-once gate.
+ */
+const DEBIT_CLAMP_SQL = `
+WITH call AS (
+  SELECT call_id, card_id, ivr_uuid, did, caller_id, destination, rate->>'prefix' AS prefix, rate->>'ratePerMin' AS rate_per_min
+    FROM calls WHERE call_id = $1::uuid
+), card AS (
+  SELECT c.id, c.balance_micros, c.credit_limit_micros, c.balance_version
+    FROM cards c JOIN call ON c.id = call.card_id
+     FOR NO KEY UPDATE OF c
+), calc AS (
+  SELECT card.*, -LEAST($5::bigint, GREATEST(card.balance_micros + card.credit_limit_micros, 0)) AS amount FROM card
+), ins_cdr AS (
+  INSERT INTO cdrs (call_id, card_id, ivr_uuid, did, caller_id, destination, prefix, rate_per_min_micros, billsec, billmsec,
+                    billed_seconds, cost_micros, uncollected_micros, hangup_cause, answered_at, ended_at, source)
+  SELECT call.call_id, calc.id, call.ivr_uuid, call.did, call.caller_id, call.destination, call.prefix,
+         call.rate_per_min::bigint, $2::integer, $3::integer, $4::integer, $5::bigint, $5::bigint + calc.amount,
+         $6::text, $7::timestamptz, $8::timestamptz, $9::text
+    FROM call JOIN calc ON calc.id = call.card_id
+  ON CONFLICT (call_id) DO NOTHING
+  RETURNING call_id
+), upd_card AS (
+  UPDATE cards c SET balance_micros = c.balance_micros + calc.amount, balance_version = c.balance_version + 1
+    FROM calc, ins_cdr
+   WHERE c.id = calc.id AND $5::bigint > 0
+  RETURNING c.balance_micros, c.balance_version
+), ins_led AS (
+  INSERT INTO ledger (card_id, amount_micros, balance_after_micros, reason, ref, note)
+  SELECT calc.id, calc.amount, upd_card.balance_micros, 'call', $1::text, $10::text
+    FROM upd_card, calc
+), upd_call AS (
+  UPDATE calls SET status = 'settled', settled_at = now()
+    FROM ins_cdr WHERE calls.call_id = ins_cdr.call_id
+)
+SELECT calc.id::text AS card_id,
+       (SELECT count(*) FROM ins_cdr)::int AS fresh,
+       calc.amount,
+       $5::bigint + calc.amount AS uncollected,
+       COALESCE((SELECT balance_micros FROM upd_card), calc.balance_micros) AS balance_micros,
+       COALESCE((SELECT balance_version FROM upd_card), calc.balance_version) AS balance_version,
+       calc.credit_limit_micros,
+       prior.billed_seconds AS prior_billed_seconds,
+       prior.cost_micros AS prior_cost_micros
+  FROM calc
+  LEFT JOIN cdrs prior ON prior.call_id = $1::uuid`;
+
+interface DebitRow {
+  card_id: string;
+  fresh: number;
+  amount: bigint;
+  uncollected: bigint;
+  balance_micros: bigint;
+  balance_version: bigint;
+  credit_limit_micros: bigint;
+  prior_billed_seconds: number | null;
+  prior_cost_micros: bigint | null;
+}
+
+/** The fast statement's signal that the card cannot pay the full cost: its ledger row got no balance after. */
+function cannotPayInFull(err: unknown): boolean {
+  const e = err as { code?: string; table?: string; column?: string };
+  return e?.code === '23502' && e.table === 'ledger' && e.column === 'balance_after_micros';
+}
+
+/**
+ * Records the CDR of an answered call and debits it exactly once. Normally ONE statement (one round trip, its own
+ * atomic commit: see DEBIT_SQL); a card that cannot pay in full (an expired hold) takes a short transaction that
+ * locks the card and then debits down to the floor (DEBIT_CLAMP_SQL). `note` is the ledger note (the destination).
+ */
+export async function debitCdr(pool: Pool, d: DebitCdrInput, note: string): Promise<DebitCdrResult> {
+  if (!isUuid(d.callId)) return { outcome: 'unknown_call' };
+  if (d.cost < 0n) throw new RangeError('cost must not be negative');
+  const values = [
+    d.callId,
+    d.billsec,
+    d.billmsec,
+    d.billedSeconds,
+    d.cost.toString(),
+    d.hangupCause,
+    d.answeredAt,
+    d.endedAt,
+    d.source,
+    note,
+  ];
+  let row: DebitRow | undefined;
+  try {
+    row = (await pool.query<DebitRow>({ name: statementName('ccard_debit_cdr'), text: DEBIT_SQL, values })).rows[0];
+  } catch (err) {
+    if (!cannotPayInFull(err)) throw err;
+    row = await withTransaction(pool, async (client) => {
+      await client.query(
+        `SELECT 1 FROM cards c JOIN calls k ON k.card_id = c.id WHERE k.call_id = $1::uuid FOR NO KEY UPDATE OF c`,
+        [d.callId],
+      );
+      return (await client.query<DebitRow>({ name: statementName('ccard_debit_cdr_clamp'), text: DEBIT_CLAMP_SQL, values })).rows[0];
+    });
+  }
+  if (!row) return { outcome: 'unknown_call' };
+  const common = { cardId: row.card_id, balance: row.balance_micros, creditLimit: row.credit_limit_micros, version: row.balance_version };
+  if (row.fresh > 0) return { outcome: 'debited', amount: row.amount, uncollected: row.uncollected, ...common };
+  let prior =
+    row.prior_cost_micros === null ? undefined : { billedSeconds: row.prior_billed_seconds!, cost: row.prior_cost_micros };
+  // The duplicate committed while this statement waited: its row is newer than the statement's snapshot.
+  if (!prior) prior = await getCdrCost(pool, d.callId);
+  return { outcome: 'duplicate', prior, ...common };
+}
+
+/**
+ * The never-answered end of a call in ONE statement: marks an open (or expired) call released and returns the
+ * card's snapshot for the live store. undefined: no such call.
+ */
+export async function releaseCallRow(
+  db: Queryable,
+  callId: string,
+): Promise<{ cardId: string; spendable: Micros; version: bigint; balance: Micros } | undefined> {
+  if (!isUuid(callId)) return undefined;
+  const r = await db.query<{ card_id: string; balance_micros: bigint; credit_limit_micros: bigint; balance_version: bigint }>({
+    name: statementName('ccard_release_call'),
+    text: `WITH upd AS (
+             UPDATE calls SET status = 'released', settled_at = now()
+              WHERE call_id = $1::uuid AND status IN ('reserved', 'expired')
+           )
+           SELECT c.id::text AS card_id, c.balance_micros, c.credit_limit_micros, c.balance_version
+             FROM calls k JOIN cards c ON c.id = k.card_id
+            WHERE k.call_id = $1::uuid`,
+    values: [callId],
+  });
+  const row = r.rows[0];
+  if (!row) return undefined;
+  return { cardId: row.card_id, spendable: row.balance_micros + row.credit_limit_micros, version: row.balance_version, balance: row.balance_micros };
 }
 
 /** Closes the call after its debit and records what could not be collected. One round trip. */

@@ -5,6 +5,21 @@ pg.types.setTypeParser(20, (v: string) => BigInt(v));
 // NUMERIC stays a string (never parsed into a float).
 
 export type Pool = pg.Pool;
+
+let namedStatements = true;
+
+/**
+ * The name for a prepared statement, or undefined (an unnamed statement) when named ones are off. PGlite's socket
+ * multiplexer runs every client connection on one backend session, where a name prepared by one connection
+ * already exists for the next: the embedded mode turns them off.
+ */
+export function statementName(name: string): string | undefined {
+  return namedStatements ? name : undefined;
+}
+
+export function useNamedStatements(enabled: boolean): void {
+  namedStatements = enabled;
+}
 export type PoolClient = pg.PoolClient;
 
 export function createPool(connectionString: string, max = 10): pg.Pool {

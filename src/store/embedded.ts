@@ -1,5 +1,6 @@
 import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
+import { useNamedStatements } from './db.ts';
 import type { AddressInfo } from 'node:net';
 
 /** Where the embedded database lives inside CCARD_DATA_DIR (the service and the CLI must agree). */
@@ -22,6 +23,7 @@ export async function startEmbeddedPostgres(dataDir: string): Promise<EmbeddedPo
     import('@electric-sql/pglite-socket'),
   ]);
   await mkdir(dataDir, { recursive: true });
+  useNamedStatements(false);
   const db = await PGlite.create(dataDir);
   const server = new PGLiteSocketServer({ db, host: '127.0.0.1', port: 0, maxConnections: 16 });
   await server.start();

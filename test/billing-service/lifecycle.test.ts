@@ -125,7 +125,7 @@ describe('maintenance fees', () => {
     const live = new MemoryLiveBalance();
     await live.load(cardId, { spendable: 10_000_000n, version: 2n });
     const now = new Date();
-    await Promise.all([chargeMaintenance(db.pool, now, live), chargeMaintenance(db.pool, now, live), chargeMaintenance(db.pool, now)]);
+    await Promise.all([chargeMaintenance(db.pool, now, live), chargeMaintenance(db.pool, now, live), chargeMaintenance(db.pool, now, live)]);
     expect(await periods(cardId)).toEqual(['period:1', 'period:2', 'period:3']);
     expect(await chargeMaintenance(db.pool, now, live)).toMatchObject({ charges: 0 });
     const f = await moneyFacts(db.pool, cardId);
