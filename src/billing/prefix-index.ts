@@ -1,9 +1,7 @@
 import type { Micros } from '../money/money.ts';
 
-/** One row of a rate table, as the index and the billing code see it. Ids are strings (BIGINT in PostgreSQL). */
-export interface RateEntry {
-  id: string;
-  rateTableId: string;
+/** The billing fields of one rate, wherever it comes from (the database, a CSV file). */
+export interface RateFields {
   /** Digits only, 1..20. */
   prefix: string;
   destination: string;
@@ -14,6 +12,12 @@ export interface RateEntry {
   /** Half-open window [effectiveFrom, effectiveTo); null is unbounded on that side. */
   effectiveFrom: Date | null;
   effectiveTo: Date | null;
+}
+
+/** One row of a rate table, as the index and the billing code see it. Ids are strings (BIGINT in PostgreSQL). */
+export interface RateEntry extends RateFields {
+  id: string;
+  rateTableId: string;
 }
 
 export const MAX_PREFIX_LENGTH = 20;

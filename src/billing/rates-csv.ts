@@ -1,3 +1,4 @@
+import type { RateFields } from './prefix-index.ts';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { parse, type CsvError } from 'csv-parse';
@@ -38,16 +39,8 @@ export const DEFAULT_INCREMENT = 60;
 const MAX_INCREMENT = 86_400;
 
 /** A validated CSV row. `line` is the line in the file where its record starts (the header is line 1). */
-export interface RateCsvRow {
+export interface RateCsvRow extends RateFields {
   line: number;
-  prefix: string;
-  destination: string;
-  ratePerMin: Micros;
-  connectFee: Micros;
-  initialIncrement: number;
-  subsequentIncrement: number;
-  effectiveFrom: Date | null;
-  effectiveTo: Date | null;
 }
 
 export interface RateCsvIssue {
@@ -309,16 +302,7 @@ function date(text: string, name: string, bad: (m: string) => void): Date | unde
 }
 
 /** What exportRates writes: one rate row. */
-export interface RateCsvRecord {
-  prefix: string;
-  destination: string;
-  ratePerMin: Micros;
-  connectFee: Micros;
-  initialIncrement: number;
-  subsequentIncrement: number;
-  effectiveFrom: Date | null;
-  effectiveTo: Date | null;
-}
+export type RateCsvRecord = RateFields;
 
 /** Exact decimal text for micros: all significant decimals, never fewer than `minDecimals` ("0.0125", "1.00"). */
 export function formatRateAmount(v: Micros, minDecimals = 0): string {

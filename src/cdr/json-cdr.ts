@@ -1,3 +1,4 @@
+import { safeDecode } from '../esl/parser.ts';
 import type { Micros } from '../money/money.ts';
 import { finishCall, type SettleDeps } from '../billing/settle.ts';
 import { getCall, isUuid } from '../store/calls.ts';
@@ -27,16 +28,6 @@ export type IngestResult =
 
 export type JsonCdrDeps = SettleDeps;
 
-/** Decodes a value that may be url-encoded (encode-values=true); a plain value with a stray '%' stays as it is. */
-export function decodeValue(v: string): string {
-  if (!v.includes('%')) return v;
-  try {
-    return decodeURIComponent(v);
-  } catch {
-    return v;
-  }
-}
-
 function parseDocument(bodyText: string): Record<string, unknown> | string {
   let text = bodyText.trim();
   if (text.startsWith('cdr=')) {
@@ -61,13 +52,13 @@ const INT_RE = /^[0-9]{1,19}$/;
 function intVar(vars: Record<string, unknown>, name: string): bigint | undefined {
   const raw = vars[name];
   if (typeof raw !== 'string') return undefined;
-  const v = decodeValue(raw).trim();
+  const v = safeDecode(raw).trim();
   return INT_RE.test(v) ? BigInt(v) : undefined;
 }
 
 function strVar(vars: Record<string, unknown>, name: string): string | undefined {
   const raw = vars[name];
-  return typeof raw === 'string' ? decodeValue(raw).trim() : undefined;
+  return typeof raw === 'string' ? safeDecode(raw).trim() : undefined;
 }
 
 const toDate = (uepoch: bigint | undefined) => (uepoch !== undefined && uepoch > 0n ? new Date(Number(uepoch / 1000n)) : undefined);

@@ -165,61 +165,6 @@ export async function getCdrCost(db: Queryable, callId: string): Promise<{ bille
   return row ? { billedSeconds: row.billed_seconds, cost: row.cost_micros } : undefined;
 }
 
-export interface CdrInsert {
-  callId: string;
-  cardId: string;
-  ivrUuid: string | null;
-  did: string | null;
-  callerId: string | null;
-  destination: string;
-  prefix: string | null;
-  ratePerMin: Micros | null;
-  billsec: number;
-  billmsec: number | null;
-  billedSeconds: number;
-  cost: Micros;
-  hangupCause: string | null;
-  answeredAt: Date | null;
-  endedAt: Date | null;
-  source: 'socket' | 'json_cdr' | 'import';
-}
-
-/**
- * Records the CDR once: false when this call already has one (then nothing may be debited again).
- * Locks the card row FOR UPDATE in the same statement, BEFORE the insert's foreign-key check takes its KEY SHARE
- * lock: two debits that each held KEY SHARE and then asked for FOR UPDATE (applyBalanceChange) would deadlock.
- */
-export async function insertCdr(db: Queryable, c: CdrInsert): Promise<boolean> {
-  const r = await db.query(
-    `WITH card AS (SELECT id FROM cards WHERE id = $2::bigint FOR UPDATE)
-     INSERT INTO cdrs (call_id, card_id, ivr_uuid, did, caller_id, destination, prefix, rate_per_min_micros, billsec, billmsec,
-                       billed_seconds, cost_micros, hangup_cause, answered_at, ended_at, source)
-     SELECT $1::uuid, card.id, $3::uuid, $4::text, $5::text, $6::text, $7::text, $8::bigint, $9::integer, $10::integer,
-            $11::integer, $12::bigint, $13::text, $14::timestamptz, $15::timestamptz, $16::text
-       FROM card
-     ON CONFLICT (call_id) DO NOTHING`,
-    [
-      c.callId,
-      c.cardId,
-      c.ivrUuid,
-      c.did,
-      c.callerId,
-      c.destination,
-      c.prefix,
-      c.ratePerMin === null ? null : c.ratePerMin.toString(),
-      c.billsec,
-      c.billmsec,
-      c.billedSeconds,
-      c.cost.toString(),
-      c.hangupCause,
-      c.answeredAt,
-      c.endedAt,
-      c.source,
-    ],
-  );
-  return (r.rowCount ?? 0) > 0;
-}
-
 /** What the debit statement needs from the caller: the CDR's facts and the cost it computed from the call's rate. */
 export interface DebitCdrInput {
   callId: string;
