@@ -3,7 +3,7 @@ import { loadConfig } from '../../src/config/env.ts';
 import type { FlowOutcome } from '../../src/flow/machine.ts';
 import { startService, type Service, type ServiceOptions } from '../../src/app/service.ts';
 import { seedDemo, type DemoData } from '../../src/app/seed.ts';
-import { FreeSwitchSim, type SimOptions } from '../../src/sim/index.ts';
+import { FreeSwitchSim, type CallResult, type CallScript, type SimOptions } from '../../src/sim/index.ts';
 import { createTestDb, createTestRedis, type TestDb } from '../helpers/env.ts';
 
 export interface Harness {
@@ -14,6 +14,8 @@ export interface Harness {
   outcomes: FlowOutcome[];
   /** Waits until `n` call flows have finished (the outcome arrives just after the socket closes). */
   waitOutcomes(n: number, timeoutMs?: number): Promise<FlowOutcome[]>;
+  /** Places one call and returns what the simulator saw and how the flow ended it. */
+  place(script: CallScript): Promise<{ result: CallResult; outcome: FlowOutcome }>;
   balance(cardId: string): Promise<bigint>;
   close(): Promise<void>;
 }
@@ -70,6 +72,16 @@ export async function startHarness(
         await new Promise((r) => setTimeout(r, 10));
       }
       return outcomes;
+    },
+    async place(script) {
+      const n = outcomes.length;
+      const result = await sim.call(script);
+      const deadline = Date.now() + 10_000;
+      while (outcomes.length <= n) {
+        if (Date.now() > deadline) throw new Error('the call flow did not finish');
+        await new Promise((r) => setTimeout(r, 10));
+      }
+      return { result, outcome: outcomes[n]! };
     },
     balance: (cardId) => service.services.balance(cardId),
     async close() {

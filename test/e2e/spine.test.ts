@@ -29,24 +29,22 @@ describe('one calling-card call end to end: simulator -> ESL server -> flow -> P
   it('success: the card is debited exactly the CDR cost of the carrier leg', async () => {
     const card = h.data.cards.rich;
     const before = await h.balance(card.id);
-    const n = h.outcomes.length;
-    const result = await h.sim.call({
+    const { result, outcome } = await h.place({
       did: h.data.did,
       callerId: CALLER,
       digits: [`${card.pin}#`, '15557654321#', ''],
       carrier: () => carrier.answer(500, 3000),
     });
-    const [outcome] = (await h.waitOutcomes(n + 1)).slice(n);
-    expect(outcome!.ended).toBe('completed');
+    expect(outcome.ended).toBe('completed');
     // The flow announced the balance with two decimals, and the minutes.
-    expect(outcome!.played).toContain('say:CURRENCY:5.00');
+    expect(outcome.played).toContain('say:CURRENCY:5.00');
     expect(result.says.map((s) => s.arg)).toContain('en CURRENCY PRONOUNCED 5.00');
 
     const bLeg = result.bLegs[0]!;
     expect(bLeg.answered).toBe(true);
     expect(bLeg.billsec).toBe(3);
     // The carrier leg's uuid is ccard's call id (origination_uuid): that is the CDR's key.
-    const attempt = outcome!.calls[0]!;
+    const attempt = outcome.calls[0]!;
     expect(bLeg.uuid).toBe(attempt.callId);
     // The cap rides on the carrier leg, from the dial string.
     expect(result.dialStrings[0]).toMatch(/execute_on_answer_1='sched_hangup \+\d+ allotted_timeout'/);
@@ -61,16 +59,14 @@ describe('one calling-card call end to end: simulator -> ESL server -> flow -> P
     expect(await h.balance(card.id)).toBe(before - parseMoney('0.04'));
     expect(await reservationsLeft(card.id)).toBe(0);
     // The caller heard the balance after the call too.
-    expect(outcome!.played).toContain('say:CURRENCY:4.96');
+    expect(outcome.played).toContain('say:CURRENCY:4.96');
   });
 
   it('wrong PIN three times: refused, nothing reserved or charged', async () => {
-    const n = h.outcomes.length;
-    const result = await h.sim.call({ did: h.data.did, callerId: '15550000001', digits: ['1111111111#', '2222222221#', '333#'] });
-    const [outcome] = (await h.waitOutcomes(n + 1)).slice(n);
-    expect(outcome!.ended).toBe('too_many_attempts');
-    expect(outcome!.calls).toHaveLength(0);
-    expect(outcome!.played.filter((p) => p === 'invalid_pin')).toHaveLength(2);
+    const { result, outcome } = await h.place({ did: h.data.did, callerId: '15550000001', digits: ['1111111111#', '2222222221#', '333#'] });
+    expect(outcome.ended).toBe('too_many_attempts');
+    expect(outcome.calls).toHaveLength(0);
+    expect(outcome.played.filter((p) => p === 'invalid_pin')).toHaveLength(2);
     expect(result.prompts.some((p) => p.includes('too_many_attempts'))).toBe(true);
     expect(result.dialStrings).toHaveLength(0);
   });
@@ -81,13 +77,11 @@ describe('one calling-card call end to end: simulator -> ESL server -> flow -> P
   ])('caller hangs up %s: the flow ends promptly and holds nothing', async (_, hangupAt) => {
     const card = h.data.cards.rich;
     const before = await h.balance(card.id);
-    const n = h.outcomes.length;
     const started = Date.now();
-    await h.sim.call({ did: h.data.did, callerId: CALLER, digits: [`${card.pin}#`, '15557654321#'], hangupAt });
-    const [outcome] = (await h.waitOutcomes(n + 1)).slice(n);
+    const { outcome } = await h.place({ did: h.data.did, callerId: CALLER, digits: [`${card.pin}#`, '15557654321#'], hangupAt });
     expect(Date.now() - started).toBeLessThan(5000);
-    expect(outcome!.callerHungUp).toBe(true);
-    expect(outcome!.calls).toHaveLength(0);
+    expect(outcome.callerHungUp).toBe(true);
+    expect(outcome.calls).toHaveLength(0);
     expect(await h.balance(card.id)).toBe(before);
     expect(await reservationsLeft(card.id)).toBe(0);
   });
@@ -95,20 +89,18 @@ describe('one calling-card call end to end: simulator -> ESL server -> flow -> P
   it('caller hangs up during the bridge: debited from the carrier CDR the bridge delivered', async () => {
     const card = h.data.cards.rich;
     const before = await h.balance(card.id);
-    const n = h.outcomes.length;
-    const result = await h.sim.call({
+    const { result, outcome } = await h.place({
       did: h.data.did,
       callerId: CALLER,
       digits: [`${card.pin}#`, '15557654321#'],
       carrier: () => carrier.answer(500, 60_000),
       hangupAt: { app: 'bridge', afterAnswer: true, afterMs: 40_000 },
     });
-    const [outcome] = (await h.waitOutcomes(n + 1)).slice(n);
-    expect(outcome!.callerHungUp).toBe(true);
+    expect(outcome.callerHungUp).toBe(true);
     const bLeg = result.bLegs[0]!;
     expect(bLeg.billsec).toBeGreaterThanOrEqual(39);
     expect(bLeg.billsec).toBeLessThanOrEqual(41);
-    const rows = await cdrFor(outcome!.calls[0]!.callId);
+    const rows = await cdrFor(outcome.calls[0]!.callId);
     expect(rows).toHaveLength(1);
     expect(rows[0]!.billsec).toBe(bLeg.billsec);
     // 0.01 connect + 0.05/min: 30 s block then 6 s blocks
@@ -123,17 +115,15 @@ describe('one calling-card call end to end: simulator -> ESL server -> flow -> P
   it('carrier busy: nothing charged, the hold released, the caller told', async () => {
     const card = h.data.cards.rich;
     const before = await h.balance(card.id);
-    const n = h.outcomes.length;
-    const result = await h.sim.call({ did: h.data.did, callerId: CALLER, digits: [`${card.pin}#`, '15554861234#', ''] });
-    const [outcome] = (await h.waitOutcomes(n + 1)).slice(n);
-    expect(outcome!.calls[0]!.outcome).toBe('busy');
-    expect(outcome!.played).toContain('busy');
+    const { result, outcome } = await h.place({ did: h.data.did, callerId: CALLER, digits: [`${card.pin}#`, '15554861234#', ''] });
+    expect(outcome.calls[0]!.outcome).toBe('busy');
+    expect(outcome.played).toContain('busy');
     expect(result.bLegs[0]!.answered).toBe(false);
     expect(await h.balance(card.id)).toBe(before);
     expect(await reservationsLeft(card.id)).toBe(0);
-    const call = await h.service.pool.query('SELECT status FROM calls WHERE call_id = $1', [outcome!.calls[0]!.callId]);
+    const call = await h.service.pool.query('SELECT status FROM calls WHERE call_id = $1', [outcome.calls[0]!.callId]);
     expect(call.rows[0]!.status).toBe('released');
-    expect(await cdrFor(outcome!.calls[0]!.callId)).toHaveLength(0);
+    expect(await cdrFor(outcome.calls[0]!.callId)).toHaveLength(0);
   });
 
   it('cap reached: FreeSWITCH ends the carrier leg at the cap, billed seconds = cap, balance >= 0', async () => {
@@ -142,15 +132,13 @@ describe('one calling-card call end to end: simulator -> ESL server -> flow -> P
     await withTransaction(h.service.pool, (c) =>
       applyBalanceChange(c, { cardId: card.id, amount: parseMoney('0.48'), reason: 'topup', ref: 'cap-test', onFloor: 'reject' }),
     );
-    const n = h.outcomes.length;
-    const result = await h.sim.call({
+    const { result, outcome } = await h.place({
       did: h.data.did,
       callerId: CALLER,
       digits: [`${card.pin}#`, '15559991234#', ''],
       carrier: () => carrier.answer(500, 3600_000),
     });
-    const [outcome] = (await h.waitOutcomes(n + 1)).slice(n);
-    const attempt = outcome!.calls[0]!;
+    const attempt = outcome.calls[0]!;
     expect(attempt.maxSeconds).toBe(60);
     expect(result.dialStrings[0]).toContain("sched_hangup +60 allotted_timeout");
     const bLeg = result.bLegs[0]!;
