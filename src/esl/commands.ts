@@ -38,11 +38,18 @@ export function command(text: string): string {
   return `${text}\n\n`;
 }
 
+/**
+ * An execute: the argument travels as a text/plain body (switch_ivr_parse_event takes the body as the argument when
+ * execute-app-arg is absent), so its bytes reach the application untouched whatever they contain; the Event-UUID
+ * comes back as the Application-UUID of the app's CHANNEL_EXECUTE_COMPLETE.
+ */
 export function sendmsgExecute(app: string, arg: string | undefined, eventUuid: string): string {
   if (!APP_NAME.test(app)) throw invalid(`bad application name ${JSON.stringify(app)}`);
   if (!UUID.test(eventUuid)) throw invalid('Event-UUID must be a uuid');
-  const argLine = arg === undefined || arg === '' ? '' : `execute-app-arg: ${checkLine('app argument', arg)}\n`;
-  return `sendmsg\ncall-command: execute\nexecute-app-name: ${app}\n${argLine}Event-UUID: ${eventUuid}\n\n`;
+  const head = `sendmsg\ncall-command: execute\nexecute-app-name: ${app}\nEvent-UUID: ${eventUuid}\n`;
+  if (arg === undefined || arg === '') return `${head}\n`;
+  checkLine('app argument', arg);
+  return `${head}content-type: text/plain\ncontent-length: ${Buffer.byteLength(arg, 'utf8')}\n\n${arg}`;
 }
 
 export function sendmsgHangup(cause: string): string {

@@ -90,7 +90,9 @@ describe('EslConnection execute', () => {
     const p = conn.execute('playback', 'tone_stream://%(200,0,440)', { timeoutMs: 50 });
     const cmd = await reader.next();
     const uuid = eventUuidOf(cmd) as string;
-    expect(cmd).toBe(`sendmsg\ncall-command: execute\nexecute-app-name: playback\nexecute-app-arg: tone_stream://%(200,0,440)\nEvent-UUID: ${uuid}\n\n`);
+    expect(cmd).toBe(
+      `sendmsg\ncall-command: execute\nexecute-app-name: playback\nEvent-UUID: ${uuid}\ncontent-type: text/plain\ncontent-length: 26\n\ntone_stream://%(200,0,440)`,
+    );
     await rejectsWith(p, 'ESL_TIMEOUT');
     await rejectsWith(conn.execute('playback', 'a.wav\nexecute-app-name: hangup'), 'ESL_INVALID_ARGUMENT');
     expect(reader.all).toHaveLength(1);

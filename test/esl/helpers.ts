@@ -96,8 +96,12 @@ export function commandReader(socket: net.Socket): { next(): Promise<string>; al
     buf += d.toString('utf8');
     let i;
     while ((i = buf.indexOf('\n\n')) >= 0) {
-      const cmd = buf.slice(0, i + 2);
-      buf = buf.slice(i + 2);
+      // A command may carry a body (an execute's argument as text/plain): content-length bytes after the blank line.
+      const length = Number(/^content-length: (\d+)$/im.exec(buf.slice(0, i))?.[1] ?? 0);
+      if (Buffer.byteLength(buf.slice(i + 2)) < length) break;
+      const end = i + 2 + Buffer.from(buf.slice(i + 2)).subarray(0, length).toString('utf8').length;
+      const cmd = buf.slice(0, end);
+      buf = buf.slice(end);
       all.push(cmd);
       const w = waiters.shift();
       if (w) w(cmd);
@@ -115,6 +119,18 @@ export function commandReader(socket: net.Socket): { next(): Promise<string>; al
 
 export const eventUuidOf = (cmd: string): string | undefined => /^Event-UUID: (\S+)$/m.exec(cmd)?.[1];
 
+/**
+ * The recorded probe sent execute arguments as an `execute-app-arg` header; ccard sends them as a text/plain body
+ * (FreeSWITCH takes the body when the header is absent). Rewrites a recorded command into ccard's form.
+ */
+export function toBodyForm(cmd: string): string {
+  const m = /^execute-app-arg: (.*)\n/m.exec(cmd);
+  if (!m) return cmd;
+  const arg = m[1] as string;
+  const head = cmd.replace(m[0], '').replace(/\n\n$/, '\n');
+  return `${head}content-type: text/plain\ncontent-length: ${Buffer.byteLength(arg)}\n\n${arg}`;
+}
+
 export interface ReplayResult {
   /** Commands the client sent, with its fresh Event-UUIDs put back to the recorded ones. */
   sent: string[];
@@ -129,7 +145,7 @@ export interface ReplayResult {
  */
 export function replay(name: string, port: number): ReplayResult {
   const frames = splitFrames(rx(name));
-  const expected = tx(name).split('\n\n').filter((c) => c !== '').map((c) => `${c}\n\n`);
+  const expected = tx(name).split('\n\n').filter((c) => c !== '').map((c) => toBodyForm(`${c}\n\n`));
   const socket = net.connect(port, '127.0.0.1');
   const reader = commandReader(socket);
   const sent: string[] = [];

@@ -9,6 +9,7 @@ import { isEslError, type EslErrorCode } from '../../src/esl/errors.ts';
 import { EslEvent } from '../../src/esl/parser.ts';
 import { createEslServer, type EslServer } from '../../src/esl/server.ts';
 import { FIXTURES, commandReader, eventUuidOf, replay, rx, silent, socketPair, splitFrames, tx } from './helpers.ts';
+import { toBodyForm } from './helpers.ts';
 
 const servers: EslServer[] = [];
 const cleanups: (() => void)[] = [];
@@ -272,7 +273,8 @@ describe('pure pieces', () => {
     const uuid = 'ba9cb5b9-a324-407b-8353-b816e931592c';
     const g = tx('g_pagd_invalid_then_valid');
     const arg = pagdFrom('10 10 3 5000 # tone_stream://%(200,0,440) tone_stream://%(300,100,480,620) pin ^\\d{10}$ 3000');
-    expect(g).toContain(sendmsgExecute('play_and_get_digits', pagdArg(arg), uuid));
+    const recorded = g.split('\n\n').find((c) => c.includes('play_and_get_digits'))!;
+    expect(sendmsgExecute('play_and_get_digits', pagdArg(arg), uuid)).toBe(toBodyForm(`${recorded.replace(/Event-UUID: \S+/, `Event-UUID: ${uuid}`)}\n\n`));
     expect(sendmsgExecute('answer', undefined, uuid)).toBe(`sendmsg\ncall-command: execute\nexecute-app-name: answer\nEvent-UUID: ${uuid}\n\n`);
     expect(() => pagdArg({ ...arg, variable: 'Pin-1' })).toThrow(/variable/);
     expect(() => pagdArg({ ...arg, prompt: 'a b' })).toThrow(/prompt/);
