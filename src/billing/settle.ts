@@ -108,7 +108,9 @@ export async function quoteCall(deps: BillingDeps, cardId: string, number: strin
   if (!card) return { ok: false, reason: 'insufficient' };
   const found = rateFor(deps, card, number, now);
   if (!found) return { ok: false, reason: 'no_rate' };
-  const { available } = await liveAvailable(deps, card.id);
+  const { available, active } = await liveAvailable(deps, card.id);
+  // As reserveCall says first: a card busy with its allowed calls is not "out of money" (its holds took it).
+  if (active >= card.maxConcurrentCalls) return { ok: false, reason: 'too_many_calls' };
   const secs = maxSeconds(found.rule, available, deps.config.maxCallSeconds);
   if (secs < deps.config.minCallSeconds) return { ok: false, reason: 'insufficient' };
   return { ok: true, maxSeconds: secs, ratePerMin: found.rule.ratePerMin, destinationName: found.rate.destination };

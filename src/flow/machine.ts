@@ -590,6 +590,11 @@ export const callMachine = setup({
                 actions: assign(({ event }) => ({ maxSecondsQuoted: event.output.ok ? event.output.maxSeconds : 0 })),
               },
               {
+                guard: ({ event }) => !event.output.ok && event.output.reason === 'too_many_calls',
+                target: 'ending',
+                actions: { type: 'endWith', params: { reason: 'too_many_calls', prompt: 'too_many_calls' } },
+              },
+              {
                 guard: ({ event }) => !event.output.ok && event.output.reason === 'insufficient',
                 target: 'destination.refusing',
                 actions: { type: 'refuse', params: { prompt: 'insufficient_balance' } },

@@ -46,7 +46,7 @@ export type AuthorizeResult =
 
 export type QuoteResult =
   | { ok: true; maxSeconds: number; ratePerMin: Micros; destinationName: string }
-  | { ok: false; reason: 'no_rate' | 'insufficient' };
+  | { ok: false; reason: 'no_rate' | 'insufficient' | 'too_many_calls' };
 
 export interface Reservation {
   /** The carrier leg's uuid (set with origination_uuid) and the key of the CDR and the debit. */
