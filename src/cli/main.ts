@@ -9,6 +9,7 @@ import { registerDids } from './commands/dids.ts';
 import { registerRates } from './commands/rates.ts';
 import { registerCdrs } from './commands/cdrs.ts';
 import { registerSystem } from './commands/system.ts';
+import { registerTax } from './commands/tax.ts';
 
 export type { CliOptions } from './runtime.ts';
 
@@ -30,6 +31,7 @@ export function buildProgram(rt: CliRuntime): Command {
   registerCards(program, rt);
   registerDids(program, rt);
   registerRates(program, rt);
+  registerTax(program, rt);
   registerCdrs(program, rt);
   registerSystem(program, rt);
   // Every command throws instead of exiting the process, so runCli can return the code (and tests run in-process).

@@ -297,3 +297,113 @@ describe('self-care', () => {
     }
   });
 });
+
+// Runs last: it adds series, which the counts above do not expect.
+describe('tax profiles', () => {
+  it('adds (exact ppm), lists and removes; bad input is a 400, a duplicate a 409', async () => {
+    const a = await req('POST', '/v1/tax-profiles', { name: 'vat', percent: '20' });
+    expect(a.statusCode, a.body).toBe(201);
+    expect(a.json()).toEqual({ name: 'vat', percent: '20', ratePpm: 200_000, seriesCount: 0 });
+    expect((await req('POST', '/v1/tax-profiles', { name: 'ny', percent: '7.25' })).json().ratePpm).toBe(72_500);
+    expect((await req('POST', '/v1/tax-profiles', { name: 'whole', percent: 5 })).json().ratePpm).toBe(50_000);
+    const dup = await req('POST', '/v1/tax-profiles', { name: 'vat', percent: '10' });
+    expect(dup.statusCode).toBe(409);
+    expect(dup.json().error).toMatchObject({ code: 'CONFLICT', message: 'tax profile "vat" already exists' });
+    for (const percent of ['-1', '100.5', '101', '7.12345', 'abc', '', 7.25, null]) {
+      const r = await req('POST', '/v1/tax-profiles', { name: 'bad', percent });
+      expect(r.statusCode, String(percent)).toBe(400);
+      expect(r.json().error).toMatchObject({ code: 'INVALID_INPUT', message: expect.stringMatching(/^percent/) });
+    }
+    expect((await req('POST', '/v1/tax-profiles', { percent: '5' })).statusCode).toBe(400);
+    expect((await req('GET', '/v1/tax-profiles')).json().items.map((t: any) => [t.name, t.percent])).toEqual([
+      ['ny', '7.25'], ['vat', '20'], ['whole', '5'],
+    ]);
+    expect((await req('DELETE', '/v1/tax-profiles/whole')).statusCode).toBe(204);
+    expect((await req('DELETE', '/v1/tax-profiles/whole')).statusCode).toBe(404);
+  });
+
+  it('series create refuses an unknown profile; a profile in use cannot be removed', async () => {
+    const bad = await req('POST', '/v1/series', { name: 'T', number: '310', count: 2, rateTable: 'std', taxProfile: 'nope' });
+    expect(bad.statusCode).toBe(404);
+    expect(bad.json().error.message).toBe('unknown tax profile "nope"');
+    const ok = await req('POST', '/v1/series', { name: 'T', number: '310', count: 2, rateTable: 'std', taxProfile: 'vat' });
+    expect(ok.statusCode, ok.body).toBe(201);
+    const del = await req('DELETE', '/v1/tax-profiles/vat');
+    expect(del.statusCode).toBe(409);
+    expect(del.json().error.message).toMatch(/used by series 310/);
+    expect((await req('GET', '/v1/tax-profiles')).json().items.find((t: any) => t.name === 'vat').seriesCount).toBe(1);
+  });
+
+  it('documents the new routes', async () => {
+    const doc = (await app.inject({ method: 'GET', url: '/docs/json' })).json();
+    expect(doc.paths['/v1/tax-profiles'].post.requestBody).toBeDefined();
+    expect(doc.paths['/v1/cards/{serial}'].patch.requestBody).toBeDefined();
+  });
+});
+
+describe('PATCH /v1/cards/:serial', () => {
+  const row = async (serial: string) =>
+    (
+      await db.pool.query<{ id: string; balance_micros: bigint; credit_limit_micros: bigint; balance_version: bigint; max_concurrent_calls: number | null; rate_table_id: string | null }>(
+        `SELECT id::text AS id, balance_micros, credit_limit_micros, balance_version, max_concurrent_calls, rate_table_id::text AS rate_table_id
+         FROM cards WHERE serial = $1`,
+        [serial],
+      )
+    ).rows[0]!;
+
+  it('sets per-card limits and refreshes the live store when the credit limit changes', async () => {
+    await importRateTable(ctx, 'alt', 'prefix,rate\n1,0.01\n');
+    const serial = '300-000000030'; // balance 3.50
+    const before = await row(serial);
+    changes.length = 0;
+    const r = await req('PATCH', `/v1/cards/${serial}`, { maxCalls: 4, creditLimit: '1.25', rateTable: 'alt' });
+    expect(r.statusCode, r.body).toBe(200);
+    expect(r.json()).toMatchObject({ maxCalls: 4, maxCallsOverride: 4, creditLimit: { value: '1.25', micros: '1250000' }, rateTable: 'alt', rateTableOverride: 'alt' });
+    const after = await row(serial);
+    expect(after.balance_version).toBe(before.balance_version + 1n);
+    expect(changes).toEqual([[after.id, { spendable: 4_750_000n, version: after.balance_version }]]);
+    expect((await req('GET', `/v1/cards/${serial}`)).json()).toMatchObject({ maxCalls: 4, rateTable: 'alt', creditLimit: { value: '1.25' } });
+
+    changes.length = 0;
+    const back = await req('PATCH', `/v1/cards/${serial}`, { maxCalls: null, rateTable: 'series' });
+    expect(back.json()).toMatchObject({ maxCalls: 2, maxCallsOverride: null, rateTable: 'std', rateTableOverride: null });
+    expect(changes).toEqual([]);
+    expect(await row(serial)).toMatchObject({ max_concurrent_calls: null, rate_table_id: null, balance_version: after.balance_version });
+  });
+
+  it('refuses a credit limit the balance is already below', async () => {
+    const serial = '300-000000031';
+    expect((await req('PATCH', `/v1/cards/${serial}`, { creditLimit: '10' })).statusCode).toBe(200);
+    const adj = await req('POST', `/v1/cards/${serial}/adjust`, { amount: '-5', reason: 'test' }, { 'idempotency-key': 'limits-adj' });
+    expect(adj.json().balance.value).toBe('-1.50');
+    const low = await req('PATCH', `/v1/cards/${serial}`, { creditLimit: '1' });
+    expect(low.statusCode).toBe(400);
+    expect(low.json().error.message).toMatch(/at least 1\.50/);
+    expect((await row(serial)).credit_limit_micros).toBe(10_000_000n);
+    expect((await req('PATCH', `/v1/cards/${serial}`, { creditLimit: '1.5' })).statusCode).toBe(200);
+  });
+
+  it('rejects bad input', async () => {
+    const serial = '300-000000032';
+    const before = await row(serial);
+    const cases: Array<[unknown, number, RegExp]> = [
+      [{ maxCalls: 0 }, 400, /maxCalls/],
+      [{ maxCalls: 1.5 }, 400, /maxCalls/],
+      [{ maxCalls: 'many' }, 400, /maxCalls/],
+      [{ creditLimit: '-1' }, 400, /must not be negative/],
+      [{ creditLimit: 2.5 }, 400, /creditLimit/],
+      [{ creditLimit: null }, 400, /creditLimit/],
+      [{ rateTable: 'nope' }, 404, /unknown rate table "nope"/],
+      [{ rateTable: 'std', colour: 'red' }, 400, /colour/],
+      [{}, 400, /nothing to change/],
+    ];
+    for (const [body, status, re] of cases) {
+      const r = await req('PATCH', `/v1/cards/${serial}`, body);
+      expect(r.statusCode, JSON.stringify(body)).toBe(status);
+      expect(r.json().error.message, JSON.stringify(body)).toMatch(re);
+    }
+    expect((await req('PATCH', '/v1/cards/300-000000999', { maxCalls: 2 })).statusCode).toBe(404);
+    expect((await req('PATCH', '/v1/cards/nope', { maxCalls: 2 })).statusCode).toBe(400);
+    expect(await row(serial)).toEqual(before);
+  });
+});

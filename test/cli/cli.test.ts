@@ -9,6 +9,9 @@ import { parse } from 'csv-parse/sync';
 import { createTestDb, type TestDb } from '../helpers/env.ts';
 import { decryptPin, derivePinKeys, hashPin } from '../../src/store/pin.ts';
 import { cli, SECRET, type CliRun } from './helpers.ts';
+import { runCli } from '../../src/cli/main.ts';
+import { getCard as getCardRecord } from '../../src/store/cards.ts';
+import type { CardSnapshot } from '../../src/live/live-balance.ts';
 
 let db: TestDb;
 let run: (...args: string[]) => Promise<CliRun>;
@@ -343,5 +346,153 @@ describe('the real bin', () => {
     );
     expect(bad.code).toBe(1);
     expect(bad.stderr).toMatch(/invalid amount "abc"/);
+  });
+});
+
+// Runs last: it adds series, which the counts above do not expect.
+describe('tax profiles', () => {
+  it('adds (percent stored exactly as ppm), lists and removes; bad input is refused in one line', async () => {
+    const a = await run('tax', 'add', 'vat', '20', '--json');
+    expect(a.code, a.err).toBe(0);
+    expect(a.json()).toEqual({ name: 'vat', percent: '20', ratePpm: 200_000, seriesCount: 0 });
+    expect((await run('tax', 'add', 'ny', '7.25')).out).toMatch(/added tax profile "ny": 7.25%/);
+    expect((await run('tax', 'add', 'tiny', '0.0001', '--json')).json().ratePpm).toBe(1);
+    expect((await run('tax', 'add', 'all', '100', '--json')).json().ratePpm).toBe(1_000_000);
+    expect((await run('tax', 'add', 'none', '0', '--json')).json().ratePpm).toBe(0);
+    const stored = await db.pool.query<{ name: string; rate_ppm: number }>('SELECT name, rate_ppm FROM tax_profiles ORDER BY name');
+    expect(stored.rows).toEqual([
+      { name: 'all', rate_ppm: 1_000_000 }, { name: 'none', rate_ppm: 0 }, { name: 'ny', rate_ppm: 72_500 },
+      { name: 'tiny', rate_ppm: 1 }, { name: 'vat', rate_ppm: 200_000 },
+    ]);
+
+    failsWith(await run('tax', 'add', 'vat', '10'), 1, /tax profile "vat" already exists/);
+    failsWith(await run('tax', 'add', 'neg', '-5'), 1, /invalid percent "-5": must not be negative/);
+    failsWith(await run('tax', 'add', 'big', '100.0001'), 1, /must be at most 100/);
+    failsWith(await run('tax', 'add', 'big', '250'), 1, /must be at most 100/);
+    failsWith(await run('tax', 'add', 'fine', '7.12345'), 1, /at most 4 decimals/);
+    failsWith(await run('tax', 'add', 'word', 'ten'), 1, /invalid percent "ten"/);
+    failsWith(await run('tax', 'add', 'exp', '1e1'), 1, /invalid percent "1e1"/);
+    failsWith(await run('tax', 'add', 'comma', '7,25'), 1, /invalid percent/);
+    failsWith(await run('tax', 'add', 'bad name', '5'), 1, /name: must be 1 to 64/);
+    failsWith(await run('tax', 'add', 'x'), 2, /missing required argument/);
+    expect((await run('tax', 'list', '--json')).json()).toHaveLength(5);
+
+    const list = await run('tax', 'list');
+    expect(list.out).toMatch(/ny\s.*7\.25/);
+    expect((await run('tax', 'remove', 'tiny')).code).toBe(0);
+    failsWith(await run('tax', 'remove', 'tiny'), 1, /unknown tax profile "tiny"/);
+  });
+
+  it('series create names an unknown profile clearly; a profile in use cannot be removed', async () => {
+    const base = ['series', 'create', '--name', 'Taxed', '--number', '200', '--count', '3', '--rate-table', 'std'];
+    failsWith(await run(...base, '--tax-profile', 'nope'), 1, /unknown tax profile "nope"/);
+    expect((await db.pool.query(`SELECT 1 FROM series WHERE series_number = '200'`)).rowCount).toBe(0);
+    expect((await run(...base, '--tax-profile', 'ny')).code).toBe(0);
+    expect((await run('series', 'show', '200', '--json')).json().taxProfile).toBe('ny');
+    const id = await db.pool.query<{ id: string }>(`SELECT id::text AS id FROM cards WHERE serial = '200-000000001'`);
+    expect((await getCardRecord(db.pool, id.rows[0]!.id))!.taxPpm).toBe(72_500);
+    failsWith(await run('tax', 'remove', 'ny'), 1, /tax profile "ny" is used by series 200/);
+    expect((await run('tax', 'list', '--json')).json().find((t: any) => t.name === 'ny')).toMatchObject({ seriesCount: 1 });
+  });
+});
+
+describe('cards set-limits', () => {
+  const changes: Array<[string, CardSnapshot]> = [];
+  const runLive = async (...args: string[]) => {
+    const { Writable } = await import('node:stream');
+    let out = '';
+    let err = '';
+    const code = await runCli(['node', 'ccard', ...args], {
+      env: { DATABASE_URL: db.url, CCARD_SECRET: SECRET },
+      pool: db.pool,
+      stdout: new Writable({ write: (c, _e, cb) => ((out += c.toString()), cb()) }),
+      stderr: new Writable({ write: (c, _e, cb) => ((err += c.toString()), cb()) }),
+      onBalanceChange: async (cardId, snap) => {
+        changes.push([cardId, snap]);
+      },
+    });
+    return { code, out, err, json: () => JSON.parse(out) };
+  };
+  const row = async (serial: string) =>
+    (
+      await db.pool.query<{ id: string; balance_micros: bigint; credit_limit_micros: bigint; balance_version: bigint; max_concurrent_calls: number | null }>(
+        `SELECT id::text AS id, balance_micros, credit_limit_micros, balance_version, max_concurrent_calls FROM cards WHERE serial = $1`,
+        [serial],
+      )
+    ).rows[0]!;
+
+  beforeAll(async () => {
+    await writeFile(path.join(dir, 'alt.csv'), 'prefix,rate\n1,0.01\n');
+    expect((await run('rates', 'import', 'alt', path.join(dir, 'alt.csv'))).code).toBe(0);
+    expect((await run('rates', 'import', 'euro', path.join(dir, 'alt.csv'), '--currency', 'EUR')).code).toBe(0);
+  });
+
+  it('sets max calls, credit limit and rate table; the live store gets the new spendable with a newer version', async () => {
+    const serial = '101-000000020';
+    const before = await row(serial);
+    changes.length = 0;
+    const r = await runLive('cards', 'set-limits', serial, '--max-calls', '3', '--credit-limit', '2.5', '--rate-table', 'alt', '--json');
+    expect(r.code, r.err).toBe(0);
+    expect(r.json()).toMatchObject({
+      serial, maxCalls: 3, maxCallsOverride: 3, creditLimit: { value: '2.50', micros: '2500000' }, rateTable: 'alt', rateTableOverride: 'alt',
+    });
+    const after = await row(serial);
+    expect(after.credit_limit_micros).toBe(2_500_000n);
+    expect(after.balance_version).toBe(before.balance_version + 1n);
+    expect(changes).toEqual([[after.id, { spendable: after.balance_micros + 2_500_000n, version: after.balance_version }]]);
+    // what a call uses
+    const rec = (await getCardRecord(db.pool, after.id))!;
+    const alt = await db.pool.query<{ id: string }>(`SELECT id::text AS id FROM rate_tables WHERE name = 'alt'`);
+    expect(rec).toMatchObject({ maxConcurrentCalls: 3, rateTableId: alt.rows[0]!.id, creditLimit: 2_500_000n });
+
+    const show = await run('cards', 'show', serial);
+    expect(show.out).toMatch(/credit limit\s*│?\s*2\.50/);
+    expect(show.out).toMatch(/max calls\s*│?\s*3 \(card\)/);
+    expect(show.out).toMatch(/rate table\s*│?\s*alt \(card\)/);
+
+    // back to the series' values; no credit-limit change: no balance change, no version bump
+    changes.length = 0;
+    const back = await runLive('cards', 'set-limits', serial, '--max-calls', 'series', '--rate-table', 'series');
+    expect(back.code, back.err).toBe(0);
+    expect(back.out).toMatch(/max calls 1 \(series\), credit limit 2\.50, rate table std \(series\)/);
+    expect(changes).toEqual([]);
+    expect((await row(serial)).balance_version).toBe(after.balance_version);
+    expect((await run('cards', 'show', serial, '--json')).json()).toMatchObject({ maxCalls: 1, maxCallsOverride: null, rateTable: 'std', rateTableOverride: null });
+    expect((await getCardRecord(db.pool, after.id))!.maxConcurrentCalls).toBe(1);
+  });
+
+  it('lowers the credit limit only as far as the balance allows', async () => {
+    const serial = '101-000000021'; // balance 0
+    expect((await run('cards', 'set-limits', serial, '--credit-limit', '5')).code).toBe(0);
+    expect((await run('cards', 'adjust', serial, '-3.25', '--reason', 'test')).code).toBe(0);
+    failsWith(await run('cards', 'set-limits', serial, '--credit-limit', '3'), 1, /balance -3\.25.*at least 3\.25/);
+    failsWith(await run('cards', 'set-limits', serial, '--credit-limit', '0'), 1, /below what the balance/);
+    expect((await row(serial)).credit_limit_micros).toBe(5_000_000n);
+    changes.length = 0;
+    const ok = await runLive('cards', 'set-limits', serial, '--credit-limit', '3.25', '--json');
+    expect(ok.code, ok.err).toBe(0);
+    const r = await row(serial);
+    expect(r.credit_limit_micros).toBe(3_250_000n);
+    expect(changes).toEqual([[r.id, { spendable: 0n, version: r.balance_version }]]);
+  });
+
+  it('rejects bad input with one line and changes nothing', async () => {
+    const serial = '101-000000022';
+    const before = await row(serial);
+    failsWith(await run('cards', 'set-limits', serial, '--max-calls', '0'), 1, /maxCalls: must be at least 1/);
+    failsWith(await run('cards', 'set-limits', serial, '--max-calls', 'lots'), 1, /maxCalls: must be a whole number/);
+    failsWith(await run('cards', 'set-limits', serial, '--max-calls', '2.5'), 1, /maxCalls/);
+    failsWith(await run('cards', 'set-limits', serial, '--credit-limit', '-1'), 1, /must not be negative/);
+    failsWith(await run('cards', 'set-limits', serial, '--credit-limit', '1e3'), 1, /invalid amount "1e3"/);
+    failsWith(await run('cards', 'set-limits', serial, '--credit-limit', 'series'), 1, /invalid amount "series"/);
+    failsWith(await run('cards', 'set-limits', serial, '--rate-table', 'nope'), 1, /unknown rate table "nope"/);
+    failsWith(await run('cards', 'set-limits', serial, '--rate-table', 'euro'), 1, /rate table "euro" is in EUR, not USD/);
+    failsWith(await run('cards', 'set-limits', serial, '--rate-table', 'bad name'), 1, /rateTable/);
+    failsWith(await run('cards', 'set-limits', serial), 1, /nothing to change/);
+    failsWith(await run('cards', 'set-limits', '101-999999999', '--max-calls', '2'), 1, /unknown card 101-999999999/);
+    failsWith(await run('cards', 'set-limits', 'x', '--max-calls', '2'), 1, /serial: must look like/);
+    failsWith(await run('cards', 'set-limits'), 2, /missing required argument/);
+    failsWith(await run('cards', 'set-limits', serial, '--max-calls'), 2, /argument missing/);
+    expect(await row(serial)).toEqual(before);
   });
 });

@@ -9,16 +9,19 @@ import {
   cardFilterSchema,
   cardHistory,
   cardJson,
+  cardLimitsSchema,
   cardSearchSchema,
   exportCards,
   getCard,
   ledgerEntryJson,
   searchCards,
+  setCardLimits,
   setCardStatus,
   topUp,
   type MoneyMoveResult,
 } from '../../store/admin/cards.ts';
 import { addDid, didAddSchema, didEditSchema, editDid, getDid, listDids, removeDid } from '../../store/admin/dids.ts';
+import { addTaxProfile, listTaxProfiles, removeTaxProfile, taxAddSchema, taxProfileJson } from '../../store/admin/tax.ts';
 import { addCallerId, listCallerIds, removeCallerId } from '../../store/admin/caller-ids.ts';
 import { exportRateTable, importRateTable, listRateTablesAdmin, listTableRates, rateImportOptionsSchema } from '../../store/admin/rates.ts';
 import { cdrFilterSchema, cdrJson, cdrListSchema, costReport, costReportJson, costReportSchema, exportCdrs, listCdrs } from '../../store/admin/cdrs.ts';
@@ -92,6 +95,13 @@ export function registerAdminRoutes(app: FastifyInstance, ctx: AdminContext): vo
     },
   );
   app.get('/cards/:serial', doc('cards', 'Show a card'), async (req) => cardJson(await getCard(ctx, (req.params as Q).serial!)));
+  app.patch(
+    '/cards/:serial',
+    doc('cards', 'Per-card settings: maxCalls (1..1000, or "series"/null), creditLimit (decimal string, >= 0), rateTable (a table, or "series"/null)', {
+      body: js(cardLimitsSchema),
+    }),
+    async (req) => cardJson(await setCardLimits(ctx, (req.params as Q).serial!, (req.body ?? {}) as never)),
+  );
   app.post(
     '/cards/:serial/status',
     doc('cards', 'Set a card status', { body: { type: 'object', properties: { status: { type: 'string', enum: ['pending', 'active', 'disabled', 'expired'] } }, required: ['status'] } }),
@@ -179,6 +189,18 @@ export function registerAdminRoutes(app: FastifyInstance, ctx: AdminContext): vo
   app.get('/rates/:table/export', doc('rates', 'Export a rate table as CSV'), async (req, reply) =>
     reply.type('text/csv; charset=utf-8').send(await exportRateTable(ctx, (req.params as Q).table!)),
   );
+
+  // Tax profiles
+  app.get('/tax-profiles', doc('tax-profiles', 'List tax profiles'), async () => ({ items: (await listTaxProfiles(ctx)).map(taxProfileJson) }));
+  app.post(
+    '/tax-profiles',
+    doc('tax-profiles', 'Add a tax profile (percent as a decimal string, e.g. "7.25": 0..100, at most 4 decimals)', { body: js(taxAddSchema) }),
+    async (req, reply) => reply.code(201).send(taxProfileJson(await addTaxProfile(ctx, (req.body ?? {}) as never))),
+  );
+  app.delete('/tax-profiles/:name', doc('tax-profiles', 'Remove a tax profile no series uses'), async (req, reply) => {
+    await removeTaxProfile(ctx, (req.params as Q).name!);
+    return reply.code(204).send();
+  });
 
   // CDRs and reports
   app.get('/cdrs', doc('cdrs', 'List CDRs', { querystring: js(cdrListSchema) }), async (req) => {

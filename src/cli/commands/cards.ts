@@ -9,10 +9,12 @@ import {
   getCard,
   ledgerEntryJson,
   searchCards,
+  setCardLimits,
   setCardStatus,
   topUp,
   type AdjustInput,
   type Card,
+  type CardLimitsInput,
   type CardSearchInput,
   type MoneyMoveResult,
   type TopUpInput,
@@ -40,7 +42,7 @@ const filterOf = (o: Record<string, unknown>) =>
   }) as Record<string, string>;
 
 export function registerCards(program: Command, rt: CliRuntime): void {
-  const cards = program.command('cards').description('cards: search, export, status, top-up, adjust, history');
+  const cards = program.command('cards').description('cards: search, export, status, limits, top-up, adjust, history');
 
   const list = async (o: Record<string, unknown>) => {
     const r = await searchCards(await rt.admin(), { ...filterOf(o), ...defined({ limit: o.limit, offset: o.offset }) } as CardSearchInput);
@@ -80,7 +82,7 @@ export function registerCards(program: Command, rt: CliRuntime): void {
     .action(async (serial: string, o) => {
       const card = await getCard(await rt.admin(), serial);
       if (o.json) return rt.json(cardJson(card));
-      printCards(rt, [card]);
+      printCard(rt, card);
     });
 
   cards
@@ -91,6 +93,26 @@ export function registerCards(program: Command, rt: CliRuntime): void {
       const c = await setCardStatus(await rt.admin(), serial, status);
       if (o.json) return rt.json(cardJson(c));
       rt.out(`card ${c.serial} is now ${c.status}`);
+    });
+
+  cards
+    .command('set-limits <serial>')
+    .description("per-card settings; 'series' puts a setting back to the series' value")
+    .option('--max-calls <n|series>', 'simultaneous calls (1..1000), or series')
+    .option('--credit-limit <amount>', 'how far below zero the balance may go (>= 0)')
+    .option('--rate-table <name|series>', 'rate table for this card (must exist), or series')
+    .option('--json', 'print JSON')
+    .action(async (serial: string, o) => {
+      const c = await setCardLimits(
+        await rt.admin(),
+        serial,
+        defined({ maxCalls: o.maxCalls, creditLimit: o.creditLimit, rateTable: o.rateTable }) as CardLimitsInput,
+      );
+      if (o.json) return rt.json(cardJson(c));
+      rt.out(
+        `card ${c.serial}: max calls ${c.maxCalls}${c.maxCallsOverride === null ? ' (series)' : ''}, ` +
+          `credit limit ${formatAmount(c.creditLimit)}, rate table ${c.rateTable}${c.rateTableOverride === null ? ' (series)' : ''}`,
+      );
     });
 
   const printMove = (r: MoneyMoveResult, json: boolean) => {
@@ -137,6 +159,23 @@ export function registerCards(program: Command, rt: CliRuntime): void {
         r.items.map((e) => [e.id, e.createdAt.toISOString(), e.reason, formatAmount(e.amount), formatAmount(e.balanceAfter), e.ref, e.note]),
       );
     });
+}
+
+function printCard(rt: CliRuntime, c: Card): void {
+  const fromSeries = (own: unknown) => (own === null ? ' (series)' : ' (card)');
+  rt.details([
+    ['serial', c.serial],
+    ['series', c.series],
+    ['status', c.status],
+    ['balance', `${formatAmount(c.balance)} ${c.currency}`],
+    ['credit limit', formatAmount(c.creditLimit)],
+    ['max calls', `${c.maxCalls}${fromSeries(c.maxCallsOverride)}`],
+    ['rate table', `${c.rateTable}${fromSeries(c.rateTableOverride)}`],
+    ['activated', isoOrNull(c.activatedAt)],
+    ['expires', isoOrNull(c.expiresAt)],
+    ['last used', isoOrNull(c.lastUsedAt)],
+    ['created', c.createdAt.toISOString()],
+  ]);
 }
 
 function printCards(rt: CliRuntime, items: Card[]): void {

@@ -8,17 +8,19 @@ import { decryptPin } from '../pin.ts';
 import { applyBalanceChange } from '../../billing/ledger.ts';
 import type { Micros } from '../../money/money.ts';
 import type { AdminContext } from './context.ts';
-import { AdminError, invalid, notFound } from './errors.ts';
+import { AdminError, invalid, notFound, pgCode } from './errors.ts';
 import { amountJson, formatAmount, isoOrNull } from './format.ts';
 import {
   anyMoney,
   dateInput,
+  nonNegativeMoney,
   nonZeroMoney,
   pageInput,
   parseInput,
   positiveMoney,
   serialInput,
   seriesNumberInput,
+  wholeNumber,
 } from './input.ts';
 import { forEachBatch } from './cursor.ts';
 
@@ -46,6 +48,13 @@ export interface Card {
   balance: Micros;
   creditLimit: Micros;
   balanceVersion: bigint;
+  /** Simultaneous calls allowed: the card's own value, else its series'. */
+  maxCalls: number;
+  /** The card's own value (null: the series value applies). */
+  maxCallsOverride: number | null;
+  /** The rate table the card's calls are rated with: the card's own table, else its series'. */
+  rateTable: string;
+  rateTableOverride: string | null;
   activatedAt: Date | null;
   expiresAt: Date | null;
   lastUsedAt: Date | null;
@@ -61,6 +70,10 @@ interface CardRow {
   balance_micros: bigint;
   credit_limit_micros: bigint;
   balance_version: bigint;
+  max_calls: number;
+  max_calls_override: number | null;
+  rate_table: string;
+  rate_table_override: string | null;
   activated_at: Date | null;
   expires_at: Date | null;
   last_used_at: Date | null;
@@ -76,6 +89,10 @@ const toCard = (r: CardRow): Card => ({
   balance: r.balance_micros,
   creditLimit: r.credit_limit_micros,
   balanceVersion: r.balance_version,
+  maxCalls: r.max_calls,
+  maxCallsOverride: r.max_calls_override,
+  rateTable: r.rate_table,
+  rateTableOverride: r.rate_table_override,
   activatedAt: r.activated_at,
   expiresAt: r.expires_at,
   lastUsedAt: r.last_used_at,
@@ -90,6 +107,10 @@ export function cardJson(c: Card) {
     currency: c.currency,
     balance: amountJson(c.balance),
     creditLimit: amountJson(c.creditLimit),
+    maxCalls: c.maxCalls,
+    maxCallsOverride: c.maxCallsOverride,
+    rateTable: c.rateTable,
+    rateTableOverride: c.rateTableOverride,
     activatedAt: isoOrNull(c.activatedAt),
     expiresAt: isoOrNull(c.expiresAt),
     lastUsedAt: isoOrNull(c.lastUsedAt),
@@ -98,8 +119,13 @@ export function cardJson(c: Card) {
 }
 
 // expires_at: the effective expiry, the earlier of the card's own and its series' date (LEAST skips NULLs).
+// max_calls and rate_table: the card's own value, else the series' (as src/store/cards.ts reads them for a call).
 const CARD_COLUMNS = `c.id, c.serial, s.series_number, c.status, c.currency, c.balance_micros, c.credit_limit_micros,
-  c.balance_version, c.activated_at, LEAST(c.expires_at, s.expiry_date) AS expires_at, c.last_used_at, c.created_at`;
+  c.balance_version, COALESCE(c.max_concurrent_calls, s.max_concurrent_calls) AS max_calls,
+  c.max_concurrent_calls AS max_calls_override,
+  (SELECT rt.name FROM rate_tables rt WHERE rt.id = COALESCE(c.rate_table_id, s.rate_table_id)) AS rate_table,
+  (SELECT rt.name FROM rate_tables rt WHERE rt.id = c.rate_table_id) AS rate_table_override,
+  c.activated_at, LEAST(c.expires_at, s.expiry_date) AS expires_at, c.last_used_at, c.created_at`;
 
 function filterSql(f: z.output<typeof cardFilterSchema>): { where: string; params: unknown[] } {
   const conds: string[] = [];
@@ -152,6 +178,89 @@ export async function setCardStatus(ctx: AdminContext, serial: string, status: s
   const st = parseInput(z.enum(CARD_STATUSES), status, 'status');
   const r = await ctx.pool.query('UPDATE cards SET status = $2 WHERE serial = $1', [s, st]);
   if (!r.rowCount) throw notFound(`unknown card ${s}`);
+  return getCard(ctx, s);
+}
+
+/** "series" (or null in JSON) puts a per-card setting back to its series' value. */
+const orSeries = <T extends z.ZodType>(inner: T) => z.preprocess((v) => (v === 'series' ? null : v), inner.nullable());
+
+const rateTableName = z.string().trim().regex(/^[A-Za-z0-9_.-]{1,64}$/, 'must be 1 to 64 letters, digits or _ . - (or "series")');
+
+export const cardLimitsSchema = z
+  .object({
+    maxCalls: orSeries(wholeNumber(1, 1000)).optional(),
+    creditLimit: nonNegativeMoney.optional(),
+    rateTable: orSeries(rateTableName).optional(),
+  })
+  .strict();
+export type CardLimitsInput = z.input<typeof cardLimitsSchema>;
+
+/**
+ * Per-card settings: simultaneous calls and rate table (own value, or back to the series' with "series"/null),
+ * and the credit limit (how far below zero the balance may go). A new credit limit changes what the card may
+ * spend: it bumps balance_version in the same UPDATE and, after commit, hands the new snapshot to onBalanceChange
+ * so the live store takes it. A limit the current balance is already below is refused (balance_floor).
+ */
+export async function setCardLimits(ctx: AdminContext, serial: string, raw: CardLimitsInput): Promise<Card> {
+  const s = parseInput(serialInput, serial, 'serial');
+  const i = parseInput(cardLimitsSchema, raw);
+  if (i.maxCalls === undefined && i.creditLimit === undefined && i.rateTable === undefined) {
+    throw invalid('nothing to change: give maxCalls, creditLimit or rateTable');
+  }
+  const snapshot = await withTransaction(ctx.pool, async (client) => {
+    const card = await client.query<{ id: bigint; currency: string; balance_micros: bigint }>(
+      'SELECT id, currency, balance_micros FROM cards WHERE serial = $1 FOR UPDATE',
+      [s],
+    );
+    if (!card.rowCount) throw notFound(`unknown card ${s}`);
+    const { id, currency, balance_micros: balance } = card.rows[0]!;
+    const sets: string[] = [];
+    const values: unknown[] = [id];
+    const set = (col: string, v: unknown) => {
+      values.push(v);
+      sets.push(`${col} = $${values.length}`);
+    };
+    if (i.maxCalls !== undefined) set('max_concurrent_calls', i.maxCalls);
+    if (i.rateTable !== undefined) {
+      let tableId: bigint | null = null;
+      if (i.rateTable !== null) {
+        const rt = await client.query<{ id: bigint; currency: string }>('SELECT id, currency FROM rate_tables WHERE name = $1', [i.rateTable]);
+        if (!rt.rowCount) throw notFound(`unknown rate table "${i.rateTable}"`);
+        const tableCurrency = rt.rows[0]!.currency.trim();
+        if (tableCurrency !== currency.trim()) {
+          throw invalid(`rate table "${i.rateTable}" is in ${tableCurrency}, not ${currency.trim()} (the currency of ${s})`);
+        }
+        tableId = rt.rows[0]!.id;
+      }
+      set('rate_table_id', tableId);
+    }
+    const floorError = (limit: Micros) =>
+      invalid(
+        `credit limit ${formatAmount(limit)} is below what the balance of ${s} needs (balance ${formatAmount(balance)}): ` +
+          `the limit must be at least ${formatAmount(-balance)} until the card is topped up`,
+      );
+    if (i.creditLimit !== undefined) {
+      if (balance < -i.creditLimit) throw floorError(i.creditLimit);
+      set('credit_limit_micros', i.creditLimit.toString());
+      sets.push('balance_version = balance_version + 1');
+    }
+    try {
+      const u = await client.query<{ balance_micros: bigint; credit_limit_micros: bigint; balance_version: bigint }>(
+        `UPDATE cards SET ${sets.join(', ')} WHERE id = $1 RETURNING balance_micros, credit_limit_micros, balance_version`,
+        values,
+      );
+      const row = u.rows[0]!;
+      return i.creditLimit === undefined
+        ? undefined
+        : { cardId: id.toString(), spendable: row.balance_micros + row.credit_limit_micros, version: row.balance_version };
+    } catch (err) {
+      if (pgCode(err) === '23514' && i.creditLimit !== undefined) throw floorError(i.creditLimit);
+      throw err;
+    }
+  });
+  if (snapshot && ctx.onBalanceChange) {
+    await ctx.onBalanceChange(snapshot.cardId, { spendable: snapshot.spendable, version: snapshot.version });
+  }
   return getCard(ctx, s);
 }
 
