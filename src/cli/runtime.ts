@@ -86,6 +86,19 @@ export class CliRuntime {
     };
   }
 
+  /**
+   * The live balance store the service uses (Redis with REDIS_URL), so that what the CLI settles also ends the
+   * service's holds. Without Redis the service keeps holds in its own process; they then end at their deadline.
+   */
+  async liveStore(): Promise<import('../live/live-balance.ts').LiveBalanceStore> {
+    const cfg = this.getConfig();
+    if (!cfg.REDIS_URL) return new (await import('../live/memory-live.ts')).MemoryLiveBalance();
+    const [{ Redis }, { RedisLiveBalance }] = await Promise.all([import('ioredis'), import('../live/redis-live.ts')]);
+    const live = new RedisLiveBalance(new Redis(cfg.REDIS_URL, { maxRetriesPerRequest: 2 }), { prefix: cfg.CCARD_REDIS_PREFIX, ownsClient: true });
+    this.cleanups.push(() => live.close());
+    return live;
+  }
+
   /** Resources are released keep-the-service-running commands excepted (serve, demo). */
   async close(): Promise<void> {
     for (const c of this.cleanups.splice(0)) await c().catch(() => {});

@@ -1,4 +1,5 @@
 import { createWriteStream } from 'node:fs';
+import { readFile } from 'node:fs/promises';
 import { once } from 'node:events';
 import type { Command } from 'commander';
 import { cdrJson, costReport, costReportJson, exportCdrs, listCdrs, type CdrListInput } from '../../store/admin/cdrs.ts';
@@ -31,6 +32,37 @@ export function registerCdrs(program: Command, rt: CliRuntime): void {
         r.items.map((c) => [c.callId, c.serial, c.destination, c.billsec, c.billedSeconds, formatAmount(c.cost), c.hangupCause, c.endedAt?.toISOString()]),
       );
       if (r.hasMore) rt.out('(more: use --offset)');
+    });
+
+  cdr
+    .command('import <files...>')
+    .description("bill mod_json_cdr documents FreeSWITCH could not POST (its err-log-dir *.cdr.json files); idempotent")
+    .option('--json', 'print JSON')
+    .action(async (files: string[], o) => {
+      const { ingestJsonCdr } = await import('../../cdr/json-cdr.ts');
+      const deps = { pool: (await rt.admin()).pool, live: await rt.liveStore() };
+      const results: Array<{ file: string; status: string; detail: string }> = [];
+      for (const file of files) {
+        let text: string;
+        try {
+          text = await readFile(file, 'utf8');
+        } catch (err) {
+          results.push({ file, status: 'unreadable', detail: (err as Error).message });
+          continue;
+        }
+        const r = await ingestJsonCdr(deps, text);
+        const detail =
+          r.status === 'debited' ? `${r.callId}: ${r.billedSeconds} s, ${formatAmount(r.cost)}`
+          : r.status === 'invalid' ? r.reason
+          : r.status === 'ignored' ? `${r.reason} ${r.uuid ?? ''}`.trim()
+          : r.callId;
+        results.push({ file, status: r.status, detail });
+      }
+      if (o.json) rt.json(results);
+      else rt.table(['file', 'status', 'detail'], results.map((r) => [r.file, r.status, r.detail]));
+      // Not-a-ccard-leg documents (the caller's and IVR legs) are expected in an err-log-dir; unreadable or
+      // malformed ones are not.
+      if (results.some((r) => r.status === 'invalid' || r.status === 'unreadable')) throw invalid('some files could not be imported');
     });
 
   filters(cdr.command('export').description('export CDRs as CSV, streaming (stdout unless --out)'))
