@@ -169,7 +169,9 @@ function jsonHeaderValue(v: unknown): string {
  */
 export class EslEvent {
   #headers: Headers | undefined;
-  readonly #doc: Record<string, unknown> | undefined;
+  #doc: Record<string, unknown> | undefined;
+  /** A JSON event not parsed yet: its name (read from the first bytes) and its body. */
+  #pending: { name: string; raw: Buffer } | undefined;
 
   constructor(
     headers: Headers | Record<string, unknown>,
@@ -181,7 +183,30 @@ export class EslEvent {
     else this.#doc = headers as Record<string, unknown>;
   }
 
+  /**
+   * An event of a kind the ESL layer only needs the name of: JSON.parse runs only if someone asks for more. A
+   * body that turns out not to be JSON then reads as an event with just its name (it was never needed).
+   */
+  static lazyJson(name: string, raw: Buffer): EslEvent {
+    const event = new EslEvent({ 'Event-Name': name }, undefined, 'json');
+    event.#pending = { name, raw };
+    return event;
+  }
+
+  #load(): void {
+    const pending = this.#pending;
+    if (!pending) return;
+    this.#pending = undefined;
+    try {
+      const doc: unknown = JSON.parse(pending.raw.toString('utf8'));
+      if (typeof doc === 'object' && doc !== null && !Array.isArray(doc)) this.#doc = doc as Record<string, unknown>;
+    } catch {
+      // keep { Event-Name } only
+    }
+  }
+
   get headers(): Headers {
+    this.#load();
     if (!this.#headers) {
       const map = new Map<string, string>();
       for (const [k, v] of Object.entries(this.#doc!)) if (k !== '_body') map.set(k, jsonHeaderValue(v));
@@ -191,10 +216,11 @@ export class EslEvent {
   }
 
   get name(): string {
-    return this.get('Event-Name') ?? '';
+    return this.#pending?.name ?? this.get('Event-Name') ?? '';
   }
 
   get(header: string): string | undefined {
+    this.#load();
     const doc = this.#doc;
     if (doc && !this.#headers) {
       return header !== '_body' && Object.hasOwn(doc, header) ? jsonHeaderValue(doc[header]) : undefined;
@@ -267,8 +293,31 @@ export function parsePlainEvent(body: Buffer): EslEvent {
   return new EslEvent(headers, inner, 'plain');
 }
 
+/**
+ * Events the ESL layer and the flow only ever ask the name of. They are most of a call's events by count and bytes
+ * (a CHANNEL_EXECUTE carries every channel variable), so they are parsed only on demand.
+ */
+const NAME_ONLY_EVENTS = new Set([
+  'CHANNEL_EXECUTE',
+  'CHANNEL_STATE',
+  'CHANNEL_CALLSTATE',
+  'CHANNEL_PARK',
+  'CHANNEL_UNPARK',
+  'CHANNEL_ANSWER',
+  'CHANNEL_PROGRESS',
+  'CHANNEL_PROGRESS_MEDIA',
+  'CHANNEL_APPLICATION',
+  'DTMF',
+  'PLAYBACK_START',
+  'PLAYBACK_STOP',
+]);
+/** FreeSWITCH's cJSON writes Event-Name first, with no spaces. */
+const JSON_EVENT_NAME = /^\{"Event-Name":"([A-Z_]{1,64})"[,}]/;
+
 /** text/event-json body: one JSON object of string values; `_body` holds the event body. */
 export function parseJsonEvent(body: Buffer): EslEvent {
+  const name = JSON_EVENT_NAME.exec(body.subarray(0, 96).toString('latin1'))?.[1];
+  if (name !== undefined && NAME_ONLY_EVENTS.has(name)) return EslEvent.lazyJson(name, body);
   let doc: unknown;
   try {
     doc = JSON.parse(body.toString('utf8'));

@@ -10,6 +10,33 @@ import templates from './templates/fs-templates.json' with { type: 'json' };
 
 export type EventFormat = 'plain' | 'json';
 type Pairs = Array<[string, string]>;
+/** One frame as pieces to write in order: per-event strings and cached Buffers shared between frames. */
+export type FramePieces = Array<Buffer | string>;
+
+/**
+ * Headers serialized for one format, concatenable: json `,"k":"v"` per header (the leading comma of the
+ * first header of an event is dropped by starting the body with `{"Event-Name":...`), plain `k: v\n`.
+ */
+function serPairs(pairs: Pairs, format: EventFormat): string {
+  let s = '';
+  if (format === 'json') for (const [k, v] of pairs) s += ',' + cjsonString(k) + ':' + cjsonString(v);
+  else for (const [k, v] of pairs) s += `${k}: ${fsUrlEncode(v)}\n`;
+  return s;
+}
+
+/** Cache of serialized blocks that never change (Event-Calling-* per event, constant header runs). */
+const STATIC_BLOCKS = new Map<string, string>();
+function staticBlock(key: string, format: EventFormat, pairs: () => Pairs): string {
+  const k = `${format}\0${key}`;
+  let b = STATIC_BLOCKS.get(k);
+  if (b === undefined) STATIC_BLOCKS.set(k, (b = serPairs(pairs(), format)));
+  return b;
+}
+
+/** A frame from a serialized body: the header block with the body's byte length, as one Buffer. */
+function frame(body: string, contentType: string): Buffer {
+  return Buffer.from(`Content-Length: ${Buffer.byteLength(body, 'utf8')}\nContent-Type: ${contentType}\n\n${body}`, 'utf8');
+}
 
 /** Event-Calling-File / Function / Line-Number per event, as recorded from FreeSWITCH 1.11. */
 const CALLING: Record<string, [string, string, string]> = {
@@ -44,28 +71,83 @@ export function fill(text: string, t: Tokens): string {
   return text.replace(/\{\{([A-Z_]+)\}\}/g, (m, k: string) => (t as unknown as Record<string, string>)[k] ?? m);
 }
 
-/** Ordered channel variables; setting a variable moves it to the end like switch_channel_set_variable. */
+/** One variable with its serialized `variable_<name>` header per format (computed when first needed). */
+interface VarEntry {
+  v: string;
+  json?: string;
+  plain?: string;
+}
+
+/**
+ * Ordered channel variables; setting a variable moves it to the end like switch_channel_set_variable.
+ * Keeps the serialized variable block per format until a variable changes (most events of a call carry
+ * the same variables).
+ */
 export class VarStore {
-  private readonly map = new Map<string, string>();
+  private readonly map = new Map<string, VarEntry>();
+  private version = 0;
+  private jsonVersion = -1;
+  private jsonBlock = '';
+  private plainVersion = -1;
+  private plainBlock = '';
+  private readonly sized: Partial<Record<EventFormat, { version: number; text: string; bytes: number }>> = {};
+
   set(name: string, value: string | undefined): void {
-    this.map.delete(name);
-    if (value !== undefined) this.map.set(name, value);
+    const old = this.map.get(name);
+    if (old) this.map.delete(name);
+    if (value !== undefined) this.map.set(name, old && old.v === value ? old : { v: value });
+    if (old || value !== undefined) this.version++;
   }
   /** Sets without moving an existing variable (for template batches). */
   put(name: string, value: string): void {
-    this.map.set(name, value);
+    const old = this.map.get(name);
+    if (old && old.v === value) return;
+    this.map.set(name, { v: value });
+    this.version++;
   }
   get(name: string): string | undefined {
-    return this.map.get(name);
+    return this.map.get(name)?.v;
   }
   has(name: string): boolean {
     return this.map.has(name);
   }
   entries(): Pairs {
-    return [...this.map];
+    return Array.from(this.map, ([k, e]) => [k, e.v] as [string, string]);
   }
   toObject(): Record<string, string> {
-    return Object.fromEntries(this.map);
+    const o: Record<string, string> = {};
+    for (const [k, e] of this.map) o[k] = e.v;
+    return o;
+  }
+
+  /** The `variable_*` headers serialized like serializeEvent does (json: each with a leading comma). */
+  block(format: EventFormat): string {
+    if (format === 'json') {
+      if (this.jsonVersion !== this.version) {
+        let s = '';
+        for (const [k, e] of this.map) s += e.json ??= ',' + cjsonString(`variable_${k}`) + ':' + cjsonString(e.v);
+        this.jsonBlock = s;
+        this.jsonVersion = this.version;
+      }
+      return this.jsonBlock;
+    }
+    if (this.plainVersion !== this.version) {
+      let s = '';
+      for (const [k, e] of this.map) s += e.plain ??= `variable_${k}: ${fsUrlEncode(e.v)}\n`;
+      this.plainBlock = s;
+      this.plainVersion = this.version;
+    }
+    return this.plainBlock;
+  }
+
+  /** block() (flat) with its UTF-8 length, kept until a variable changes. */
+  sizedBlock(format: EventFormat): { text: string; bytes: number } {
+    let c = this.sized[format];
+    if (!c || c.version !== this.version) {
+      const text = this.block(format);
+      c = this.sized[format] = { version: this.version, text, bytes: Buffer.byteLength(text, 'utf8') };
+    }
+    return c;
   }
 }
 
@@ -105,7 +187,8 @@ export class Channel {
     this.seq = opts.seq;
     this.name = `sofia/access/${id.callerId}@127.0.0.1`;
     this.createdUs = clock.nowUs() - 20_000;
-    for (const [k, v] of templates.vars.initial as Pairs) this.vars.put(k, fill(v, this.tokens()));
+    const t = this.tokens();
+    for (const [k, v] of templates.vars.initial as Pairs) this.vars.put(k, v.includes('{{') ? fill(v, t) : v);
     this.vars.put('sip_invite_stamp', String(this.createdUs));
     if (id.withheld) {
       this.vars.put('sip_from_user', 'anonymous');
@@ -127,7 +210,7 @@ export class Channel {
 
   applyTemplate(stage: 'answer' | 'bridge' | 'hangup', extra?: Partial<Tokens>): void {
     const t = this.tokens(extra);
-    for (const [k, v] of (templates.vars as unknown as Record<string, Pairs>)[stage]!) this.vars.set(k, fill(v, t));
+    for (const [k, v] of (templates.vars as unknown as Record<string, Pairs>)[stage]!) this.vars.set(k, v.includes('{{') ? fill(v, t) : v);
   }
 
   private core(name: string, callingKey = name): Pairs {
@@ -236,27 +319,123 @@ export class Channel {
     ];
   }
 
+  /**
+   * The same event as `event()`, serialized for the socket exactly as `serializeEvent(event(...), format)`,
+   * as pieces to write in order (their concatenation is the frame): a small string with the frame header,
+   * the core headers (constant runs, date per timestamp, Event-Calling-* per event) and `pre`; the cached
+   * bytes of the channel/caller headers (per channel state), Other-Leg headers (per bridge) and variables
+   * (until one changes); a small string with `post` and the end of the body.
+   */
+  eventPieces(name: string, format: EventFormat, opts: { pre?: Pairs; post?: Pairs; vars?: boolean; callingKey?: string } = {}): FramePieces {
+    let head = this.coreBlock(name, format, opts.callingKey);
+    if (opts.pre) head += serPairs(opts.pre, format);
+    const chan = this.chanBuffer(format);
+    const other = this.otherLeg ? this.otherLegBuffer(format) : undefined;
+    const vars = opts.vars !== false ? this.vars.sizedBlock(format) : undefined;
+    const tail = (opts.post ? serPairs(opts.post, format) : '') + (format === 'json' ? '}' : '\n');
+    const len = Buffer.byteLength(head, 'utf8') + chan.length + (other?.length ?? 0) + (vars?.bytes ?? 0) + Buffer.byteLength(tail, 'utf8');
+    const type = format === 'json' ? 'text/event-json' : 'text/event-plain';
+    const out: FramePieces = [`Content-Length: ${len}\nContent-Type: ${type}\n\n${head}`];
+    if (chan.length) out.push(chan);
+    if (other?.length) out.push(other);
+    if (vars?.bytes) out.push(vars.text);
+    out.push(tail);
+    return out;
+  }
+
+  /** core() serialized; json starts the object (`{"Event-Name":...`, no leading comma). */
+  private coreBlock(name: string, format: EventFormat, callingKey = name): string {
+    const now = this.clock.nowUs();
+    const calling = CALLING[callingKey] ? callingKey : 'CHANNEL_EXECUTE';
+    const head =
+      format === 'json' ? `{"Event-Name":${cjsonString(name)}` : `Event-Name: ${fsUrlEncode(name)}\n`;
+    const seq = String(this.seq());
+    return (
+      head +
+      this.constBlock(format) +
+      this.dateBlock(now, format) +
+      staticBlock(`calling:${calling}`, format, () => {
+        const [file, fn, line] = CALLING[calling]!;
+        return [
+          ['Event-Calling-File', file],
+          ['Event-Calling-Function', fn],
+          ['Event-Calling-Line-Number', line],
+        ];
+      }) +
+      (format === 'json' ? `,"Event-Sequence":${cjsonString(seq)}` : `Event-Sequence: ${seq}\n`)
+    );
+  }
+
+  private readonly constCache: Partial<Record<EventFormat, string>> = {};
+  private constBlock(format: EventFormat): string {
+    return (this.constCache[format] ??= serPairs(
+      [
+        ['Core-UUID', this.coreUuid],
+        ['FreeSWITCH-Hostname', 'vm'],
+        ['FreeSWITCH-Switchname', 'vm'],
+        ['FreeSWITCH-IPv4', '192.0.2.2'],
+        ['FreeSWITCH-IPv6', 'fd00::2'],
+      ],
+      format,
+    ));
+  }
+
+  private dateCache = { us: -1, json: undefined as string | undefined, plain: undefined as string | undefined };
+  private dateBlock(now: number, format: EventFormat): string {
+    if (this.dateCache.us !== now) this.dateCache = { us: now, json: undefined, plain: undefined };
+    return (this.dateCache[format] ??= serPairs(
+      [
+        ['Event-Date-Local', fsStamp(now)],
+        ['Event-Date-GMT', fsGmt(now)],
+        ['Event-Date-Timestamp', String(now)],
+      ],
+      format,
+    ));
+  }
+
+  /** Everything chan() depends on. */
+  private chanKey(): string {
+    const c = this.callee;
+    return (
+      `${this.state}\0${this.callState}\0${this.answerState}\0${this.hangupCause || ''}\0` +
+      `${c ? `${c.name}\0${c.number}` : '\u0001\0'}\0${this.answeredUs}\0${this.progressUs}\0` +
+      `${this.state === 'CS_REPORTING' ? this.hangupUs : 0}\0${this.bridgedUs}`
+    );
+  }
+  private chanCache = { key: '', json: undefined as Buffer | undefined, plain: undefined as Buffer | undefined };
+  private chanBuffer(format: EventFormat): Buffer {
+    const key = this.chanKey();
+    if (this.chanCache.key !== key) this.chanCache = { key, json: undefined, plain: undefined };
+    return (this.chanCache[format] ??= Buffer.from(serPairs(this.chan(), format), 'utf8'));
+  }
+
+  private otherLegCache = { ref: undefined as Pairs | undefined, json: undefined as Buffer | undefined, plain: undefined as Buffer | undefined };
+  private otherLegBuffer(format: EventFormat): Buffer {
+    if (this.otherLegCache.ref !== this.otherLeg) this.otherLegCache = { ref: this.otherLeg, json: undefined, plain: undefined };
+    return (this.otherLegCache[format] ??= Buffer.from(serPairs(this.otherLeg ?? [], format), 'utf8'));
+  }
+
   /** The `connect` reply: CHANNEL_DATA as one header block, then the command/reply headers (observation 1). */
   connectReply(): Buffer {
-    const h: Pairs = [
-      ...this.core('CHANNEL_DATA'),
-      ...this.profile('Channel'),
-      ...this.chan(),
-      ...this.variables(),
-      ...(templates.connectTail as Pairs),
-    ];
-    return Buffer.from(h.map(([k, v]) => `${k}: ${fsUrlEncode(v)}\n`).join('') + '\n', 'utf8');
+    const body =
+      this.coreBlock('CHANNEL_DATA', 'plain') +
+      serPairs(this.profile('Channel'), 'plain') +
+      serPairs(this.chan(), 'plain') +
+      this.vars.block('plain') +
+      staticBlock('connectTail', 'plain', () => templates.connectTail as Pairs) +
+      '\n';
+    return Buffer.from(body, 'utf8');
   }
 }
 
 /** Serializes an event for the socket in the subscribed format (observation 2). */
 export function serializeEvent(headers: Pairs, format: EventFormat): Buffer {
   if (format === 'json') {
-    const body = Buffer.from('{' + headers.map(([k, v]) => `${cjsonString(k)}:${cjsonString(v)}`).join(',') + '}', 'utf8');
-    return Buffer.concat([Buffer.from(`Content-Length: ${body.length}\nContent-Type: text/event-json\n\n`), body]);
+    const [first, ...rest] = headers;
+    const body = first ? '{' + cjsonString(first[0]) + ':' + cjsonString(first[1]) + serPairs(rest, 'json') + '}' : '{}';
+    return frame(body, 'text/event-json');
   }
-  const body = Buffer.from(headers.map(([k, v]) => `${k}: ${fsUrlEncode(v)}\n`).join('') + '\n', 'utf8');
-  return Buffer.concat([Buffer.from(`Content-Length: ${body.length}\nContent-Type: text/event-plain\n\n`), body]);
+  return frame(serPairs(headers, 'plain') + '\n', 'text/event-plain');
 }
 
 export function commandReply(text: string): Buffer {

@@ -4,6 +4,8 @@
  */
 export class VirtualClock {
   private us: number;
+  /** Sleeps in flight that end on the next turn of the event loop (no real wait): more output follows at once. */
+  pendingImmediate = 0;
 
   constructor(
     startUs: number,
@@ -33,14 +35,21 @@ export class VirtualClock {
       const done = (v: boolean) => {
         signal?.removeEventListener('abort', onAbort);
         if (timer) clearTimeout(timer);
-        if (imm) clearImmediate(imm);
+        if (imm) {
+          clearImmediate(imm);
+          imm = undefined;
+          this.pendingImmediate--;
+        }
         resolve(v);
       };
       const onAbort = () => done(false);
       let timer: NodeJS.Timeout | undefined;
       let imm: NodeJS.Immediate | undefined;
       if (realMs >= 1) timer = setTimeout(() => done(true), realMs);
-      else imm = setImmediate(() => done(true));
+      else {
+        this.pendingImmediate++;
+        imm = setImmediate(() => done(true));
+      }
       signal?.addEventListener('abort', onAbort, { once: true });
     });
     if (full) this.advanceMs(ms);

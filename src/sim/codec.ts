@@ -7,8 +7,31 @@
 const URL_UNSAFE = new Set('\r\n \t"#%&+:;<=>?@[\\]^`{|}'.split(''));
 const HEX = '0123456789ABCDEF';
 
+/** 1 for an ASCII code unit switch_url_encode() escapes (control, DEL, the unsafe set). */
+const ESCAPE = new Uint8Array(128);
+for (let c = 0; c < 128; c++) ESCAPE[c] = c < 0x20 || c > 0x7e || URL_UNSAFE.has(String.fromCharCode(c)) ? 1 : 0;
+/** Uppercase hex digit (switch_url_encode keeps "%XX" only for these). */
+const isHex = (c: number) => (c >= 0x30 && c <= 0x39) || (c >= 0x41 && c <= 0x46);
+
 /** switch_url_encode(): bytes outside ' '..'~' and the unsafe set become %XX; a valid "%XX" is kept as is. */
 export function fsUrlEncode(value: string): string {
+  // ASCII fast path (byte i == code unit i); anything else goes through the byte-wise encoder.
+  const n = value.length;
+  let out = '';
+  let from = 0;
+  for (let i = 0; i < n; i++) {
+    const c = value.charCodeAt(i);
+    if (c >= 0x80) return fsUrlEncodeBytes(value);
+    if (ESCAPE[c] === 0) continue;
+    if (c === 0x25 && i + 2 < n && isHex(value.charCodeAt(i + 1)) && isHex(value.charCodeAt(i + 2))) continue;
+    out += value.slice(from, i) + '%' + HEX[c >> 4]! + HEX[c & 15]!;
+    from = i + 1;
+  }
+  return from === 0 ? value : out + value.slice(from);
+}
+
+/** The byte-wise switch_url_encode() on the UTF-8 bytes of `value` (reference; used for non-ASCII values). */
+export function fsUrlEncodeBytes(value: string): string {
   const bytes = Buffer.from(value, 'utf8');
   let out = '';
   for (let i = 0; i < bytes.length; i++) {
@@ -38,8 +61,24 @@ export function fsUrlDecode(value: string): string {
   }
 }
 
-/** cJSON string escaping (cJSON_PrintUnformatted): only quote, backslash and control characters. */
+const LONE_SURROGATE = /[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/;
+const wellFormed: (s: string) => boolean =
+  typeof (String.prototype as { isWellFormed?: unknown }).isWellFormed === 'function'
+    ? (s) => (s as unknown as { isWellFormed(): boolean }).isWellFormed()
+    : (s) => !LONE_SURROGATE.test(s);
+
+/**
+ * cJSON string escaping (cJSON_PrintUnformatted): only quote, backslash and control characters
+ * (\b \f \n \r \t, \u00xx for the other ones below 0x20), everything else raw. For well-formed strings
+ * JSON.stringify produces exactly that (test/sim/codec.test.ts checks it over every code point); a lone
+ * surrogate, which JSON.stringify would escape, goes through the character loop instead.
+ */
 export function cjsonString(value: string): string {
+  return wellFormed(value) ? JSON.stringify(value) : cjsonStringLoop(value);
+}
+
+/** The character-by-character cJSON escaping (reference, and the path for strings with lone surrogates). */
+export function cjsonStringLoop(value: string): string {
   let out = '"';
   for (const ch of value) {
     const c = ch.codePointAt(0)!;

@@ -13,8 +13,8 @@ import {
   commandReply,
   disconnectNotice,
   lingerNotice,
-  serializeEvent,
   type EventFormat,
+  type FramePieces,
 } from './channel.ts';
 import { defaultCarrier, REJECTS, type CarrierScript } from './carrier.ts';
 import { parseDialString } from './dialstring.ts';
@@ -60,6 +60,26 @@ interface Running {
   name: string;
   ctrl: AbortController;
   done: Promise<void>;
+}
+
+/** The frames sent on one call, kept as written (shared pieces) and turned into Buffers only when read. */
+class FrameLog {
+  readonly frames: Array<Buffer | FramePieces> = [];
+  private readonly buffers: Buffer[] = [];
+
+  /** Makes `result.rx` read this log (the getter holds the log only, not the session). */
+  attach(result: CallResult): void {
+    const log = this;
+    Object.defineProperty(result, 'rx', { enumerable: true, configurable: true, get: () => log.toBuffers() });
+  }
+
+  toBuffers(): Buffer[] {
+    for (let i = this.buffers.length; i < this.frames.length; i++) {
+      const f = this.frames[i]!;
+      this.buffers.push(Buffer.isBuffer(f) ? f : Buffer.concat(f.map((p) => (typeof p === 'string' ? Buffer.from(p, 'utf8') : p))));
+    }
+    return this.buffers;
+  }
 }
 
 export class SimSession {
@@ -125,6 +145,7 @@ export class SimSession {
       tx: [],
       commands: [],
     };
+    this.rxLog.attach(this.result);
   }
 
   run(): Promise<CallResult> {
@@ -158,22 +179,50 @@ export class SimSession {
     this.opts.logger?.[level]({ uuid: this.ch.uuid, ...obj }, msg);
   }
 
-  private write(buf: Buffer): void {
+  private corked = false;
+  /** What was written, frame by frame; result.rx gives them as Buffers (built when first read). */
+  private readonly rxLog = new FrameLog();
+
+  /**
+   * Output is corked and goes out in one writev when the call has nothing more to say at once: at the next
+   * turn of the event loop, or later while zero-time sleeps (timeScale 0) are still producing frames.
+   */
+  private write(data: Buffer | FramePieces): void {
     if (this.closed || this.socket.destroyed) return;
-    this.result.rx.push(buf);
-    this.socket.write(buf);
+    this.rxLog.frames.push(data);
+    if (!this.corked) {
+      this.corked = true;
+      this.flushTurns = 0;
+      this.socket.cork();
+      setImmediate(this.flushSoon);
+    }
+    if (Buffer.isBuffer(data)) this.socket.write(data);
+    else for (const p of data) this.socket.write(p);
   }
 
-  private emit(name: string, headers: Pairs, app?: string): void {
-    if (!this.subscribed || this.closed) return;
-    const buf = serializeEvent(headers, this.format);
+  private flushTurns = 0;
+  private readonly flushSoon = (): void => {
+    if (!this.corked) return;
+    if (this.clock.pendingImmediate > 0 && ++this.flushTurns < 64) setImmediate(this.flushSoon);
+    else this.flush();
+  };
+
+  private flush(): void {
+    if (!this.corked) return;
+    this.corked = false;
+    this.socket.uncork();
+  }
+
+  private emit(name: string, buf: FramePieces, app?: string): void {
     this.write(buf);
+    const inject = this.script.inject;
+    if (!inject?.length) return;
     const key = `${name}:${app ?? ''}`;
     const n = (this.eventCount.get(key) ?? 0) + 1;
     this.eventCount.set(key, n);
     const nAny = (this.eventCount.get(`${name}:*`) ?? 0) + 1;
     this.eventCount.set(`${name}:*`, nAny);
-    for (const inj of this.script.inject ?? []) {
+    for (const inj of inject) {
       const at = inj.at;
       if (!('afterEvent' in at) || at.afterEvent !== name) continue;
       if (at.app !== undefined && at.app !== app) continue;
@@ -182,18 +231,23 @@ export class SimSession {
     }
   }
 
-  private applyInjection(inj: Injection, last: Buffer): void {
+  private applyInjection(inj: Injection, last: Buffer | FramePieces): void {
     if ('raw' in inj) this.write(typeof inj.raw === 'string' ? Buffer.from(inj.raw) : inj.raw);
     else if ('duplicate' in inj) this.write(last);
     else if ('drop' in inj) {
       this.result.end = 'dropped';
+      this.flush();
       this.socket.destroy();
       this.finish('dropped');
     }
   }
 
   private simpleEvent(name: string, extra: { pre?: Pairs; post?: Pairs; vars?: boolean; app?: string } = {}) {
-    this.emit(name, this.ch.event(name, extra), extra.app);
+    if (!this.subscribed || this.closed) {
+      this.ch.seq(); // the event exists (and takes its Event-Sequence) even when nobody gets it
+      return;
+    }
+    this.emit(name, this.ch.eventPieces(name, this.format, extra), extra.app);
   }
 
   private setVar(name: string, value: string | undefined): void {
@@ -792,6 +846,7 @@ export class SimSession {
     this.queueWaiter?.();
     this.running?.ctrl.abort();
     this.result.end = how;
+    this.flush();
     if (!this.socket.destroyed) this.socket.end();
     const settle = async () => {
       if (this.hangupDone) await this.hangupDone.catch(() => undefined);
