@@ -1,7 +1,7 @@
 import { Redis } from 'ioredis';
 import { pino, type Logger } from 'pino';
 import { loadConfig, type Config } from '../config/env.ts';
-import { createEslServer, type EslServer } from '../esl/index.ts';
+import { createEslServer, UNUSED_EVENTS, type EslServer } from '../esl/index.ts';
 import { runCallFlow } from '../flow/run.ts';
 import type { FlowOutcome } from '../flow/machine.ts';
 import { resolveFlowOptions, type FlowOptions } from '../flow/options.ts';
@@ -158,6 +158,7 @@ export async function startService(opts: ServiceOptions = {}): Promise<Service> 
       port: opts.eslPort ?? config.CCARD_ESL_PORT,
       logger,
       eventFormat: config.CCARD_EVENT_FORMAT,
+      unsubscribe: UNUSED_EVENTS,
       commandTimeoutMs: config.CCARD_ESL_COMMAND_TIMEOUT_MS,
       onCall: async (session) => {
         const call = opts.wrapCall ? opts.wrapCall(session) : session;

@@ -21,7 +21,26 @@ export interface EslServerOptions {
   /** After onCall: how long to wait for CHANNEL_HANGUP_COMPLETE and the linger notice before `exit`. */
   lingerWaitMs?: number;
   limits?: FrameParserLimits;
+  /**
+   * Event kinds to drop from the subscription with `nixevent` right after `myevents` (FreeSWITCH clears them from
+   * the listener's event list). ccard never reads them, and they are most of a call's frames. Default none.
+   */
+  unsubscribe?: readonly string[];
 }
+
+/** The events myevents delivers that nothing in ccard reads: what the service unsubscribes from. */
+export const UNUSED_EVENTS: readonly string[] = [
+  'CHANNEL_EXECUTE',
+  'DTMF',
+  'CHANNEL_STATE',
+  'CHANNEL_CALLSTATE',
+  'CHANNEL_PARK',
+  'CHANNEL_UNPARK',
+  'CHANNEL_ANSWER',
+  'CHANNEL_PROGRESS',
+  'CHANNEL_PROGRESS_MEDIA',
+  'CHANNEL_APPLICATION',
+];
 
 export interface EslServer {
   /** Resolves with the bound address (port 0 picks a free one). */
@@ -79,6 +98,12 @@ export function createEslServer(options: EslServerOptions): EslServer {
       if (disposition !== 'linger') hangupComplete = true; // FreeSWITCH is closing: nothing more will come
     });
     await connection.command(eventFormat === 'json' ? 'myevents json' : 'myevents');
+    if (options.unsubscribe?.length) {
+      // An older FreeSWITCH refusing nixevent only costs bandwidth: carry on with the full stream.
+      await connection
+        .command(`nixevent ${options.unsubscribe.join(' ')}`)
+        .catch((err: unknown) => log.warn({ err }, 'nixevent refused; receiving every event'));
+    }
     await connection.command('linger');
 
 

@@ -88,6 +88,8 @@ export class SimSession {
   private socket!: net.Socket;
   private format: EventFormat;
   private subscribed = false;
+  /** Event kinds removed with nixevent (FreeSWITCH clears them from the listener's event list). */
+  private readonly nixed = new Set<string>();
   private lingering = false;
   private lingerSec = -1;
   private alive = true;
@@ -243,7 +245,7 @@ export class SimSession {
   }
 
   private simpleEvent(name: string, extra: { pre?: Pairs; post?: Pairs; vars?: boolean; app?: string } = {}) {
-    if (!this.subscribed || this.closed) {
+    if (!this.subscribed || this.closed || this.nixed.has(name)) {
       this.ch.seq(); // the event exists (and takes its Event-Sequence) even when nobody gets it
       return;
     }
@@ -277,6 +279,17 @@ export class SimSession {
         else if (words.includes('plain')) this.format = 'plain';
         this.subscribed = true;
         this.write(commandReply(cmd === 'event' ? `+OK event listener enabled ${this.format}` : '+OK Events Enabled'));
+        return;
+      }
+      case 'nixevent': {
+        // mod_event_socket: each known event name is cleared; none known -> "-ERR no keywords supplied".
+        const names = rest.map((w) => w.toUpperCase()).filter((w) => /^[A-Z_]+$/.test(w));
+        if (names.length === 0) {
+          this.write(commandReply('-ERR no keywords supplied'));
+          return;
+        }
+        for (const n of names) this.nixed.add(n);
+        this.write(commandReply('+OK events nixed'));
         return;
       }
       case 'linger':
