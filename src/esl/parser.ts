@@ -295,10 +295,12 @@ export function parsePlainEvent(body: Buffer): EslEvent {
 
 /**
  * Events the ESL layer and the flow only ever ask the name of. They are most of a call's events by count and bytes
- * (a CHANNEL_EXECUTE carries every channel variable), so they are parsed only on demand.
+ * (a CHANNEL_EXECUTE carries every channel variable): the server unsubscribes from them (nixevent), and if they
+ * come anyway they are parsed only on demand.
  */
-const NAME_ONLY_EVENTS = new Set([
+export const NAME_ONLY_EVENTS: readonly string[] = [
   'CHANNEL_EXECUTE',
+  'DTMF',
   'CHANNEL_STATE',
   'CHANNEL_CALLSTATE',
   'CHANNEL_PARK',
@@ -307,17 +309,17 @@ const NAME_ONLY_EVENTS = new Set([
   'CHANNEL_PROGRESS',
   'CHANNEL_PROGRESS_MEDIA',
   'CHANNEL_APPLICATION',
-  'DTMF',
   'PLAYBACK_START',
   'PLAYBACK_STOP',
-]);
+];
+const NAME_ONLY = new Set(NAME_ONLY_EVENTS);
 /** FreeSWITCH's cJSON writes Event-Name first, with no spaces. */
 const JSON_EVENT_NAME = /^\{"Event-Name":"([A-Z_]{1,64})"[,}]/;
 
 /** text/event-json body: one JSON object of string values; `_body` holds the event body. */
 export function parseJsonEvent(body: Buffer): EslEvent {
   const name = JSON_EVENT_NAME.exec(body.subarray(0, 96).toString('latin1'))?.[1];
-  if (name !== undefined && NAME_ONLY_EVENTS.has(name)) return EslEvent.lazyJson(name, body);
+  if (name !== undefined && NAME_ONLY.has(name)) return EslEvent.lazyJson(name, body);
   let doc: unknown;
   try {
     doc = JSON.parse(body.toString('utf8'));

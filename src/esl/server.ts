@@ -7,7 +7,7 @@ import type { Logger } from 'pino';
 import { CallSession, type CallTimeouts } from './call-session.ts';
 import { EslConnection } from './connection.ts';
 import { EslError } from './errors.ts';
-import type { EslEvent, FrameParserLimits } from './parser.ts';
+import { NAME_ONLY_EVENTS, type EslEvent, type FrameParserLimits } from './parser.ts';
 
 export interface EslServerOptions {
   host?: string;
@@ -29,18 +29,7 @@ export interface EslServerOptions {
 }
 
 /** The events myevents delivers that nothing in ccard reads: what the service unsubscribes from. */
-export const UNUSED_EVENTS: readonly string[] = [
-  'CHANNEL_EXECUTE',
-  'DTMF',
-  'CHANNEL_STATE',
-  'CHANNEL_CALLSTATE',
-  'CHANNEL_PARK',
-  'CHANNEL_UNPARK',
-  'CHANNEL_ANSWER',
-  'CHANNEL_PROGRESS',
-  'CHANNEL_PROGRESS_MEDIA',
-  'CHANNEL_APPLICATION',
-];
+export const UNUSED_EVENTS: readonly string[] = NAME_ONLY_EVENTS;
 
 export interface EslServer {
   /** Resolves with the bound address (port 0 picks a free one). */
