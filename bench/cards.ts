@@ -1,8 +1,7 @@
 import { Writable } from 'node:stream';
-import { randomBytes } from 'node:crypto';
 import { pathToFileURL } from 'node:url';
-import pg from 'pg';
 import { createPool } from '../src/store/db.ts';
+import { scratchDb } from './scratch-db.ts';
 import { migrate } from '../src/store/migrate.ts';
 import { derivePinKeys } from '../src/store/pin.ts';
 import { createSeries } from '../src/store/admin/series.ts';
@@ -35,16 +34,8 @@ const mb = (n: number) => Math.round((n / 1024 / 1024) * 10) / 10;
  */
 export async function benchCards(opts: BenchCardsOptions = {}): Promise<BenchCardsResult> {
   const count = opts.count ?? 1_000_000;
-  const base = new URL(opts.databaseUrl ?? process.env.DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres');
-  const name = `ccard_bench_cards_${randomBytes(4).toString('hex')}`;
-  const adminUrl = new URL(base);
-  adminUrl.pathname = '/postgres';
-  const admin = new pg.Client({ connectionString: adminUrl.toString() });
-  await admin.connect();
-  await admin.query(`CREATE DATABASE "${name}"`);
-  const dbUrl = new URL(base);
-  dbUrl.pathname = `/${name}`;
-  const pool = createPool(dbUrl.toString(), 4);
+  const scratch = await scratchDb('cards', opts);
+  const pool = createPool(scratch.url, 4);
   try {
     await migrate(pool);
     const ctx = { pool, pinKeys: derivePinKeys('bench-secret-0123456789') };
@@ -84,8 +75,7 @@ export async function benchCards(opts: BenchCardsOptions = {}): Promise<BenchCar
     };
   } finally {
     await pool.end();
-    await admin.query(`DROP DATABASE IF EXISTS "${name}" WITH (FORCE)`);
-    await admin.end();
+    await scratch.drop();
   }
 }
 

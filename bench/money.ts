@@ -1,6 +1,5 @@
 import { randomBytes, randomUUID } from 'node:crypto';
 import { pathToFileURL } from 'node:url';
-import pg from 'pg';
 import { Redis } from 'ioredis';
 import { applyBalanceChange } from '../src/billing/ledger.ts';
 import { debitCall } from '../src/billing/settle.ts';
@@ -8,6 +7,7 @@ import { RedisLiveBalance } from '../src/live/redis-live.ts';
 import { createPool, withTransaction } from '../src/store/db.ts';
 import { migrate } from '../src/store/migrate.ts';
 import { toRateSnapshot } from '../src/store/calls.ts';
+import { scratchDb } from './scratch-db.ts';
 
 /**
  * Money-path throughput against real services:
@@ -71,27 +71,15 @@ async function pooled(n: number, concurrency: number, fn: (i: number) => Promise
 }
 
 export async function benchMoney(opts: BenchMoneyOptions = {}): Promise<BenchMoneyResult> {
-  const base = new URL(opts.databaseUrl ?? process.env.DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres');
-  const redisUrl = opts.redisUrl ?? process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
   const nRes = opts.reservations ?? 20_000;
   const nDebits = opts.debits ?? 5_000;
   const concurrency = opts.concurrency ?? 16;
   const nCards = opts.cards ?? 64;
-  const tag = randomBytes(4).toString('hex');
-  const dbName = `ccard_bench_${tag}`;
-  const prefix = `ccard_bench:${tag}:`;
-
-  const adminUrl = new URL(base);
-  adminUrl.pathname = '/postgres';
-  const admin = new pg.Client({ connectionString: adminUrl.toString() });
-  await admin.connect();
-  await admin.query(`CREATE DATABASE "${dbName}"`);
-  const dbUrl = new URL(base);
-  dbUrl.pathname = `/${dbName}`;
+  const scratch = await scratchDb('money', opts);
   const poolSize = opts.poolSize ?? 20;
-  const pool = createPool(dbUrl.toString(), poolSize);
-  const redis = new Redis(redisUrl);
-  const live = new RedisLiveBalance(redis, { prefix });
+  const pool = createPool(scratch.url, poolSize);
+  const redis = new Redis(scratch.redisUrl);
+  const live = new RedisLiveBalance(redis, { prefix: scratch.prefix });
   try {
     await migrate(pool);
     const rt = await pool.query<{ id: string }>(`INSERT INTO rate_tables (name) VALUES ('bench') RETURNING id::text AS id`);
@@ -183,15 +171,8 @@ export async function benchMoney(opts: BenchMoneyOptions = {}): Promise<BenchMon
     };
   } finally {
     await pool.end().catch(() => {});
-    await admin.query(`DROP DATABASE IF EXISTS "${dbName}" WITH (FORCE)`).catch(() => {});
-    await admin.end().catch(() => {});
-    let cursor = '0';
-    do {
-      const [next, keys] = await redis.scan(cursor, 'MATCH', `${prefix}*`, 'COUNT', 1000);
-      cursor = next;
-      if (keys.length) await redis.del(...keys);
-    } while (cursor !== '0');
     redis.disconnect();
+    await scratch.drop();
   }
 }
 

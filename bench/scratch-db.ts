@@ -3,9 +3,12 @@ import { randomBytes } from 'node:crypto';
 import { Redis } from 'ioredis';
 
 /** A throw-away database and Redis prefix for one benchmark run; drop() removes both. */
-export async function scratchDb(label: string): Promise<{ url: string; redisUrl: string; prefix: string; drop(): Promise<void> }> {
-  const base = new URL(process.env.DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres');
-  const redisUrl = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
+export async function scratchDb(
+  label: string,
+  servers: { databaseUrl?: string; redisUrl?: string } = {},
+): Promise<{ url: string; redisUrl: string; prefix: string; drop(): Promise<void> }> {
+  const base = new URL(servers.databaseUrl ?? process.env.DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres');
+  const redisUrl = servers.redisUrl ?? process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
   const tag = randomBytes(4).toString('hex');
   const name = `ccard_bench_${label}_${tag}`;
   const admin = new URL(base);

@@ -68,12 +68,8 @@ function describeApps(result: CallResult): string[] {
   for (const app of result.apps) {
     if (app.name === 'playback') lines.push(`    play   ${app.arg.replace(/^ccard\//, '').replace(/\.wav$/, '')}${app.broadcast ? '   (warning broadcast during the bridge)' : ''}`);
     else if (app.name === 'say') lines.push(`    say    ${app.arg}`);
-    else if (app.name === 'play_and_get_digits') {
-      const v = app.arg.split(' ')[7];
-      const d = result.digits.find((x) => x.varName === v);
-      lines.push(`    read   ${v}`);
-      void d;
-    } else if (app.name === 'bridge') lines.push(`    bridge ${app.arg}`);
+    else if (app.name === 'play_and_get_digits') lines.push(`    read   ${app.arg.split(' ')[7]}`);
+    else if (app.name === 'bridge') lines.push(`    bridge ${app.arg}`);
     else if (app.name !== 'set') lines.push(`    ${app.name.padEnd(6)} ${app.arg}`);
   }
   return lines;

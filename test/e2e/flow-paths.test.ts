@@ -12,7 +12,7 @@ import { applyBalanceChange } from '../../src/billing/ledger.ts';
 import { withTransaction } from '../../src/store/db.ts';
 import { encryptPin, hashPin } from '../../src/store/pin.ts';
 import { readSnapshot } from '../../src/store/cards.ts';
-import { startHarness, type Harness } from './harness.ts';
+import { startHarness, waitFor, type Harness } from './harness.ts';
 
 const LOCKOUT_FAILURES = 2;
 const SOUNDS = '/usr/share/ccard/sounds';
@@ -45,11 +45,8 @@ describe('the complete access-number call flow, end to end', () => {
   // ---- helpers ------------------------------------------------------------------------------------------------
 
   /** Places one call and returns what the simulator saw and the flow's outcome. */
-  async function call(script: CallScript): Promise<{ result: CallResult; outcome: FlowOutcome }> {
-    const n = h.outcomes.length;
-    const result = await h.sim.call({ did, ...script });
-    const outcome = (await h.waitOutcomes(n + 1)).slice(n)[0]!;
-    return { result, outcome };
+  function call(script: CallScript): Promise<{ result: CallResult; outcome: FlowOutcome }> {
+    return h.place({ did, ...script });
   }
 
   /** A new card with its own PIN (10 digits) in the demo series or another one. */
@@ -344,11 +341,7 @@ describe('the complete access-number call flow, end to end', () => {
         carrier: () => carrier.answer(0, 10 * 60_000),
       });
       // Wait (with a deadline) until the first call's reservation is live.
-      const deadline = Date.now() + 10_000;
-      while ((await holds(card.id)) === 0) {
-        if (Date.now() > deadline) throw new Error('the first call never reserved');
-        await new Promise((r) => setTimeout(r, 10));
-      }
+      await waitFor('the first call to reserve', async () => ((await holds(card.id)) > 0 ? true : undefined));
       const second = await h.sim.call({ did, callerId: '15551110007', digits: [`${card.pin}#`, '15557654321#'] });
       expect(second.prompts).toContain('ccard/too_many_calls.wav');
       expect(second.dialStrings).toHaveLength(0);

@@ -6,6 +6,17 @@ import { seedDemo, type DemoData } from '../../src/app/seed.ts';
 import { FreeSwitchSim, type CallResult, type CallScript, type SimOptions } from '../../src/sim/index.ts';
 import { createTestDb, createTestRedis, type TestDb } from '../helpers/env.ts';
 
+/** Polls `fn` until it returns something other than undefined, or fails after timeoutMs. */
+export async function waitFor<T>(what: string, fn: () => Promise<T | undefined>, timeoutMs = 10_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const v = await fn();
+    if (v !== undefined) return v;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}
+
 export interface Harness {
   db: TestDb;
   service: Service;
@@ -59,29 +70,19 @@ export async function startHarness(
     ...(opts.jsonCdr ? { jsonCdrUrl: `http://127.0.0.1:${service.http.port}/cdr`, jsonCdrDelayMs: 50 } : {}),
     ...opts.sim,
   });
+  const waitOutcomes = (n: number, timeoutMs = 10_000) =>
+    waitFor(`${n} finished calls (have ${outcomes.length})`, async () => (outcomes.length >= n ? outcomes : undefined), timeoutMs);
   return {
     db,
     service,
     data,
     sim,
     outcomes,
-    async waitOutcomes(n, timeoutMs = 10_000) {
-      const deadline = Date.now() + timeoutMs;
-      while (outcomes.length < n) {
-        if (Date.now() > deadline) throw new Error(`only ${outcomes.length} of ${n} calls finished`);
-        await new Promise((r) => setTimeout(r, 10));
-      }
-      return outcomes;
-    },
+    waitOutcomes,
     async place(script) {
       const n = outcomes.length;
       const result = await sim.call(script);
-      const deadline = Date.now() + 10_000;
-      while (outcomes.length <= n) {
-        if (Date.now() > deadline) throw new Error('the call flow did not finish');
-        await new Promise((r) => setTimeout(r, 10));
-      }
-      return { result, outcome: outcomes[n]! };
+      return { result, outcome: (await waitOutcomes(n + 1))[n]! };
     },
     balance: (cardId) => service.services.balance(cardId),
     async close() {

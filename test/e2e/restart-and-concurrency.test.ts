@@ -8,7 +8,7 @@ import { parseMoney } from '../../src/money/money.ts';
 import { applyBalanceChange } from '../../src/billing/ledger.ts';
 import { withTransaction } from '../../src/store/db.ts';
 import { startService } from '../../src/app/service.ts';
-import { startHarness, type Harness } from './harness.ts';
+import { startHarness, waitFor, type Harness } from './harness.ts';
 
 const FIXTURES = fileURLToPath(new URL('../fixtures/freeswitch/json_cdr/', import.meta.url));
 
@@ -28,15 +28,6 @@ function recordedCarrierCdr(callId: string, billsec: number): string {
   return JSON.stringify(doc);
 }
 
-async function waitFor<T>(what: string, fn: () => Promise<T | undefined>, timeoutMs = 10_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await fn();
-    if (v !== undefined) return v;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
 
 describe('no overspend and no lost or double debit', () => {
   let h: Harness | undefined;
@@ -91,8 +82,7 @@ describe('no overspend and no lost or double debit', () => {
     h = await startHarness({ jsonCdr: true });
     const card = h.data.cards.rich;
     const before = await h.balance(card.id);
-    const n = h.outcomes.length;
-    const result = await h.sim.call({
+    const { result, outcome } = await h.place({
       did: h.data.did,
       callerId: '15551230000',
       digits: [`${card.pin}#`, '15557654321#', ''],
@@ -103,8 +93,7 @@ describe('no overspend and no lost or double debit', () => {
         { at: { afterEvent: 'CHANNEL_HANGUP' }, duplicate: true },
       ],
     });
-    const [outcome] = (await h.waitOutcomes(n + 1)).slice(n);
-    const callId = outcome!.calls[0]!.callId;
+    const callId = outcome.calls[0]!.callId;
     // mod_json_cdr delivered the carrier leg's CDR as well.
     await waitFor('the mod_json_cdr POST', async () => (result.bLegs[0]!.cdrPostStatus ? true : undefined));
     expect(result.bLegs[0]!.cdrPostStatus).toBe(200);
