@@ -1,5 +1,6 @@
 import pg from 'pg';
 import { randomBytes } from 'node:crypto';
+import { readdirSync, readFileSync } from 'node:fs';
 import { Redis } from 'ioredis';
 
 /** A throw-away database and Redis prefix for one benchmark run; drop() removes both. */
@@ -44,4 +45,39 @@ export async function scratchDb(
 export function percentile(sorted: number[], p: number): number {
   if (!sorted.length) return NaN;
   return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]!;
+}
+
+export interface CpuTimes {
+  server: number;
+  simulator: number;
+  postgres: number;
+  redis: number;
+}
+
+/** CPU time (user + system, ms) used so far by this process, the simulator's, and every postgres and redis-server
+ * process on the machine (Linux /proc; zeros elsewhere). Differences over a phase show where a call's CPU goes. */
+export function cpuTimes(simulatorPid: number): CpuTimes {
+  const t: CpuTimes = { server: 0, simulator: 0, postgres: 0, redis: 0 };
+  let pids: string[];
+  try {
+    pids = readdirSync('/proc').filter((d) => /^\d+$/.test(d));
+  } catch {
+    return t;
+  }
+  for (const pid of pids) {
+    let stat: string;
+    try {
+      stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    } catch {
+      continue; // exited meanwhile
+    }
+    const name = stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')'));
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    const ms = ((Number(fields[11]) + Number(fields[12])) * 1000) / 100; // utime + stime in clock ticks (USER_HZ = 100)
+    if (Number(pid) === process.pid) t.server += ms;
+    else if (Number(pid) === simulatorPid) t.simulator += ms;
+    else if (name === 'postgres') t.postgres += ms;
+    else if (name === 'redis-server') t.redis += ms;
+  }
+  return t;
 }

@@ -25,7 +25,7 @@ const script = (job: Job, i: number, talkMs: number): CallScript => ({
 
 async function run(job: Job): Promise<unknown> {
   if (job.kind === 'throughput') {
-    const sim = new FreeSwitchSim({ port: job.port, timeScale: 0, idleTimeoutMs: 60_000 });
+    const sim = new FreeSwitchSim({ port: job.port, timeScale: 0, idleTimeoutMs: 60_000, record: false });
     const start = process.hrtime.bigint();
     const results = await sim.callMany(job.calls!, (i) => script(job, i, 3000), job.concurrency!);
     const secs = Number(process.hrtime.bigint() - start) / 1e9;
@@ -34,7 +34,7 @@ async function run(job: Job): Promise<unknown> {
   }
   if (job.kind === 'rate') {
     // Open loop: a new call every 1/perSecond s whatever the server does.
-    const sim = new FreeSwitchSim({ port: job.port, timeScale: 0, idleTimeoutMs: 60_000 });
+    const sim = new FreeSwitchSim({ port: job.port, timeScale: 0, idleTimeoutMs: 60_000, record: false });
     const total = job.perSecond! * job.seconds!;
     const pending: Promise<CallResult>[] = [];
     const start = Date.now();
@@ -48,7 +48,7 @@ async function run(job: Job): Promise<unknown> {
     return { calls: results.length, bridged: results.filter((r) => r.bLegs.some((b) => b.answered)).length, seconds: (Date.now() - start) / 1000 };
   }
   // hold: n calls that stay bridged for holdMs of real time (timeScale 1), to weigh a live call.
-  const sim = new FreeSwitchSim({ port: job.port, timeScale: 1, idleTimeoutMs: 120_000, soundDurationMs: () => 0 });
+  const sim = new FreeSwitchSim({ port: job.port, timeScale: 1, idleTimeoutMs: 120_000, soundDurationMs: () => 0, record: false });
   const results = await sim.callMany(
     job.calls!,
     (i) => ({ ...script(job, i, job.holdMs!), digits: [{ keys: `${job.pins[i % job.pins.length]}#`, afterMs: 1, gapMs: 1 }, { keys: '15557654321#', afterMs: 1, gapMs: 1 }, ''] }),
@@ -57,7 +57,8 @@ async function run(job: Job): Promise<unknown> {
   return { calls: results.length, bridged: results.filter((r) => r.bLegs.some((b) => b.answered)).length };
 }
 
-process.on('message', (job: Job) => {
+process.on('message', (job: Job | 'exit') => {
+  if (job === 'exit') process.exit(0);
   run(job).then(
     (result) => process.send!({ ok: true, result }),
     (err: Error) => process.send!({ ok: false, error: err.stack ?? String(err) }),

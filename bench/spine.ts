@@ -15,7 +15,7 @@ import { seedDemo } from '../src/app/seed.ts';
 import { startService } from '../src/app/service.ts';
 import { withTransaction } from '../src/store/db.ts';
 import { encryptPin, hashPin } from '../src/store/pin.ts';
-import { percentile, scratchDb } from './scratch-db.ts';
+import { cpuTimes, percentile, scratchDb, type CpuTimes } from './scratch-db.ts';
 
 export interface SpineOptions {
   calls?: number;
@@ -27,7 +27,7 @@ export interface SpineOptions {
 
 function driver() {
   const child = fork(fileURLToPath(new URL('./sim-driver.ts', import.meta.url)), [], {
-    execArgv: ['--import', 'tsx'],
+    execArgv: ['--import', 'tsx', ...(process.env.BENCH_SIM_CPU_PROF ? ['--cpu-prof', '--cpu-prof-dir', process.env.BENCH_SIM_CPU_PROF] : [])],
     stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
   });
   const run = <T>(job: object) =>
@@ -35,7 +35,8 @@ function driver() {
       child.once('message', (m: { ok: boolean; result?: T; error?: string }) => (m.ok ? resolve(m.result!) : reject(new Error(m.error))));
       child.send(job);
     });
-  return { run, kill: () => child.kill() };
+  // Asked to exit rather than killed, so that a --cpu-prof child writes its profile.
+  return { run, kill: () => child.send('exit'), pid: child.pid! };
 }
 
 export async function benchSpine(opts: SpineOptions = {}): Promise<Record<string, number | string>> {
@@ -103,7 +104,10 @@ export async function benchSpine(opts: SpineOptions = {}): Promise<Record<string
 
     // Warm-up, then sustained throughput with `concurrency` calls in flight.
     await sim.run({ ...job, kind: 'throughput', calls: 200, concurrency });
+    const cpuBefore = cpuTimes(sim.pid);
     const tp = await sim.run<{ calls: number; bridged: number; seconds: number }>({ ...job, kind: 'throughput', calls, concurrency });
+    const cpuAfter = cpuTimes(sim.pid);
+    const cpuPerCall = (k: keyof CpuTimes) => Number(((cpuAfter[k] - cpuBefore[k]) / tp.calls).toFixed(2));
 
     // Decision latency at a fixed arrival rate (the target's 100 calls/s), and at a light load where no call
     // waits behind another, which shows the decision's own cost.
@@ -143,6 +147,10 @@ export async function benchSpine(opts: SpineOptions = {}): Promise<Record<string
       throughput_calls: tp.calls,
       throughput_bridged: tp.bridged,
       concurrency,
+      cpu_ms_per_call_server: cpuPerCall('server'),
+      cpu_ms_per_call_simulator: cpuPerCall('simulator'),
+      cpu_ms_per_call_postgres: cpuPerCall('postgres'),
+      cpu_ms_per_call_redis: cpuPerCall('redis'),
       [`decision_p50_ms_at_${rate}_per_s`]: Number(rt.p50.toFixed(2)),
       [`decision_p99_ms_at_${rate}_per_s`]: Number(rt.p99.toFixed(2)),
       [`decision_max_ms_at_${rate}_per_s`]: Number(rt.max.toFixed(2)),

@@ -12,7 +12,7 @@ import type {
   DigitsResult,
   SayType,
 } from '../flow/call.ts';
-import { checkLine, hangupCauseOrDefault, pagdArg, sayArg, sendmsgHangup, setArg } from './commands.ts';
+import { checkLine, hangupCauseOrDefault, multisetArg, pagdArg, sayArg, sendmsgHangup, setArg } from './commands.ts';
 import type { EslConnection } from './connection.ts';
 import { EslError, isEslError } from './errors.ts';
 import { safeDecode, type EslEvent } from './parser.ts';
@@ -41,6 +41,8 @@ export const DEFAULT_CALL_TIMEOUTS: CallTimeouts = {
 export interface CallSessionOptions {
   logger: Logger;
   timeouts?: Partial<CallTimeouts>;
+  /** Unset b_leg_cdr on the IVR leg once the bridge result has it (default true; see dropCarrierCdr). */
+  dropCarrierCdr?: boolean;
 }
 
 /** CallInfo from the connect reply's CHANNEL_DATA. */
@@ -61,6 +63,7 @@ export class CallSession implements Call {
   readonly log: Logger;
   private readonly hangupController = new AbortController();
   private readonly timeouts: CallTimeouts;
+  private readonly dropsCarrierCdr: boolean;
 
   constructor(
     /** The socket, for listeners that need raw events (e.g. CHANNEL_HANGUP_COMPLETE). */
@@ -71,6 +74,7 @@ export class CallSession implements Call {
     this.info = callInfoFrom(channelData);
     this.log = options.logger;
     this.timeouts = { ...DEFAULT_CALL_TIMEOUTS, ...options.timeouts };
+    this.dropsCarrierCdr = options.dropCarrierCdr ?? true;
     connection.on('event', (event) => {
       if (event.name === 'CHANNEL_HANGUP' || event.name === 'CHANNEL_HANGUP_COMPLETE') this.markHungUp(event.get('Hangup-Cause'));
     });
@@ -91,8 +95,10 @@ export class CallSession implements Call {
     await this.exec('answer', undefined, this.timeouts.answerMs, signal);
   }
 
-  async set(name: string, value: string, signal?: AbortSignal): Promise<void> {
-    await this.exec('set', setArg(name, value), this.timeouts.setMs, signal);
+  async setVariables(vars: ReadonlyArray<readonly [string, string]>, signal?: AbortSignal): Promise<void> {
+    if (vars.length === 0) return;
+    if (vars.length === 1) await this.exec('set', setArg(vars[0]![0], vars[0]![1]), this.timeouts.setMs, signal);
+    else await this.exec('multiset', multisetArg(vars), this.timeouts.setMs, signal);
   }
 
   async playback(file: string, signal?: AbortSignal): Promise<void> {
@@ -134,13 +140,27 @@ export class CallSession implements Call {
       off();
     }
     const source = done ?? unbridge ?? (last as EslEvent);
+    const carrierCdr = await this.carrierCdr(done, unbridge);
+    if (carrierCdr && this.dropsCarrierCdr) this.dropCarrierCdr(carrierCdr.uuid);
     return {
       disposition: source.variable('originate_disposition'),
       hangupCause: source.variable('last_bridge_hangup_cause') ?? source.variable('bridge_hangup_cause'),
       answered,
-      carrierCdr: await this.carrierCdr(done, unbridge),
+      carrierCdr,
       callerHungUp: this.hungUp,
     };
+  }
+
+  /**
+   * copy_json_cdr leaves the carrier leg's CDR (~10 KB, twice: b_leg_cdr and b_leg_cdr_<uuid>) on the IVR leg, and
+   * FreeSWITCH then repeats it in every later event of the call. Once read, it is unset (not awaited: it is queued
+   * ahead of whatever the flow runs next, and a hangup meanwhile only makes it moot).
+   */
+  private dropCarrierCdr(bLegUuid: string): void {
+    if (this.hungUp || !/^[0-9A-Za-z-]{1,64}$/.test(bLegUuid)) return;
+    this.exec('multiunset', `b_leg_cdr b_leg_cdr_${bLegUuid}`, this.timeouts.setMs, undefined).catch((err: unknown) =>
+      this.log.debug({ err }, 'multiunset b_leg_cdr not done'),
+    );
   }
 
   async hangup(cause?: string): Promise<void> {

@@ -63,6 +63,21 @@ export function setArg(name: string, value: string): string {
   return `${name}=${checkLine('variable value', value)}`;
 }
 
+/** Delimiters multiset may use instead of a space (`^^<d>` prefix), tried in order. */
+const MULTISET_DELIMS = ['|', ';', '~', '!', '#'];
+
+/**
+ * `multiset` argument: `a=1 b=2`, or `^^|a=1|b=2` when a value holds a space (mod_dptools splits the list on one
+ * delimiter character, which no item may contain).
+ */
+export function multisetArg(vars: ReadonlyArray<readonly [string, string]>): string {
+  const items = vars.map(([name, value]) => setArg(name, value));
+  if (items.every((i) => !i.includes(' '))) return items.join(' ');
+  const delim = MULTISET_DELIMS.find((d) => items.every((i) => !i.includes(d)));
+  if (!delim) throw invalid('multiset: every delimiter occurs in a value');
+  return `^^${delim}${items.join(delim)}`;
+}
+
 /** `say` app argument: `<lang> <TYPE> PRONOUNCED <text>`. */
 export function sayArg(lang: string, type: SayType, text: string): string {
   if (!/^[a-z]{2}(?:[_-][A-Za-z]{2,})?$/.test(lang)) throw invalid(`bad say language ${JSON.stringify(lang)}`);

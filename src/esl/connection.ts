@@ -212,8 +212,27 @@ export class EslConnection {
       };
       signal?.addEventListener('abort', onAbort, { once: true });
       this.slots.push(slot);
-      this.socket.write(text);
+      this.write(text);
     });
+  }
+
+  private corked = false;
+  private readonly uncork = (): void => {
+    this.corked = false;
+    this.socket.uncork();
+  };
+
+  /**
+   * Commands written in the same tick leave in one write: `Promise.all([exec(a), exec(b)])` costs one syscall (and
+   * one read on the other side), and FreeSWITCH runs queued executes in order, as async mode always does.
+   */
+  private write(text: string): void {
+    if (!this.corked) {
+      this.corked = true;
+      this.socket.cork();
+      process.nextTick(this.uncork);
+    }
+    this.socket.write(text);
   }
 
   private onData(chunk: Buffer): void {

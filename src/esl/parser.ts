@@ -164,45 +164,51 @@ function jsonHeaderValue(v: unknown): string {
 
 /**
  * One FreeSWITCH event (or the CHANNEL_DATA of the connect reply). Header values are decoded.
- * A JSON event keeps its parsed object and reads headers from it directly: most events of a call are only asked
- * for their name (and an Application-UUID), so building a Map of ~250 variables for each would be wasted work.
+ *
+ * A JSON event keeps its raw body and reads the headers asked for straight from the bytes (see jsonMember): a call's
+ * events are ~7 KB each (every channel variable) and ~30 KB once b_leg_cdr is on the channel, and all but a few are
+ * only asked for their name, an Application-UUID or a Hangup-Cause. JSON.parse runs only when someone wants every
+ * header (`headers`) or a header is not a plain string member.
  */
 export class EslEvent {
   #headers: Headers | undefined;
   #doc: Record<string, unknown> | undefined;
-  /** A JSON event not parsed yet: its name (read from the first bytes) and its body. */
-  #pending: { name: string; raw: Buffer } | undefined;
+  /** A JSON event not parsed yet: its body bytes. */
+  #raw: Buffer | undefined;
+  #name: string | undefined;
+  #body: string | undefined;
 
   constructor(
     headers: Headers | Record<string, unknown>,
-    readonly body: string | undefined,
+    body: string | undefined,
     /** Where it came from: 'json' values are exact; 'plain' values went through FreeSWITCH's lossy url-encoding. */
     readonly format: EventFormat,
   ) {
     if (headers instanceof Map) this.#headers = headers;
     else this.#doc = headers as Record<string, unknown>;
+    this.#body = body;
   }
 
-  /**
-   * An event of a kind the ESL layer only needs the name of: JSON.parse runs only if someone asks for more. A
-   * body that turns out not to be JSON then reads as an event with just its name (it was never needed).
-   */
+  /** A JSON event read on demand from its body (`name` was read from its first bytes). */
   static lazyJson(name: string, raw: Buffer): EslEvent {
-    const event = new EslEvent({ 'Event-Name': name }, undefined, 'json');
-    event.#pending = { name, raw };
+    const event = new EslEvent(EMPTY_DOC, undefined, 'json');
+    event.#doc = undefined;
+    event.#raw = raw;
+    event.#name = name;
     return event;
   }
 
   #load(): void {
-    const pending = this.#pending;
-    if (!pending) return;
-    this.#pending = undefined;
+    const raw = this.#raw;
+    if (!raw) return;
+    this.#raw = undefined;
     try {
-      const doc: unknown = JSON.parse(pending.raw.toString('utf8'));
+      const doc: unknown = JSON.parse(raw.toString('utf8'));
       if (typeof doc === 'object' && doc !== null && !Array.isArray(doc)) this.#doc = doc as Record<string, unknown>;
     } catch {
-      // keep { Event-Name } only
+      // A body that is not JSON after a well-formed start: only its name is known.
     }
+    this.#doc ??= { 'Event-Name': this.#name };
   }
 
   get headers(): Headers {
@@ -216,21 +222,88 @@ export class EslEvent {
   }
 
   get name(): string {
-    return this.#pending?.name ?? this.get('Event-Name') ?? '';
+    return this.#name ?? this.get('Event-Name') ?? '';
+  }
+
+  /** The event's own body (`_body` in JSON, the Content-Length part in plain). */
+  get body(): string | undefined {
+    if (this.#raw || this.#doc) {
+      const raw = this.#doc ? this.#doc['_body'] : this.#member('_body');
+      return raw === undefined ? undefined : jsonHeaderValue(raw);
+    }
+    return this.#body;
   }
 
   get(header: string): string | undefined {
-    this.#load();
-    const doc = this.#doc;
-    if (doc && !this.#headers) {
-      return header !== '_body' && Object.hasOwn(doc, header) ? jsonHeaderValue(doc[header]) : undefined;
+    if (header === '_body') return undefined;
+    if (this.#raw) {
+      const v = this.#member(header);
+      return v === undefined ? undefined : jsonHeaderValue(v);
     }
+    const doc = this.#doc;
+    if (doc && !this.#headers) return Object.hasOwn(doc, header) ? jsonHeaderValue(doc[header]) : undefined;
     return this.#headers!.get(header);
   }
 
   /** Channel variable `name` (header variable_<name>). */
   variable(name: string): string | undefined {
     return this.get(`variable_${name}`);
+  }
+
+  #member(key: string): unknown {
+    const found = jsonMember(this.#raw!, key);
+    if (found !== NOT_FLAT) return found;
+    this.#load();
+    return Object.hasOwn(this.#doc!, key) ? this.#doc![key] : undefined;
+  }
+}
+
+const EMPTY_DOC: Record<string, unknown> = {};
+const NOT_FLAT = Symbol('not a plain string member');
+const QUOTE = 0x22;
+const BACKSLASH = 0x5c;
+const NEEDLES = new Map<string, Buffer>();
+const PLAIN_KEY = /^[^"\\\u0000-\u001f]+$/;
+
+/**
+ * The string value of top-level member `key` in a flat JSON object (what FreeSWITCH's cJSON_PrintUnformatted writes
+ * for an event), read from the bytes; undefined when there is no such member; NOT_FLAT when it cannot say (the value
+ * is not a string, the key needs escaping) and the caller must parse the whole document.
+ *
+ * Why a byte search is exact: `"key":` preceded by `{` or `,` can only be a member name. Inside a JSON string every
+ * `"` is escaped (preceded by a backslash), so a `"` right after `,` or `{` is never inside a string; and it cannot
+ * be a closing quote either, since a closing quote is followed by `,` `:` `}` or `]`, not by the key's first letter.
+ * The first occurrence wins (FreeSWITCH repeats only Hangup-Cause, with the same value).
+ */
+export function jsonMember(raw: Buffer, key: string): string | undefined | typeof NOT_FLAT {
+  if (!PLAIN_KEY.test(key) || ',:}]'.includes(key[0]!)) return NOT_FLAT;
+  let needle = NEEDLES.get(key);
+  if (!needle) {
+    needle = Buffer.from(`"${key}":`, 'utf8');
+    if (NEEDLES.size < 4096) NEEDLES.set(key, needle);
+  }
+  let at = raw.indexOf(needle);
+  while (at > 0 && raw[at - 1] !== 0x2c && !(at === 1 && raw[0] === 0x7b)) at = raw.indexOf(needle, at + 1);
+  if (at <= 0) return undefined;
+  const start = at + needle.length;
+  if (raw[start] !== QUOTE) return NOT_FLAT;
+  // The closing quote is the first one not escaped (preceded by an even number of backslashes).
+  let end = raw.indexOf(QUOTE, start + 1);
+  for (;;) {
+    if (end < 0) return NOT_FLAT; // unterminated: let the full parse decide
+    let backslashes = 0;
+    while (raw[end - 1 - backslashes] === BACKSLASH) backslashes++;
+    if (backslashes % 2 === 0) break;
+    end = raw.indexOf(QUOTE, end + 1);
+  }
+  const slash = raw.indexOf(BACKSLASH, start + 1);
+  const escaped = slash >= 0 && slash < end;
+  const text = raw.toString('utf8', start + 1, end);
+  if (!escaped) return text;
+  try {
+    return JSON.parse(`"${text}"`) as string;
+  } catch {
+    return NOT_FLAT;
   }
 }
 
@@ -295,8 +368,7 @@ export function parsePlainEvent(body: Buffer): EslEvent {
 
 /**
  * Events the ESL layer and the flow only ever ask the name of. They are most of a call's events by count and bytes
- * (a CHANNEL_EXECUTE carries every channel variable): the server unsubscribes from them (nixevent), and if they
- * come anyway they are parsed only on demand.
+ * (a CHANNEL_EXECUTE carries every channel variable): the server unsubscribes from them (nixevent).
  */
 export const NAME_ONLY_EVENTS: readonly string[] = [
   'CHANNEL_EXECUTE',
@@ -312,14 +384,17 @@ export const NAME_ONLY_EVENTS: readonly string[] = [
   'PLAYBACK_START',
   'PLAYBACK_STOP',
 ];
-const NAME_ONLY = new Set(NAME_ONLY_EVENTS);
 /** FreeSWITCH's cJSON writes Event-Name first, with no spaces. */
 const JSON_EVENT_NAME = /^\{"Event-Name":"([A-Z_]{1,64})"[,}]/;
 
-/** text/event-json body: one JSON object of string values; `_body` holds the event body. */
+/**
+ * text/event-json body: one JSON object of string values; `_body` holds the event body. FreeSWITCH's own output
+ * (Event-Name first, no spaces) is read on demand (EslEvent.lazyJson); anything else is parsed at once and must be
+ * a JSON object.
+ */
 export function parseJsonEvent(body: Buffer): EslEvent {
-  const name = JSON_EVENT_NAME.exec(body.subarray(0, 96).toString('latin1'))?.[1];
-  if (name !== undefined && NAME_ONLY.has(name)) return EslEvent.lazyJson(name, body);
+  const name = JSON_EVENT_NAME.exec(body.toString('latin1', 0, Math.min(body.length, 96)))?.[1];
+  if (name !== undefined) return EslEvent.lazyJson(name, body);
   let doc: unknown;
   try {
     doc = JSON.parse(body.toString('utf8'));

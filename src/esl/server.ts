@@ -20,6 +20,8 @@ export interface EslServerOptions {
   callTimeouts?: Partial<CallTimeouts>;
   /** After onCall: how long to wait for CHANNEL_HANGUP_COMPLETE and the linger notice before `exit`. */
   lingerWaitMs?: number;
+  /** Unset b_leg_cdr once the bridge result has it, so later events do not repeat it (default true). */
+  dropCarrierCdr?: boolean;
   limits?: FrameParserLimits;
   /**
    * Event kinds to drop from the subscription with `nixevent` right after `myevents` (FreeSWITCH clears them from
@@ -86,17 +88,18 @@ export function createEslServer(options: EslServerOptions): EslServer {
       lingerDone = true;
       if (disposition !== 'linger') hangupComplete = true; // FreeSWITCH is closing: nothing more will come
     });
-    await connection.command(eventFormat === 'json' ? 'myevents json' : 'myevents');
-    if (options.unsubscribe?.length) {
-      // An older FreeSWITCH refusing nixevent only costs bandwidth: carry on with the full stream.
-      await connection
-        .command(`nixevent ${options.unsubscribe.join(' ')}`)
-        .catch((err: unknown) => log.warn({ err }, 'nixevent refused; receiving every event'));
-    }
-    await connection.command('linger');
+    // Sent together (one write); the replies come back in order.
+    const subscribed = connection.command(eventFormat === 'json' ? 'myevents json' : 'myevents');
+    const nixed = options.unsubscribe?.length
+      ? connection
+          .command(`nixevent ${options.unsubscribe.join(' ')}`)
+          // An older FreeSWITCH refusing nixevent only costs bandwidth: carry on with the full stream.
+          .catch((err: unknown) => log.warn({ err }, 'nixevent refused; receiving every event'))
+      : undefined;
+    const lingering = connection.command('linger');
+    await Promise.all([subscribed, nixed, lingering]);
 
-
-    const session = new CallSession(connection, data, { logger: log, timeouts: options.callTimeouts });
+    const session = new CallSession(connection, data, { logger: log, timeouts: options.callTimeouts, dropCarrierCdr: options.dropCarrierCdr });
     log.info({ did: session.info.did, callerId: session.info.callerId }, 'call started');
     try {
       await options.onCall(session);

@@ -22,15 +22,19 @@ interface ServicesInput {
  */
 export const flowActors = {
   answer: fromPromise<void, CallInput>(({ input, signal }) => input.call.answer(signal)),
-  setVariable: fromPromise<void, CallInput & { name: string; value: string }>(({ input, signal }) =>
-    input.call.set(input.name, input.value, signal),
+  setVariables: fromPromise<void, CallInput & { vars: Array<[string, string]> }>(({ input, signal }) =>
+    input.call.setVariables(input.vars, signal),
   ),
-  /** Plays the items in order (one playback / say command each). */
+  /**
+   * Plays the items in order (one playback / say command each). They are all sent at once: FreeSWITCH queues the
+   * executes of a socket and runs them one after the other, and the commands leave in one write.
+   */
   announce: fromPromise<void, CallInput & { lang: string; items: Announcement[] }>(async ({ input, signal }) => {
-    for (const item of input.items) {
-      if ('prompt' in item) await input.call.playback(promptPath(item.prompt), signal);
-      else await input.call.say(input.lang, item.say, item.text, signal);
-    }
+    await Promise.all(
+      input.items.map((item) =>
+        'prompt' in item ? input.call.playback(promptPath(item.prompt), signal) : input.call.say(input.lang, item.say, item.text, signal),
+      ),
+    );
   }),
   collectDigits: fromPromise<{ digits: string | undefined; success: boolean }, CallInput & { req: DigitsRequest }>(
     ({ input, signal }) => input.call.playAndGetDigits(input.req, signal),

@@ -88,8 +88,9 @@ export interface Call {
   readonly hungUp: boolean;
 
   answer(signal?: AbortSignal): Promise<void>;
-  /** Sets a channel variable (app `set`). Name and value must already be validated by the caller. */
-  set(name: string, value: string, signal?: AbortSignal): Promise<void>;
+  /** Sets channel variables in one command (app `set`, or `multiset` for several). Names and values must already be
+   * validated by the caller. */
+  setVariables(vars: ReadonlyArray<readonly [string, string]>, signal?: AbortSignal): Promise<void>;
   playback(file: string, signal?: AbortSignal): Promise<void>;
   /** mod_say: `say <lang> <type> PRONOUNCED <text>`. */
   say(lang: string, type: SayType, text: string, signal?: AbortSignal): Promise<void>;

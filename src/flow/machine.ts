@@ -103,7 +103,6 @@ interface FlowContext extends FlowInput {
   endPrompt: PromptName | undefined;
   ended: EndReason | undefined;
   callerGone: boolean;
-  bridgeVarsSet: boolean;
   error: unknown;
 }
 
@@ -288,7 +287,6 @@ export const callMachine = setup({
     endPrompt: undefined,
     ended: undefined,
     callerGone: false,
-    bridgeVarsSet: false,
     error: undefined,
   }),
   // Outside `session` a hangup only marks the caller gone: reserving, bridging and settling finish first.
@@ -318,13 +316,22 @@ export const callMachine = setup({
             onError: FAILED,
           },
         },
+        // One multiset for the whole call: the prompts' language, and what lets the flow regain the call after a
+        // bridge (continue_on_fail: a failed bridge does not hang up; hangup_after_bridge=false: nor a finished one).
         settingSoundPrefix: {
           invoke: {
-            src: 'setVariable',
+            src: 'setVariables',
             input: ({ context }) => ({
               call: context.call,
-              name: 'sound_prefix',
-              value: `${context.opts.soundsPrefix}/${context.lang}`,
+              vars: [
+                ['sound_prefix', `${context.opts.soundsPrefix}/${context.lang}`],
+                ...(context.access
+                  ? ([
+                      ['continue_on_fail', 'true'],
+                      ['hangup_after_bridge', 'false'],
+                    ] as Array<[string, string]>)
+                  : []),
+              ],
             }),
             onDone: [
               { guard: 'hasAccess', target: 'checkingLockout' },
@@ -627,25 +634,6 @@ export const callMachine = setup({
             { target: 'destination.refusing' },
           ],
         },
-        preparingBridge: {
-          always: [{ guard: ({ context }) => context.bridgeVarsSet, target: 'buildingDialString' }, { target: 'settingContinueOnFail' }],
-        },
-        settingContinueOnFail: {
-          invoke: {
-            src: 'setVariable',
-            input: ({ context }) => ({ call: context.call, name: 'continue_on_fail', value: 'true' }),
-            onDone: 'settingHangupAfterBridge',
-            onError: FAILED,
-          },
-        },
-        settingHangupAfterBridge: {
-          invoke: {
-            src: 'setVariable',
-            input: ({ context }) => ({ call: context.call, name: 'hangup_after_bridge', value: 'false' }),
-            onDone: { target: 'buildingDialString', actions: assign({ bridgeVarsSet: true }) },
-            onError: FAILED,
-          },
-        },
         buildingDialString: {
           entry: assign(({ context }) => {
             try {
@@ -787,7 +775,7 @@ export const callMachine = setup({
       },
     },
     reserved: {
-      always: [{ guard: 'callerGone', target: 'closing' }, { target: '#call.session.preparingBridge' }],
+      always: [{ guard: 'callerGone', target: 'closing' }, { target: '#call.session.buildingDialString' }],
     },
 
     bridging: {

@@ -90,7 +90,7 @@ export class VarStore {
   private jsonBlock = '';
   private plainVersion = -1;
   private plainBlock = '';
-  private readonly sized: Partial<Record<EventFormat, { version: number; text: string; bytes: number }>> = {};
+  private readonly encoded: Partial<Record<EventFormat, { version: number; bytes: Buffer }>> = {};
 
   set(name: string, value: string | undefined): void {
     const old = this.map.get(name);
@@ -140,14 +140,12 @@ export class VarStore {
     return this.plainBlock;
   }
 
-  /** block() (flat) with its UTF-8 length, kept until a variable changes. */
-  sizedBlock(format: EventFormat): { text: string; bytes: number } {
-    let c = this.sized[format];
-    if (!c || c.version !== this.version) {
-      const text = this.block(format);
-      c = this.sized[format] = { version: this.version, text, bytes: Buffer.byteLength(text, 'utf8') };
-    }
-    return c;
+  /** block() as UTF-8 bytes, kept until a variable changes (every event of a call repeats it; after a bridge
+   * it holds b_leg_cdr and weighs ~25 KB, so it is encoded once, not once per event). */
+  bytes(format: EventFormat): Buffer {
+    let c = this.encoded[format];
+    if (!c || c.version !== this.version) c = this.encoded[format] = { version: this.version, bytes: Buffer.from(this.block(format), 'utf8') };
+    return c.bytes;
   }
 }
 
@@ -331,14 +329,14 @@ export class Channel {
     if (opts.pre) head += serPairs(opts.pre, format);
     const chan = this.chanBuffer(format);
     const other = this.otherLeg ? this.otherLegBuffer(format) : undefined;
-    const vars = opts.vars !== false ? this.vars.sizedBlock(format) : undefined;
+    const vars = opts.vars !== false ? this.vars.bytes(format) : undefined;
     const tail = (opts.post ? serPairs(opts.post, format) : '') + (format === 'json' ? '}' : '\n');
-    const len = Buffer.byteLength(head, 'utf8') + chan.length + (other?.length ?? 0) + (vars?.bytes ?? 0) + Buffer.byteLength(tail, 'utf8');
+    const len = Buffer.byteLength(head, 'utf8') + chan.length + (other?.length ?? 0) + (vars?.length ?? 0) + Buffer.byteLength(tail, 'utf8');
     const type = format === 'json' ? 'text/event-json' : 'text/event-plain';
     const out: FramePieces = [`Content-Length: ${len}\nContent-Type: ${type}\n\n${head}`];
     if (chan.length) out.push(chan);
     if (other?.length) out.push(other);
-    if (vars?.bytes) out.push(vars.text);
+    if (vars?.length) out.push(vars);
     out.push(tail);
     return out;
   }

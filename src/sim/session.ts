@@ -115,6 +115,7 @@ export class SimSession {
   ) {
     const start = script.startUs ?? opts.startUs ?? Date.now() * 1000;
     this.clock = new VirtualClock(start, opts.timeScale ?? 0);
+    this.record = opts.record ?? true;
     this.format = opts.eventFormat ?? 'plain';
     this.sound = opts.soundDurationMs ?? defaultSoundDurationMs;
     this.ch = new Channel(
@@ -184,6 +185,7 @@ export class SimSession {
   private corked = false;
   /** What was written, frame by frame; result.rx gives them as Buffers (built when first read). */
   private readonly rxLog = new FrameLog();
+  private readonly record: boolean;
 
   /**
    * Output is corked and goes out in one writev when the call has nothing more to say at once: at the next
@@ -191,7 +193,7 @@ export class SimSession {
    */
   private write(data: Buffer | FramePieces): void {
     if (this.closed || this.socket.destroyed) return;
-    this.rxLog.frames.push(data);
+    if (this.record) this.rxLog.frames.push(data);
     if (!this.corked) {
       this.corked = true;
       this.flushTurns = 0;
@@ -261,10 +263,12 @@ export class SimSession {
 
   private async onCommand(f: RawFrame): Promise<void> {
     if (this.closed) return;
-    this.result.tx.push(Buffer.from(f.raw));
-    const text = f.raw.toString('utf8');
-    const first = (text.split('\n')[0] ?? '').trim();
-    this.result.commands.push(first);
+    const nl = f.raw.indexOf(0x0a);
+    const first = f.raw.toString('utf8', 0, nl < 0 ? f.raw.length : nl).trim();
+    if (this.record) {
+      this.result.tx.push(Buffer.from(f.raw));
+      this.result.commands.push(first);
+    }
     const [cmd = '', ...rest] = first.split(/\s+/);
     const argText = first.slice(cmd.length).trim();
     switch (cmd.toLowerCase()) {
@@ -467,6 +471,28 @@ export class SimSession {
       case 'unset':
         this.setVar(arg, undefined);
         return '_none_';
+      case 'multiset':
+      case 'multiunset': {
+        // mod_dptools: `[^^<delim>]item item...`, split on the delimiter (space by default); multiset sets each
+        // `name=value` like set (an empty value unsets), multiunset unsets each name.
+        let list = arg;
+        let delim = ' ';
+        if (list.startsWith('^^') && list.length > 2) {
+          delim = list[2]!;
+          list = list.slice(3);
+        }
+        for (const item of list.split(delim)) {
+          if (!item) continue;
+          if (name === 'multiunset') {
+            this.setVar(item, undefined);
+            continue;
+          }
+          const i = item.indexOf('=');
+          const v = i < 0 ? '' : item.slice(i + 1);
+          this.setVar(i < 0 ? item : item.slice(0, i), v === '' ? undefined : v);
+        }
+        return '_none_';
+      }
       case 'hangup':
         this.hangup(arg || 'NORMAL_CLEARING', 'client');
         return '_none_';

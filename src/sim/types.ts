@@ -66,6 +66,9 @@ export interface SimOptions {
   startUs?: number;
   /** Length of a prompt file in ms (tone_stream and silence_stream are parsed; default 200 ms per file). */
   soundDurationMs?: (file: string) => number;
+  /** Keep every frame of each call in its result (rx, tx, commands). Default true; a benchmark that places
+   * thousands of calls turns it off, since the frames are most of what a call allocates. */
+  record?: boolean;
   /** Give up a call when the client is silent this long (real ms). Default 30000. */
   idleTimeoutMs?: number;
 }

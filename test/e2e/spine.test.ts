@@ -60,6 +60,13 @@ describe('one calling-card call end to end: simulator -> ESL server -> flow -> P
     expect(await reservationsLeft(card.id)).toBe(0);
     // The caller heard the balance after the call too.
     expect(outcome.played).toContain('say:CURRENCY:4.96');
+    // Once read, the carrier CDR copy is unset: the events after the bridge no longer carry it.
+    expect(result.apps.map((a) => a.name)).toContain('multiunset');
+    expect(result.variables['b_leg_cdr']).toBeUndefined();
+    expect(result.variables[`b_leg_cdr_${bLeg.uuid}`]).toBeUndefined();
+    const hangupComplete = result.rx.map((f) => f.toString('utf8')).find((f) => f.includes('"Event-Name":"CHANNEL_HANGUP_COMPLETE"'));
+    expect(hangupComplete).toBeDefined();
+    expect(hangupComplete).not.toContain('b_leg_cdr');
   });
 
   it('wrong PIN three times: refused, nothing reserved or charged', async () => {

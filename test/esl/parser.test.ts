@@ -1,7 +1,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { isEslError } from '../../src/esl/errors.ts';
-import { EslEvent, FrameParser, safeDecode, toFrame, type EslFrame, type RawFrame } from '../../src/esl/parser.ts';
+import { EslEvent, FrameParser, jsonMember, parseJsonEvent, safeDecode, toFrame, type EslFrame, type RawFrame } from '../../src/esl/parser.ts';
 import { outlineRx, rx, scenarios, splitFrames } from './helpers.ts';
 
 const parseAll = (buf: Buffer): RawFrame[] => new FrameParser().push(buf);
@@ -116,6 +116,47 @@ describe('FrameParser limits and garbage', () => {
     const json = Buffer.from('{"Event-Name": "CHANNEL_ANSWER", oops}');
     expectProtocolError(() => toFrame({ headers: new Map([['Content-Type', 'text/event-json']]), body: json }));
     expectProtocolError(() => toFrame({ headers: new Map([['Content-Type', 'text/event-plain']]), body: Buffer.from('garbage line\n\n') }));
+  });
+});
+
+describe('reading members of a JSON event without parsing it', () => {
+  // Keys and values built to trip a byte search: quotes, backslashes, ',"key":"' inside values, unicode.
+  const tricky = fc.oneof(
+    fc.string(),
+    fc.constantFrom('a,"Event-Name":"X"', '\\', '\\"', '",', ',"k":', '{"k":"v"}', 'x\\', '☎ é', '\u0000\n'),
+    fc.string().map((s) => `${s}","k":"${s}`),
+  );
+  const key = fc.oneof(fc.constantFrom('k', 'Event-Name', 'variable_b_leg_cdr', 'Application-UUID'), fc.stringMatching(/^[A-Za-z_-][A-Za-z0-9_-]{0,12}$/));
+
+  it('finds every member exactly as JSON.parse does, and nothing that is not a member', () => {
+    fc.assert(
+      fc.property(fc.dictionary(key, tricky, { maxKeys: 12 }), key, (obj, probe) => {
+        const doc = { 'Event-Name': 'CHANNEL_EXECUTE_COMPLETE', ...obj };
+        const raw = Buffer.from(JSON.stringify(doc));
+        for (const [k, v] of Object.entries(doc)) expect(jsonMember(raw, k)).toBe(v);
+        expect(jsonMember(raw, probe)).toBe(Object.hasOwn(doc, probe) ? (doc as Record<string, string>)[probe] : undefined);
+        const ev = parseJsonEvent(raw);
+        expect(ev.get(probe)).toBe(Object.hasOwn(doc, probe) ? (doc as Record<string, string>)[probe] : undefined);
+        expect([...ev.headers.entries()]).toEqual(Object.entries(doc));
+      }),
+      { numRuns: 400 },
+    );
+  });
+
+  it('falls back to a full parse for members that are not strings, and reads _body as the body', () => {
+    const raw = Buffer.from(JSON.stringify({ 'Event-Name': 'CUSTOM', list: ['a', 'b'], n: '1', _body: 'hello' }));
+    const ev = parseJsonEvent(raw);
+    expect(ev.get('list')).toBe('ARRAY::a|:b');
+    expect(ev.get('n')).toBe('1');
+    expect(ev.get('_body')).toBeUndefined();
+    expect(ev.body).toBe('hello');
+  });
+
+  it('reads the name of a body that is cut short, and nothing else', () => {
+    const ev = parseJsonEvent(Buffer.from('{"Event-Name":"CHANNEL_HANGUP","Hangup-Cause":"NORMAL_CLE'));
+    expect(ev.name).toBe('CHANNEL_HANGUP');
+    expect(ev.get('Hangup-Cause')).toBeUndefined();
+    expect(ev.headers.get('Event-Name')).toBe('CHANNEL_HANGUP');
   });
 });
 

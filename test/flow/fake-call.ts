@@ -103,7 +103,7 @@ export class FakeCall implements Call {
     return this.commands.filter((c) => c.cmd === 'bridge').map((c) => c.args[0] as BridgeRequest);
   }
   sets(): Array<[string, string]> {
-    return this.commands.filter((c) => c.cmd === 'set').map((c) => [String(c.args[0]), String(c.args[1])]);
+    return this.commands.filter((c) => c.cmd === 'set').flatMap((c) => (c.args[0] as Array<[string, string]>).map(([k, v]) => [k, v] as [string, string]));
   }
 
   // ---- Call
@@ -111,8 +111,8 @@ export class FakeCall implements Call {
   answer(signal?: AbortSignal): Promise<void> {
     return this.run('answer', [], signal, async () => undefined);
   }
-  set(name: string, value: string, signal?: AbortSignal): Promise<void> {
-    return this.run('set', [name, value], signal, async () => undefined);
+  setVariables(vars: ReadonlyArray<readonly [string, string]>, signal?: AbortSignal): Promise<void> {
+    return this.run('set', [vars], signal, async () => undefined);
   }
   playback(file: string, signal?: AbortSignal): Promise<void> {
     return this.run('playback', [file], signal, async () => undefined);

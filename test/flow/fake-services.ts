@@ -119,8 +119,11 @@ export class FakeServices implements CallServices {
     if (maxSeconds < 1) return { ok: false, reason: 'insufficient' };
     return { ok: true, maxSeconds, ratePerMin: c.perSecond * 60n, destinationName: 'Somewhere' };
   }
+  /** Runs inside reserve (e.g. the caller hangs up meanwhile). */
+  onReserve: (() => void) | undefined;
   async reserve(cardId: string, number: string, ctx: CallContextInfo): Promise<ReserveResult> {
     this.record('reserve', [cardId, number, ctx]);
+    this.onReserve?.();
     const forced = this.reserveQueue.shift();
     if (forced) {
       if (forced.ok) this.held.set(forced.reservation.callId, forced.reservation);

@@ -16,8 +16,14 @@ const PIN = '1234567890';
 const DEST = '15557654321';
 const UUID_RE = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 
-async function run(script: FakeCallScript, services = new FakeServices(), opts: Partial<FlowOptions> = {}) {
+async function run(
+  script: FakeCallScript,
+  services = new FakeServices(),
+  opts: Partial<FlowOptions> = {},
+  onCall: (call: FakeCall) => void = () => {},
+) {
   const call = new FakeCall(script);
+  onCall(call);
   const lines: Array<Record<string, unknown>> = [];
   const logger = pino({ level: 'trace' }, { write: (s: string) => void lines.push(JSON.parse(s)) });
   const started = Date.now();
@@ -542,7 +548,12 @@ describe('call flow: caller hangs up', () => {
   });
 
   it('after the reservation, before the bridge: released exactly once', async () => {
-    const { call, services, outcome } = await run({ digits: [PIN, DEST], hangupAt: { cmd: 'set', nth: 2 } });
+    // The caller hangs up while the reservation is being made: nothing runs on the call between it and the bridge.
+    const services = new FakeServices();
+    let call!: FakeCall;
+    services.onReserve = () => call.callerHangsUp();
+    const running = run({ digits: [PIN, DEST] }, services, {}, (c) => (call = c));
+    const { outcome } = await running;
     expect(call.count('bridge')).toBe(0);
     expect(settles(services)).toHaveLength(1);
     // Never dialled: settled as not bridged, so the hold is released now, not at its deadline.
