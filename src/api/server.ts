@@ -42,7 +42,7 @@ export function buildApi(opts: ApiOptions): FastifyInstance {
     bodyLimit: opts.bodyLimit ?? 50 * 1024 * 1024,
   }) as unknown as FastifyInstance;
   const onBalanceChange: OnBalanceChange | undefined =
-    opts.onBalanceChange ?? (opts.live ? (cardId, snap) => opts.live!.load(cardId, snap) : undefined);
+    opts.onBalanceChange ?? (opts.live ? async (cardId, snap) => void (await opts.live!.load(cardId, snap)) : undefined);
   const ctx: AdminContext = { pool: opts.pool, pinKeys: opts.pinKeys, ...(onBalanceChange && { onBalanceChange }) };
 
   // The zod schemas validate inside the handlers (shared with the CLI); route schemas are documentation only.

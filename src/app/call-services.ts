@@ -13,7 +13,8 @@ import {
 import type { LiveBalanceStore } from '../live/live-balance.ts';
 import type { PinKeys } from '../store/pin.ts';
 import type { Micros } from '../money/money.ts';
-import { bindCallerId, cardBalance, cardIdByCallerId, cardIdByPin, CALLER_ID_RE } from '../store/cards.ts';
+import { bindCallerId, cardBalance, cardIdByCallerId, cardIdByPin, getCardByPin, CALLER_ID_RE, type CardRecord } from '../store/cards.ts';
+import { statementName } from '../store/db.ts';
 import { authorizeCard } from '../billing/lifecycle.ts';
 import {
   expireOverdueCalls,
@@ -202,7 +203,19 @@ interface AccessNumberRow {
   pin_tries: number;
   bind_cli_after_pin: boolean;
   max_calls_per_session: number;
+  cli_card_id: string | null;
 }
+
+const ACCESS_SELECT = `
+  SELECT did, language, auth_mode, gateway, failover_gateway, min_digits, max_digits, allowed_prefixes,
+         denied_prefixes, country_code, national_prefix, pin_length, pin_tries, bind_cli_after_pin,
+         max_calls_per_session, NULL::text AS cli_card_id
+    FROM access_numbers WHERE did = $1 AND enabled`;
+// The same, plus the card bound to the caller ID (pinless), in the same round trip.
+const ACCESS_WITH_CLI_SELECT = ACCESS_SELECT.replace(
+  'NULL::text AS cli_card_id',
+  '(SELECT card_id::text FROM caller_ids WHERE caller_id = $2) AS cli_card_id',
+);
 
 const PIN_RE = /^[0-9]{4,20}$/;
 
@@ -222,15 +235,34 @@ export function createCallServices(deps: CallServicesDeps): CcardCallServices {
   const didMax = config.lockout.didMaxFailures ?? config.lockout.maxFailures * 10;
   const guard = <T>(what: string, op: () => Promise<T>) => failClosed(what, timeoutMs, op);
 
+  /** Status, expiry and first-use activation, then the card's spendable into the live store (one round trip). */
+  async function authorize(cardOrId: string | CardRecord): Promise<AuthorizeResult> {
+    const r = await authorizeCard(pool, cardOrId, now());
+    if (!r.ok) return r;
+    const { card } = r;
+    const { available } = await live.load(card.id, { spendable: card.balance + card.creditLimit, version: card.version });
+    return {
+      ok: true,
+      activated: r.activated,
+      card: {
+        id: card.id,
+        serial: card.serial,
+        currency: card.currency,
+        available,
+        balance: card.balance,
+        pricing: { rateTableId: card.rateTableId, taxPpm: card.taxPpm, maxConcurrentCalls: card.maxConcurrentCalls },
+      },
+    };
+  }
+
   return {
-    accessNumber: (did) =>
+    accessNumber: (did, callerId) =>
       guard('accessNumber', async () => {
+        const withCli = callerId !== undefined && CALLER_ID_RE.test(callerId);
         const r = await pool.query<AccessNumberRow>(
-          `SELECT did, language, auth_mode, gateway, failover_gateway, min_digits, max_digits, allowed_prefixes,
-                  denied_prefixes, country_code, national_prefix, pin_length, pin_tries, bind_cli_after_pin,
-                  max_calls_per_session
-             FROM access_numbers WHERE did = $1 AND enabled`,
-          [did],
+          withCli
+            ? { name: statementName('ccard_access_cli'), text: ACCESS_WITH_CLI_SELECT, values: [did, callerId] }
+            : { name: statementName('ccard_access'), text: ACCESS_SELECT, values: [did] },
         );
         const a = r.rows[0];
         if (!a) return undefined;
@@ -250,6 +282,7 @@ export function createCallServices(deps: CallServicesDeps): CcardCallServices {
           pinTries: a.pin_tries,
           bindCliAfterPin: a.bind_cli_after_pin,
           maxCallsPerSession: a.max_calls_per_session,
+          ...(withCli ? { cliCardId: a.cli_card_id } : {}),
         };
         return out;
       }),
@@ -259,18 +292,12 @@ export function createCallServices(deps: CallServicesDeps): CcardCallServices {
     // Never for an empty, anonymous or otherwise non-numeric caller ID.
     cardIdByCli: (callerId) => guard('cardIdByCli', () => cardIdByCallerId(pool, callerId)),
 
-    authorize: (cardId) =>
-      guard('authorize', async (): Promise<AuthorizeResult> => {
-        const r = await authorizeCard(pool, cardId, now());
-        if (!r.ok) return r;
-        const { card } = r;
-        await live.load(card.id, { spendable: card.balance + card.creditLimit, version: card.version });
-        const { available } = await liveAvailable(billing, card.id);
-        return {
-          ok: true,
-          activated: r.activated,
-          card: { id: card.id, serial: card.serial, currency: card.currency, available, balance: card.balance },
-        };
+    authorize: (cardId) => guard('authorize', () => authorize(cardId)),
+
+    authorizeByPin: (pin) =>
+      guard('authorizeByPin', async (): Promise<AuthorizeResult> => {
+        const card = PIN_RE.test(pin) ? await getCardByPin(pool, deps.pinKeys, pin) : undefined;
+        return card ? authorize(card) : { ok: false, reason: 'unknown' };
       }),
 
     balance: (cardId) =>
@@ -280,9 +307,10 @@ export function createCallServices(deps: CallServicesDeps): CcardCallServices {
         return b;
       }),
 
-    quote: (cardId, number) => guard('quote', (): Promise<QuoteResult> => quoteCall(billing, cardId, number, now())),
+    quote: (cardId, number, card) => guard('quote', (): Promise<QuoteResult> => quoteCall(billing, cardId, number, now(), card)),
 
-    reserve: (cardId, number, ctx) => guard('reserve', (): Promise<ReserveResult> => reserveCall(billing, cardId, number, ctx, now())),
+    reserve: (cardId, number, ctx, hint) =>
+      guard('reserve', (): Promise<ReserveResult> => reserveCall(billing, cardId, number, ctx, now(), hint)),
 
     settle: (reservation, bridge) => guard('settle', (): Promise<SettleResult> => settleReservation(billing, reservation, bridge)),
 

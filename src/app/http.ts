@@ -28,7 +28,7 @@ export async function buildHttp(deps: {
     pinKeys: deps.pinKeys,
     logger: deps.logger,
     live: deps.live,
-    onBalanceChange: async (cardId, snapshot) => deps.live.load(cardId, snapshot),
+    onBalanceChange: async (cardId, snapshot) => void (await deps.live.load(cardId, snapshot)),
     onJsonCdr: async (body) => {
       // Any 2xx tells mod_json_cdr the CDR was delivered; a 5xx (thrown: database down) makes it retry and
       // finally keep the file in its err-log-dir, from where `ccard cdr import` can replay it.

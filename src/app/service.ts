@@ -79,7 +79,7 @@ export async function startService(opts: ServiceOptions = {}): Promise<Service> 
     let redis: Redis | undefined;
     let live: LiveBalanceStore;
     if (config.REDIS_URL) {
-      redis = new Redis(config.REDIS_URL, { maxRetriesPerRequest: 1, connectTimeout: 2000, enableOfflineQueue: false });
+      redis = new Redis(config.REDIS_URL, { maxRetriesPerRequest: 1, connectTimeout: 2000, enableOfflineQueue: false, enableAutoPipelining: true });
       redis.on('error', (err) => logger.warn({ err: err.message }, 'redis error'));
       await new Promise<void>((resolve, reject) => {
         redis!.once('ready', resolve);

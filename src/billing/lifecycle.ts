@@ -22,8 +22,10 @@ export function isPastExpiry(card: Pick<CardRecord, 'expiresAt' | 'seriesExpiryD
  * row and only one sees it pending) and its series' activation fee is charged in the same transaction;
  * finally a card with nothing to spend (balance + credit limit <= 0) is 'no_balance'.
  */
-export async function authorizeCard(pool: Pool, cardId: string, now: Date = new Date()): Promise<AuthorizeOutcome> {
-  let card = await getCard(pool, cardId);
+export async function authorizeCard(pool: Pool, cardOrId: string | CardRecord, now: Date = new Date()): Promise<AuthorizeOutcome> {
+  // A record the caller just read (e.g. by PIN) saves the read.
+  const cardId = typeof cardOrId === 'string' ? cardOrId : cardOrId.id;
+  let card = typeof cardOrId === 'string' ? await getCard(pool, cardOrId) : cardOrId;
   if (!card) return { ok: false, reason: 'unknown' };
   if (card.status === 'disabled' || card.seriesStatus !== 'active') return { ok: false, reason: 'disabled' };
   if (card.status === 'expired') return { ok: false, reason: 'expired' };

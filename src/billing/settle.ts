@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import type { Pool } from 'pg';
 import type { LiveBalanceStore } from '../live/live-balance.ts';
 import type { Micros } from '../money/money.ts';
-import type { CallContextInfo, QuoteResult, Reservation, ReserveResult, SettleResult } from '../flow/services.ts';
+import type { CallContextInfo, CardView, QuoteResult, Reservation, ReserveHint, ReserveResult, SettleResult } from '../flow/services.ts';
 import type { BridgeResult, CarrierCdr } from '../flow/call.ts';
 import { getCard, readSnapshot, type CardRecord } from '../store/cards.ts';
 import {
@@ -98,13 +98,27 @@ export async function liveAvailable(deps: SettleDeps, cardId: string): Promise<{
   throw new Error(`live store keeps dropping card ${cardId}`);
 }
 
-function rateFor(deps: BillingDeps, card: CardRecord, number: string, now: Date) {
+type PricedCard = Pick<CardRecord, 'id' | 'rateTableId' | 'taxPpm' | 'maxConcurrentCalls'> & { status?: CardRecord['status'] };
+
+function rateFor(deps: BillingDeps, card: PricedCard, number: string, now: Date) {
   return deps.rates.ruleFor(card.rateTableId, number, card.taxPpm, now);
 }
 
+/** The card as authorized (no read) when the flow passes it with its pricing, else read now. */
+async function pricedCard(deps: BillingDeps, cardId: string, view: CardView | undefined): Promise<PricedCard | undefined> {
+  if (view?.pricing && view.id === cardId) return { id: cardId, ...view.pricing };
+  return getCard(deps.pool, cardId);
+}
+
 /** How long a call to `number` could last now, without holding anything. */
-export async function quoteCall(deps: BillingDeps, cardId: string, number: string, now: Date = new Date()): Promise<QuoteResult> {
-  const card = await getCard(deps.pool, cardId);
+export async function quoteCall(
+  deps: BillingDeps,
+  cardId: string,
+  number: string,
+  now: Date = new Date(),
+  view?: CardView,
+): Promise<QuoteResult> {
+  const card = await pricedCard(deps, cardId, view);
   if (!card) return { ok: false, reason: 'insufficient' };
   const found = rateFor(deps, card, number, now);
   if (!found) return { ok: false, reason: 'no_rate' };
@@ -113,7 +127,7 @@ export async function quoteCall(deps: BillingDeps, cardId: string, number: strin
   if (active >= card.maxConcurrentCalls) return { ok: false, reason: 'too_many_calls' };
   const secs = maxSeconds(found.rule, available, deps.config.maxCallSeconds);
   if (secs < deps.config.minCallSeconds) return { ok: false, reason: 'insufficient' };
-  return { ok: true, maxSeconds: secs, ratePerMin: found.rule.ratePerMin, destinationName: found.rate.destination };
+  return { ok: true, maxSeconds: secs, ratePerMin: found.rule.ratePerMin, destinationName: found.rate.destination, available };
 }
 
 /**
@@ -127,15 +141,18 @@ export async function reserveCall(
   number: string,
   ctx: CallContextInfo,
   now: Date = new Date(),
+  hint: ReserveHint = {},
 ): Promise<ReserveResult> {
-  const card = await getCard(deps.pool, cardId);
-  if (!card || card.status !== 'active') return { ok: false, reason: 'insufficient' };
+  const card = await pricedCard(deps, cardId, hint.card);
+  // A card read now is checked here; one passed as authorized is checked by the insert of the calls row.
+  if (!card || (card.status !== undefined && card.status !== 'active')) return { ok: false, reason: 'insufficient' };
   const found = rateFor(deps, card, number, now);
   if (!found) return { ok: false, reason: 'no_rate' };
   const { rule } = found;
   const cfg = deps.config;
   const callId = randomUUID();
-  let known: Micros | undefined;
+  // The quoted amount is the first guess; the reservation itself is atomic and says when less is left.
+  let known: Micros | undefined = hint.available;
   for (let i = 0; i < RESERVE_TRIES; i++) {
     let available = known;
     known = undefined;
@@ -156,8 +173,9 @@ export async function reserveCall(
     const r = await deps.live.reserve(card.id, callId, amount, ttlMs, card.maxConcurrentCalls);
     if (r.ok) {
       const snapshot = toRateSnapshot(found.rate, rule);
+      let recorded: boolean;
       try {
-        await insertCall(deps.pool, {
+        recorded = await insertCall(deps.pool, {
           callId,
           cardId: card.id,
           ivrUuid: ctx.ivrUuid,
@@ -169,12 +187,17 @@ export async function reserveCall(
           reserved: amount,
           holdUntil: new Date(now.getTime() + ttlMs),
         });
-        rememberPricing(callId, { rate: snapshot, maxSeconds: secs });
       } catch (err) {
         // No row, no call: give the hold back (if this fails too, the hold simply expires).
         await deps.live.settle(card.id, callId).catch(() => {});
         throw err;
       }
+      if (!recorded) {
+        // Disabled (or expired) since it was authorized.
+        await deps.live.settle(card.id, callId).catch(() => {});
+        return { ok: false, reason: 'insufficient' };
+      }
+      rememberPricing(callId, { rate: snapshot, maxSeconds: secs });
       return { ok: true, reservation: { callId, cardId: card.id, maxSeconds: secs, reserved: amount } };
     }
     if (r.reason === 'too_many_calls') return { ok: false, reason: 'too_many_calls' };

@@ -1,7 +1,7 @@
 import { fromPromise } from 'xstate';
 import type { BridgeRequest, Call, DigitsRequest, SayType } from './call.ts';
 import { promptPath, type PromptName } from './prompts.ts';
-import type { CallContextInfo, CallServices, Reservation } from './services.ts';
+import type { CallContextInfo, CallServices, CardView, Reservation, ReserveHint } from './services.ts';
 import type { BridgeResult } from './call.ts';
 
 /** One item of an announcement: a ccard prompt or a mod_say phrase. */
@@ -45,8 +45,8 @@ export const flowActors = {
   /** Never aborted in practice (only the closing state invokes it) and never rejects. */
   hangup: fromPromise<void, CallInput>(({ input }) => input.call.hangup('NORMAL_CLEARING')),
 
-  lookupNumber: fromPromise(({ input }: { input: ServicesInput & { did: string } }) =>
-    input.services.accessNumber(input.did),
+  lookupNumber: fromPromise(({ input }: { input: ServicesInput & { did: string; callerId: string | undefined } }) =>
+    input.services.accessNumber(input.did, input.callerId),
   ),
   checkLockout: fromPromise(({ input }: { input: ServicesInput & { did: string; callerId: string } }) =>
     input.services.isLockedOut(input.did, input.callerId),
@@ -54,7 +54,7 @@ export const flowActors = {
   cardByCli: fromPromise(({ input }: { input: ServicesInput & { callerId: string } }) =>
     input.services.cardIdByCli(input.callerId),
   ),
-  cardByPin: fromPromise(({ input }: { input: ServicesInput & { pin: string } }) => input.services.cardIdByPin(input.pin)),
+  authorizeByPin: fromPromise(({ input }: { input: ServicesInput & { pin: string } }) => input.services.authorizeByPin(input.pin)),
   recordPinFailure: fromPromise(({ input }: { input: ServicesInput & { did: string; callerId: string } }) =>
     input.services.recordPinFailure(input.did, input.callerId),
   ),
@@ -65,12 +65,12 @@ export const flowActors = {
     input.services.authorize(input.cardId),
   ),
   balance: fromPromise(({ input }: { input: ServicesInput & { cardId: string } }) => input.services.balance(input.cardId)),
-  quote: fromPromise(({ input }: { input: ServicesInput & { cardId: string; number: string } }) =>
-    input.services.quote(input.cardId, input.number),
+  quote: fromPromise(({ input }: { input: ServicesInput & { cardId: string; number: string; card: CardView | undefined } }) =>
+    input.services.quote(input.cardId, input.number, input.card),
   ),
   reserve: fromPromise(
-    ({ input }: { input: ServicesInput & { cardId: string; number: string; ctx: CallContextInfo } }) =>
-      input.services.reserve(input.cardId, input.number, input.ctx),
+    ({ input }: { input: ServicesInput & { cardId: string; number: string; ctx: CallContextInfo; hint: ReserveHint } }) =>
+      input.services.reserve(input.cardId, input.number, input.ctx, input.hint),
   ),
   /** Settling money: invoked only in states that ignore HANGUP, so it always runs to its end. */
   settle: fromPromise(

@@ -12,6 +12,7 @@ import { LANGUAGES, promptPath, type Language, type PromptName } from './prompts
 import {
   ServiceUnavailableError,
   type AccessNumber,
+  type AuthorizeResult,
   type CallServices,
   type CardView,
   type Reservation,
@@ -90,6 +91,8 @@ interface FlowContext extends FlowInput {
   refusal: PromptName | undefined;
   number: string | undefined;
   maxSecondsQuoted: number;
+  availableQuoted: Micros | undefined;
+  auth: AuthorizeResult | undefined;
   gateway: string | undefined;
   onFailover: boolean;
   /** Reserved and not yet settled: whoever ends the call must settle it. */
@@ -275,6 +278,8 @@ export const callMachine = setup({
     refusal: undefined,
     number: undefined,
     maxSecondsQuoted: 0,
+    availableQuoted: undefined,
+    auth: undefined,
     gateway: undefined,
     onFailover: false,
     pending: undefined,
@@ -308,7 +313,11 @@ export const callMachine = setup({
         lookingUpNumber: {
           invoke: {
             src: 'lookupNumber',
-            input: ({ context }) => ({ services: context.services, did: context.call.info.did }),
+            input: ({ context }) => ({
+              services: context.services,
+              did: context.call.info.did,
+              callerId: usableCallerId(context.call) ? context.call.info.callerId : undefined,
+            }),
             onDone: {
               target: 'settingSoundPrefix',
               actions: assign(({ event }) => ({ access: event.output, lang: languageOf(event.output) })),
@@ -360,7 +369,23 @@ export const callMachine = setup({
         },
         choosingAuth: {
           always: [
+            // accessNumber read the caller ID's card too (cliCardId): no second lookup.
+            {
+              guard: ({ context }) => usableCallerId(context.call) && context.access!.authMode !== 'pin' && typeof context.access!.cliCardId === 'string',
+              target: 'authorizing',
+              actions: assign({ cardId: ({ context }) => context.access!.cliCardId! }),
+            },
+            {
+              guard: ({ context }) => context.access!.authMode !== 'pin' && context.access!.cliCardId === null,
+              target: 'noCliCard',
+            },
             { guard: 'cliFirst', target: 'lookingUpCli' },
+            { guard: 'cliOnly', target: 'ending', actions: { type: 'endWith', params: { reason: 'card_unknown', prompt: 'card_unknown' } } },
+            { target: 'pin' },
+          ],
+        },
+        noCliCard: {
+          always: [
             { guard: 'cliOnly', target: 'ending', actions: { type: 'endWith', params: { reason: 'card_unknown', prompt: 'card_unknown' } } },
             { target: 'pin' },
           ],
@@ -396,13 +421,14 @@ export const callMachine = setup({
                 onError: FAILED,
               },
             },
+            // The PIN's card, read and authorized in one step; 'unknown' means no card has this PIN.
             checking: {
               invoke: {
-                src: 'cardByPin',
+                src: 'authorizeByPin',
                 input: ({ context }) => ({ services: context.services, pin: context.pinEntry! }),
                 onDone: [
-                  { guard: ({ event }) => event.output !== undefined, target: '#call.session.authorizing', actions: assign({ cardId: ({ event }) => event.output }) },
-                  { target: 'recordingFailure' },
+                  { guard: ({ event }) => !event.output.ok && event.output.reason === 'unknown', target: 'recordingFailure' },
+                  { target: '#call.session.authorized', actions: assign({ auth: ({ event }) => event.output }) },
                 ],
                 onError: FAILED,
               },
@@ -437,38 +463,41 @@ export const callMachine = setup({
           invoke: {
             src: 'authorize',
             input: ({ context }) => ({ services: context.services, cardId: context.cardId! }),
-            onDone: [
-              {
-                guard: ({ event }) => event.output.ok && event.output.activated,
-                target: 'announcingActivation',
-                actions: assign(({ event }) => (event.output.ok ? { card: event.output.card, activated: true } : {})),
-              },
-              {
-                guard: ({ event }) => event.output.ok,
-                target: 'afterAuthorize',
-                actions: assign(({ event }) =>
-                  event.output.ok ? { card: event.output.card, activated: event.output.activated } : {},
-                ),
-              },
-              {
-                guard: ({ event }) => !event.output.ok && event.output.reason === 'disabled',
-                target: 'ending',
-                actions: { type: 'endWith', params: { reason: AUTH_REFUSAL.disabled, prompt: AUTH_REFUSAL.disabled } },
-              },
-              {
-                guard: ({ event }) => !event.output.ok && event.output.reason === 'expired',
-                target: 'ending',
-                actions: { type: 'endWith', params: { reason: AUTH_REFUSAL.expired, prompt: AUTH_REFUSAL.expired } },
-              },
-              {
-                guard: ({ event }) => !event.output.ok && event.output.reason === 'no_balance',
-                target: 'ending',
-                actions: { type: 'endWith', params: { reason: AUTH_REFUSAL.no_balance, prompt: AUTH_REFUSAL.no_balance } },
-              },
-              { target: 'ending', actions: { type: 'endWith', params: { reason: 'card_unknown', prompt: 'card_unknown' } } },
-            ],
+            onDone: { target: 'authorized', actions: assign({ auth: ({ event }) => event.output }) },
             onError: FAILED,
           },
+        },
+        authorized: {
+          always: [
+            {
+              guard: ({ context }) => context.auth?.ok === true && context.auth.activated,
+              target: 'announcingActivation',
+              actions: assign(({ context }) => (context.auth?.ok ? { card: context.auth.card, cardId: context.auth.card.id, activated: true } : {})),
+            },
+            {
+              guard: ({ context }) => context.auth?.ok === true,
+              target: 'afterAuthorize',
+              actions: assign(({ context }) =>
+                context.auth?.ok ? { card: context.auth.card, cardId: context.auth.card.id, activated: context.auth.activated } : {},
+              ),
+            },
+            {
+              guard: ({ context }) => context.auth?.ok === false && context.auth.reason === 'disabled',
+              target: 'ending',
+              actions: { type: 'endWith', params: { reason: AUTH_REFUSAL.disabled, prompt: AUTH_REFUSAL.disabled } },
+            },
+            {
+              guard: ({ context }) => context.auth?.ok === false && context.auth.reason === 'expired',
+              target: 'ending',
+              actions: { type: 'endWith', params: { reason: AUTH_REFUSAL.expired, prompt: AUTH_REFUSAL.expired } },
+            },
+            {
+              guard: ({ context }) => context.auth?.ok === false && context.auth.reason === 'no_balance',
+              target: 'ending',
+              actions: { type: 'endWith', params: { reason: AUTH_REFUSAL.no_balance, prompt: AUTH_REFUSAL.no_balance } },
+            },
+            { target: 'ending', actions: { type: 'endWith', params: { reason: 'card_unknown', prompt: 'card_unknown' } } },
+          ],
         },
         announcingActivation: {
           entry: { type: 'recordPlayed', params: { items: [{ prompt: 'card_activated' }] } },
@@ -589,12 +618,15 @@ export const callMachine = setup({
         rating: {
           invoke: {
             src: 'quote',
-            input: ({ context }) => ({ services: context.services, cardId: context.cardId!, number: context.number! }),
+            input: ({ context }) => ({ services: context.services, cardId: context.cardId!, number: context.number!, card: context.card }),
             onDone: [
               {
                 guard: ({ event }) => event.output.ok,
                 target: 'announcingDuration',
-                actions: assign(({ event }) => ({ maxSecondsQuoted: event.output.ok ? event.output.maxSeconds : 0 })),
+                actions: assign(({ event }) => ({
+                  maxSecondsQuoted: event.output.ok ? event.output.maxSeconds : 0,
+                  availableQuoted: event.output.ok ? event.output.available : undefined,
+                })),
               },
               {
                 guard: ({ event }) => !event.output.ok && event.output.reason === 'too_many_calls',
@@ -646,7 +678,16 @@ export const callMachine = setup({
           always: [{ guard: 'dialStringBuilt', target: '#call.bridging' }, { target: 'failed' }],
         },
         afterCall: {
-          always: [{ guard: 'answered', target: 'fetchingRemaining' }, { target: 'announcingFailure' }],
+          always: [
+            // The debit returned the balance after it: say that one.
+            {
+              guard: ({ context }) => context.bridge?.answered === true && context.attempts.at(-1)?.settle !== undefined,
+              target: 'announcingRemaining',
+              actions: assign({ card: ({ context }) => ({ ...context.card!, balance: context.attempts.at(-1)!.settle!.balance }) }),
+            },
+            { guard: 'answered', target: 'fetchingRemaining' },
+            { target: 'announcingFailure' },
+          ],
         },
         fetchingRemaining: {
           invoke: {
@@ -745,6 +786,7 @@ export const callMachine = setup({
           cardId: context.cardId!,
           number: context.number!,
           ctx: { ivrUuid: context.call.info.uuid, did: context.call.info.did, callerId: context.call.info.callerId },
+          hint: { card: context.card, available: context.onFailover ? undefined : context.availableQuoted },
         }),
         onDone: [
           {

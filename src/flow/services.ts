@@ -28,6 +28,11 @@ export interface AccessNumber {
   pinTries: number;
   bindCliAfterPin: boolean;
   maxCallsPerSession: number;
+  /**
+   * The card bound to the caller ID given to accessNumber, read in the same query: null when none, undefined when
+   * it was not looked up (then the flow asks cardIdByCli).
+   */
+  cliCardId?: string | null;
 }
 
 export interface CardView {
@@ -38,6 +43,14 @@ export interface CardView {
   available: Micros;
   /** The card's balance as stored (what "you have" announces). */
   balance: Micros;
+  /** What rating the card needs, as read when it was authorized: quote and reserve then read nothing again. */
+  pricing?: CardPricing;
+}
+
+export interface CardPricing {
+  rateTableId: string;
+  taxPpm: number;
+  maxConcurrentCalls: number;
 }
 
 export type AuthorizeResult =
@@ -45,7 +58,14 @@ export type AuthorizeResult =
   | { ok: false; reason: 'unknown' | 'disabled' | 'expired' | 'no_balance' };
 
 export type QuoteResult =
-  | { ok: true; maxSeconds: number; ratePerMin: Micros; destinationName: string }
+  | {
+      ok: true;
+      maxSeconds: number;
+      ratePerMin: Micros;
+      destinationName: string;
+      /** What the card could spend when quoted: reserve's first guess (it re-checks atomically). */
+      available?: Micros;
+    }
   | { ok: false; reason: 'no_rate' | 'insufficient' | 'too_many_calls' };
 
 export interface Reservation {
@@ -74,10 +94,18 @@ export interface CallContextInfo {
   callerId: string;
 }
 
+export interface ReserveHint {
+  card?: CardView;
+  available?: Micros;
+}
+
 export interface CallServices {
-  accessNumber(did: string): Promise<AccessNumber | undefined>;
+  /** The access number's settings; with a callerId, also the card bound to it (cliCardId). */
+  accessNumber(did: string, callerId?: string): Promise<AccessNumber | undefined>;
   /** Card id for a PIN (any status), undefined when no card has it. */
   cardIdByPin(pin: string): Promise<string | undefined>;
+  /** cardIdByPin then authorize, in one read: 'unknown' when no card has this PIN. */
+  authorizeByPin(pin: string): Promise<AuthorizeResult>;
   /** Card id whitelisted for this caller ID, undefined when none. */
   cardIdByCli(callerId: string): Promise<string | undefined>;
   /** Checks status and expiry, activates a pending card (charging its activation fee once), returns its balance. */
@@ -85,9 +113,12 @@ export interface CallServices {
   /** Current balance (for "you have ..." announcements). */
   balance(cardId: string): Promise<Micros>;
   /** Rates `number` (E.164 digits) for the card and says how long a call could last now. */
-  quote(cardId: string, number: string): Promise<QuoteResult>;
-  /** Holds the funds for cost(maxSeconds) atomically and records the pending call in PostgreSQL. */
-  reserve(cardId: string, number: string, ctx: CallContextInfo): Promise<ReserveResult>;
+  quote(cardId: string, number: string, card?: CardView): Promise<QuoteResult>;
+  /**
+   * Holds the funds for cost(maxSeconds) atomically and records the pending call in PostgreSQL (only while the card
+   * is still active). `hint`: the authorized card (its pricing) and the quoted available amount, to skip reads.
+   */
+  reserve(cardId: string, number: string, ctx: CallContextInfo, hint?: ReserveHint): Promise<ReserveResult>;
   /**
    * Ends a reservation: debits the card from the carrier CDR when it answered (idempotent on callId),
    * otherwise releases the hold. Must always complete (it is never aborted by a hangup).

@@ -24,8 +24,8 @@ export type ReserveOutcome =
 export interface LiveBalanceStore {
   /** Available funds and live call count, or 'needs_load' when the card is not cached. */
   peek(cardId: string): Promise<{ available: Micros; active: number } | 'needs_load'>;
-  /** Caches the card's spendable balance unless a newer version is already there. */
-  load(cardId: string, snap: CardSnapshot): Promise<void>;
+  /** Caches the card's spendable balance unless a newer version is already there; returns what peek would then. */
+  load(cardId: string, snap: CardSnapshot): Promise<{ available: Micros; active: number }>;
   /**
    * Atomically: purge expired reservations; refuse when active calls >= maxConcurrent ('too_many_calls'),
    * when uncached ('needs_load'), or when available < amount ('insufficient', with the available amount);

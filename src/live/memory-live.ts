@@ -81,9 +81,12 @@ export class MemoryLiveBalance implements LiveBalanceStore {
     return { available: e.snap.spendable - sum, active: n };
   }
 
-  async load(cardId: string, snap: CardSnapshot): Promise<void> {
+  async load(cardId: string, snap: CardSnapshot): Promise<{ available: Micros; active: number }> {
     const now = this.now();
-    this.writeSnap(this.entry(cardId, now), snap, now);
+    const e = this.entry(cardId, now);
+    this.writeSnap(e, snap, now);
+    const { sum, n } = this.held(e);
+    return { available: e.snap!.spendable - sum, active: n };
   }
 
   async reserve(cardId: string, callId: string, amount: Micros, ttlMs: number, maxConcurrent: number): Promise<ReserveOutcome> {

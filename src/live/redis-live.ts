@@ -68,7 +68,8 @@ return {'ok', fmt(tonumber(s) - sum), tostring(n)}
 const LOAD = `${COMMON}
 purge(now_ms())
 write_snap(ARGV[1], ARGV[2], ARGV[3])
-return 'OK'
+local sum, n = held(nil)
+return {fmt(tonumber(redis.call('HGET', KEYS[1], 's')) - sum), tostring(n)}
 `;
 
 // ARGV: callId, amount, ttlMs, maxConcurrent, idleMs
@@ -189,12 +190,13 @@ export class RedisLiveBalance implements LiveBalanceStore {
     return { available: BigInt(r[1]!), active: Number(r[2]) };
   }
 
-  async load(cardId: string, snap: CardSnapshot): Promise<void> {
-    await SCRIPTS.load.run(this.redis, this.keys(cardId), [
+  async load(cardId: string, snap: CardSnapshot): Promise<{ available: Micros; active: number }> {
+    const r = (await SCRIPTS.load.run(this.redis, this.keys(cardId), [
       luaSafe('spendable', snap.spendable),
       luaSafe('version', snap.version),
       String(this.idleTtlMs),
-    ]);
+    ])) as string[];
+    return { available: BigInt(r[0]!), active: Number(r[1]) };
   }
 
   async reserve(cardId: string, callId: string, amount: Micros, ttlMs: number, maxConcurrent: number): Promise<ReserveOutcome> {

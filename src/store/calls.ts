@@ -104,11 +104,16 @@ const fromRow = (r: CallRow): CallRecord => ({
 const UUID_RE = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 export const isUuid = (s: string | undefined | null): s is string => typeof s === 'string' && UUID_RE.test(s);
 
-export async function insertCall(db: Queryable, c: Omit<CallRecord, 'status'>): Promise<void> {
-  await db.query(
-    `INSERT INTO calls (call_id, card_id, ivr_uuid, did, caller_id, destination, rate, max_seconds, reserved_micros, hold_until)
-     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)`,
-    [
+/**
+ * Records an open call, only if its card is still active (an operator may have disabled it since it was
+ * authorized): false when nothing was inserted.
+ */
+export async function insertCall(db: Queryable, c: Omit<CallRecord, 'status'>): Promise<boolean> {
+  const r = await db.query({
+    name: statementName('ccard_insert_call'),
+    text: `INSERT INTO calls (call_id, card_id, ivr_uuid, did, caller_id, destination, rate, max_seconds, reserved_micros, hold_until)
+           SELECT $1, c.id, $3, $4, $5, $6, $7, $8, $9, $10 FROM cards c WHERE c.id = $2 AND c.status = 'active'`,
+    values: [
       c.callId,
       c.cardId,
       isUuid(c.ivrUuid) ? c.ivrUuid : null,
@@ -120,7 +125,8 @@ export async function insertCall(db: Queryable, c: Omit<CallRecord, 'status'>): 
       c.reserved.toString(),
       c.holdUntil,
     ],
-  );
+  });
+  return r.rowCount === 1;
 }
 
 export async function getCall(db: Queryable, callId: string): Promise<CallRecord | undefined> {

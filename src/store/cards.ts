@@ -1,5 +1,6 @@
 import type { Pool, PoolClient } from 'pg';
 import type { Micros } from '../money/money.ts';
+import { statementName } from './db.ts';
 import { hashPin, type PinKeys } from './pin.ts';
 
 /** Anything that runs a query: the pool or a client inside a transaction. */
@@ -61,6 +62,7 @@ const CARD_SELECT = `
     JOIN series s ON s.id = c.series_id
     LEFT JOIN tax_profiles t ON t.id = s.tax_profile_id
    WHERE c.id = $1`;
+const CARD_BY_PIN_SELECT = CARD_SELECT.replace('WHERE c.id = $1', 'WHERE c.pin_hash = $1');
 
 const ID_RE = /^[1-9][0-9]{0,18}$/;
 
@@ -69,9 +71,19 @@ export const isCardId = (id: string): boolean => ID_RE.test(id);
 
 export async function getCard(db: Queryable, cardId: string, forUpdate = false): Promise<CardRecord | undefined> {
   if (!isCardId(cardId)) return undefined;
-  const r = await db.query<CardRow>(forUpdate ? `${CARD_SELECT} FOR UPDATE OF c` : CARD_SELECT, [cardId]);
-  const row = r.rows[0];
-  if (!row) return undefined;
+  const r = forUpdate
+    ? await db.query<CardRow>(`${CARD_SELECT} FOR UPDATE OF c`, [cardId])
+    : await db.query<CardRow>({ name: statementName('ccard_card'), text: CARD_SELECT, values: [cardId] });
+  return r.rows[0] ? toRecord(r.rows[0]) : undefined;
+}
+
+/** The card holding this PIN, in one indexed query on cards.pin_hash (UNIQUE), with what getCard gives. */
+export async function getCardByPin(db: Queryable, keys: PinKeys, pin: string): Promise<CardRecord | undefined> {
+  const r = await db.query<CardRow>({ name: statementName('ccard_card_by_pin'), text: CARD_BY_PIN_SELECT, values: [hashPin(keys, pin)] });
+  return r.rows[0] ? toRecord(r.rows[0]) : undefined;
+}
+
+function toRecord(row: CardRow): CardRecord {
   return {
     id: row.id,
     serial: row.serial,
@@ -103,7 +115,11 @@ export const CALLER_ID_RE = /^\+?[0-9]{3,20}$/;
 
 export async function cardIdByCallerId(db: Queryable, callerId: string): Promise<string | undefined> {
   if (!CALLER_ID_RE.test(callerId)) return undefined;
-  const r = await db.query<{ id: string }>('SELECT card_id::text AS id FROM caller_ids WHERE caller_id = $1', [callerId]);
+  const r = await db.query<{ id: string }>({
+    name: statementName('ccard_card_by_cli'),
+    text: 'SELECT card_id::text AS id FROM caller_ids WHERE caller_id = $1',
+    values: [callerId],
+  });
   return r.rows[0]?.id;
 }
 

@@ -96,6 +96,39 @@ describe('authorize', () => {
     expect(await svc.authorize('not-a-card')).toEqual({ ok: false, reason: 'unknown' });
   });
 
+  it('authorizeByPin reads and authorizes the card in one step: unknown PIN, pricing for quote and reserve', async () => {
+    const { seriesId, rateTableId } = await createSeries(db.pool, { activationFee: 100_000n, maxConcurrent: 3 });
+    const { cardId, pin } = await createCard(db.pool, { seriesId, balance: 2_000_000n, status: 'pending' });
+    const { svc } = services();
+    expect(await svc.authorizeByPin('000000000000')).toEqual({ ok: false, reason: 'unknown' });
+    expect(await svc.authorizeByPin('12ab')).toEqual({ ok: false, reason: 'unknown' });
+    const r = await svc.authorizeByPin(pin);
+    expect(r).toMatchObject({
+      ok: true,
+      activated: true,
+      card: { id: cardId, balance: 1_900_000n, available: 1_900_000n, pricing: { rateTableId, taxPpm: 0, maxConcurrentCalls: 3 } },
+    });
+    expect(await svc.authorizeByPin(pin)).toMatchObject({ ok: true, activated: false });
+    await db.pool.query(`UPDATE cards SET status = 'disabled' WHERE id = $1`, [cardId]);
+    expect(await svc.authorizeByPin(pin)).toEqual({ ok: false, reason: 'disabled' });
+  });
+
+  it('accessNumber with a caller ID also says which card it is bound to (null: none)', async () => {
+    const { seriesId } = await createSeries(db.pool);
+    const a = await createCard(db.pool, { seriesId, balance: 1n });
+    const { svc } = services();
+    await db.pool.query(
+      `INSERT INTO access_numbers (did, language, auth_mode, gateway, min_digits, max_digits, country_code, national_prefix)
+       VALUES ('18005559999', 'en', 'cli', 'carrier', 11, 15, '1', '1') ON CONFLICT DO NOTHING`,
+    );
+    await svc.bindCli('15557770000', a.cardId);
+    expect(await svc.accessNumber('18005559999', '15557770000')).toMatchObject({ did: '18005559999', cliCardId: a.cardId });
+    expect(await svc.accessNumber('18005559999', '15557770001')).toMatchObject({ cliCardId: null });
+    expect((await svc.accessNumber('18005559999'))!.cliCardId).toBeUndefined();
+    expect((await svc.accessNumber('18005559999', 'anonymous'))!.cliCardId).toBeUndefined();
+    expect(await svc.accessNumber('18005550000', '15557770000')).toBeUndefined();
+  });
+
   it('binds and finds caller IDs, never for anonymous ones', async () => {
     const { seriesId } = await createSeries(db.pool);
     const a = await createCard(db.pool, { seriesId, balance: 1n });

@@ -41,9 +41,31 @@ describe.each(storeKinds)('settling calls ($name live store)', (kind) => {
     await live.close();
   });
 
+  it('reserve with the authorized card reads nothing, and refuses (no hold, no row) once the card was disabled', async () => {
+    const own = await setup(1_000_000n);
+    const id = own.cardId;
+    const svc = createCallServices({ pool: db.pool, live, rates: own.rates, pinKeys, config: BASE_CONFIG, logger: silentLog });
+    const auth = await svc.authorize(id);
+    if (!auth.ok) throw new Error('not authorized');
+    const q = await svc.quote(id, '15557654321', auth.card);
+    expect(q).toMatchObject({ ok: true, maxSeconds: 50, available: 1_000_000n });
+    const ok = await svc.reserve(id, '15557654321', ctx, { card: auth.card, available: q.ok ? q.available : undefined });
+    expect(ok).toMatchObject({ ok: true, reservation: { maxSeconds: 50, reserved: 1_000_000n } });
+    // A stale quoted amount is only a first guess: the hold is sized to what is really left.
+    const tooHigh = await svc.reserve(id, '15557654321', ctx, { card: auth.card, available: 1_000_000n });
+    expect(tooHigh).toEqual({ ok: false, reason: 'insufficient' });
+    if (ok.ok) await svc.settle(ok.reservation, unansweredBridge());
+    await db.pool.query(`UPDATE cards SET status = 'disabled' WHERE id = $1`, [id]);
+    const refused = await svc.reserve(id, '15557654321', ctx, { card: auth.card });
+    expect(refused).toEqual({ ok: false, reason: 'insufficient' });
+    expect(await live.reservations(id)).toEqual([]);
+    const rows = await db.pool.query(`SELECT status FROM calls WHERE card_id = $1`, [id]);
+    expect(rows.rows.map((r) => r.status)).toEqual(['released']);
+  });
+
   it('quotes, reserves the capped call and debits what was talked', async () => {
     const q = await svc.quote(cardId, '15557654321');
-    expect(q).toEqual({ ok: true, maxSeconds: 60, ratePerMin: 1_200_000n, destinationName: 'dest 1' });
+    expect(q).toEqual({ ok: true, maxSeconds: 60, ratePerMin: 1_200_000n, destinationName: 'dest 1', available: 10_000_000n });
     expect(await svc.quote(cardId, '99999')).toEqual({ ok: false, reason: 'no_rate' });
     const r = await svc.reserve(cardId, '15557654321', ctx);
     if (!r.ok) throw new Error(r.reason);

@@ -7,6 +7,7 @@ import type {
   CallServices,
   QuoteResult,
   Reservation,
+  ReserveHint,
   ReserveResult,
   SettleResult,
 } from '../../src/flow/services.ts';
@@ -80,9 +81,12 @@ export class FakeServices implements CallServices {
     return card.perSecond > 0n ? Number(card.balance / card.perSecond) : 0;
   }
 
-  async accessNumber(did: string) {
+  /** When true, accessNumber reads the caller ID's card too (cliCardId), as the real one does. */
+  cliWithNumber = false;
+  async accessNumber(did: string, callerId?: string) {
     this.record('accessNumber', [did]);
-    return this.numbers.get(did);
+    const a = this.numbers.get(did);
+    return a && this.cliWithNumber && callerId !== undefined ? { ...a, cliCardId: this.clis.get(callerId) ?? null } : a;
   }
   async cardIdByPin(pin: string) {
     this.record('cardIdByPin', [pin]);
@@ -94,6 +98,14 @@ export class FakeServices implements CallServices {
   }
   async authorize(cardId: string): Promise<AuthorizeResult> {
     this.record('authorize', [cardId]);
+    return this.authorizeCard(cardId);
+  }
+  async authorizeByPin(pin: string): Promise<AuthorizeResult> {
+    this.record('authorizeByPin', [pin]);
+    const id = this.pins.get(pin);
+    return id === undefined ? { ok: false, reason: 'unknown' } : this.authorizeCard(id);
+  }
+  private authorizeCard(cardId: string): AuthorizeResult {
     const c = this.cards.get(cardId);
     if (!c) return { ok: false, reason: 'unknown' };
     if (c.status === 'disabled' || c.status === 'expired') return { ok: false, reason: c.status };
@@ -117,12 +129,15 @@ export class FakeServices implements CallServices {
     const c = this.card(cardId);
     const maxSeconds = this.maxSeconds(c);
     if (maxSeconds < 1) return { ok: false, reason: 'insufficient' };
-    return { ok: true, maxSeconds, ratePerMin: c.perSecond * 60n, destinationName: 'Somewhere' };
+    return { ok: true, maxSeconds, ratePerMin: c.perSecond * 60n, destinationName: 'Somewhere', available: c.balance };
   }
   /** Runs inside reserve (e.g. the caller hangs up meanwhile). */
   onReserve: (() => void) | undefined;
-  async reserve(cardId: string, number: string, ctx: CallContextInfo): Promise<ReserveResult> {
+  /** What the flow passed to reserve besides the card id. */
+  readonly reserveHints: Array<ReserveHint | undefined> = [];
+  async reserve(cardId: string, number: string, ctx: CallContextInfo, hint?: ReserveHint): Promise<ReserveResult> {
     this.record('reserve', [cardId, number, ctx]);
+    this.reserveHints.push(hint);
     this.onReserve?.();
     const forced = this.reserveQueue.shift();
     if (forced) {

@@ -65,6 +65,10 @@ describe('call flow: the successful PIN call', () => {
     expect(services.callsOf('quote')).toEqual([['card-1', DEST]]);
     const reserve = services.callsOf('reserve');
     expect(reserve).toEqual([['card-1', DEST, { ivrUuid: call.info.uuid, did: '15550001111', callerId: '15551230000' }]]);
+    // Reserve gets the card as authorized and the quoted amount: it reads neither again.
+    expect(services.reserveHints[0]).toMatchObject({ card: { id: 'card-1' }, available: parseMoney('4.37') });
+    // The balance after the call is the one the debit returned: no extra read.
+    expect(services.callsOf('balance')).toEqual([]);
 
     const [s] = settles(services);
     expect(settles(services)).toHaveLength(1);
@@ -165,7 +169,7 @@ describe('call flow: PIN', () => {
     const { call, services, outcome } = await run({
       digits: [{ digits: '12345', success: true }, { digits: PIN, success: false }, PIN],
     });
-    expect(services.callsOf('cardIdByPin')).toEqual([[PIN]]);
+    expect(services.callsOf('authorizeByPin')).toEqual([[PIN]]);
     expect(call.audio().slice(0, 5)).toEqual(['pagd:enter_pin', 'invalid_pin', 'pagd:enter_pin', 'invalid_pin', 'pagd:enter_pin']);
     expect(outcome.cardId).toBe('card-1');
   });
@@ -173,7 +177,7 @@ describe('call flow: PIN', () => {
   it('nothing keyed counts as a try', async () => {
     const { outcome, services } = await run({ digits: [] });
     expect(outcome.ended).toBe('too_many_attempts');
-    expect(services.callsOf('cardIdByPin')).toEqual([]);
+    expect(services.callsOf('authorizeByPin')).toEqual([]);
   });
 
   it('honours the DID pin length and tries', async () => {
@@ -195,6 +199,27 @@ describe('call flow: CLI', () => {
     expect(services.callsOf('cardIdByCli')).toEqual([['15551230000']]);
     expect(call.audio().slice(0, 3)).toEqual(['you_have', 'say:CURRENCY:4.37', 'pagd:enter_destination']);
     expect(outcome.cardId).toBe('card-1');
+  });
+
+  it('pinless CLI with the card read together with the access number: no separate lookup', async () => {
+    const services = new FakeServices();
+    services.cliWithNumber = true;
+    services.setNumber({ authMode: 'cli-then-pin' });
+    services.clis.set('15551230000', 'card-1');
+    const { call, outcome } = await run({ digits: [] }, services);
+    expect(services.callsOf('cardIdByCli')).toEqual([]);
+    expect(services.callsOf('authorize')).toEqual([['card-1']]);
+    expect(call.audio().slice(0, 3)).toEqual(['you_have', 'say:CURRENCY:4.37', 'pagd:enter_destination']);
+    expect(outcome.cardId).toBe('card-1');
+
+    // No card for that caller ID: straight to the PIN, still no separate lookup.
+    const other = new FakeServices();
+    other.cliWithNumber = true;
+    other.setNumber({ authMode: 'cli-then-pin' });
+    const second = await run({ digits: [PIN, DEST], bridges: [answeredBridge(5)] }, other);
+    expect(other.callsOf('cardIdByCli')).toEqual([]);
+    expect(second.call.audio()[0]).toBe('pagd:enter_pin');
+    expect(second.outcome.ended).toBe('completed');
   });
 
   it('unknown CLI: card_unknown, hang up', async () => {
@@ -275,11 +300,12 @@ describe('call flow: card status', () => {
     expect(outcome.ended).toBe('no_balance');
   });
 
-  it('PIN of a card that authorize does not know: card_unknown', async () => {
+  it('caller ID bound to a card that authorize does not know: card_unknown', async () => {
     const services = new FakeServices();
-    services.pins.set(PIN, 'card-gone');
-    const { call, outcome } = await run({ digits: [PIN] }, services);
-    expect(call.audio()).toEqual(['pagd:enter_pin', 'card_unknown']);
+    services.setNumber({ authMode: 'cli' });
+    services.clis.set('15551230000', 'card-gone');
+    const { call, outcome } = await run({}, services);
+    expect(call.audio()).toEqual(['card_unknown']);
     expect(outcome.ended).toBe('card_unknown');
   });
 
@@ -510,7 +536,7 @@ describe('call flow: caller hangs up', () => {
   it('during the PIN: ends at once, nothing to settle', async () => {
     const { call, services, outcome, ms } = await run({ hangupAt: { cmd: 'playAndGetDigits' } });
     expect(outcome).toMatchObject({ ended: 'caller_hangup', callerHungUp: true });
-    expect(services.callsOf('cardIdByPin')).toEqual([]);
+    expect(services.callsOf('authorizeByPin')).toEqual([]);
     expect(services.callsOf('settle')).toEqual([]);
     expect(call.commands.at(-1)!.cmd).toBe('hangup');
     expect(ms).toBeLessThan(1000);
