@@ -230,17 +230,34 @@ export function parseCarrierCdr(text: string): CarrierCdr | undefined {
   }
   const vars = (doc as { variables?: unknown } | null)?.variables;
   if (typeof vars !== 'object' || vars === null || Array.isArray(vars)) return undefined;
-  const variables: Record<string, string> = {};
-  for (const [k, v] of Object.entries(vars)) if (typeof v === 'string') variables[k] = safeDecode(v);
-  const { uuid, billsec, billmsec, answer_uepoch: answer, end_uepoch: end, hangup_cause: hangupCause } = variables;
+  const raw = vars as Record<string, unknown>;
+  const one = (k: string): string | undefined => (typeof raw[k] === 'string' ? safeDecode(raw[k]) : undefined);
+  const uuid = one('uuid');
+  const billsec = one('billsec');
+  const billmsec = one('billmsec');
+  const answer = one('answer_uepoch');
+  const end = one('end_uepoch');
   if (!uuid || billsec === undefined || !DIGITS.test(billsec)) return undefined;
-  return {
+  const cdr: CarrierCdr = {
     uuid,
     billsec: Number(billsec),
     billmsec: billmsec !== undefined && DIGITS.test(billmsec) ? Number(billmsec) : undefined,
     answerUepoch: answer !== undefined && DIGITS.test(answer) ? BigInt(answer) : undefined,
     endUepoch: end !== undefined && DIGITS.test(end) ? BigInt(end) : undefined,
-    hangupCause: hangupCause || undefined,
-    variables,
+    hangupCause: one('hangup_cause') || undefined,
+    variables: {},
   };
+  // ~180 variables, of which billing reads one (cc_call_id): decoded all together only when first read.
+  let decoded: Record<string, string> | undefined;
+  Object.defineProperty(cdr, 'variables', {
+    enumerable: true,
+    get: () => {
+      if (!decoded) {
+        decoded = {};
+        for (const [k, v] of Object.entries(raw)) if (typeof v === 'string') decoded[k] = safeDecode(v);
+      }
+      return decoded;
+    },
+  });
+  return cdr;
 }

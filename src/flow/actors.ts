@@ -9,6 +9,9 @@ export type Announcement = { prompt: PromptName } | { say: SayType; text: string
 
 export const describeAnnouncement = (a: Announcement): string => ('prompt' in a ? a.prompt : `say:${a.say}:${a.text}`);
 
+const play = (call: Call, lang: string, item: Announcement, signal: AbortSignal): Promise<void> =>
+  'prompt' in item ? call.playback(promptPath(item.prompt), signal) : call.say(lang, item.say, item.text, signal);
+
 interface CallInput {
   call: Call;
 }
@@ -21,7 +24,6 @@ interface ServicesInput {
  * an error elsewhere) aborts them. Service calls take no signal: their promises finish on their own.
  */
 export const flowActors = {
-  answer: fromPromise<void, CallInput>(({ input, signal }) => input.call.answer(signal)),
   setVariables: fromPromise<void, CallInput & { vars: Array<[string, string]> }>(({ input, signal }) =>
     input.call.setVariables(input.vars, signal),
   ),
@@ -30,14 +32,33 @@ export const flowActors = {
    * executes of a socket and runs them one after the other, and the commands leave in one write.
    */
   announce: fromPromise<void, CallInput & { lang: string; items: Announcement[] }>(async ({ input, signal }) => {
-    await Promise.all(
-      input.items.map((item) =>
-        'prompt' in item ? input.call.playback(promptPath(item.prompt), signal) : input.call.say(input.lang, item.say, item.text, signal),
-      ),
-    );
+    await Promise.all(input.items.map((item) => play(input.call, input.lang, item, signal)));
   }),
-  collectDigits: fromPromise<{ digits: string | undefined; success: boolean }, CallInput & { req: DigitsRequest }>(
-    ({ input, signal }) => input.call.playAndGetDigits(input.req, signal),
+  /** Plays the preamble (if any) and collects digits: all sent at once, FreeSWITCH runs them in order. */
+  collectDigits: fromPromise<
+    { digits: string | undefined; success: boolean },
+    CallInput & { req: DigitsRequest; lang?: string; preamble?: Announcement[] }
+  >(async ({ input, signal }) => {
+    const said = (input.preamble ?? []).map((item) => play(input.call, input.lang ?? 'en', item, signal));
+    const [digits] = await Promise.all([input.call.playAndGetDigits(input.req, signal), ...said]);
+    return digits;
+  }),
+  /** Answers while the access number (and the caller ID's card) and the lockout are looked up. */
+  greet: fromPromise(
+    async ({
+      input,
+      signal,
+    }: {
+      input: CallInput & ServicesInput & { did: string; callerId: string; cliCallerId: string | undefined };
+      signal: AbortSignal;
+    }) => {
+      const [, access, lockedOut] = await Promise.all([
+        input.call.answer(signal),
+        input.services.accessNumber(input.did, input.cliCallerId),
+        input.services.isLockedOut(input.did, input.callerId),
+      ]);
+      return { access, lockedOut };
+    },
   ),
   bridge: fromPromise<BridgeResult, CallInput & { req: BridgeRequest }>(({ input, signal }) =>
     input.call.bridge(input.req, signal),
@@ -45,12 +66,6 @@ export const flowActors = {
   /** Never aborted in practice (only the closing state invokes it) and never rejects. */
   hangup: fromPromise<void, CallInput>(({ input }) => input.call.hangup('NORMAL_CLEARING')),
 
-  lookupNumber: fromPromise(({ input }: { input: ServicesInput & { did: string; callerId: string | undefined } }) =>
-    input.services.accessNumber(input.did, input.callerId),
-  ),
-  checkLockout: fromPromise(({ input }: { input: ServicesInput & { did: string; callerId: string } }) =>
-    input.services.isLockedOut(input.did, input.callerId),
-  ),
   cardByCli: fromPromise(({ input }: { input: ServicesInput & { callerId: string } }) =>
     input.services.cardIdByCli(input.callerId),
   ),

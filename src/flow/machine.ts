@@ -91,6 +91,9 @@ interface FlowContext extends FlowInput {
   refusal: PromptName | undefined;
   number: string | undefined;
   maxSecondsQuoted: number;
+  /** Prompts said ahead of the next digits prompt (or the goodbye), sent with it in one write. */
+  preamble: Announcement[];
+  lockedOut: boolean;
   availableQuoted: Micros | undefined;
   auth: AuthorizeResult | undefined;
   gateway: string | undefined;
@@ -260,7 +263,6 @@ export const callMachine = setup({
     anotherCallAllowed: ({ context }) => context.sessionCalls < context.access!.maxCallsPerSession,
     hangupError: ({ context }) => hangupLike(context.error) || context.callerGone || context.call.hungUp,
     serviceUnavailable: ({ context }) => context.error instanceof ServiceUnavailableError,
-    hasEndPrompt: ({ context }) => context.endPrompt !== undefined,
   },
 }).createMachine({
   id: 'call',
@@ -278,6 +280,8 @@ export const callMachine = setup({
     refusal: undefined,
     number: undefined,
     maxSecondsQuoted: 0,
+    preamble: [],
+    lockedOut: false,
     availableQuoted: undefined,
     auth: undefined,
     gateway: undefined,
@@ -302,25 +306,24 @@ export const callMachine = setup({
       on: { HANGUP: { target: '#call.closing', actions: 'markCallerGone' } },
       initial: 'answering',
       states: {
+        // Answer, the access number (with the caller ID's card) and the lockout check, all at once.
         answering: {
           invoke: {
-            src: 'answer',
-            input: ({ context }) => ({ call: context.call }),
-            onDone: 'lookingUpNumber',
-            onError: FAILED,
-          },
-        },
-        lookingUpNumber: {
-          invoke: {
-            src: 'lookupNumber',
+            src: 'greet',
             input: ({ context }) => ({
+              call: context.call,
               services: context.services,
               did: context.call.info.did,
-              callerId: usableCallerId(context.call) ? context.call.info.callerId : undefined,
+              callerId: context.call.info.callerId,
+              cliCallerId: usableCallerId(context.call) ? context.call.info.callerId : undefined,
             }),
             onDone: {
               target: 'settingSoundPrefix',
-              actions: assign(({ event }) => ({ access: event.output, lang: languageOf(event.output) })),
+              actions: assign(({ event }) => ({
+                access: event.output.access,
+                lang: languageOf(event.output.access),
+                lockedOut: event.output.lockedOut,
+              })),
             },
             onError: FAILED,
           },
@@ -343,26 +346,16 @@ export const callMachine = setup({
               ],
             }),
             onDone: [
-              { guard: 'hasAccess', target: 'checkingLockout' },
+              {
+                guard: ({ context }) => context.access !== undefined && context.lockedOut,
+                target: 'ending',
+                actions: ['logLockedOut', { type: 'endWith', params: { reason: 'locked_out', prompt: 'locked_out' } }],
+              },
+              { guard: 'hasAccess', target: 'choosingAuth' },
               {
                 target: 'ending',
                 actions: ['logUnknownNumber', { type: 'endWith', params: { reason: 'number_not_in_service', prompt: 'number_not_in_service' } }],
               },
-            ],
-            onError: FAILED,
-          },
-        },
-        checkingLockout: {
-          invoke: {
-            src: 'checkLockout',
-            input: ({ context }) => ({ services: context.services, did: context.call.info.did, callerId: context.call.info.callerId }),
-            onDone: [
-              {
-                guard: ({ event }) => event.output,
-                target: 'ending',
-                actions: ['logLockedOut', { type: 'endWith', params: { reason: 'locked_out', prompt: 'locked_out' } }],
-              },
-              { target: 'choosingAuth' },
             ],
             onError: FAILED,
           },
@@ -551,16 +544,13 @@ export const callMachine = setup({
             onError: FAILED,
           },
         },
+        // Said ahead of the destination prompt, in the same write (see collectDigits).
         announcingBalance: {
           entry: assign({
             played: ({ context }) => [...context.played, ...balanceItems(context).map(describeAnnouncement)],
+            preamble: ({ context }) => balanceItems(context),
           }),
-          invoke: {
-            src: 'announce',
-            input: ({ context }) => ({ call: context.call, lang: context.lang, items: balanceItems(context) }),
-            onDone: 'destination',
-            onError: FAILED,
-          },
+          always: 'destination',
         },
         destination: {
           initial: 'asking',
@@ -569,11 +559,17 @@ export const callMachine = setup({
               entry: { type: 'recordPlayed', params: { items: [{ prompt: 'enter_destination' }] } },
               invoke: {
                 src: 'collectDigits',
-                input: ({ context }) => ({ call: context.call, req: digitsRequest(context, 'destination', 'enter_destination') }),
+                input: ({ context }) => ({
+                  call: context.call,
+                  lang: context.lang,
+                  preamble: context.preamble,
+                  req: digitsRequest(context, 'destination', 'enter_destination'),
+                }),
                 onDone: [
                   {
                     guard: ({ context, event }) => event.output.success && !context.call.hungUp && event.output.digits === '*',
                     target: '#call.session.refreshingBalance',
+                    actions: assign({ preamble: [] }),
                   },
                   {
                     target: 'routing',
@@ -581,7 +577,7 @@ export const callMachine = setup({
                       const digits = cleanDigits(context.call, event.output);
                       const entry: NormaliseResult =
                         digits === undefined ? { ok: false, reason: 'invalid' } : normaliseDestination(digits, context.access!);
-                      return { entry, number: entry.ok ? entry.number : undefined };
+                      return { entry, number: entry.ok ? entry.number : undefined, preamble: [] };
                     }),
                   },
                 ],
@@ -700,25 +696,20 @@ export const callMachine = setup({
             onError: FAILED,
           },
         },
+        // Said ahead of the next prompt (another call, or goodbye), in the same write.
         announcingRemaining: {
           entry: assign({
             played: ({ context }) => [...context.played, ...remainingItems(context).map(describeAnnouncement)],
+            preamble: ({ context }) => remainingItems(context),
           }),
-          invoke: {
-            src: 'announce',
-            input: ({ context }) => ({ call: context.call, lang: context.lang, items: remainingItems(context) }),
-            onDone: 'countingCall',
-            onError: FAILED,
-          },
+          always: 'countingCall',
         },
         announcingFailure: {
-          entry: assign({ played: ({ context }) => [...context.played, failurePrompt(context)] }),
-          invoke: {
-            src: 'announce',
-            input: ({ context }) => ({ call: context.call, lang: context.lang, items: [{ prompt: failurePrompt(context) }] }),
-            onDone: 'countingCall',
-            onError: FAILED,
-          },
+          entry: assign({
+            played: ({ context }) => [...context.played, failurePrompt(context)],
+            preamble: ({ context }) => [{ prompt: failurePrompt(context) }],
+          }),
+          always: 'countingCall',
         },
         countingCall: {
           entry: assign({ sessionCalls: ({ context }) => context.sessionCalls + 1 }),
@@ -731,12 +722,18 @@ export const callMachine = setup({
           entry: { type: 'recordPlayed', params: { items: [{ prompt: 'another_call' }] } },
           invoke: {
             src: 'collectDigits',
-            input: ({ context }) => ({ call: context.call, req: digitsRequest(context, 'menu', 'another_call') }),
+            input: ({ context }) => ({
+              call: context.call,
+              lang: context.lang,
+              preamble: context.preamble,
+              req: digitsRequest(context, 'menu', 'another_call'),
+            }),
             onDone: [
               {
                 guard: ({ context, event }) => cleanDigits(context.call, event.output) === '1',
                 target: 'destination',
                 actions: assign({
+                  preamble: [],
                   destTry: 0,
                   entry: undefined,
                   number: undefined,
@@ -745,7 +742,7 @@ export const callMachine = setup({
                   onFailover: false,
                 }),
               },
-              { target: 'ending', actions: { type: 'endWith', params: { reason: 'completed', prompt: 'goodbye' } } },
+              { target: 'ending', actions: [assign({ preamble: [] }), { type: 'endWith', params: { reason: 'completed', prompt: 'goodbye' } }] },
             ],
             onError: FAILED,
           },
@@ -763,13 +760,17 @@ export const callMachine = setup({
           ],
         },
         ending: {
-          always: [{ guard: 'hasEndPrompt', target: 'sayingEnd' }, { target: '#call.closing' }],
+          always: [{ guard: ({ context }) => context.endPrompt !== undefined || context.preamble.length > 0, target: 'sayingEnd' }, { target: '#call.closing' }],
         },
         sayingEnd: {
           entry: assign({ played: ({ context }) => (context.endPrompt ? [...context.played, context.endPrompt] : context.played) }),
           invoke: {
             src: 'announce',
-            input: ({ context }) => ({ call: context.call, lang: context.lang, items: [{ prompt: context.endPrompt! }] }),
+            input: ({ context }) => ({
+              call: context.call,
+              lang: context.lang,
+              items: [...context.preamble, ...(context.endPrompt ? [{ prompt: context.endPrompt }] : [])],
+            }),
             onDone: '#call.closing',
             // Nothing left to say: a failed goodbye still closes the call.
             onError: '#call.closing',

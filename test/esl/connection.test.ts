@@ -47,6 +47,27 @@ describe('EslConnection replies', () => {
     expect((await c).text).toBe('+OK will linger');
   });
 
+  it('commands issued in the same tick leave in one write', async () => {
+    const { conn, peer, reader } = await setup();
+    const socket = conn.socket as unknown as { _writev: (...a: unknown[]) => unknown; _write: (...a: unknown[]) => unknown };
+    const writes: number[] = [];
+    const writev = socket._writev.bind(socket);
+    const write = socket._write.bind(socket);
+    socket._writev = (chunks: unknown[], cb: unknown) => (writes.push(chunks.length), writev(chunks, cb));
+    socket._write = (chunk: unknown, enc: unknown, cb: unknown) => (writes.push(1), write(chunk, enc, cb));
+    const a = conn.command('myevents json');
+    const b = conn.command('linger');
+    expect([await reader.next(), await reader.next()]).toEqual(['myevents json\n\n', 'linger\n\n']);
+    expect(writes).toEqual([2]);
+    peer.write(`${reply('+OK Events Enabled')}${reply('+OK will linger')}`);
+    await Promise.all([a, b]);
+    const c = conn.command('exit');
+    await reader.next();
+    expect(writes).toEqual([2, 1]);
+    peer.write(reply('+OK bye'));
+    expect((await c).text).toBe('+OK bye');
+  });
+
   it('a timed-out command still consumes its late reply, so the next command gets its own', async () => {
     const { conn, peer, reader } = await setup();
     const slow = conn.command('getvar ivr_destination', { timeoutMs: 30 });

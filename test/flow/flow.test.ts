@@ -57,6 +57,17 @@ describe('call flow: the successful PIN call', () => {
     ]);
     expect(call.commands.at(-1)!.cmd).toBe('hangup');
     expect(call.commands.filter((c) => c.cmd === 'say').every((c) => c.args[0] === 'en')).toBe(true);
+    // The balance goes out with the destination prompt, and the balance after the call with the goodbye: one
+    // effect (one AbortSignal) each, so the ESL layer sends each group in one write.
+    const signalOf = (i: number) => call.commands[i]!.signal;
+    const at = (pred: (c: (typeof call.commands)[number]) => boolean) => call.commands.findIndex(pred);
+    const youHave = at((c) => c.args[0] === 'ccard/you_have.wav');
+    const destPrompt = at((c) => c.cmd === 'playAndGetDigits' && (c.args[0] as { variable: string }).variable === 'ivr_destination');
+    expect(signalOf(youHave)).toBe(signalOf(destPrompt));
+    expect(signalOf(youHave + 1)).toBe(signalOf(destPrompt));
+    const remaining = at((c) => c.args[0] === 'ccard/remaining_balance.wav');
+    const goodbye = at((c) => c.args[0] === 'ccard/goodbye.wav');
+    expect(signalOf(remaining)).toBe(signalOf(goodbye));
 
     const [pinReq, destReq] = call.digitRequests();
     expect(pinReq).toMatchObject({ min: 10, max: 10, tries: 1, terminators: '#', regex: '^\\d{10}$', prompt: 'ccard/enter_pin.wav' });
@@ -137,7 +148,7 @@ describe('call flow: number and caller checks', () => {
     expect(call.sets()).toEqual([['sound_prefix', `${SOUNDS}/en`]]);
     expect(call.audio()).toEqual(['number_not_in_service']);
     expect(call.count('hangup')).toBe(1);
-    expect(services.callsOf('isLockedOut')).toEqual([]);
+    expect(call.count('playAndGetDigits')).toBe(0);
     expect(outcome.ended).toBe('number_not_in_service');
     expect(lines.some((l) => l.msg === 'access number unknown or disabled')).toBe(true);
   });
@@ -633,7 +644,8 @@ describe('call flow: caller hangs up', () => {
       hangupAt: { cmd: 'playback', nth: 4 },
     });
     expect(settles(services)).toHaveLength(1);
-    expect(outcome).toMatchObject({ ended: 'caller_hangup', callerHungUp: true });
+    // The remaining balance goes out with the goodbye (one write): the call had completed.
+    expect(outcome).toMatchObject({ ended: 'completed', callerHungUp: true });
   });
 });
 
