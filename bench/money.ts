@@ -7,14 +7,15 @@ import { RedisLiveBalance } from '../src/live/redis-live.ts';
 import { createPool, withTransaction } from '../src/store/db.ts';
 import { migrate } from '../src/store/migrate.ts';
 import { toRateSnapshot } from '../src/store/calls.ts';
-import { scratchDb } from './scratch-db.ts';
+import { cpuTimes, scratchDb } from './scratch-db.ts';
 
 /**
  * Money-path throughput against real services:
  * - live: reserve + release pairs per second through RedisLiveBalance (two Lua scripts each);
- * - debits: answered calls debited per second into PostgreSQL, ONE statement per debit (card lock, CDR insert,
- *   ledger, balance, call settled: its own durable commit, no batching) followed by the live-store settle,
- *   `concurrency` at a time over a pool of `poolSize`. The rate snapshot is carried as the reservation would carry
+ * - debits: answered calls debited per second into PostgreSQL through debitCall, `concurrency` CDRs in flight
+ *   (default 64: the CDRs of a busy switch's ending calls) over a pool of `poolSize`. Each debit is one statement
+ *   (card lock, CDR insert, ledger, balance, call settled) and a durable commit; debits that arrive while one runs
+ *   share the next statement and commit (DebitBatcher). Then the live-store settle. The rate snapshot is carried as the reservation would carry
  *   it (1 PostgreSQL round trip per debit);
  * - debitsLookupPerSec: the same for calls whose snapshot must be read first (a CDR for a call reserved by another
  *   process: 2 round trips);
@@ -45,6 +46,10 @@ export interface BenchMoneyResult {
   cards: number;
   /** sum(ledger) == balance on every card and no CDR debited twice. */
   consistent: boolean;
+  /** CPU per debit (carried snapshot) of this process, of PostgreSQL and of Redis. */
+  cpuMsPerDebitClient: number;
+  cpuMsPerDebitPostgres: number;
+  cpuMsPerDebitRedis: number;
 }
 
 const RATE_RULE = {
@@ -73,7 +78,7 @@ async function pooled(n: number, concurrency: number, fn: (i: number) => Promise
 export async function benchMoney(opts: BenchMoneyOptions = {}): Promise<BenchMoneyResult> {
   const nRes = opts.reservations ?? 20_000;
   const nDebits = opts.debits ?? 5_000;
-  const concurrency = opts.concurrency ?? 16;
+  const concurrency = opts.concurrency ?? 64;
   const nCards = opts.cards ?? 64;
   const scratch = await scratchDb('money', opts);
   const poolSize = opts.poolSize ?? 20;
@@ -135,10 +140,13 @@ export async function benchMoney(opts: BenchMoneyOptions = {}): Promise<BenchMon
       source: 'json_cdr' as const,
       ...(carried ? { pricing } : {}),
     });
+    const cpu0 = cpuTimes(-1);
     const debitsPerSec = await pooled(nDebits, concurrency, async (i) => {
       const r = await debitCall(deps, facts(i, true));
       if (r.status !== 'debited') throw new Error(`bench debit: ${r.status}`);
     });
+    const cpu1 = cpuTimes(-1);
+    const perDebit = (k: 'server' | 'postgres' | 'redis') => Number(((cpu1[k] - cpu0[k]) / nDebits).toFixed(3));
     const debitsLookupPerSec = await pooled(nDebits, concurrency, async (i) => {
       const r = await debitCall(deps, facts(nDebits + i, false));
       if (r.status !== 'debited') throw new Error(`bench debit (lookup): ${r.status}`);
@@ -168,6 +176,9 @@ export async function benchMoney(opts: BenchMoneyOptions = {}): Promise<BenchMon
       poolSize,
       cards: nCards,
       consistent,
+      cpuMsPerDebitClient: perDebit('server'),
+      cpuMsPerDebitPostgres: perDebit('postgres'),
+      cpuMsPerDebitRedis: perDebit('redis'),
     };
   } finally {
     await pool.end().catch(() => {});

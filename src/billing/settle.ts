@@ -6,7 +6,7 @@ import type { CallContextInfo, CardView, QuoteResult, Reservation, ReserveHint, 
 import type { BridgeResult, CarrierCdr } from '../flow/call.ts';
 import { getCard, readSnapshot, type CardRecord } from '../store/cards.ts';
 import {
-  debitCdr,
+  DebitBatcher,
   getCall,
   insertCall,
   markExpired,
@@ -240,6 +240,14 @@ export type FinishOutcome =
   | { status: 'released'; callId: string; cardId: string; balance: Micros }
   | { status: 'unknown_call'; callId: string };
 
+/** One debit batcher per pool: concurrent debits share statements and commits (see DebitBatcher). */
+const batchers = new WeakMap<Pool, DebitBatcher>();
+function batcherFor(pool: Pool): DebitBatcher {
+  let b = batchers.get(pool);
+  if (!b) batchers.set(pool, (b = new DebitBatcher(pool)));
+  return b;
+}
+
 /** Ends a call from its CDR: debits it when answered, otherwise releases its hold. Idempotent on callId. */
 export async function finishCall(deps: SettleDeps, facts: CallFacts): Promise<FinishOutcome> {
   return facts.answered ? debitCall(deps, facts) : releaseCall(deps, facts.callId);
@@ -255,7 +263,8 @@ async function pushSettle(deps: SettleDeps, cardId: string, callId: string, snap
 }
 
 /**
- * Debits an answered call exactly once, in ONE statement (debitCdr in src/store/calls.ts): the card locked, the
+ * Debits an answered call exactly once, in ONE statement (debitCdr in src/store/calls.ts; shared with the other
+ * debits arriving meanwhile under load, see DebitBatcher): the card locked, the
  * CDR inserted (UNIQUE call_id: a second CDR for the same call inserts nothing and debits nothing), the ledger
  * debit at the rate stored with the reservation (clamped at the floor, the shortfall kept in
  * cdrs.uncollected_micros), the balance and its version, and the call marked settled. The cost is computed here
@@ -273,8 +282,7 @@ export async function debitCall(deps: SettleDeps, facts: CallFacts): Promise<Fin
   const rule = ruleFromSnapshot(pricing.rate);
   const billed = billedSecondsFor(facts.billsec, pricing.maxSeconds);
   const price = cost(rule, billed);
-  const r = await debitCdr(
-    deps.pool,
+  const r = await batcherFor(deps.pool).debit(
     {
       callId: facts.callId,
       billsec: Math.max(0, Math.floor(facts.billsec)),

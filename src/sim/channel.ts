@@ -73,36 +73,96 @@ export function fill(text: string, t: Tokens): string {
 
 /** One variable with its serialized `variable_<name>` header per format (computed when first needed). */
 interface VarEntry {
+  k: string;
   v: string;
   json?: string;
   plain?: string;
+  /** Removed or moved to the end since its chunk was built (the chunk drops it when re-encoded). */
+  dead?: boolean;
+  chunk: VarChunk;
 }
+
+/**
+ * A run of consecutive variables with their serialized bytes per format, dropped when one of them changes. An
+ * event's variable block is the concatenation of the chunks, so a change re-encodes one small chunk, not the
+ * whole block (which after a bridge holds b_leg_cdr twice, ~25 KB).
+ */
+interface VarChunk {
+  entries: VarEntry[];
+  dead: number;
+  /** Closed to appends (full, or one large value on its own). */
+  closed: boolean;
+  json?: Buffer;
+  plain?: Buffer;
+}
+
+/** Entries per chunk; values longer than BIG_VALUE get a chunk of their own. */
+const CHUNK = 16;
+const BIG_VALUE = 256;
+
+const jsonVar = (e: VarEntry) => (e.json ??= ',' + cjsonString(`variable_${e.k}`) + ':' + cjsonString(e.v));
+const plainVar = (e: VarEntry) => (e.plain ??= `variable_${e.k}: ${fsUrlEncode(e.v)}\n`);
 
 /**
  * Ordered channel variables; setting a variable moves it to the end like switch_channel_set_variable.
  * Keeps the serialized variable block per format until a variable changes (most events of a call carry
- * the same variables).
+ * the same variables), and its bytes in chunks so that a change re-encodes only the chunks it touches.
  */
 export class VarStore {
   private readonly map = new Map<string, VarEntry>();
+  private chunks: VarChunk[] = [];
   private version = 0;
   private jsonVersion = -1;
   private jsonBlock = '';
   private plainVersion = -1;
   private plainBlock = '';
-  private readonly encoded: Partial<Record<EventFormat, { version: number; bytes: Buffer }>> = {};
+  private jsonBytesVersion = -1;
+  private jsonBytes: VarBytes = { list: [], length: 0 };
+  private plainBytesVersion = -1;
+  private plainBytes: VarBytes = { list: [], length: 0 };
+
+  private kill(e: VarEntry): void {
+    e.dead = true;
+    const c = e.chunk;
+    c.dead++;
+    c.json = c.plain = undefined;
+  }
+
+  private append(k: string, v: string, from?: VarEntry): void {
+    let c = this.chunks[this.chunks.length - 1];
+    const big = v.length > BIG_VALUE;
+    if (!c || c.closed || big) {
+      c = { entries: [], dead: 0, closed: big };
+      this.chunks.push(c);
+    } else c.json = c.plain = undefined;
+    const e: VarEntry = { k, v, chunk: c };
+    if (from) {
+      e.json = from.json;
+      e.plain = from.plain;
+    }
+    c.entries.push(e);
+    if (c.entries.length >= CHUNK) c.closed = true;
+    this.map.set(k, e);
+  }
 
   set(name: string, value: string | undefined): void {
     const old = this.map.get(name);
-    if (old) this.map.delete(name);
-    if (value !== undefined) this.map.set(name, old && old.v === value ? old : { v: value });
+    if (old) {
+      this.map.delete(name);
+      this.kill(old);
+    }
+    if (value !== undefined) this.append(name, value, old && old.v === value ? old : undefined);
     if (old || value !== undefined) this.version++;
   }
   /** Sets without moving an existing variable (for template batches). */
   put(name: string, value: string): void {
     const old = this.map.get(name);
     if (old && old.v === value) return;
-    this.map.set(name, { v: value });
+    if (old) {
+      old.v = value;
+      old.json = old.plain = undefined;
+      old.chunk.json = old.chunk.plain = undefined;
+    } else this.append(name, value);
     this.version++;
   }
   get(name: string): string | undefined {
@@ -112,11 +172,11 @@ export class VarStore {
     return this.map.has(name);
   }
   entries(): Pairs {
-    return Array.from(this.map, ([k, e]) => [k, e.v] as [string, string]);
+    return Array.from(this.map.values(), (e) => [e.k, e.v] as [string, string]);
   }
   toObject(): Record<string, string> {
     const o: Record<string, string> = {};
-    for (const [k, e] of this.map) o[k] = e.v;
+    for (const e of this.map.values()) o[e.k] = e.v;
     return o;
   }
 
@@ -125,7 +185,7 @@ export class VarStore {
     if (format === 'json') {
       if (this.jsonVersion !== this.version) {
         let s = '';
-        for (const [k, e] of this.map) s += e.json ??= ',' + cjsonString(`variable_${k}`) + ':' + cjsonString(e.v);
+        for (const e of this.map.values()) s += jsonVar(e);
         this.jsonBlock = s;
         this.jsonVersion = this.version;
       }
@@ -133,20 +193,96 @@ export class VarStore {
     }
     if (this.plainVersion !== this.version) {
       let s = '';
-      for (const [k, e] of this.map) s += e.plain ??= `variable_${k}: ${fsUrlEncode(e.v)}\n`;
+      for (const e of this.map.values()) s += plainVar(e);
       this.plainBlock = s;
       this.plainVersion = this.version;
     }
     return this.plainBlock;
   }
 
-  /** block() as UTF-8 bytes, kept until a variable changes (every event of a call repeats it; after a bridge
-   * it holds b_leg_cdr and weighs ~25 KB, so it is encoded once, not once per event). */
-  bytes(format: EventFormat): Buffer {
-    let c = this.encoded[format];
-    if (!c || c.version !== this.version) c = this.encoded[format] = { version: this.version, bytes: Buffer.from(this.block(format), 'utf8') };
-    return c.bytes;
+  /** block() as UTF-8 bytes in pieces (one per chunk), kept until a variable changes. */
+  bytes(format: EventFormat): VarBytes {
+    const json = format === 'json';
+    if ((json ? this.jsonBytesVersion : this.plainBytesVersion) === this.version) return json ? this.jsonBytes : this.plainBytes;
+    const chunks = this.chunks;
+    let live = 0;
+    for (let i = 0; i < chunks.length; i++) {
+      const c = chunks[i]!;
+      live += c.entries.length - c.dead;
+    }
+    // many small or emptied chunks (variables moved to the end one by one): regroup them
+    if (chunks.length > 2 * Math.ceil(live / CHUNK) + 4) this.regroup();
+    const list: Buffer[] = [];
+    let length = 0;
+    let w = 0;
+    for (let i = 0; i < this.chunks.length; i++) {
+      const c = this.chunks[i]!;
+      if (c.dead) {
+        c.entries = c.entries.filter((e) => !e.dead);
+        c.dead = 0;
+      }
+      if (!c.entries.length) continue;
+      this.chunks[w++] = c;
+      let b = json ? c.json : c.plain;
+      if (!b) {
+        let s = '';
+        const es = c.entries;
+        if (json) for (let j = 0; j < es.length; j++) s += jsonVar(es[j]!);
+        else for (let j = 0; j < es.length; j++) s += plainVar(es[j]!);
+        b = Buffer.from(s, 'utf8');
+        if (json) c.json = b;
+        else c.plain = b;
+      }
+      if (b.length) {
+        list.push(b);
+        length += b.length;
+      }
+    }
+    this.chunks.length = w;
+    const out = { list, length };
+    if (json) {
+      this.jsonBytes = out;
+      this.jsonBytesVersion = this.version;
+    } else {
+      this.plainBytes = out;
+      this.plainBytesVersion = this.version;
+    }
+    return out;
   }
+
+  private regroup(): void {
+    const out: VarChunk[] = [];
+    let t: VarChunk | undefined;
+    for (const c of this.chunks) {
+      if (c.closed && !c.dead && c.entries.length === 1 && c.entries[0]!.v.length > BIG_VALUE) {
+        // a large value alone in its chunk: keep the chunk and its bytes
+        out.push(c);
+        t = undefined;
+        continue;
+      }
+      for (const e of c.entries) {
+        if (e.dead) continue;
+        if (e.v.length > BIG_VALUE) {
+          const b: VarChunk = { entries: [e], dead: 0, closed: true };
+          e.chunk = b;
+          out.push(b);
+          t = undefined;
+          continue;
+        }
+        if (!t || t.closed) out.push((t = { entries: [], dead: 0, closed: false }));
+        e.chunk = t;
+        t.entries.push(e);
+        if (t.entries.length >= CHUNK) t.closed = true;
+      }
+    }
+    this.chunks = out;
+  }
+}
+
+/** A variable block as bytes: the pieces to write in order and their total length. */
+export interface VarBytes {
+  list: Buffer[];
+  length: number;
 }
 
 export interface CallerIdentity {
@@ -331,12 +467,12 @@ export class Channel {
     const other = this.otherLeg ? this.otherLegBuffer(format) : undefined;
     const vars = opts.vars !== false ? this.vars.bytes(format) : undefined;
     const tail = (opts.post ? serPairs(opts.post, format) : '') + (format === 'json' ? '}' : '\n');
-    const len = Buffer.byteLength(head, 'utf8') + chan.length + (other?.length ?? 0) + (vars?.length ?? 0) + Buffer.byteLength(tail, 'utf8');
+    const len = Buffer.byteLength(head, 'utf8') + chan.length + (other?.length ?? 0) + (vars ? vars.length : 0) + Buffer.byteLength(tail, 'utf8');
     const type = format === 'json' ? 'text/event-json' : 'text/event-plain';
     const out: FramePieces = [`Content-Length: ${len}\nContent-Type: ${type}\n\n${head}`];
     if (chan.length) out.push(chan);
     if (other?.length) out.push(other);
-    if (vars?.length) out.push(vars);
+    if (vars) for (let i = 0; i < vars.list.length; i++) out.push(vars.list[i]!);
     out.push(tail);
     return out;
   }

@@ -371,13 +371,178 @@ export async function debitCdr(pool: Pool, d: DebitCdrInput, note: string): Prom
     });
   }
   if (!row) return { outcome: 'unknown_call' };
+  return debitResult(pool, d.callId, row);
+}
+
+async function debitResult(pool: Pool, callId: string, row: DebitRow): Promise<DebitCdrResult> {
   const common = { cardId: row.card_id, balance: row.balance_micros, creditLimit: row.credit_limit_micros, version: row.balance_version };
   if (row.fresh > 0) return { outcome: 'debited', amount: row.amount, uncollected: row.uncollected, ...common };
   let prior =
     row.prior_cost_micros === null ? undefined : { billedSeconds: row.prior_billed_seconds!, cost: row.prior_cost_micros };
   // The duplicate committed while this statement waited: its row is newer than the statement's snapshot.
-  if (!prior) prior = await getCdrCost(pool, d.callId);
+  if (!prior) prior = await getCdrCost(pool, callId);
   return { outcome: 'duplicate', prior, ...common };
+}
+
+/*
+ * Several debits in ONE statement, for when CDRs arrive faster than one statement commits (DebitBatcher): the same
+ * gates as DEBIT_SQL, row by row. ins_cdr is the exactly-once gate of each call (the batch never holds a call twice);
+ * upd_card takes each card once, for the sum of its calls' costs, under the same floor check; each ledger row gets
+ * the balance after it, in input order (a running sum per card). A card that cannot pay its sum in full leaves
+ * ledger rows without a balance after: the NOT NULL constraint aborts the whole statement, nothing is written, and
+ * the batch is redone one call at a time (which takes the clamp path where needed). One row per input call found.
+ */
+const DEBIT_BATCH_SQL = `
+WITH input AS (
+  SELECT * FROM unnest($1::uuid[], $2::integer[], $3::integer[], $4::integer[], $5::bigint[], $6::text[],
+                       $7::timestamptz[], $8::timestamptz[], $9::text[], $10::text[])
+    WITH ORDINALITY AS t(call_id, billsec, billmsec, billed, cost, cause, answered_at, ended_at, source, note, ord)
+), call AS (
+  SELECT i.*, k.card_id, k.ivr_uuid, k.did, k.caller_id, k.destination,
+         k.rate->>'prefix' AS prefix, k.rate->>'ratePerMin' AS rate_per_min
+    FROM input i JOIN calls k ON k.call_id = i.call_id
+), ins_cdr AS (
+  INSERT INTO cdrs (call_id, card_id, ivr_uuid, did, caller_id, destination, prefix, rate_per_min_micros, billsec, billmsec,
+                    billed_seconds, cost_micros, hangup_cause, answered_at, ended_at, source)
+  SELECT call_id, card_id, ivr_uuid, did, caller_id, destination, prefix, rate_per_min::bigint, billsec, billmsec,
+         billed, cost, cause, answered_at, ended_at, source
+    FROM call
+  ON CONFLICT (call_id) DO NOTHING
+  RETURNING call_id, card_id, cost_micros
+), fresh AS (
+  SELECT c.call_id, c.card_id, c.cost_micros, i.ord, i.note FROM ins_cdr c JOIN input i ON i.call_id = c.call_id
+), per_card AS (
+  SELECT card_id, sum(cost_micros)::bigint AS total, count(*)::bigint AS n FROM fresh WHERE cost_micros > 0 GROUP BY card_id
+), upd_card AS (
+  -- The version counts balance changes, as one debit at a time would have counted them.
+  UPDATE cards c SET balance_micros = c.balance_micros - p.total, balance_version = c.balance_version + p.n
+    FROM per_card p
+   WHERE c.id = p.card_id AND c.balance_micros - p.total >= -c.credit_limit_micros
+  RETURNING c.id, c.balance_micros, c.balance_version, p.total
+), ins_led AS (
+  INSERT INTO ledger (card_id, amount_micros, balance_after_micros, reason, ref, note)
+  SELECT f.card_id, -f.cost_micros,
+         u.balance_micros + u.total - sum(f.cost_micros) OVER (PARTITION BY f.card_id ORDER BY f.ord),
+         'call', f.call_id::text, f.note
+    FROM fresh f LEFT JOIN upd_card u ON u.id = f.card_id
+   WHERE f.cost_micros > 0
+   ORDER BY f.card_id, f.ord
+), upd_call AS (
+  UPDATE calls SET status = 'settled', settled_at = now() FROM ins_cdr WHERE calls.call_id = ins_cdr.call_id
+)
+SELECT call.call_id::text AS call_id,
+       call.card_id::text AS card_id,
+       (SELECT count(*) FROM fresh f WHERE f.call_id = call.call_id)::int AS fresh,
+       -call.cost AS amount,
+       0::bigint AS uncollected,
+       COALESCE(u.balance_micros, cur.balance_micros) AS balance_micros,
+       COALESCE(u.balance_version, cur.balance_version) AS balance_version,
+       cur.credit_limit_micros,
+       prior.billed_seconds AS prior_billed_seconds,
+       prior.cost_micros AS prior_cost_micros
+  FROM call
+  JOIN cards cur ON cur.id = call.card_id
+  LEFT JOIN upd_card u ON u.id = call.card_id
+  LEFT JOIN cdrs prior ON prior.call_id = call.call_id`;
+
+interface PendingDebit {
+  input: DebitCdrInput;
+  note: string;
+  resolve: (r: DebitCdrResult) => void;
+  reject: (err: unknown) => void;
+}
+
+/**
+ * Debits answered calls, batching them when they come faster than the database commits them. At most one batch is
+ * in flight per pool: a debit that arrives while one runs waits for it and goes out with the others that arrived
+ * meanwhile, in one statement and one commit (DEBIT_BATCH_SQL). At low rates every debit goes alone, at once,
+ * through debitCdr. A batch never holds the same call twice (a duplicate waits for the next one), and any failure of
+ * a batch statement (a card that cannot pay in full, a deadlock with another process) redoes its calls one by one.
+ * Each caller gets exactly what debitCdr would have told it.
+ */
+export class DebitBatcher {
+  private readonly queue: PendingDebit[] = [];
+  private running = false;
+
+  constructor(
+    private readonly pool: Pool,
+    private readonly maxBatch = 64,
+  ) {}
+
+  debit(input: DebitCdrInput, note: string): Promise<DebitCdrResult> {
+    if (!isUuid(input.callId)) return Promise.resolve({ outcome: 'unknown_call' });
+    if (input.cost < 0n) return Promise.reject(new RangeError('cost must not be negative'));
+    return new Promise((resolve, reject) => {
+      this.queue.push({ input, note, resolve, reject });
+      if (!this.running) void this.drain();
+    });
+  }
+
+  private async drain(): Promise<void> {
+    this.running = true;
+    try {
+      while (this.queue.length > 0) {
+        const batch = this.take();
+        if (batch.length === 1) await settleEach(batch, (p) => debitCdr(this.pool, p.input, p.note));
+        else await this.runBatch(batch);
+      }
+    } finally {
+      this.running = false;
+    }
+  }
+
+  /** Up to maxBatch debits of distinct calls, oldest first; the rest stay queued in order. */
+  private take(): PendingDebit[] {
+    const seen = new Set<string>();
+    const batch: PendingDebit[] = [];
+    const rest: PendingDebit[] = [];
+    for (const p of this.queue) {
+      const id = p.input.callId.toLowerCase();
+      if (batch.length < this.maxBatch && !seen.has(id)) {
+        seen.add(id);
+        batch.push(p);
+      } else rest.push(p);
+    }
+    this.queue.splice(0, this.queue.length, ...rest);
+    return batch;
+  }
+
+  private async runBatch(batch: PendingDebit[]): Promise<void> {
+    let rows: Array<DebitRow & { call_id: string }>;
+    try {
+      const col = <T>(f: (d: DebitCdrInput, note: string) => T) => batch.map((p) => f(p.input, p.note));
+      const r = await this.pool.query<DebitRow & { call_id: string }>({
+        name: statementName('ccard_debit_batch'),
+        text: DEBIT_BATCH_SQL,
+        values: [
+          col((d) => d.callId),
+          col((d) => d.billsec),
+          col((d) => d.billmsec),
+          col((d) => d.billedSeconds),
+          col((d) => d.cost.toString()),
+          col((d) => d.hangupCause),
+          col((d) => d.answeredAt),
+          col((d) => d.endedAt),
+          col((d) => d.source),
+          col((_d, note) => note),
+        ],
+      });
+      rows = r.rows;
+    } catch {
+      // Nothing was written: each call on its own (clamp path, lock waits and all).
+      await settleEach(batch, (p) => debitCdr(this.pool, p.input, p.note));
+      return;
+    }
+    const byCall = new Map(rows.map((row) => [row.call_id.toLowerCase(), row]));
+    await settleEach(batch, async (p) => {
+      const row = byCall.get(p.input.callId.toLowerCase());
+      return row ? debitResult(this.pool, p.input.callId, row) : { outcome: 'unknown_call' };
+    });
+  }
+}
+
+async function settleEach(batch: PendingDebit[], run: (p: PendingDebit) => Promise<DebitCdrResult>): Promise<void> {
+  await Promise.all(batch.map((p) => run(p).then(p.resolve, p.reject)));
 }
 
 /**

@@ -4,7 +4,7 @@ import { applyBalanceChange } from '../../src/billing/ledger.ts';
 import { debitCall, releaseCall, type CallPricing } from '../../src/billing/settle.ts';
 import { MemoryLiveBalance } from '../../src/live/memory-live.ts';
 import { withTransaction } from '../../src/store/db.ts';
-import { insertCall, toRateSnapshot } from '../../src/store/calls.ts';
+import { DebitBatcher, insertCall, toRateSnapshot } from '../../src/store/calls.ts';
 import { createTestDb, type TestDb } from '../helpers/env.ts';
 import { createCard, createSeries, moneyFacts } from './fixtures.ts';
 
@@ -166,5 +166,89 @@ describe('one-statement debit under contention', () => {
     });
     const f = await moneyFacts(db.pool, cardId);
     expect(f.ledgerSum).toBe(f.balance);
+  });
+});
+
+describe('debits batched under load (DebitBatcher)', () => {
+  const input = (callId: string, seconds: number) => ({
+    callId,
+    billsec: seconds,
+    billmsec: seconds * 1000,
+    billedSeconds: seconds,
+    cost: BigInt(seconds) * 10_000n,
+    hangupCause: 'NORMAL_CLEARING',
+    answeredAt: null,
+    endedAt: null,
+    source: 'socket' as const,
+  });
+
+  /** Counts the statements the batcher sends, by name. */
+  function spy() {
+    const names: string[] = [];
+    const query = db.pool.query.bind(db.pool);
+    const pool = Object.create(db.pool) as typeof db.pool;
+    pool.query = ((cfg: unknown, ...rest: unknown[]) => {
+      names.push(typeof cfg === 'string' ? cfg.slice(0, 20) : String((cfg as { name?: string }).name ?? (cfg as { text: string }).text.slice(0, 20)));
+      return (query as (...a: unknown[]) => unknown)(cfg, ...rest);
+    }) as typeof db.pool.query;
+    return { pool, names };
+  }
+
+  it('debits that arrive together share one statement, each exactly once, with the running balance per card', async () => {
+    const { seriesId } = await createSeries(db.pool, { maxConcurrent: 1000 });
+    const a = await createCard(db.pool, { seriesId, balance: 10_000_000n });
+    const b = await createCard(db.pool, { seriesId, balance: 10_000_000n });
+    const calls = await Promise.all([...Array.from({ length: 10 }, () => openCall(a.cardId)), ...Array.from({ length: 10 }, () => openCall(b.cardId))]);
+    const { pool, names } = spy();
+    const batcher = new DebitBatcher(pool);
+    // The first goes alone; the other 19 (and a duplicate of one of them, and an unknown call) wait and go together.
+    const results = await Promise.all([
+      ...calls.map((id, i) => batcher.debit(input(id, 1 + i), 'test')),
+      batcher.debit(input(calls[5]!, 6), 'test'),
+      batcher.debit(input(randomUUID(), 3), 'test'),
+    ]);
+    expect(results.slice(0, 20).map((r) => r.outcome)).toEqual(Array(20).fill('debited'));
+    expect(results[20]).toMatchObject({ outcome: 'duplicate', prior: { billedSeconds: 6, cost: 60_000n } });
+    expect(results[21]).toEqual({ outcome: 'unknown_call' });
+    expect(names.filter((n) => n === 'ccard_debit_batch').length).toBeGreaterThanOrEqual(1);
+    expect(names.length).toBeLessThan(calls.length);
+    for (const card of [a, b]) {
+      const f = await moneyFacts(db.pool, card.cardId);
+      expect(f.ledgerSum).toBe(f.balance);
+      expect(-f.callDebits).toBe(f.cdrCost);
+      const rows = await db.pool.query<{ amount_micros: bigint; balance_after_micros: bigint }>(
+        'SELECT amount_micros, balance_after_micros FROM ledger WHERE card_id = $1 ORDER BY id',
+        [card.cardId],
+      );
+      let running = 0n;
+      for (const r of rows.rows) {
+        running += r.amount_micros;
+        expect(r.balance_after_micros).toBe(running);
+      }
+      const v = await db.pool.query<{ balance_version: bigint }>('SELECT balance_version FROM cards WHERE id = $1', [card.cardId]);
+      expect(v.rows[0]!.balance_version).toBe(BigInt(rows.rowCount!) + 1n);
+    }
+    // Each result reports the card it debited and a balance that card really had.
+    const last = results[19]!;
+    expect(last.outcome === 'debited' && last.cardId).toBe(b.cardId);
+  });
+
+  it('a card that cannot pay its share of a batch: the batch is redone call by call, clamping only that card', async () => {
+    const { seriesId } = await createSeries(db.pool, { maxConcurrent: 1000 });
+    const rich = await createCard(db.pool, { seriesId, balance: 10_000_000n });
+    const poor = await createCard(db.pool, { seriesId, balance: 150_000n });
+    const calls = [await openCall(rich.cardId), await openCall(rich.cardId), await openCall(poor.cardId), await openCall(poor.cardId), await openCall(rich.cardId)];
+    const { pool, names } = spy();
+    const batcher = new DebitBatcher(pool);
+    const results = await Promise.all(calls.map((id) => batcher.debit(input(id, 10), 'test')));
+    expect(names).toContain('ccard_debit_batch');
+    expect(results.map((r) => r.outcome)).toEqual(Array(5).fill('debited'));
+    const poorFacts = await moneyFacts(db.pool, poor.cardId);
+    expect(poorFacts.balance).toBe(0n);
+    expect(poorFacts.uncollected).toBe(50_000n);
+    expect(poorFacts.ledgerSum).toBe(0n);
+    const richFacts = await moneyFacts(db.pool, rich.cardId);
+    expect(richFacts.balance).toBe(10_000_000n - 3n * 100_000n);
+    expect(richFacts.ledgerSum).toBe(richFacts.balance);
   });
 });

@@ -49,7 +49,10 @@ describe('EslConnection replies', () => {
 
   it('commands issued in the same tick leave in one write', async () => {
     const { conn, peer, reader } = await setup();
-    const socket = conn.socket as unknown as { _writev: (...a: unknown[]) => unknown; _write: (...a: unknown[]) => unknown };
+    const socket = conn.socket as unknown as {
+      _writev: (chunks: unknown[], cb: unknown) => unknown;
+      _write: (chunk: unknown, enc: unknown, cb: unknown) => unknown;
+    };
     const writes: number[] = [];
     const writev = socket._writev.bind(socket);
     const write = socket._write.bind(socket);
