@@ -83,9 +83,23 @@ export const flowActors = {
   quote: fromPromise(({ input }: { input: ServicesInput & { cardId: string; number: string; card: CardView | undefined } }) =>
     input.services.quote(input.cardId, input.number, input.card),
   ),
+  /**
+   * Holds the funds while the preamble (the duration announcement) plays. Only the reservation's outcome counts: a
+   * prompt cut short by a hangup is the machine's HANGUP, and a held amount must reach the machine to be released.
+   */
   reserve: fromPromise(
-    ({ input }: { input: ServicesInput & { cardId: string; number: string; ctx: CallContextInfo; hint: ReserveHint } }) =>
-      input.services.reserve(input.cardId, input.number, input.ctx, input.hint),
+    async ({
+      input,
+      signal,
+    }: {
+      input: CallInput &
+        ServicesInput & { lang: string; preamble: Announcement[]; cardId: string; number: string; ctx: CallContextInfo; hint: ReserveHint };
+      signal: AbortSignal;
+    }) => {
+      const said = Promise.all(input.preamble.map((item) => play(input.call, input.lang, item, signal))).catch(() => undefined);
+      const [held] = await Promise.all([input.services.reserve(input.cardId, input.number, input.ctx, input.hint), said]);
+      return held;
+    },
   ),
   /** Settling money: invoked only in states that ignore HANGUP, so it always runs to its end. */
   settle: fromPromise(

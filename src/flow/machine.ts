@@ -617,12 +617,21 @@ export const callMachine = setup({
             input: ({ context }) => ({ services: context.services, cardId: context.cardId!, number: context.number!, card: context.card }),
             onDone: [
               {
+                // "This call can last up to N minutes" is said while the funds are held (see reserving).
                 guard: ({ event }) => event.output.ok,
-                target: 'announcingDuration',
-                actions: assign(({ event }) => ({
-                  maxSecondsQuoted: event.output.ok ? event.output.maxSeconds : 0,
-                  availableQuoted: event.output.ok ? event.output.available : undefined,
-                })),
+                target: '#call.reserving',
+                actions: assign(({ context, event }) => {
+                  const maxSeconds = event.output.ok ? event.output.maxSeconds : 0;
+                  const items = durationItems(maxSeconds);
+                  return {
+                    maxSecondsQuoted: maxSeconds,
+                    availableQuoted: event.output.ok ? event.output.available : undefined,
+                    preamble: items,
+                    played: [...context.played, ...items.map(describeAnnouncement)],
+                    gateway: context.access!.gateway,
+                    onFailover: false,
+                  };
+                }),
               },
               {
                 guard: ({ event }) => !event.output.ok && event.output.reason === 'too_many_calls',
@@ -636,19 +645,6 @@ export const callMachine = setup({
               },
               { target: 'destination.refusing', actions: { type: 'refuse', params: { prompt: 'no_rate' } } },
             ],
-            onError: FAILED,
-          },
-        },
-        announcingDuration: {
-          entry: assign({
-            played: ({ context }) => [...context.played, ...durationItems(context.maxSecondsQuoted).map(describeAnnouncement)],
-            gateway: ({ context }) => context.access!.gateway,
-            onFailover: false,
-          }),
-          invoke: {
-            src: 'announce',
-            input: ({ context }) => ({ call: context.call, lang: context.lang, items: durationItems(context.maxSecondsQuoted) }),
-            onDone: '#call.reserving',
             onError: FAILED,
           },
         },
@@ -779,10 +775,16 @@ export const callMachine = setup({
       },
     },
 
+    // Outside `session`: a hangup meanwhile only marks the caller gone, so a hold that is made is always recorded
+    // (and then released). The duration announcement (preamble) plays at the same time.
     reserving: {
+      exit: assign({ preamble: [] }),
       invoke: {
         src: 'reserve',
         input: ({ context }) => ({
+          call: context.call,
+          lang: context.lang,
+          preamble: context.preamble,
           services: context.services,
           cardId: context.cardId!,
           number: context.number!,

@@ -599,6 +599,17 @@ describe('call flow: caller hangs up', () => {
     expect(services.held.size).toBe(0);
   });
 
+  it('during the duration announcement (said while the funds are held): the hold is released at once', async () => {
+    const { call, services, outcome } = await run({ digits: [PIN, DEST], hangupAt: { cmd: 'playback', nth: 2 } });
+    expect(call.audio()).toContain('call_can_last');
+    expect(call.count('bridge')).toBe(0);
+    expect(services.callsOf('reserve')).toHaveLength(1);
+    expect(settles(services)).toHaveLength(1);
+    expect(settles(services)[0]![1]).toMatchObject({ answered: false, disposition: 'NOT_BRIDGED' });
+    expect(services.held.size).toBe(0);
+    expect(outcome).toMatchObject({ ended: 'caller_hangup', callerHungUp: true });
+  });
+
   it('during the bridge: settled exactly once with the bridge result (carrier CDR)', async () => {
     const { call, services, outcome, ms } = await run({
       digits: [PIN, DEST],
