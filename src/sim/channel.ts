@@ -19,9 +19,25 @@ export type FramePieces = Array<Buffer | string>;
  */
 function serPairs(pairs: Pairs, format: EventFormat): string {
   let s = '';
-  if (format === 'json') for (const [k, v] of pairs) s += ',' + cjsonString(k) + ':' + cjsonString(v);
+  if (format === 'json') for (const [k, v] of pairs) s += jsonKey(k) + cjsonString(v);
   else for (const [k, v] of pairs) s += `${k}: ${fsUrlEncode(v)}\n`;
   return s;
+}
+
+/** `,"name":` per header name (a small fixed set, serialized once). */
+const JSON_KEYS = new Map<string, string>();
+function jsonKey(k: string): string {
+  let f = JSON_KEYS.get(k);
+  if (f === undefined) {
+    f = ',' + cjsonString(k) + ':';
+    if (JSON_KEYS.size < 10_000) JSON_KEYS.set(k, f);
+  }
+  return f;
+}
+
+/** One header serialized like serPairs([[k, v]], format). */
+function ser1(k: string, v: string, format: EventFormat): string {
+  return format === 'json' ? jsonKey(k) + cjsonString(v) : `${k}: ${fsUrlEncode(v)}\n`;
 }
 
 /** Cache of serialized blocks that never change (Event-Calling-* per event, constant header runs). */
@@ -36,6 +52,37 @@ function staticBlock(key: string, format: EventFormat, pairs: () => Pairs): stri
 /** A frame from a serialized body: the header block with the body's byte length, as one Buffer. */
 function frame(body: string, contentType: string): Buffer {
   return Buffer.from(`Content-Length: ${Buffer.byteLength(body, 'utf8')}\nContent-Type: ${contentType}\n\n${body}`, 'utf8');
+}
+
+/** The Event-Calling-* headers of an event kind (a key of CALLING), serialized once per format. */
+const CALLING_BLOCKS: Record<EventFormat, Map<string, string>> = { json: new Map(), plain: new Map() };
+function callingBlock(calling: string, format: EventFormat): string {
+  const m = CALLING_BLOCKS[format];
+  let b = m.get(calling);
+  if (b === undefined) {
+    const [file, fn, line] = CALLING[calling]!;
+    const pairs: Pairs = [
+      ['Event-Calling-File', file],
+      ['Event-Calling-Function', fn],
+      ['Event-Calling-Line-Number', line],
+    ];
+    m.set(calling, (b = serPairs(pairs, format)));
+  }
+  return b;
+}
+
+/** Event-Date-Local and Event-Date-GMT (whole seconds), for the last second asked. */
+let secondAt = NaN;
+let secondJson: string | undefined;
+let secondPlain: string | undefined;
+function secondBlock(us: number, format: EventFormat): string {
+  const sec = Math.floor(us / 1e6);
+  if (sec !== secondAt) {
+    secondAt = sec;
+    secondJson = secondPlain = undefined;
+  }
+  if (format === 'json') return (secondJson ??= ser1('Event-Date-Local', fsStamp(us), format) + ser1('Event-Date-GMT', fsGmt(us), format));
+  return (secondPlain ??= ser1('Event-Date-Local', fsStamp(us), format) + ser1('Event-Date-GMT', fsGmt(us), format));
 }
 
 /** Event-Calling-File / Function / Line-Number per event, as recorded from FreeSWITCH 1.11. */
@@ -67,19 +114,52 @@ export interface Tokens {
   DEST?: string;
 }
 
+/** Template text split at its {{TOKEN}}s: literal text at even indexes, token names at odd ones. */
+const FILL_PARTS = new Map<string, string[]>();
+const FILL_RE = /\{\{([A-Z_]+)\}\}/g;
+
 export function fill(text: string, t: Tokens): string {
-  return text.replace(/\{\{([A-Z_]+)\}\}/g, (m, k: string) => (t as unknown as Record<string, string>)[k] ?? m);
+  let parts = FILL_PARTS.get(text);
+  if (parts === undefined) {
+    parts = [];
+    let from = 0;
+    for (const m of text.matchAll(FILL_RE)) {
+      parts.push(text.slice(from, m.index), m[1]!);
+      from = m.index! + m[0].length;
+    }
+    parts.push(text.slice(from));
+    // templates are a fixed set; anything else (not expected) is not kept
+    if (FILL_PARTS.size < 4096) FILL_PARTS.set(text, parts);
+  }
+  if (parts.length === 1) return text;
+  let s = parts[0]!;
+  for (let i = 1; i < parts.length; i += 2) {
+    const k = parts[i]!;
+    s += ((t as unknown as Record<string, string | undefined>)[k] ?? `{{${k}}}`) + parts[i + 1]!;
+  }
+  return s;
 }
 
 /** One variable with its serialized `variable_<name>` header per format (computed when first needed). */
-interface VarEntry {
-  k: string;
-  v: string;
+class VarEntry {
+  json: string | undefined = undefined;
+  plain: string | undefined = undefined;
+  /** Serialized forms shared by every call (a template value), when `v` is that value. */
+  f: VarFrag | undefined = undefined;
+  /** Removed or moved to the end since its chunk was built (the chunk drops it when re-encoded). */
+  dead = false;
+
+  constructor(
+    readonly k: string,
+    public v: string,
+    public chunk: VarChunk,
+  ) {}
+}
+
+/** The serialized `variable_<name>` header of one name and value, shared between calls. */
+export interface VarFrag {
   json?: string;
   plain?: string;
-  /** Removed or moved to the end since its chunk was built (the chunk drops it when re-encoded). */
-  dead?: boolean;
-  chunk: VarChunk;
 }
 
 /**
@@ -87,21 +167,60 @@ interface VarEntry {
  * event's variable block is the concatenation of the chunks, so a change re-encodes one small chunk, not the
  * whole block (which after a bridge holds b_leg_cdr twice, ~25 KB).
  */
-interface VarChunk {
-  entries: VarEntry[];
-  dead: number;
-  /** Closed to appends (full, or one large value on its own). */
-  closed: boolean;
-  json?: Buffer;
-  plain?: Buffer;
+class VarChunk {
+  entries: VarEntry[] = [];
+  dead = 0;
+  json: Buffer | undefined = undefined;
+  plain: Buffer | undefined = undefined;
+  /** A chunk of one large value: its bytes are name (json/plain) then value (these), shared by equal values. */
+  jsonValue: Buffer | undefined = undefined;
+  plainValue: Buffer | undefined = undefined;
+
+  /** closed: no more appends (full, or one large value on its own). */
+  constructor(public closed: boolean) {}
 }
 
 /** Entries per chunk; values longer than BIG_VALUE get a chunk of their own. */
 const CHUNK = 16;
 const BIG_VALUE = 256;
 
-const jsonVar = (e: VarEntry) => (e.json ??= ',' + cjsonString(`variable_${e.k}`) + ':' + cjsonString(e.v));
-const plainVar = (e: VarEntry) => (e.plain ??= `variable_${e.k}: ${fsUrlEncode(e.v)}\n`);
+/** `,"variable_<name>":` per variable name. */
+const JSON_VAR_KEYS = new Map<string, string>();
+function jsonVarKey(k: string): string {
+  let f = JSON_VAR_KEYS.get(k);
+  if (f === undefined) {
+    f = ',' + cjsonString(`variable_${k}`) + ':';
+    if (JSON_VAR_KEYS.size < 10_000) JSON_VAR_KEYS.set(k, f);
+  }
+  return f;
+}
+function jsonVar(e: VarEntry): string {
+  if (e.json !== undefined) return e.json;
+  const f = e.f;
+  return (e.json = f ? (f.json ??= jsonVarKey(e.k) + cjsonString(e.v)) : jsonVarKey(e.k) + cjsonString(e.v));
+}
+function plainVar(e: VarEntry): string {
+  if (e.plain !== undefined) return e.plain;
+  const f = e.f;
+  return (e.plain = f ? (f.plain ??= `variable_${e.k}: ${fsUrlEncode(e.v)}\n`) : `variable_${e.k}: ${fsUrlEncode(e.v)}\n`);
+}
+
+/**
+ * The last large value encoded, per format (b_leg_cdr and b_leg_cdr_<uuid> hold the same ~10 KB JSON): its
+ * serialized value and bytes, reused when the next large value is the same string.
+ */
+const lastBig = {
+  json: { v: '', bytes: Buffer.alloc(0) },
+  plain: { v: '', bytes: Buffer.alloc(0) },
+};
+function bigValueBytes(v: string, format: EventFormat): Buffer {
+  const c = lastBig[format];
+  if (c.v !== v) {
+    c.bytes = Buffer.from(format === 'json' ? cjsonString(v) : `${fsUrlEncode(v)}\n`, 'utf8');
+    c.v = v;
+  }
+  return c.bytes;
+}
 
 /**
  * Ordered channel variables; setting a variable moves it to the end like switch_channel_set_variable.
@@ -125,44 +244,47 @@ export class VarStore {
     e.dead = true;
     const c = e.chunk;
     c.dead++;
-    c.json = c.plain = undefined;
+    c.json = c.plain = c.jsonValue = c.plainValue = undefined;
   }
 
-  private append(k: string, v: string, from?: VarEntry): void {
+  private append(k: string, v: string, from?: VarEntry, frag?: VarFrag): void {
     let c = this.chunks[this.chunks.length - 1];
     const big = v.length > BIG_VALUE;
     if (!c || c.closed || big) {
-      c = { entries: [], dead: 0, closed: big };
+      c = new VarChunk(big);
       this.chunks.push(c);
-    } else c.json = c.plain = undefined;
-    const e: VarEntry = { k, v, chunk: c };
+    } else c.json = c.plain = c.jsonValue = c.plainValue = undefined;
+    const e = new VarEntry(k, v, c);
     if (from) {
       e.json = from.json;
       e.plain = from.plain;
-    }
+      e.f = from.f;
+    } else if (frag) e.f = frag;
     c.entries.push(e);
     if (c.entries.length >= CHUNK) c.closed = true;
     this.map.set(k, e);
   }
 
-  set(name: string, value: string | undefined): void {
+  /** `frag`: shared serialized forms of exactly this name and value (template variables). */
+  set(name: string, value: string | undefined, frag?: VarFrag): void {
     const old = this.map.get(name);
     if (old) {
       this.map.delete(name);
       this.kill(old);
     }
-    if (value !== undefined) this.append(name, value, old && old.v === value ? old : undefined);
+    if (value !== undefined) this.append(name, value, old && old.v === value ? old : undefined, frag);
     if (old || value !== undefined) this.version++;
   }
   /** Sets without moving an existing variable (for template batches). */
-  put(name: string, value: string): void {
+  put(name: string, value: string, frag?: VarFrag): void {
     const old = this.map.get(name);
     if (old && old.v === value) return;
     if (old) {
       old.v = value;
       old.json = old.plain = undefined;
-      old.chunk.json = old.chunk.plain = undefined;
-    } else this.append(name, value);
+      old.f = frag;
+      old.chunk.json = old.chunk.plain = old.chunk.jsonValue = old.chunk.plainValue = undefined;
+    } else this.append(name, value, undefined, frag);
     this.version++;
   }
   get(name: string): string | undefined {
@@ -173,6 +295,12 @@ export class VarStore {
   }
   entries(): Pairs {
     return Array.from(this.map.values(), (e) => [e.k, e.v] as [string, string]);
+  }
+  /** [name, value] of the variables named in `names`, in order. */
+  pick(names: ReadonlySet<string>): Pairs {
+    const out: Pairs = [];
+    for (const e of this.map.values()) if (names.has(e.k)) out.push([e.k, e.v]);
+    return out;
   }
   toObject(): Record<string, string> {
     const o: Record<string, string> = {};
@@ -224,18 +352,36 @@ export class VarStore {
       if (!c.entries.length) continue;
       this.chunks[w++] = c;
       let b = json ? c.json : c.plain;
+      let bv = json ? c.jsonValue : c.plainValue;
       if (!b) {
-        let s = '';
         const es = c.entries;
-        if (json) for (let j = 0; j < es.length; j++) s += jsonVar(es[j]!);
-        else for (let j = 0; j < es.length; j++) s += plainVar(es[j]!);
-        b = Buffer.from(s, 'utf8');
-        if (json) c.json = b;
-        else c.plain = b;
+        if (es.length === 1 && es[0]!.v.length > BIG_VALUE) {
+          // name, then the value's bytes (shared with an equal value just before)
+          const e = es[0]!;
+          b = Buffer.from(json ? jsonVarKey(e.k) : `variable_${e.k}: `, 'utf8');
+          bv = bigValueBytes(e.v, format);
+        } else {
+          let s = '';
+          if (json) for (let j = 0; j < es.length; j++) s += jsonVar(es[j]!);
+          else for (let j = 0; j < es.length; j++) s += plainVar(es[j]!);
+          b = Buffer.from(s, 'utf8');
+          bv = undefined;
+        }
+        if (json) {
+          c.json = b;
+          c.jsonValue = bv;
+        } else {
+          c.plain = b;
+          c.plainValue = bv;
+        }
       }
       if (b.length) {
         list.push(b);
         length += b.length;
+      }
+      if (bv?.length) {
+        list.push(bv);
+        length += bv.length;
       }
     }
     this.chunks.length = w;
@@ -263,13 +409,14 @@ export class VarStore {
       for (const e of c.entries) {
         if (e.dead) continue;
         if (e.v.length > BIG_VALUE) {
-          const b: VarChunk = { entries: [e], dead: 0, closed: true };
+          const b = new VarChunk(true);
+          b.entries.push(e);
           e.chunk = b;
           out.push(b);
           t = undefined;
           continue;
         }
-        if (!t || t.closed) out.push((t = { entries: [], dead: 0, closed: false }));
+        if (!t || t.closed) out.push((t = new VarChunk(false)));
         e.chunk = t;
         t.entries.push(e);
         if (t.entries.length >= CHUNK) t.closed = true;
@@ -283,6 +430,37 @@ export class VarStore {
 export interface VarBytes {
   list: Buffer[];
   length: number;
+}
+
+interface FixedRuns {
+  chan1: string;
+  /** profile(prefix) up to the callee, from Network-Addr to the times, from Last-Hold on. */
+  Caller?: [string, string, string];
+  Channel?: [string, string, string];
+}
+
+const codecPairs = (): Pairs => [
+  ['Channel-Read-Codec-Name', 'PCMU'],
+  ['Channel-Read-Codec-Rate', '8000'],
+  ['Channel-Read-Codec-Bit-Rate', '64000'],
+  ['Channel-Write-Codec-Name', 'PCMU'],
+  ['Channel-Write-Codec-Rate', '8000'],
+  ['Channel-Write-Codec-Bit-Rate', '64000'],
+];
+
+const TIME_NAMES = ['Answered', 'Progress', 'Progress-Media', 'Hangup', 'Transfer', 'Resurrect', 'Bridged'];
+/** The profile's time headers per prefix, in order (profileText). */
+const TIME_KEYS: Record<'Caller' | 'Channel', string[]> = {
+  Caller: TIME_NAMES.map((n) => `Caller-Channel-${n}-Time`),
+  Channel: TIME_NAMES.map((n) => `Channel-Channel-${n}-Time`),
+};
+
+/** Shared serialized forms of a template variable with a fixed value (one per template entry). */
+const TEMPLATE_FRAGS = new WeakMap<object, VarFrag>();
+function templateFrag(pair: [string, string]): VarFrag {
+  let f = TEMPLATE_FRAGS.get(pair);
+  if (!f) TEMPLATE_FRAGS.set(pair, (f = {}));
+  return f;
 }
 
 export interface CallerIdentity {
@@ -322,7 +500,11 @@ export class Channel {
     this.name = `sofia/access/${id.callerId}@127.0.0.1`;
     this.createdUs = clock.nowUs() - 20_000;
     const t = this.tokens();
-    for (const [k, v] of templates.vars.initial as Pairs) this.vars.put(k, v.includes('{{') ? fill(v, t) : v);
+    for (const pair of templates.vars.initial as Pairs) {
+      const v = pair[1];
+      if (v.includes('{{')) this.vars.put(pair[0], fill(v, t));
+      else this.vars.put(pair[0], v, templateFrag(pair));
+    }
     this.vars.put('sip_invite_stamp', String(this.createdUs));
     if (id.withheld) {
       this.vars.put('sip_from_user', 'anonymous');
@@ -344,7 +526,11 @@ export class Channel {
 
   applyTemplate(stage: 'answer' | 'bridge' | 'hangup', extra?: Partial<Tokens>): void {
     const t = this.tokens(extra);
-    for (const [k, v] of (templates.vars as unknown as Record<string, Pairs>)[stage]!) this.vars.set(k, v.includes('{{') ? fill(v, t) : v);
+    for (const pair of (templates.vars as unknown as Record<string, Pairs>)[stage]!) {
+      const v = pair[1];
+      if (v.includes('{{')) this.vars.set(pair[0], fill(v, t));
+      else this.vars.set(pair[0], v, templateFrag(pair));
+    }
   }
 
   private core(name: string, callingKey = name): Pairs {
@@ -467,9 +653,9 @@ export class Channel {
     const other = this.otherLeg ? this.otherLegBuffer(format) : undefined;
     const vars = opts.vars !== false ? this.vars.bytes(format) : undefined;
     const tail = (opts.post ? serPairs(opts.post, format) : '') + (format === 'json' ? '}' : '\n');
-    const len = Buffer.byteLength(head, 'utf8') + chan.length + (other?.length ?? 0) + (vars ? vars.length : 0) + Buffer.byteLength(tail, 'utf8');
-    const type = format === 'json' ? 'text/event-json' : 'text/event-plain';
-    const out: FramePieces = [`Content-Length: ${len}\nContent-Type: ${type}\n\n${head}`];
+    const headBytes = Buffer.from(head, 'utf8');
+    const len = headBytes.length + chan.length + (other?.length ?? 0) + (vars ? vars.length : 0) + Buffer.byteLength(tail, 'utf8');
+    const out: FramePieces = [format === 'json' ? `Content-Length: ${len}\nContent-Type: text/event-json\n\n` : `Content-Length: ${len}\nContent-Type: text/event-plain\n\n`, headBytes];
     if (chan.length) out.push(chan);
     if (other?.length) out.push(other);
     if (vars) for (let i = 0; i < vars.list.length; i++) out.push(vars.list[i]!);
@@ -480,23 +666,15 @@ export class Channel {
   /** core() serialized; json starts the object (`{"Event-Name":...`, no leading comma). */
   private coreBlock(name: string, format: EventFormat, callingKey = name): string {
     const now = this.clock.nowUs();
-    const calling = CALLING[callingKey] ? callingKey : 'CHANNEL_EXECUTE';
-    const head =
-      format === 'json' ? `{"Event-Name":${cjsonString(name)}` : `Event-Name: ${fsUrlEncode(name)}\n`;
+    const json = format === 'json';
+    const head = json ? `{"Event-Name":${cjsonString(name)}` : `Event-Name: ${fsUrlEncode(name)}\n`;
     const seq = String(this.seq());
     return (
       head +
       this.constBlock(format) +
       this.dateBlock(now, format) +
-      staticBlock(`calling:${calling}`, format, () => {
-        const [file, fn, line] = CALLING[calling]!;
-        return [
-          ['Event-Calling-File', file],
-          ['Event-Calling-Function', fn],
-          ['Event-Calling-Line-Number', line],
-        ];
-      }) +
-      (format === 'json' ? `,"Event-Sequence":${cjsonString(seq)}` : `Event-Sequence: ${seq}\n`)
+      callingBlock(CALLING[callingKey] ? callingKey : 'CHANNEL_EXECUTE', format) +
+      (json ? `,"Event-Sequence":${cjsonString(seq)}` : `Event-Sequence: ${seq}\n`)
     );
   }
 
@@ -514,33 +692,170 @@ export class Channel {
     ));
   }
 
-  private dateCache = { us: -1, json: undefined as string | undefined, plain: undefined as string | undefined };
+  private dateUs = -1;
+  private dateJson: string | undefined;
+  private datePlain: string | undefined;
   private dateBlock(now: number, format: EventFormat): string {
-    if (this.dateCache.us !== now) this.dateCache = { us: now, json: undefined, plain: undefined };
-    return (this.dateCache[format] ??= serPairs(
-      [
-        ['Event-Date-Local', fsStamp(now)],
-        ['Event-Date-GMT', fsGmt(now)],
-        ['Event-Date-Timestamp', String(now)],
-      ],
-      format,
-    ));
+    if (this.dateUs !== now) {
+      this.dateUs = now;
+      this.dateJson = this.datePlain = undefined;
+    }
+    if (format === 'json') return (this.dateJson ??= secondBlock(now, format) + ser1('Event-Date-Timestamp', String(now), format));
+    return (this.datePlain ??= secondBlock(now, format) + ser1('Event-Date-Timestamp', String(now), format));
   }
 
-  /** Everything chan() depends on. */
-  private chanKey(): string {
-    const c = this.callee;
-    return (
-      `${this.state}\0${this.callState}\0${this.answerState}\0${this.hangupCause || ''}\0` +
-      `${c ? `${c.name}\0${c.number}` : '\u0001\0'}\0${this.answeredUs}\0${this.progressUs}\0` +
-      `${this.state === 'CS_REPORTING' ? this.hangupUs : 0}\0${this.bridgedUs}`
-    );
-  }
-  private chanCache = { key: '', json: undefined as Buffer | undefined, plain: undefined as Buffer | undefined };
+  /** What chan() depends on, as of the cached chan block. */
+  private chanAt = {
+    state: '',
+    callState: '',
+    answerState: '',
+    hangupCause: '',
+    calleeName: '\u0001',
+    calleeNumber: '',
+    answeredUs: -1,
+    progressUs: -1,
+    hangupUs: -1,
+    bridgedUs: -1,
+  };
+  private chanJson: Buffer | undefined;
+  private chanPlain: Buffer | undefined;
   private chanBuffer(format: EventFormat): Buffer {
-    const key = this.chanKey();
-    if (this.chanCache.key !== key) this.chanCache = { key, json: undefined, plain: undefined };
-    return (this.chanCache[format] ??= Buffer.from(serPairs(this.chan(), format), 'utf8'));
+    const k = this.chanAt;
+    const c = this.callee;
+    const hangupCause = this.hangupCause || '';
+    const calleeName = c ? c.name : '\u0001';
+    const calleeNumber = c ? c.number : '';
+    const hangupUs = this.state === 'CS_REPORTING' ? this.hangupUs : 0;
+    if (
+      k.state !== this.state ||
+      k.callState !== this.callState ||
+      k.answerState !== this.answerState ||
+      k.hangupCause !== hangupCause ||
+      k.calleeName !== calleeName ||
+      k.calleeNumber !== calleeNumber ||
+      k.answeredUs !== this.answeredUs ||
+      k.progressUs !== this.progressUs ||
+      k.hangupUs !== hangupUs ||
+      k.bridgedUs !== this.bridgedUs
+    ) {
+      this.chanAt = {
+        state: this.state,
+        callState: this.callState,
+        answerState: this.answerState,
+        hangupCause,
+        calleeName,
+        calleeNumber,
+        answeredUs: this.answeredUs,
+        progressUs: this.progressUs,
+        hangupUs,
+        bridgedUs: this.bridgedUs,
+      };
+      this.chanJson = this.chanPlain = undefined;
+    }
+    if (format === 'json') return (this.chanJson ??= Buffer.from(this.chanText(format), 'utf8'));
+    return (this.chanPlain ??= Buffer.from(this.chanText(format), 'utf8'));
+  }
+
+  /** The runs of chan()/profile() headers that are the same for the whole call, serialized per format. */
+  private readonly fixed: Partial<Record<EventFormat, FixedRuns>> = {};
+  private fixedRuns(format: EventFormat): FixedRuns {
+    return (this.fixed[format] ??= {
+      chan1: serPairs(
+        [
+          ['Channel-Name', this.name],
+          ['Unique-ID', this.uuid],
+          ['Call-Direction', 'inbound'],
+          ['Presence-Call-Direction', 'inbound'],
+          ['Channel-HIT-Dialplan', 'true'],
+          ['Channel-Call-UUID', this.uuid],
+        ],
+        format,
+      ),
+    });
+  }
+
+  /** profile(prefix) without the callee and the changing times, in three runs (cached per format). */
+  private profileRuns(prefix: 'Caller' | 'Channel', format: EventFormat): [string, string, string] {
+    const f = this.fixedRuns(format);
+    const have = f[prefix];
+    if (have) return have;
+    const { callerId, callerIdName, did, withheld } = this.id;
+    const created = String(this.createdUs);
+    const hide = String(withheld);
+    const p = `${prefix}-`;
+    return (f[prefix] = [
+      serPairs(
+        [
+          [`${p}Direction`, 'inbound'],
+          [`${p}Logical-Direction`, 'inbound'],
+          [`${p}Username`, callerId],
+          [`${p}Dialplan`, 'XML'],
+          [`${p}Caller-ID-Name`, callerIdName],
+          [`${p}Caller-ID-Number`, callerId],
+          [`${p}Orig-Caller-ID-Name`, callerIdName],
+          [`${p}Orig-Caller-ID-Number`, callerId],
+        ],
+        format,
+      ),
+      serPairs(
+        [
+          [`${p}Network-Addr`, '127.0.0.1'],
+          [`${p}ANI`, callerId],
+          [`${p}Destination-Number`, did],
+          [`${p}Unique-ID`, this.uuid],
+          [`${p}Source`, 'mod_sofia'],
+          [`${p}Context`, 'public'],
+          [`${p}Channel-Name`, this.name],
+          [`${p}Profile-Index`, '1'],
+          [`${p}Profile-Created-Time`, created],
+          [`${p}Channel-Created-Time`, created],
+        ],
+        format,
+      ),
+      serPairs(
+        [
+          [`${p}Channel-Last-Hold`, '0'],
+          [`${p}Channel-Hold-Accum`, '0'],
+          [`${p}Screen-Bit`, 'true'],
+          [`${p}Privacy-Hide-Name`, hide],
+          [`${p}Privacy-Hide-Number`, hide],
+        ],
+        format,
+      ),
+    ]);
+  }
+
+  /** serPairs(this.chan(), format), from cached runs of the headers that do not change during the call. */
+  chanText(format: EventFormat): string {
+    let s =
+      ser1('Channel-State', this.state, format) +
+      ser1('Channel-Call-State', this.callState, format) +
+      ser1('Channel-State-Number', STATE_NUMBER[this.state]!, format) +
+      this.fixedRuns(format).chan1 +
+      ser1('Answer-State', this.answerState, format);
+    if (this.hangupCause) s += ser1('Hangup-Cause', this.hangupCause, format);
+    return s + staticBlock('codecs', format, codecPairs) + this.profileText('Caller', format);
+  }
+
+  /** serPairs(this.profile(prefix), format), likewise. */
+  private profileText(prefix: 'Caller' | 'Channel', format: EventFormat): string {
+    const [r1, r2, r3] = this.profileRuns(prefix, format);
+    let s = r1;
+    if (this.callee && prefix === 'Caller')
+      s += ser1('Caller-Callee-ID-Name', this.callee.name, format) + ser1('Caller-Callee-ID-Number', this.callee.number, format);
+    const t = TIME_KEYS[prefix];
+    return (
+      s +
+      r2 +
+      ser1(t[0], String(this.answeredUs), format) +
+      ser1(t[1], String(this.progressUs), format) +
+      ser1(t[2], '0', format) +
+      ser1(t[3], String(this.state === 'CS_REPORTING' ? this.hangupUs : 0), format) +
+      ser1(t[4], '0', format) +
+      ser1(t[5], '0', format) +
+      ser1(t[6], String(this.bridgedUs), format) +
+      r3
+    );
   }
 
   private otherLegCache = { ref: undefined as Pairs | undefined, json: undefined as Buffer | undefined, plain: undefined as Buffer | undefined };
@@ -553,8 +868,8 @@ export class Channel {
   connectReply(): Buffer {
     const body =
       this.coreBlock('CHANNEL_DATA', 'plain') +
-      serPairs(this.profile('Channel'), 'plain') +
-      serPairs(this.chan(), 'plain') +
+      this.profileText('Channel', 'plain') +
+      this.chanText('plain') +
       this.vars.block('plain') +
       staticBlock('connectTail', 'plain', () => templates.connectTail as Pairs) +
       '\n';

@@ -1,4 +1,69 @@
 /**
+ * Cancels what one app is waiting for: abort() ends its sleeps at once (in the order they started), like an
+ * AbortController whose signal is passed to each sleep, without the EventTarget machinery.
+ */
+export class AppSignal {
+  aborted = false;
+  /** Sleeps in flight on this signal. */
+  waiting: Sleeper[] | undefined;
+
+  abort(): void {
+    if (this.aborted) return;
+    this.aborted = true;
+    const w = this.waiting;
+    if (!w) return;
+    this.waiting = undefined;
+    for (let i = 0; i < w.length; i++) w[i]!.done(false);
+  }
+}
+
+/** One sleep in flight: the timer or immediate that ends it, and the signal that may end it sooner. */
+class Sleeper {
+  timer: NodeJS.Timeout | undefined;
+  imm: NodeJS.Immediate | undefined;
+  settled = false;
+
+  constructor(
+    readonly clock: VirtualClock,
+    readonly ms: number,
+    readonly started: number,
+    readonly signal: AppSignal | undefined,
+    readonly resolve: (full: boolean) => void,
+  ) {}
+
+  done(full: boolean): void {
+    if (this.settled) return;
+    this.settled = true;
+    const w = this.signal?.waiting;
+    if (w) {
+      const i = w.indexOf(this);
+      if (i >= 0) w.splice(i, 1);
+    }
+    if (this.timer) clearTimeout(this.timer);
+    if (this.imm) {
+      clearImmediate(this.imm);
+      this.imm = undefined;
+      this.clock.pendingImmediate--;
+    }
+    // the clock moves and the sleeper resumes one microtask later, as after `await` in an async sleep()
+    queueMicrotask(() => this.finish(full));
+  }
+
+  private finish(full: boolean): void {
+    const clock = this.clock;
+    if (full) clock.advanceMs(this.ms);
+    else if (clock.timeScale > 0) clock.advanceMs(Math.min(this.ms, (performance.now() - this.started) / clock.timeScale));
+    this.resolve(full);
+  }
+}
+
+function sleepElapsed(s: Sleeper): void {
+  s.done(true);
+}
+
+const NOT_SLEPT = Promise.resolve(false);
+
+/**
  * Virtual time for one simulated call. Every timestamp FreeSWITCH would report comes from here, so billing
  * facts (answer/end epochs, billsec) are deterministic; real waiting is the virtual wait times `timeScale`.
  */
@@ -25,36 +90,22 @@ export class VirtualClock {
   /**
    * Waits `ms` of virtual time. If `signal` aborts first, only the virtual time that really elapsed
    * (real elapsed / timeScale) is added; with timeScale 0 an abort adds nothing.
-   * Resolves true when the full wait completed.
+   * Resolves true when the full wait completed. (Resolves on the same microtask turns as the async function
+   * it replaces: a sleeper resumes two turns after its timer or abort.)
    */
-  async sleep(ms: number, signal?: AbortSignal): Promise<boolean> {
-    if (signal?.aborted) return false;
+  sleep(ms: number, signal?: AppSignal): Promise<boolean> {
+    if (signal?.aborted) return NOT_SLEPT;
     const realMs = ms * this.timeScale;
-    const started = performance.now();
-    const full = await new Promise<boolean>((resolve) => {
-      const done = (v: boolean) => {
-        signal?.removeEventListener('abort', onAbort);
-        if (timer) clearTimeout(timer);
-        if (imm) {
-          clearImmediate(imm);
-          imm = undefined;
-          this.pendingImmediate--;
-        }
-        resolve(v);
-      };
-      const onAbort = () => done(false);
-      let timer: NodeJS.Timeout | undefined;
-      let imm: NodeJS.Immediate | undefined;
-      if (realMs >= 1) timer = setTimeout(() => done(true), realMs);
+    const started = this.timeScale > 0 ? performance.now() : 0;
+    return new Promise<boolean>((resolve) => {
+      const s = new Sleeper(this, ms, started, signal, resolve);
+      if (realMs >= 1) s.timer = setTimeout(sleepElapsed, realMs, s);
       else {
         this.pendingImmediate++;
-        imm = setImmediate(() => done(true));
+        s.imm = setImmediate(sleepElapsed, s);
       }
-      signal?.addEventListener('abort', onAbort, { once: true });
+      if (signal) (signal.waiting ??= []).push(s);
     });
-    if (full) this.advanceMs(ms);
-    else if (this.timeScale > 0) this.advanceMs(Math.min(ms, (performance.now() - started) / this.timeScale));
-    return full;
   }
 }
 

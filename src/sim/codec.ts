@@ -74,6 +74,16 @@ const wellFormed: (s: string) => boolean =
  * surrogate, which JSON.stringify would escape, goes through the character loop instead.
  */
 export function cjsonString(value: string): string {
+  // short strings with nothing to escape (most header values) are quoted as they are
+  const n = value.length;
+  if (n <= 64) {
+    let i = 0;
+    for (; i < n; i++) {
+      const c = value.charCodeAt(i);
+      if (c < 0x20 || c === 0x22 || c === 0x5c || (c >= 0xd800 && c <= 0xdfff)) break;
+    }
+    if (i === n) return '"' + value + '"';
+  }
   return wellFormed(value) ? JSON.stringify(value) : cjsonStringLoop(value);
 }
 
@@ -104,24 +114,28 @@ export interface RawFrame {
   raw: Buffer;
 }
 
+const LFLF = Buffer.from('\n\n');
+
 /** Splits a byte stream into ESL frames: header block up to a blank line, then Content-Length bytes of body. */
 export class FrameSplitter {
   private buf: Buffer = Buffer.alloc(0);
 
   push(chunk: Buffer): RawFrame[] {
-    this.buf = this.buf.length ? Buffer.concat([this.buf, chunk]) : chunk;
+    const buf = this.buf.length ? Buffer.concat([this.buf, chunk]) : chunk;
     const out: RawFrame[] = [];
+    let at = 0;
     for (;;) {
-      const end = this.buf.indexOf('\n\n');
+      const end = buf.indexOf(LFLF, at);
       if (end < 0) break;
-      const headers = parseHeaderBlock(this.buf.subarray(0, end).toString('utf8'));
-      const len = Number(headers.find(([k]) => k.toLowerCase() === 'content-length')?.[1] ?? '0');
+      const headers = parseHeaderBlock(buf.toString('utf8', at, end));
+      const len = Number(header(headers, 'content-length') ?? '0');
       const total = end + 2 + (Number.isFinite(len) && len > 0 ? len : 0);
-      if (this.buf.length < total) break;
-      const body = total > end + 2 ? this.buf.subarray(end + 2, total) : undefined;
-      out.push({ headers, body, raw: this.buf.subarray(0, total) });
-      this.buf = this.buf.subarray(total);
+      if (buf.length < total) break;
+      const body = total > end + 2 ? buf.subarray(end + 2, total) : undefined;
+      out.push({ headers, body, raw: buf.subarray(at, total) });
+      at = total;
     }
+    this.buf = at === 0 ? buf : buf.subarray(at);
     return out;
   }
 }
@@ -138,7 +152,14 @@ export function parseHeaderBlock(text: string): HeaderList {
   return out;
 }
 
+const NON_ASCII = /[^\x00-\x7f]/;
+
 export function header(h: HeaderList, name: string): string | undefined {
   const n = name.toLowerCase();
-  return h.find(([k]) => k.toLowerCase() === n)?.[1];
+  for (let i = 0; i < h.length; i++) {
+    const k = h[i]![0];
+    // (a different length can still match when lower-casing changes it, which takes a non-ASCII character)
+    if (k === n || ((k.length === n.length || NON_ASCII.test(k)) && k.toLowerCase() === n)) return h[i]![1];
+  }
+  return undefined;
 }

@@ -48,6 +48,20 @@ function deepFill(x: unknown, t: Tokens): unknown {
 
 /** Variables of the b-leg CDR, plain (not url-encoded), in FreeSWITCH's order. */
 export function bLegVariables(b: BLegFacts, t: Tokens): Array<[string, string]> {
+  const computed = computedVariables(b);
+  const out: Array<[string, string]> = [];
+  for (const [k, v] of templates.bLegCdr.variables as Array<[string, string]>) {
+    if (k in computed) {
+      if (computed[k] !== '') out.push([k, computed[k]!]);
+    } else out.push([k, fill(v, t)]);
+    // dial-string {} variables sit right after originator in the recorded document
+    if (k === 'originator') for (const dv of b.dialVars) out.push(dv);
+  }
+  return out;
+}
+
+/** The variables this call's facts decide (the rest come from the recorded document). */
+function computedVariables(b: BLegFacts): Record<string, string> {
   const us = (v: number) => String(v);
   const s = (v: number) => String(Math.floor(v / 1e6));
   const stamp = (v: number) => (v ? fsStamp(v) : '');
@@ -56,7 +70,7 @@ export function bLegVariables(b: BLegFacts, t: Tokens): Array<[string, string]> 
   const billus = answered ? b.endUs - b.answeredUs : 0;
   const wait = answered ? b.answeredUs - b.createdUs : 0;
   const last = b.apps[b.apps.length - 1];
-  const computed: Record<string, string> = {
+  return {
     hangup_cause: b.hangupCause,
     hangup_cause_q850: String(b.q850),
     sip_hangup_disposition: b.sipHangupDisposition,
@@ -100,19 +114,15 @@ export function bLegVariables(b: BLegFacts, t: Tokens): Array<[string, string]> 
     endpoint_disposition: answered ? 'ANSWER' : 'EARLY MEDIA',
     sip_term_status: b.sipHangupDisposition === 'recv_bye' ? '200' : '',
   };
-  const out: Array<[string, string]> = [];
-  for (const [k, v] of templates.bLegCdr.variables as Array<[string, string]>) {
-    if (k in computed) {
-      if (computed[k] !== '') out.push([k, computed[k]!]);
-    } else out.push([k, fill(v, t)]);
-    // dial-string {} variables sit right after originator in the recorded document
-    if (k === 'originator') for (const dv of b.dialVars) out.push(dv);
-  }
-  return out;
 }
 
 /** The b-leg's JSON CDR text. `urlencodeValues` = the b_leg_cdr form (values url-encoded inside the JSON). */
 export function bLegCdrJson(b: BLegFacts, t: Tokens, urlencodeValues: boolean): string {
+  return (compiled ??= compileCdr()).fast(b, t, urlencodeValues) ?? bLegCdrJsonSlow(b, t, urlencodeValues);
+}
+
+/** bLegCdrJson built the straightforward way (filled document, JSON.stringify); the reference for the fast path. */
+export function bLegCdrJsonSlow(b: BLegFacts, t: Tokens, urlencodeValues: boolean): string {
   const doc = deepFill(templates.bLegCdr.doc, t) as Record<string, unknown> & {
     callflow: Array<{ times: Record<string, string> }>;
   };
@@ -136,6 +146,191 @@ export function bLegCdrJson(b: BLegFacts, t: Tokens, urlencodeValues: boolean): 
     ordered.app_log = { applications: b.apps.map(([n, d, ts]) => ({ app_name: n, app_data: d, app_stamp: String(ts) })) };
   ordered.callflow = doc.callflow;
   return JSON.stringify(ordered);
+}
+
+/**
+ * The CDR as JSON text with holes, compiled once from the template: the document around the variables is
+ * JSON.stringify of the template with {{TOKEN}} and time placeholders left in (tokens only occur in values, and
+ * JSON.stringify of a filled string is the stringified template with each token's escaped text put in); each
+ * variable that does not depend on the call is pre-serialized as `"name":"value"` in both forms.
+ * `fast` returns undefined where JSON.stringify of an object would do something else (a duplicate or array-index
+ * key among the dial-string variables, a token value with a lone surrogate); bLegCdrJsonSlow handles those.
+ */
+type Piece = string | { token: string } | { time: string };
+interface CompiledCdr {
+  fast(b: BLegFacts, t: Tokens, urlencodeValues: boolean): string | undefined;
+}
+let compiled: CompiledCdr | undefined;
+
+const TOKEN_RE = /\{\{([A-Z_]+)\}\}/g;
+/** Splits text at {{TOKEN}}s (what fill() replaces). */
+function splitTokens(text: string, out: Piece[]): void {
+  let from = 0;
+  for (const m of text.matchAll(TOKEN_RE)) {
+    if (m.index! > from) out.push(text.slice(from, m.index));
+    out.push({ token: m[1]! });
+    from = m.index! + m[0].length;
+  }
+  if (from < text.length) out.push(text.slice(from));
+}
+
+/** JSON.stringify(v) for a string, with a shortcut for the usual value that needs no escaping. */
+function jsonStr(v: string): string {
+  const n = v.length;
+  if (n <= 64) {
+    let i = 0;
+    for (; i < n; i++) {
+      const c = v.charCodeAt(i);
+      if (c < 0x20 || c === 0x22 || c === 0x5c || (c >= 0xd800 && c <= 0xdfff)) break;
+    }
+    if (i === n) return '"' + v + '"';
+  }
+  return JSON.stringify(v);
+}
+function encValue(v: string): string {
+  return jsonStr(fsUrlEncode(v));
+}
+
+const TIME_KEYS = ['created_time', 'profile_created_time', 'progress_time', 'answered_time', 'bridged_time', 'hangup_time'];
+const ARRAY_INDEX = /^(?:0|[1-9]\d{0,9})$/;
+const isArrayIndex = (k: string) => ARRAY_INDEX.test(k) && Number(k) < 4294967295;
+
+function compileCdr(): CompiledCdr {
+  const doc = templates.bLegCdr.doc as Record<string, unknown> & { callflow: Array<{ times: Record<string, string> }> };
+  const tvars = templates.bLegCdr.variables as Array<[string, string]>;
+  const computedKeys = new Set(Object.keys(computedVariables({ apps: [] } as unknown as BLegFacts)));
+  const templateKeys = new Set(tvars.map(([k]) => k));
+  // keys must come out in template order with no token in a key: check once, else always the slow path
+  let ok = templateKeys.size === tvars.length && tvars.every(([k]) => !isArrayIndex(k) && !(k in {}));
+  const noTokenKeys = (x: unknown): boolean =>
+    Array.isArray(x) ? x.every(noTokenKeys) : x && typeof x === 'object' ? Object.entries(x).every(([k, v]) => !k.includes('{{') && noTokenKeys(v)) : true;
+  ok &&= noTokenKeys(doc);
+  const times = doc.callflow?.[0]?.times;
+  ok &&= !!times && TIME_KEYS.every((k) => k in times);
+  if (!ok) return { fast: () => undefined };
+
+  // document head (up to and including the callStats value) and tail (callflow), with holes
+  const MARK = '\u0001TIME:';
+  const head: Piece[] = [];
+  const headText = JSON.stringify({ 'core-uuid': doc['core-uuid'], switchname: doc.switchname, channel_data: doc.channel_data, callStats: doc.callStats });
+  splitTokens(headText.slice(0, -1), head);
+  const callflow = JSON.parse(JSON.stringify(doc.callflow)) as Array<{ times: Record<string, string> }>;
+  for (const k of TIME_KEYS) callflow[0]!.times[k] = MARK + k;
+  const tail: Piece[] = [];
+  const cfText = JSON.stringify(callflow);
+  const markJson = JSON.stringify(MARK).slice(1, -1);
+  const timeRe = new RegExp(`"${markJson.replace(/\\/g, '\\\\')}([a-z_]+)"`, 'g');
+  let from = 0;
+  for (const m of cfText.matchAll(timeRe)) {
+    splitTokens(cfText.slice(from, m.index), tail);
+    tail.push({ time: m[1]! });
+    from = m.index! + m[0].length;
+  }
+  splitTokens(cfText.slice(from), tail);
+
+  // variables: per template entry, either pre-serialized fragments or what to compute
+  interface VarSlot {
+    key: string;
+    keyJson: string;
+    computed: boolean;
+    raw: string | undefined;
+    enc: string | undefined;
+    parts: Piece[] | undefined;
+    originator: boolean;
+  }
+  const slots: VarSlot[] = tvars.map(([k, v]) => {
+    const keyJson = JSON.stringify(k) + ':';
+    const slot: VarSlot = {
+      key: k,
+      keyJson,
+      computed: computedKeys.has(k),
+      raw: undefined,
+      enc: undefined,
+      parts: undefined,
+      originator: k === 'originator',
+    };
+    if (slot.computed) return slot;
+    if (v.includes('{{')) {
+      const parts: Piece[] = [];
+      splitTokens(v, parts);
+      if (parts.some((p) => typeof p !== 'string')) {
+        slot.parts = parts;
+        return slot;
+      }
+    }
+    slot.raw = keyJson + JSON.stringify(v);
+    slot.enc = keyJson + JSON.stringify(fsUrlEncode(v));
+    return slot;
+  });
+
+  const tok = (t: Tokens, name: string) => (t as unknown as Record<string, string | undefined>)[name];
+  const fillParts = (parts: Piece[], t: Tokens, json: boolean): string => {
+    let s = '';
+    for (const p of parts) {
+      if (typeof p === 'string') s += p;
+      else if ('token' in p) {
+        const v = tok(t, p.token);
+        s += v === undefined ? `{{${p.token}}}` : json ? jsonStr(v).slice(1, -1) : v;
+      }
+    }
+    return s;
+  };
+  const wellFormed = (v: string) => (v as unknown as { isWellFormed?: () => boolean }).isWellFormed?.() ?? !/[\ud800-\udfff]/.test(v);
+
+  return {
+    fast(b, t, urlencodeValues) {
+      for (const k in t) {
+        const v = tok(t, k);
+        if (typeof v === 'string' && !wellFormed(v)) return undefined;
+      }
+      const seen = new Set<string>();
+      for (const [k] of b.dialVars) {
+        if (templateKeys.has(k) || isArrayIndex(k) || seen.has(k)) return undefined;
+        seen.add(k);
+      }
+      const computed = computedVariables(b);
+      const times: Record<string, string> = {
+        created_time: String(b.createdUs),
+        profile_created_time: String(b.createdUs),
+        progress_time: String(b.progressUs),
+        answered_time: String(b.answeredUs),
+        bridged_time: String(b.bridgedUs),
+        hangup_time: String(b.endUs),
+      };
+      const value = urlencodeValues ? encValue : jsonStr;
+      let out = fillParts(head, t, true) + ',"variables":{';
+      let first = true;
+      for (const slot of slots) {
+        let frag: string | undefined;
+        if (slot.computed) {
+          const v = computed[slot.key]!;
+          if (v !== '') frag = slot.keyJson + value(v);
+        } else if (slot.parts) frag = slot.keyJson + value(fillParts(slot.parts, t, false));
+        else frag = urlencodeValues ? slot.enc : slot.raw;
+        if (frag !== undefined) {
+          out += first ? frag : ',' + frag;
+          first = false;
+        }
+        if (slot.originator)
+          for (const [k, v] of b.dialVars) {
+            out += (first ? '' : ',') + JSON.stringify(k) + ':' + value(v);
+            first = false;
+          }
+      }
+      out += '}';
+      if (b.apps.length)
+        out += ',"app_log":' + JSON.stringify({ applications: b.apps.map(([n, d, ts]) => ({ app_name: n, app_data: d, app_stamp: String(ts) })) });
+      out += ',"callflow":';
+      for (const p of tail) {
+        if (typeof p === 'string') out += p;
+        else if ('token' in p) {
+          const v = tok(t, p.token);
+          out += v === undefined ? `{{${p.token}}}` : jsonStr(v).slice(1, -1);
+        } else out += jsonStr(times[p.time]!);
+      }
+      return out + '}';
+    },
+  };
 }
 
 /**

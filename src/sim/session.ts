@@ -6,7 +6,7 @@
 import net from 'node:net';
 import { randomUUID } from 'node:crypto';
 import { FrameSplitter, header, type RawFrame } from './codec.ts';
-import { VirtualClock } from './clock.ts';
+import { AppSignal, VirtualClock } from './clock.ts';
 import {
   apiResponse,
   Channel,
@@ -21,10 +21,12 @@ import { parseDialString } from './dialstring.ts';
 import { bLegCdrJson, postJsonCdr, q850Of, type BLegFacts } from './jsoncdr.ts';
 import { parsePagdArgs, runPagd, type KeyPress } from './pagd.ts';
 import { sayFiles } from './say.ts';
-import type { AppRun, BLegResult, CallResult, CallScript, DigitsEntry, Injection, SimOptions } from './types.ts';
+import type { AppRun, BLegResult, CallResult, CallScript, DigitsEntry, HangupAt, Injection, SimOptions } from './types.ts';
 
 type Pairs = Array<[string, string]>;
 const SOCKET_APP_DATA = '127.0.0.1:8040 async full';
+/** The variables applyHangupVars may unset. */
+const MAYBE_DROPPED = new Set(['answer_stamp', 'bridge_stamp', 'progress_stamp']);
 const TICK_MS = 20;
 
 export function defaultSoundDurationMs(file: string): number {
@@ -39,6 +41,25 @@ export function defaultSoundDurationMs(file: string): number {
   const sil = /^silence_stream:\/\/(\d+)/.exec(file);
   if (sil) return Number(sil[1]);
   return 200;
+}
+
+/**
+ * Output buffers are cut from a shared slab, as Buffer.allocUnsafe does from its 8 KB pool for small sizes (a
+ * flush is usually 5-30 KB, too large for that pool, and an ArrayBuffer per flush costs more than the copy). A
+ * slice is handed to socket.write and never written again, so slices never overlap in use.
+ */
+const SLAB_SIZE = 512 * 1024;
+let slab: Buffer | undefined;
+let slabOffset = 0;
+function outBuffer(len: number): Buffer {
+  if (len > SLAB_SIZE / 8) return Buffer.allocUnsafe(len);
+  if (!slab || slabOffset + len > SLAB_SIZE) {
+    slab = Buffer.allocUnsafeSlow(SLAB_SIZE);
+    slabOffset = 0;
+  }
+  const b = slab.subarray(slabOffset, slabOffset + len);
+  slabOffset = (slabOffset + len + 7) & ~7;
+  return b;
 }
 
 function keyTimeline(entry: DigitsEntry | undefined): KeyPress[] {
@@ -58,7 +79,7 @@ function keyTimeline(entry: DigitsEntry | undefined): KeyPress[] {
 
 interface Running {
   name: string;
-  ctrl: AbortController;
+  ctrl: AppSignal;
   done: Promise<void>;
 }
 
@@ -197,12 +218,15 @@ export class SimSession {
     if (!this.corked) {
       this.corked = true;
       this.flushTurns = 0;
-      this.socket.cork();
       setImmediate(this.flushSoon);
     }
-    if (Buffer.isBuffer(data)) this.socket.write(data);
-    else for (const p of data) this.socket.write(p);
+    const out = this.pending;
+    if (Buffer.isBuffer(data)) out.push(data);
+    else for (let i = 0; i < data.length; i++) out.push(data[i]!);
   }
+
+  /** What write() was given since the last flush, in order (what a corked socket would hold). */
+  private pending: Array<Buffer | string> = [];
 
   private flushTurns = 0;
   private readonly flushSoon = (): void => {
@@ -211,10 +235,26 @@ export class SimSession {
     else this.flush();
   };
 
+  /** Sends what is pending as one buffer (one write, like the writev of an uncork). */
   private flush(): void {
     if (!this.corked) return;
     this.corked = false;
-    this.socket.uncork();
+    const parts = this.pending;
+    this.pending = [];
+    if (this.socket.destroyed) return;
+    let len = 0;
+    for (let i = 0; i < parts.length; i++) {
+      const p = parts[i]!;
+      len += typeof p === 'string' ? Buffer.byteLength(p, 'utf8') : p.length;
+    }
+    const buf = outBuffer(len);
+    let off = 0;
+    for (let i = 0; i < parts.length; i++) {
+      const p = parts[i]!;
+      if (typeof p === 'string') off += buf.write(p, off, 'utf8');
+      else off += p.copy(buf, off);
+    }
+    this.socket.write(buf);
   }
 
   private emit(name: string, buf: FramePieces, app?: string): void {
@@ -246,8 +286,13 @@ export class SimSession {
     }
   }
 
+  /** Whether an event of this kind goes out now (else simpleEvent only takes its sequence number). */
+  private wants(name: string): boolean {
+    return this.subscribed && !this.closed && !this.nixed.has(name);
+  }
+
   private simpleEvent(name: string, extra: { pre?: Pairs; post?: Pairs; vars?: boolean; app?: string } = {}) {
-    if (!this.subscribed || this.closed || this.nixed.has(name)) {
+    if (!this.wants(name)) {
       this.ch.seq(); // the event exists (and takes its Event-Sequence) even when nobody gets it
       return;
     }
@@ -406,16 +451,17 @@ export class SimSession {
   private execute(name: string, arg: string, eventUuid: string, broadcast = false): Promise<void> {
     const nth = (this.appCount.get(name) ?? 0) + 1;
     this.appCount.set(name, nth);
-    const ctrl = new AbortController();
+    const ctrl = new AppSignal();
     const run: AppRun = { name, arg, eventUuid, startUs: this.clock.nowUs(), endUs: 0, response: '_none_', broadcast };
     this.result.apps.push(run);
     const done = (async () => {
       this.setVar('current_application_data', arg || undefined);
       this.setVar('current_application', name);
-      this.simpleEvent('CHANNEL_EXECUTE', { post: this.appHeaders(name, arg, eventUuid), app: name });
+      if (this.wants('CHANNEL_EXECUTE')) this.simpleEvent('CHANNEL_EXECUTE', { post: this.appHeaders(name, arg, eventUuid), app: name });
+      else this.ch.seq();
       let response = '_none_';
       try {
-        response = await this.body(name, arg, nth, ctrl.signal);
+        response = await this.body(name, arg, nth, ctrl);
       } catch (e) {
         this.log('warn', { err: String(e), app: name }, 'app failed');
       }
@@ -438,11 +484,8 @@ export class SimSession {
     return h;
   }
 
-  private async body(name: string, arg: string, nth: number, signal: AbortSignal): Promise<string> {
+  private async body(name: string, arg: string, nth: number, signal: AppSignal): Promise<string> {
     const plan = this.hangupPlan(name, nth);
-    const callerHangup = (ms: number) => async () => {
-      if (await this.clock.sleep(ms, signal)) this.hangup(plan?.cause ?? 'NORMAL_CLEARING', 'caller');
-    };
     switch (name) {
       case 'answer':
       case 'pre_answer':
@@ -454,7 +497,7 @@ export class SimSession {
           this.simpleEvent('CHANNEL_ANSWER');
           this.ch.callState = 'ACTIVE';
         }
-        if (plan) await callerHangup(plan.afterMs ?? 0)();
+        if (plan) await this.callerHangupAfter(plan.afterMs ?? 0, plan, signal);
         return '_none_';
       case 'set':
       case 'export': {
@@ -517,8 +560,12 @@ export class SimSession {
     }
   }
 
+  private async callerHangupAfter(ms: number, plan: HangupAt, signal: AppSignal): Promise<void> {
+    if (await this.clock.sleep(ms, signal)) this.hangup(plan.cause ?? 'NORMAL_CLEARING', 'caller');
+  }
+
   /** Waits an app's duration; a scripted caller hangup inside it ends the call. */
-  private async timed(ms: number, plan: { afterMs?: number; cause?: string } | undefined, signal: AbortSignal, resp: string) {
+  private async timed(ms: number, plan: { afterMs?: number; cause?: string } | undefined, signal: AppSignal, resp: string) {
     if (plan && (plan.afterMs ?? 0) < ms) {
       if (await this.clock.sleep(plan.afterMs ?? 0, signal)) this.hangup(plan.cause ?? 'NORMAL_CLEARING', 'caller');
       return resp;
@@ -527,7 +574,7 @@ export class SimSession {
     return resp;
   }
 
-  private async pagd(arg: string, nth: number, signal: AbortSignal): Promise<string> {
+  private async pagd(arg: string, nth: number, signal: AppSignal): Promise<string> {
     const args = parsePagdArgs(arg);
     const keys = keyTimeline(this.script.digits?.[nth - 1]);
     const plan = this.hangupPlan('play_and_get_digits', nth);
@@ -546,14 +593,16 @@ export class SimSession {
     const at = (ms: number) => t0 + ms * 1000 - this.clock.nowUs();
     for (const k of out.dtmf) {
       if (!(await this.clock.sleep(at(k.atMs) / 1000, signal))) return this.pagdAborted(out, args.varName);
-      this.simpleEvent('DTMF', {
-        vars: false,
-        post: [
-          ['DTMF-Digit', k.key],
-          ['DTMF-Duration', '2080'],
-          ['DTMF-Source', 'RTP'],
-        ],
-      });
+      if (this.wants('DTMF'))
+        this.simpleEvent('DTMF', {
+          vars: false,
+          post: [
+            ['DTMF-Digit', k.key],
+            ['DTMF-Duration', '2080'],
+            ['DTMF-Source', 'RTP'],
+          ],
+        });
+      else this.ch.seq();
     }
     if (!(await this.clock.sleep(Math.max(0, at(out.endMs)) / 1000, signal))) return this.pagdAborted(out, args.varName);
     for (const [k, v] of out.varOps) this.setVar(k, v);
@@ -575,7 +624,7 @@ export class SimSession {
 
   // ---------- bridge ----------
 
-  private async bridge(arg: string, nth: number, signal: AbortSignal): Promise<string> {
+  private async bridge(arg: string, nth: number, signal: AppSignal): Promise<string> {
     const ds = parseDialString(arg);
     this.result.dialStrings.push(arg);
     const dialVars = Object.fromEntries(ds.vars);
@@ -826,7 +875,8 @@ export class SimSession {
 
   private applyHangupVars(cause: string, by: string) {
     const tokens = this.ch.tokens(this.result.bLegs.length ? { B_UUID: this.result.bLegs.at(-1)!.uuid, DEST: this.result.bLegs.at(-1)!.number } : {});
-    const keep = new Map(this.ch.vars.entries());
+    // the only variables this can remove (set to undefined below); each comes back with its old value at the end
+    const keep = this.ch.vars.pick(MAYBE_DROPPED);
     this.ch.applyTemplate('hangup', tokens);
     const a = this.ch.answeredUs;
     const c = this.ch.createdUs;
