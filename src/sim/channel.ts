@@ -600,23 +600,11 @@ export class Channel {
       ['Channel-State', this.state],
       ['Channel-Call-State', this.callState],
       ['Channel-State-Number', STATE_NUMBER[this.state]!],
-      ['Channel-Name', this.name],
-      ['Unique-ID', this.uuid],
-      ['Call-Direction', 'inbound'],
-      ['Presence-Call-Direction', 'inbound'],
-      ['Channel-HIT-Dialplan', 'true'],
-      ['Channel-Call-UUID', this.uuid],
+      ...this.fixedChanPairs(),
       ['Answer-State', this.answerState],
     ];
     if (this.hangupCause) h.push(['Hangup-Cause', this.hangupCause]);
-    h.push(
-      ['Channel-Read-Codec-Name', 'PCMU'],
-      ['Channel-Read-Codec-Rate', '8000'],
-      ['Channel-Read-Codec-Bit-Rate', '64000'],
-      ['Channel-Write-Codec-Name', 'PCMU'],
-      ['Channel-Write-Codec-Rate', '8000'],
-      ['Channel-Write-Codec-Bit-Rate', '64000'],
-    );
+    h.push(...codecPairs());
     return [...h, ...this.profile('Caller')];
   }
 
@@ -760,18 +748,20 @@ export class Channel {
   private readonly fixed: Partial<Record<EventFormat, FixedRuns>> = {};
   private fixedRuns(format: EventFormat): FixedRuns {
     return (this.fixed[format] ??= {
-      chan1: serPairs(
-        [
-          ['Channel-Name', this.name],
-          ['Unique-ID', this.uuid],
-          ['Call-Direction', 'inbound'],
-          ['Presence-Call-Direction', 'inbound'],
-          ['Channel-HIT-Dialplan', 'true'],
-          ['Channel-Call-UUID', this.uuid],
-        ],
-        format,
-      ),
+      chan1: serPairs(this.fixedChanPairs(), format),
     });
+  }
+
+  /** The channel headers between the state and the answer state that never change during a call. */
+  private fixedChanPairs(): Pairs {
+    return [
+      ['Channel-Name', this.name],
+      ['Unique-ID', this.uuid],
+      ['Call-Direction', 'inbound'],
+      ['Presence-Call-Direction', 'inbound'],
+      ['Channel-HIT-Dialplan', 'true'],
+      ['Channel-Call-UUID', this.uuid],
+    ];
   }
 
   /** profile(prefix) without the callee and the changing times, in three runs (cached per format). */

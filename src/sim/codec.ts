@@ -74,17 +74,21 @@ const wellFormed: (s: string) => boolean =
  * surrogate, which JSON.stringify would escape, goes through the character loop instead.
  */
 export function cjsonString(value: string): string {
-  // short strings with nothing to escape (most header values) are quoted as they are
+  return quotedAsIs(value) ?? (wellFormed(value) ? JSON.stringify(value) : cjsonStringLoop(value));
+}
+
+/**
+ * A short string with nothing any JSON writer would escape (no control character, quote, backslash or surrogate),
+ * quoted as it is; undefined otherwise. Most header values: it skips JSON.stringify's call for them.
+ */
+export function quotedAsIs(value: string): string | undefined {
   const n = value.length;
-  if (n <= 64) {
-    let i = 0;
-    for (; i < n; i++) {
-      const c = value.charCodeAt(i);
-      if (c < 0x20 || c === 0x22 || c === 0x5c || (c >= 0xd800 && c <= 0xdfff)) break;
-    }
-    if (i === n) return '"' + value + '"';
+  if (n > 64) return undefined;
+  for (let i = 0; i < n; i++) {
+    const c = value.charCodeAt(i);
+    if (c < 0x20 || c === 0x22 || c === 0x5c || (c >= 0xd800 && c <= 0xdfff)) return undefined;
   }
-  return wellFormed(value) ? JSON.stringify(value) : cjsonStringLoop(value);
+  return '"' + value + '"';
 }
 
 /** The character-by-character cJSON escaping (reference, and the path for strings with lone surrogates). */

@@ -4,7 +4,7 @@
  * exactly as mod_json_cdr sends it (encode=false, README "mod_json_cdr").
  */
 import net from 'node:net';
-import { fsUrlEncode } from './codec.ts';
+import { fsUrlEncode, quotedAsIs } from './codec.ts';
 import { fsStamp } from './clock.ts';
 import { fill, type Tokens } from './channel.ts';
 import templates from './templates/fs-templates.json' with { type: 'json' };
@@ -176,16 +176,7 @@ function splitTokens(text: string, out: Piece[]): void {
 
 /** JSON.stringify(v) for a string, with a shortcut for the usual value that needs no escaping. */
 function jsonStr(v: string): string {
-  const n = v.length;
-  if (n <= 64) {
-    let i = 0;
-    for (; i < n; i++) {
-      const c = v.charCodeAt(i);
-      if (c < 0x20 || c === 0x22 || c === 0x5c || (c >= 0xd800 && c <= 0xdfff)) break;
-    }
-    if (i === n) return '"' + v + '"';
-  }
-  return JSON.stringify(v);
+  return quotedAsIs(v) ?? JSON.stringify(v);
 }
 function encValue(v: string): string {
   return jsonStr(fsUrlEncode(v));
