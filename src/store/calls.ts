@@ -208,15 +208,18 @@ export type DebitCdrResult =
     };
 
 /*
- * The debit of one answered call as ONE statement (atomic on its own: no BEGIN/COMMIT round trips). The order of
- * the sub-statements of a WITH is otherwise undefined, so it is forced by references:
- *   call     - the reservation (card, destination, rate columns); none: unknown call, nothing happens.
+ * The debit of answered calls as ONE statement (atomic on its own: no BEGIN/COMMIT round trips), for one call
+ * (debitCdr) or for the several that arrived while another committed (DebitBatcher). Its parameters are arrays,
+ * one element per call, never the same call twice. The order of the sub-statements of a WITH is otherwise
+ * undefined, so it is forced by references:
+ *   call     - the reservations (card, destination, rate columns); a call not found is unknown: nothing happens.
  *   ins_cdr  - the exactly-once gate. ON CONFLICT (call_id) DO NOTHING sees a CDR committed after this statement's
  *              snapshot and waits for one being inserted, so a duplicate (even a simultaneous one) yields no row
  *              and everything below, which reads ins_cdr, does nothing. A duplicate already visible writes
  *              nothing at all (no xid, no WAL flush).
- *   upd_card - the card row: this UPDATE is the ONLY lock taken on it, and it debits the full cost, guarded by
- *              the floor (balance - cost >= -credit_limit), both evaluated on the newest committed row (EvalPlanQual
+ *   per_card - the fresh calls' costs summed per card.
+ *   upd_card - each card row once: this UPDATE is the ONLY lock taken on it, and it debits the full sum, guarded by
+ *              the floor (balance - sum >= -credit_limit), both evaluated on the newest committed row (EvalPlanQual
  *              after a lock wait). Not a SELECT ... FOR UPDATE first: when that lock waits, the statement's
  *              snapshot predates the row it locked, so a later UPDATE in the same statement must re-find it through
  *              EvalPlanQual from the stale version, taking that version's tuple lock while holding the newer one -
@@ -224,49 +227,66 @@ export type DebitCdrResult =
  *              test/billing-service/concurrency.test.ts). NO KEY UPDATE (what this UPDATE takes) does not conflict
  *              with the KEY SHARE locks of foreign-key checks, ours (cdrs, ledger: checked at statement end, after
  *              the card is ours) or other transactions' (a new call's insert): no lock upgrade, no deadlock.
- *   ins_led  - the ledger row with the balance after. If the card could not pay the full cost (only when the hold
- *              had expired), upd_card has no row, balance_after is NULL and the NOT NULL constraint aborts the
- *              whole statement: nothing was written, and the caller takes the clamp path (DEBIT_CLAMP_SQL).
- *   upd_call - the call settled.
- * A free call (cost 0) records its CDR and settles the call; no ledger row, the version unchanged.
+ *   ins_led  - a ledger row per call with the balance after it, in input order (a running sum per card); the
+ *              card's version counts one change per row, as one debit at a time would. If a card could not pay its
+ *              full sum (only when a hold had expired), upd_card has no row for it, balance_after is NULL and the
+ *              NOT NULL constraint aborts the whole statement: nothing was written, and the calls are redone one
+ *              by one, a lone one taking the clamp path (DEBIT_CLAMP_SQL) if it still cannot pay.
+ *   upd_call - the calls settled.
+ * A free call (cost 0) records its CDR and settles the call; no ledger row, the version unchanged. One result row per
+ * call found.
  */
 const DEBIT_SQL = `
-WITH call AS (
-  SELECT call_id, card_id, ivr_uuid, did, caller_id, destination, rate->>'prefix' AS prefix, rate->>'ratePerMin' AS rate_per_min
-    FROM calls WHERE call_id = $1::uuid
+WITH input AS (
+  SELECT * FROM unnest($1::uuid[], $2::integer[], $3::integer[], $4::integer[], $5::bigint[], $6::text[],
+                       $7::timestamptz[], $8::timestamptz[], $9::text[], $10::text[])
+    WITH ORDINALITY AS t(call_id, billsec, billmsec, billed, cost, cause, answered_at, ended_at, source, note, ord)
+), call AS (
+  SELECT i.*, k.card_id, k.ivr_uuid, k.did, k.caller_id, k.destination,
+         k.rate->>'prefix' AS prefix, k.rate->>'ratePerMin' AS rate_per_min
+    FROM input i JOIN calls k ON k.call_id = i.call_id
 ), ins_cdr AS (
   INSERT INTO cdrs (call_id, card_id, ivr_uuid, did, caller_id, destination, prefix, rate_per_min_micros, billsec, billmsec,
                     billed_seconds, cost_micros, hangup_cause, answered_at, ended_at, source)
-  SELECT call_id, card_id, ivr_uuid, did, caller_id, destination, prefix, rate_per_min::bigint, $2::integer, $3::integer,
-         $4::integer, $5::bigint, $6::text, $7::timestamptz, $8::timestamptz, $9::text
+  SELECT call_id, card_id, ivr_uuid, did, caller_id, destination, prefix, rate_per_min::bigint, billsec, billmsec,
+         billed, cost, cause, answered_at, ended_at, source
     FROM call
   ON CONFLICT (call_id) DO NOTHING
-  RETURNING call_id, card_id
+  RETURNING call_id, card_id, cost_micros
+), fresh AS (
+  SELECT c.call_id, c.card_id, c.cost_micros, i.ord, i.note FROM ins_cdr c JOIN input i ON i.call_id = c.call_id
+), per_card AS (
+  SELECT card_id, sum(cost_micros)::bigint AS total, count(*)::bigint AS n FROM fresh WHERE cost_micros > 0 GROUP BY card_id
 ), upd_card AS (
-  UPDATE cards c SET balance_micros = c.balance_micros - $5::bigint, balance_version = c.balance_version + 1
-    FROM ins_cdr
-   WHERE c.id = ins_cdr.card_id AND $5::bigint > 0 AND c.balance_micros - $5::bigint >= -c.credit_limit_micros
-  RETURNING c.balance_micros, c.balance_version, c.credit_limit_micros
+  -- The version counts balance changes, as one debit at a time would have counted them.
+  UPDATE cards c SET balance_micros = c.balance_micros - p.total, balance_version = c.balance_version + p.n
+    FROM per_card p
+   WHERE c.id = p.card_id AND c.balance_micros - p.total >= -c.credit_limit_micros
+  RETURNING c.id, c.balance_micros, c.balance_version, p.total
 ), ins_led AS (
   INSERT INTO ledger (card_id, amount_micros, balance_after_micros, reason, ref, note)
-  SELECT ins_cdr.card_id, -$5::bigint, upd_card.balance_micros, 'call', $1::text, $10::text
-    FROM ins_cdr LEFT JOIN upd_card ON true
-   WHERE $5::bigint > 0
+  SELECT f.card_id, -f.cost_micros,
+         u.balance_micros + u.total - sum(f.cost_micros) OVER (PARTITION BY f.card_id ORDER BY f.ord),
+         'call', f.call_id::text, f.note
+    FROM fresh f LEFT JOIN upd_card u ON u.id = f.card_id
+   WHERE f.cost_micros > 0
+   ORDER BY f.card_id, f.ord
 ), upd_call AS (
-  UPDATE calls SET status = 'settled', settled_at = now()
-    FROM ins_cdr WHERE calls.call_id = ins_cdr.call_id
+  UPDATE calls SET status = 'settled', settled_at = now() FROM ins_cdr WHERE calls.call_id = ins_cdr.call_id
 )
-SELECT call.card_id::text AS card_id,
-       (SELECT count(*) FROM ins_cdr)::int AS fresh,
-       -$5::bigint AS amount,
+SELECT call.call_id::text AS call_id,
+       call.card_id::text AS card_id,
+       (SELECT count(*) FROM fresh f WHERE f.call_id = call.call_id)::int AS fresh,
+       -call.cost AS amount,
        0::bigint AS uncollected,
-       COALESCE((SELECT balance_micros FROM upd_card), cur.balance_micros) AS balance_micros,
-       COALESCE((SELECT balance_version FROM upd_card), cur.balance_version) AS balance_version,
+       COALESCE(u.balance_micros, cur.balance_micros) AS balance_micros,
+       COALESCE(u.balance_version, cur.balance_version) AS balance_version,
        cur.credit_limit_micros,
        prior.billed_seconds AS prior_billed_seconds,
        prior.cost_micros AS prior_cost_micros
   FROM call
   JOIN cards cur ON cur.id = call.card_id
+  LEFT JOIN upd_card u ON u.id = call.card_id
   LEFT JOIN cdrs prior ON prior.call_id = call.call_id`;
 
 /*
@@ -320,6 +340,7 @@ SELECT calc.id::text AS card_id,
   LEFT JOIN cdrs prior ON prior.call_id = $1::uuid`;
 
 interface DebitRow {
+  call_id: string;
   card_id: string;
   fresh: number;
   amount: bigint;
@@ -345,23 +366,12 @@ function cannotPayInFull(err: unknown): boolean {
 export async function debitCdr(pool: Pool, d: DebitCdrInput, note: string): Promise<DebitCdrResult> {
   if (!isUuid(d.callId)) return { outcome: 'unknown_call' };
   if (d.cost < 0n) throw new RangeError('cost must not be negative');
-  const values = [
-    d.callId,
-    d.billsec,
-    d.billmsec,
-    d.billedSeconds,
-    d.cost.toString(),
-    d.hangupCause,
-    d.answeredAt,
-    d.endedAt,
-    d.source,
-    note,
-  ];
   let row: DebitRow | undefined;
   try {
-    row = (await pool.query<DebitRow>({ name: statementName('ccard_debit_cdr'), text: DEBIT_SQL, values })).rows[0];
+    row = (await runDebitStatement(pool, [{ input: d, note }]))[0];
   } catch (err) {
     if (!cannotPayInFull(err)) throw err;
+    const values = [d.callId, d.billsec, d.billmsec, d.billedSeconds, d.cost.toString(), d.hangupCause, d.answeredAt, d.endedAt, d.source, note];
     row = await withTransaction(pool, async (client) => {
       await client.query(
         `SELECT 1 FROM cards c JOIN calls k ON k.card_id = c.id WHERE k.call_id = $1::uuid FOR NO KEY UPDATE OF c`,
@@ -384,66 +394,6 @@ async function debitResult(pool: Pool, callId: string, row: DebitRow): Promise<D
   return { outcome: 'duplicate', prior, ...common };
 }
 
-/*
- * Several debits in ONE statement, for when CDRs arrive faster than one statement commits (DebitBatcher): the same
- * gates as DEBIT_SQL, row by row. ins_cdr is the exactly-once gate of each call (the batch never holds a call twice);
- * upd_card takes each card once, for the sum of its calls' costs, under the same floor check; each ledger row gets
- * the balance after it, in input order (a running sum per card). A card that cannot pay its sum in full leaves
- * ledger rows without a balance after: the NOT NULL constraint aborts the whole statement, nothing is written, and
- * the batch is redone one call at a time (which takes the clamp path where needed). One row per input call found.
- */
-const DEBIT_BATCH_SQL = `
-WITH input AS (
-  SELECT * FROM unnest($1::uuid[], $2::integer[], $3::integer[], $4::integer[], $5::bigint[], $6::text[],
-                       $7::timestamptz[], $8::timestamptz[], $9::text[], $10::text[])
-    WITH ORDINALITY AS t(call_id, billsec, billmsec, billed, cost, cause, answered_at, ended_at, source, note, ord)
-), call AS (
-  SELECT i.*, k.card_id, k.ivr_uuid, k.did, k.caller_id, k.destination,
-         k.rate->>'prefix' AS prefix, k.rate->>'ratePerMin' AS rate_per_min
-    FROM input i JOIN calls k ON k.call_id = i.call_id
-), ins_cdr AS (
-  INSERT INTO cdrs (call_id, card_id, ivr_uuid, did, caller_id, destination, prefix, rate_per_min_micros, billsec, billmsec,
-                    billed_seconds, cost_micros, hangup_cause, answered_at, ended_at, source)
-  SELECT call_id, card_id, ivr_uuid, did, caller_id, destination, prefix, rate_per_min::bigint, billsec, billmsec,
-         billed, cost, cause, answered_at, ended_at, source
-    FROM call
-  ON CONFLICT (call_id) DO NOTHING
-  RETURNING call_id, card_id, cost_micros
-), fresh AS (
-  SELECT c.call_id, c.card_id, c.cost_micros, i.ord, i.note FROM ins_cdr c JOIN input i ON i.call_id = c.call_id
-), per_card AS (
-  SELECT card_id, sum(cost_micros)::bigint AS total, count(*)::bigint AS n FROM fresh WHERE cost_micros > 0 GROUP BY card_id
-), upd_card AS (
-  -- The version counts balance changes, as one debit at a time would have counted them.
-  UPDATE cards c SET balance_micros = c.balance_micros - p.total, balance_version = c.balance_version + p.n
-    FROM per_card p
-   WHERE c.id = p.card_id AND c.balance_micros - p.total >= -c.credit_limit_micros
-  RETURNING c.id, c.balance_micros, c.balance_version, p.total
-), ins_led AS (
-  INSERT INTO ledger (card_id, amount_micros, balance_after_micros, reason, ref, note)
-  SELECT f.card_id, -f.cost_micros,
-         u.balance_micros + u.total - sum(f.cost_micros) OVER (PARTITION BY f.card_id ORDER BY f.ord),
-         'call', f.call_id::text, f.note
-    FROM fresh f LEFT JOIN upd_card u ON u.id = f.card_id
-   WHERE f.cost_micros > 0
-   ORDER BY f.card_id, f.ord
-), upd_call AS (
-  UPDATE calls SET status = 'settled', settled_at = now() FROM ins_cdr WHERE calls.call_id = ins_cdr.call_id
-)
-SELECT call.call_id::text AS call_id,
-       call.card_id::text AS card_id,
-       (SELECT count(*) FROM fresh f WHERE f.call_id = call.call_id)::int AS fresh,
-       -call.cost AS amount,
-       0::bigint AS uncollected,
-       COALESCE(u.balance_micros, cur.balance_micros) AS balance_micros,
-       COALESCE(u.balance_version, cur.balance_version) AS balance_version,
-       cur.credit_limit_micros,
-       prior.billed_seconds AS prior_billed_seconds,
-       prior.cost_micros AS prior_cost_micros
-  FROM call
-  JOIN cards cur ON cur.id = call.card_id
-  LEFT JOIN upd_card u ON u.id = call.card_id
-  LEFT JOIN cdrs prior ON prior.call_id = call.call_id`;
 
 interface PendingDebit {
   input: DebitCdrInput;
@@ -455,7 +405,7 @@ interface PendingDebit {
 /**
  * Debits answered calls, batching them when they come faster than the database commits them. At most one batch is
  * in flight per pool: a debit that arrives while one runs waits for it and goes out with the others that arrived
- * meanwhile, in one statement and one commit (DEBIT_BATCH_SQL). At low rates every debit goes alone, at once,
+ * meanwhile, in one statement and one commit (DEBIT_SQL). At low rates every debit goes alone, at once,
  * through debitCdr. A batch never holds the same call twice (a duplicate waits for the next one), and any failure of
  * a batch statement (a card that cannot pay in full, a deadlock with another process) redoes its calls one by one.
  * Each caller gets exactly what debitCdr would have told it.
@@ -508,26 +458,9 @@ export class DebitBatcher {
   }
 
   private async runBatch(batch: PendingDebit[]): Promise<void> {
-    let rows: Array<DebitRow & { call_id: string }>;
+    let rows: DebitRow[];
     try {
-      const col = <T>(f: (d: DebitCdrInput, note: string) => T) => batch.map((p) => f(p.input, p.note));
-      const r = await this.pool.query<DebitRow & { call_id: string }>({
-        name: statementName('ccard_debit_batch'),
-        text: DEBIT_BATCH_SQL,
-        values: [
-          col((d) => d.callId),
-          col((d) => d.billsec),
-          col((d) => d.billmsec),
-          col((d) => d.billedSeconds),
-          col((d) => d.cost.toString()),
-          col((d) => d.hangupCause),
-          col((d) => d.answeredAt),
-          col((d) => d.endedAt),
-          col((d) => d.source),
-          col((_d, note) => note),
-        ],
-      });
-      rows = r.rows;
+      rows = await runDebitStatement(this.pool, batch);
     } catch {
       // Nothing was written: each call on its own (clamp path, lock waits and all).
       await settleEach(batch, (p) => debitCdr(this.pool, p.input, p.note));
@@ -539,6 +472,28 @@ export class DebitBatcher {
       return row ? debitResult(this.pool, p.input.callId, row) : { outcome: 'unknown_call' };
     });
   }
+}
+
+/** DEBIT_SQL over these debits (distinct calls): one row per call found. */
+async function runDebitStatement(pool: Pool, debits: ReadonlyArray<{ input: DebitCdrInput; note: string }>): Promise<DebitRow[]> {
+  const col = <T>(f: (d: DebitCdrInput, note: string) => T) => debits.map((p) => f(p.input, p.note));
+  const r = await pool.query<DebitRow>({
+    name: statementName('ccard_debit_cdr'),
+    text: DEBIT_SQL,
+    values: [
+      col((d) => d.callId),
+      col((d) => d.billsec),
+      col((d) => d.billmsec),
+      col((d) => d.billedSeconds),
+      col((d) => d.cost.toString()),
+      col((d) => d.hangupCause),
+      col((d) => d.answeredAt),
+      col((d) => d.endedAt),
+      col((d) => d.source),
+      col((_d, note) => note),
+    ],
+  });
+  return r.rows;
 }
 
 async function settleEach(batch: PendingDebit[], run: (p: PendingDebit) => Promise<DebitCdrResult>): Promise<void> {
