@@ -12,6 +12,10 @@ export const describeAnnouncement = (a: Announcement): string => ('prompt' in a 
 const play = (call: Call, lang: string, item: Announcement, signal: AbortSignal): Promise<void> =>
   'prompt' in item ? call.playback(promptPath(item.prompt), signal) : call.say(lang, item.say, item.text, signal);
 
+/** Sends every item now (in order, so in one write) and resolves when all were played. */
+const playAll = (call: Call, lang: string, items: readonly Announcement[], signal: AbortSignal): Promise<unknown> =>
+  Promise.all(items.map((item) => play(call, lang, item, signal)));
+
 interface CallInput {
   call: Call;
 }
@@ -32,15 +36,15 @@ export const flowActors = {
    * executes of a socket and runs them one after the other, and the commands leave in one write.
    */
   announce: fromPromise<void, CallInput & { lang: string; items: Announcement[] }>(async ({ input, signal }) => {
-    await Promise.all(input.items.map((item) => play(input.call, input.lang, item, signal)));
+    await playAll(input.call, input.lang, input.items, signal);
   }),
   /** Plays the preamble (if any) and collects digits: all sent at once, FreeSWITCH runs them in order. */
   collectDigits: fromPromise<
     { digits: string | undefined; success: boolean },
     CallInput & { req: DigitsRequest; lang?: string; preamble?: Announcement[] }
   >(async ({ input, signal }) => {
-    const said = (input.preamble ?? []).map((item) => play(input.call, input.lang ?? 'en', item, signal));
-    const [digits] = await Promise.all([input.call.playAndGetDigits(input.req, signal), ...said]);
+    const said = playAll(input.call, input.lang ?? 'en', input.preamble ?? [], signal);
+    const [digits] = await Promise.all([input.call.playAndGetDigits(input.req, signal), said]);
     return digits;
   }),
   /** Answers while the access number (and the caller ID's card) and the lockout are looked up. */
@@ -96,7 +100,7 @@ export const flowActors = {
         ServicesInput & { lang: string; preamble: Announcement[]; cardId: string; number: string; ctx: CallContextInfo; hint: ReserveHint };
       signal: AbortSignal;
     }) => {
-      const said = Promise.all(input.preamble.map((item) => play(input.call, input.lang, item, signal))).catch(() => undefined);
+      const said = playAll(input.call, input.lang, input.preamble, signal).catch(() => undefined);
       const [held] = await Promise.all([input.services.reserve(input.cardId, input.number, input.ctx, input.hint), said]);
       return held;
     },
