@@ -217,6 +217,9 @@ export const callMachine = setup({
   },
   actions: {
     markCallerGone: assign({ callerGone: true }),
+    takeAuthorizedCard: assign(({ context }) =>
+      context.auth?.ok ? { card: context.auth.card, cardId: context.auth.card.id, activated: context.auth.activated } : {},
+    ),
     // Only used as onError of an invoke: the event is an error event (the setup event type names HANGUP only).
     recordError: assign({ error: ({ event }) => (event as unknown as { error?: unknown }).error }),
     endWith: assign(({ context }, params: { reason: EndReason; prompt?: PromptName }) => ({
@@ -465,31 +468,20 @@ export const callMachine = setup({
             {
               guard: ({ context }) => context.auth?.ok === true && context.auth.activated,
               target: 'announcingActivation',
-              actions: assign(({ context }) => (context.auth?.ok ? { card: context.auth.card, cardId: context.auth.card.id, activated: true } : {})),
+              actions: 'takeAuthorizedCard',
             },
+            { guard: ({ context }) => context.auth?.ok === true, target: 'afterAuthorize', actions: 'takeAuthorizedCard' },
             {
-              guard: ({ context }) => context.auth?.ok === true,
-              target: 'afterAuthorize',
-              actions: assign(({ context }) =>
-                context.auth?.ok ? { card: context.auth.card, cardId: context.auth.card.id, activated: context.auth.activated } : {},
-              ),
-            },
-            {
-              guard: ({ context }) => context.auth?.ok === false && context.auth.reason === 'disabled',
+              // unknown, disabled, expired or no balance: each has its prompt
               target: 'ending',
-              actions: { type: 'endWith', params: { reason: AUTH_REFUSAL.disabled, prompt: AUTH_REFUSAL.disabled } },
+              actions: {
+                type: 'endWith',
+                params: ({ context }) => {
+                  const refused = AUTH_REFUSAL[context.auth?.ok === false ? context.auth.reason : 'unknown'];
+                  return { reason: refused, prompt: refused };
+                },
+              },
             },
-            {
-              guard: ({ context }) => context.auth?.ok === false && context.auth.reason === 'expired',
-              target: 'ending',
-              actions: { type: 'endWith', params: { reason: AUTH_REFUSAL.expired, prompt: AUTH_REFUSAL.expired } },
-            },
-            {
-              guard: ({ context }) => context.auth?.ok === false && context.auth.reason === 'no_balance',
-              target: 'ending',
-              actions: { type: 'endWith', params: { reason: AUTH_REFUSAL.no_balance, prompt: AUTH_REFUSAL.no_balance } },
-            },
-            { target: 'ending', actions: { type: 'endWith', params: { reason: 'card_unknown', prompt: 'card_unknown' } } },
           ],
         },
         announcingActivation: {
