@@ -18,7 +18,6 @@ import { statementName } from '../store/db.ts';
 import { authorizeCard } from '../billing/lifecycle.ts';
 import {
   expireOverdueCalls,
-  liveAvailable,
   quoteCall,
   recoverOpenCalls,
   reserveCall,

@@ -173,7 +173,9 @@ export async function reserveCall(
     const r = await deps.live.reserve(card.id, callId, amount, ttlMs, card.maxConcurrentCalls);
     if (r.ok) {
       const snapshot = toRateSnapshot(found.rate, rule);
-      let recorded: boolean;
+      // No row, no call: the hold goes back when the insert fails or the card is no longer active (disabled or
+      // expired since it was authorized); if giving it back fails too, the hold simply expires.
+      let recorded = false;
       try {
         recorded = await insertCall(deps.pool, {
           callId,
@@ -187,16 +189,10 @@ export async function reserveCall(
           reserved: amount,
           holdUntil: new Date(now.getTime() + ttlMs),
         });
-      } catch (err) {
-        // No row, no call: give the hold back (if this fails too, the hold simply expires).
-        await deps.live.settle(card.id, callId).catch(() => {});
-        throw err;
+      } finally {
+        if (!recorded) await deps.live.settle(card.id, callId).catch(() => {});
       }
-      if (!recorded) {
-        // Disabled (or expired) since it was authorized.
-        await deps.live.settle(card.id, callId).catch(() => {});
-        return { ok: false, reason: 'insufficient' };
-      }
+      if (!recorded) return { ok: false, reason: 'insufficient' };
       rememberPricing(callId, { rate: snapshot, maxSeconds: secs });
       return { ok: true, reservation: { callId, cardId: card.id, maxSeconds: secs, reserved: amount } };
     }
