@@ -180,6 +180,7 @@ export class EslEvent {
 
   constructor(
     headers: Headers | Record<string, unknown>,
+    /** A plain event's body; a JSON event's is its `_body` member. */
     body: string | undefined,
     /** Where it came from: 'json' values are exact; 'plain' values went through FreeSWITCH's lossy url-encoding. */
     readonly format: EventFormat,
@@ -402,6 +403,5 @@ export function parseJsonEvent(body: Buffer): EslEvent {
     throw new EslError('ESL_PROTOCOL', `bad text/event-json body: ${(err as Error).message}`, { cause: err });
   }
   if (typeof doc !== 'object' || doc === null || Array.isArray(doc)) throw protocol('text/event-json body is not an object');
-  const raw = (doc as Record<string, unknown>)['_body'];
-  return new EslEvent(doc as Record<string, unknown>, raw === undefined ? undefined : jsonHeaderValue(raw), 'json');
+  return new EslEvent(doc as Record<string, unknown>, undefined, 'json'); // `body` reads _body from the document
 }
