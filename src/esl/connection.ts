@@ -26,7 +26,16 @@ export interface ExecuteOptions extends CommandOptions {
    * with ESL_HANGUP at once (FreeSWITCH sends CHANNEL_HANGUP before the completion; bridge needs what it carries).
    */
   hangupGraceMs?: number;
+  /**
+   * Leave with the next command, in its write, instead of in a write of its own (at the latest after
+   * DEFER_MAX_MS). For commands nothing waits on before the next one (answer and multiset ahead of the first
+   * prompt): FreeSWITCH runs a socket's executes in order either way, and the peer reads once instead of twice.
+   */
+  withNext?: boolean;
 }
+
+/** The longest a withNext command waits for a command to leave with. */
+export const DEFER_MAX_MS = 50;
 
 export interface CommandReply {
   /** Reply-Text, e.g. "+OK", "+OK will linger", "1555" (getvar). */
@@ -176,7 +185,7 @@ export class EslConnection {
     completion.catch(() => undefined); // observed below; avoids an unhandled rejection if the reply fails first
 
     try {
-      await this.request(message, app, { signal, timeoutMs: Math.min(timeoutMs, this.commandTimeoutMs) }).then((frame) => {
+      await this.request(message, app, { signal, timeoutMs: Math.min(timeoutMs, this.commandTimeoutMs) }, options.withNext).then((frame) => {
         if (frame.kind === 'command/reply' && !frame.ok) throw new EslError('ESL_COMMAND_FAILED', `${app}: ${frame.reply}`);
       });
     } catch (err) {
@@ -191,7 +200,7 @@ export class EslConnection {
     this.socket.destroy();
   }
 
-  private request(text: string, what: string, { signal, timeoutMs = this.commandTimeoutMs }: CommandOptions): Promise<ReplyFrame> {
+  private request(text: string, what: string, { signal, timeoutMs = this.commandTimeoutMs }: CommandOptions, withNext = false): Promise<ReplyFrame> {
     if (this.isClosed || this.socket.destroyed || !this.socket.writable) return Promise.reject(this.closedError());
     if (signal?.aborted) return Promise.reject(abortedError(what));
     return new Promise<ReplyFrame>((resolve, reject) => {
@@ -211,9 +220,24 @@ export class EslConnection {
         },
       };
       signal?.addEventListener('abort', onAbort, { once: true });
+      // The reply slot is queued now and the bytes leave before any later command's: replies stay in order.
       this.slots.push(slot);
-      this.write(text);
+      if (withNext) this.defer(text);
+      else this.write(text);
     });
+  }
+
+  /** Messages waiting to leave with the next write (see ExecuteOptions.withNext). */
+  private deferred: string[] = [];
+  private deferTimer: NodeJS.Timeout | undefined;
+  private readonly flushDeferred = (): void => {
+    this.deferTimer = undefined;
+    if (this.deferred.length && !this.isClosed) this.write('');
+  };
+
+  private defer(text: string): void {
+    this.deferred.push(text);
+    this.deferTimer ??= setTimeout(this.flushDeferred, DEFER_MAX_MS);
   }
 
   private corked = false;
@@ -232,7 +256,12 @@ export class EslConnection {
       this.socket.cork();
       process.nextTick(this.uncork);
     }
-    this.socket.write(text);
+    if (this.deferred.length) {
+      clearTimeout(this.deferTimer);
+      this.deferTimer = undefined;
+      for (const d of this.deferred.splice(0)) this.socket.write(d);
+    }
+    if (text) this.socket.write(text);
   }
 
   private onData(chunk: Buffer): void {
@@ -285,6 +314,13 @@ export class EslConnection {
       if (appUuid !== undefined) this.executions.get(appUuid)?.settle(undefined, event);
     } else if (name === 'CHANNEL_HANGUP' || name === 'CHANNEL_HANGUP_COMPLETE') {
       this.onChannelGone();
+      // Every app that ran has completed before HANGUP_COMPLETE (the socket app's own EXECUTE_COMPLETE comes first);
+      // an execute still waiting was queued behind the hangup and never runs (README observations 6, 8): no grace left.
+      if (name === 'CHANNEL_HANGUP_COMPLETE') {
+        for (const execution of [...this.executions.values()]) {
+          execution.settle(new EslError('ESL_HANGUP', `${execution.app}: never ran, the channel hung up first`));
+        }
+      }
     }
     this.emit('event', event);
   }
@@ -301,6 +337,8 @@ export class EslConnection {
   private onClose(): void {
     if (this.isClosed) return;
     this.isClosed = true;
+    clearTimeout(this.deferTimer);
+    this.deferred = [];
     const err = this.closedError();
     for (const slot of this.slots.splice(0)) slot.settle(err);
     for (const execution of [...this.executions.values()]) execution.settle(err);

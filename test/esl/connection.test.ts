@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import { EslConnection } from '../../src/esl/connection.ts';
+import { DEFER_MAX_MS, EslConnection } from '../../src/esl/connection.ts';
 import { isEslError, type EslErrorCode } from '../../src/esl/errors.ts';
 import { commandReader, eventUuidOf, isReply, rx, silent, socketPair, splitFrames } from './helpers.ts';
 
@@ -69,6 +69,45 @@ describe('EslConnection replies', () => {
     expect(writes).toEqual([2, 1]);
     peer.write(reply('+OK bye'));
     expect((await c).text).toBe('+OK bye');
+  });
+
+  it('a withNext execute leaves with the next command (replies still in order), or alone after DEFER_MAX_MS', async () => {
+    const { conn, peer, reader } = await setup();
+    const socket = conn.socket as unknown as {
+      _writev: (chunks: unknown[], cb: unknown) => unknown;
+      _write: (chunk: unknown, enc: unknown, cb: unknown) => unknown;
+    };
+    const writes: number[] = [];
+    const writev = socket._writev.bind(socket);
+    const write = socket._write.bind(socket);
+    socket._writev = (chunks: unknown[], cb: unknown) => (writes.push(chunks.length), writev(chunks, cb));
+    socket._write = (chunk: unknown, enc: unknown, cb: unknown) => (writes.push(1), write(chunk, enc, cb));
+
+    const answered = conn.execute('answer', undefined, { timeoutMs: 5_000, withNext: true });
+    await new Promise((r) => setImmediate(r));
+    expect(writes).toEqual([]); // held back across ticks
+    const digits = conn.execute('play_and_get_digits', '1 1 1 1000 # a.wav b.wav v \\d 100', { timeoutMs: 5_000 });
+    const [first, second] = [await reader.next(), await reader.next()];
+    expect(writes).toEqual([2]);
+    expect(first).toContain('execute-app-name: answer');
+    expect(second).toContain('execute-app-name: play_and_get_digits');
+    peer.write(
+      reply('+OK') +
+        reply('+OK') +
+        plainEvent({ 'Event-Name': 'CHANNEL_EXECUTE_COMPLETE', Application: 'answer', 'Application-UUID': eventUuidOf(first) as string }) +
+        plainEvent({ 'Event-Name': 'CHANNEL_EXECUTE_COMPLETE', Application: 'play_and_get_digits', 'Application-UUID': eventUuidOf(second) as string }),
+    );
+    expect((await answered).get('Application')).toBe('answer');
+    expect((await digits).get('Application')).toBe('play_and_get_digits');
+
+    // Nothing follows: it goes alone, DEFER_MAX_MS later.
+    const t0 = Date.now();
+    const alone = conn.execute('multiunset', 'b_leg_cdr', { timeoutMs: 5_000, withNext: true });
+    const sent = await reader.next();
+    expect(Date.now() - t0).toBeGreaterThanOrEqual(DEFER_MAX_MS - 5);
+    expect(writes).toEqual([2, 1]);
+    peer.write(reply('+OK') + plainEvent({ 'Event-Name': 'CHANNEL_EXECUTE_COMPLETE', Application: 'multiunset', 'Application-UUID': eventUuidOf(sent) as string }));
+    expect((await alone).get('Application')).toBe('multiunset');
   });
 
   it('a timed-out command still consumes its late reply, so the next command gets its own', async () => {
@@ -179,6 +218,32 @@ describe('EslConnection execute', () => {
     peer.write(reply('+OK') + 'Content-Type: text/disconnect-notice\nContent-Disposition: linger\nLinger-Time: -1\nContent-Length: 0\n\n');
     await rejectsWith(graced, 'ESL_HANGUP');
     expect(Date.now() - t0).toBeGreaterThanOrEqual(30);
+  });
+
+  it('a graced execute queued behind the hangup rejects at CHANNEL_HANGUP_COMPLETE, not after its grace', async () => {
+    const { conn, peer, reader } = await setup();
+    // A bridge sent behind an announcement: the caller hangs up during the announcement, so the bridge never runs.
+    const said = conn.execute('playback', 'call_can_last.wav', { timeoutMs: 5_000 });
+    const queued = conn.execute('bridge', 'x', { timeoutMs: 60_000, hangupGraceMs: 60_000 });
+    const [c1] = [await reader.next(), await reader.next()];
+    const t0 = Date.now();
+    peer.write(
+      reply('+OK') +
+        reply('+OK') +
+        plainEvent({ 'Event-Name': 'CHANNEL_HANGUP', 'Hangup-Cause': 'NORMAL_CLEARING' }) +
+        plainEvent({ 'Event-Name': 'CHANNEL_EXECUTE_COMPLETE', Application: 'playback', 'Application-UUID': eventUuidOf(c1) as string }),
+    );
+    await rejectsWith(said, 'ESL_HANGUP');
+    let settled = false;
+    queued.then(
+      () => (settled = true),
+      () => (settled = true),
+    );
+    await new Promise((r) => setTimeout(r, 30));
+    expect(settled).toBe(false); // CHANNEL_HANGUP alone leaves it its grace
+    peer.write(plainEvent({ 'Event-Name': 'CHANNEL_HANGUP_COMPLETE', 'Hangup-Cause': 'NORMAL_CLEARING' }));
+    await rejectsWith(queued, 'ESL_HANGUP');
+    expect(Date.now() - t0).toBeLessThan(5_000);
   });
 
   it('rejects an in-flight execute with ESL_SOCKET_CLOSED when the socket drops, ESL_ABORTED on abort, -ERR as ESL_COMMAND_FAILED', async () => {
