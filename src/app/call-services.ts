@@ -6,7 +6,6 @@ import {
   type AuthMode,
   type AuthorizeResult,
   type CallServices,
-  type QuoteResult,
   type ReserveResult,
   type SettleResult,
 } from '../flow/services.ts';
@@ -18,7 +17,6 @@ import { statementName } from '../store/db.ts';
 import { authorizeCard } from '../billing/lifecycle.ts';
 import {
   expireOverdueCalls,
-  quoteCall,
   recoverOpenCalls,
   reserveCall,
   settleReservation,
@@ -306,7 +304,6 @@ export function createCallServices(deps: CallServicesDeps): CcardCallServices {
         return b;
       }),
 
-    quote: (cardId, number, card) => guard('quote', (): Promise<QuoteResult> => quoteCall(billing, cardId, number, now(), card)),
 
     reserve: (cardId, number, ctx, hint) =>
       guard('reserve', (): Promise<ReserveResult> => reserveCall(billing, cardId, number, ctx, now(), hint)),

@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import type { Pool } from 'pg';
 import type { LiveBalanceStore } from '../live/live-balance.ts';
 import type { Micros } from '../money/money.ts';
-import type { CallContextInfo, CardView, QuoteResult, Reservation, ReserveHint, ReserveResult, SettleResult } from '../flow/services.ts';
+import type { CallContextInfo, CardView, Reservation, ReserveHint, ReserveResult, SettleResult } from '../flow/services.ts';
 import type { BridgeResult, CarrierCdr } from '../flow/call.ts';
 import { getCard, readSnapshot, type CardRecord } from '../store/cards.ts';
 import {
@@ -110,25 +110,6 @@ async function pricedCard(deps: BillingDeps, cardId: string, view: CardView | un
   return getCard(deps.pool, cardId);
 }
 
-/** How long a call to `number` could last now, without holding anything. */
-export async function quoteCall(
-  deps: BillingDeps,
-  cardId: string,
-  number: string,
-  now: Date = new Date(),
-  view?: CardView,
-): Promise<QuoteResult> {
-  const card = await pricedCard(deps, cardId, view);
-  if (!card) return { ok: false, reason: 'insufficient' };
-  const found = rateFor(deps, card, number, now);
-  if (!found) return { ok: false, reason: 'no_rate' };
-  const { available, active } = await liveAvailable(deps, card.id);
-  // As reserveCall says first: a card busy with its allowed calls is not "out of money" (its holds took it).
-  if (active >= card.maxConcurrentCalls) return { ok: false, reason: 'too_many_calls' };
-  const secs = maxSeconds(found.rule, available, deps.config.maxCallSeconds);
-  if (secs < deps.config.minCallSeconds) return { ok: false, reason: 'insufficient' };
-  return { ok: true, maxSeconds: secs, ratePerMin: found.rule.ratePerMin, destinationName: found.rate.destination, available };
-}
 
 /**
  * Holds the cost of the longest affordable call (capped at maxCallSeconds) in the live store, atomically against
@@ -151,10 +132,12 @@ export async function reserveCall(
   const { rule } = found;
   const cfg = deps.config;
   const callId = randomUUID();
-  // The quoted amount is the first guess; the reservation itself is atomic and says when less is left.
+  // The hinted amount (what the card could spend when authorized) is the first guess; the reservation itself is
+  // atomic and says when less is left.
   let known: Micros | undefined = hint.available;
   for (let i = 0; i < RESERVE_TRIES; i++) {
     let available = known;
+    const guessed = i === 0 && available !== undefined;
     known = undefined;
     if (available === undefined) {
       const p = await deps.live.peek(card.id);
@@ -167,7 +150,11 @@ export async function reserveCall(
       available = p.available;
     }
     const secs = maxSeconds(rule, available, cfg.maxCallSeconds);
-    if (secs < cfg.minCallSeconds) return { ok: false, reason: 'insufficient' };
+    if (secs < cfg.minCallSeconds) {
+      // A hinted amount is only a guess: the live store says what is left, and first whether the card is busy.
+      if (guessed) continue;
+      return { ok: false, reason: 'insufficient' };
+    }
     const amount = cost(rule, secs);
     const ttlMs = (secs + cfg.originateTimeoutSec + cfg.holdMarginSec) * 1000;
     const r = await deps.live.reserve(card.id, callId, amount, ttlMs, card.maxConcurrentCalls);

@@ -97,8 +97,23 @@ export class CallSession implements Call {
 
   async setVariables(vars: ReadonlyArray<readonly [string, string]>, signal?: AbortSignal): Promise<void> {
     if (vars.length === 0) return;
-    if (vars.length === 1) await this.exec('set', setArg(vars[0]![0], vars[0]![1]), this.timeouts.setMs, signal);
-    else await this.exec('multiset', multisetArg(vars), this.timeouts.setMs, signal);
+    await this.exec(...setCommand(vars), this.timeouts.setMs, signal);
+  }
+
+  /** Commands sent with withNext that the next exec answers for (see prepare). */
+  private carried: Array<Promise<unknown>> = [];
+
+  prepare({ answer, variables }: { answer: boolean; variables: ReadonlyArray<readonly [string, string]> }): void {
+    if (this.hungUp) return;
+    const carry = (p: Promise<unknown>): void => {
+      p.catch(() => undefined); // observed by the next exec
+      this.carried.push(p);
+    };
+    if (answer) carry(this.connection.execute('answer', undefined, { timeoutMs: this.timeouts.answerMs, withNext: true }));
+    if (variables.length) {
+      const [app, arg] = setCommand(variables);
+      carry(this.connection.execute(app, arg, { timeoutMs: this.timeouts.setMs, withNext: true }));
+    }
   }
 
   async playback(file: string, signal?: AbortSignal): Promise<void> {
@@ -158,7 +173,8 @@ export class CallSession implements Call {
    */
   private dropCarrierCdr(bLegUuid: string): void {
     if (this.hungUp || !/^[0-9A-Za-z-]{1,64}$/.test(bLegUuid)) return;
-    this.exec('multiunset', `b_leg_cdr b_leg_cdr_${bLegUuid}`, this.timeouts.setMs, undefined).catch((err: unknown) =>
+    // It leaves with the flow's next command (the balance after the call, or the hangup): one write less.
+    this.connection.execute('multiunset', `b_leg_cdr b_leg_cdr_${bLegUuid}`, { timeoutMs: this.timeouts.setMs, withNext: true }).catch((err: unknown) =>
       this.log.debug({ err }, 'multiunset b_leg_cdr not done'),
     );
   }
@@ -181,8 +197,14 @@ export class CallSession implements Call {
     hangupGraceMs = 0,
   ): Promise<EslEvent> {
     if (this.hungUp) throw new EslError('ESL_HANGUP', `${app}: the call has hung up`);
+    const carried = this.carried.length ? this.carried.splice(0) : undefined;
     try {
-      return await this.connection.execute(app, arg, { timeoutMs, signal, hangupGraceMs });
+      const own = this.connection.execute(app, arg, { timeoutMs, signal, hangupGraceMs }); // leaves with the carried
+      if (carried) {
+        own.catch(() => undefined);
+        await Promise.all(carried); // a prepared command that failed fails this one
+      }
+      return await own;
     } catch (err) {
       // The app keeps running in FreeSWITCH when we stop waiting; stop the media so the next step is not queued
       // behind it.
@@ -213,6 +235,11 @@ export class CallSession implements Call {
     if (this.hangupController.signal.aborted) return;
     this.hangupController.abort(new EslError('ESL_HANGUP', `call hung up (${reason ?? 'unknown'})`));
   }
+}
+
+/** `set` for one variable, `multiset` for several. */
+function setCommand(vars: ReadonlyArray<readonly [string, string]>): [string, string] {
+  return vars.length === 1 ? ['set', setArg(vars[0]![0], vars[0]![1])] : ['multiset', multisetArg(vars)];
 }
 
 const DIGITS = /^\d+$/;

@@ -28,9 +28,7 @@ interface ServicesInput {
  * an error elsewhere) aborts them. Service calls take no signal: their promises finish on their own.
  */
 export const flowActors = {
-  setVariables: fromPromise<void, CallInput & { vars: Array<[string, string]> }>(({ input, signal }) =>
-    input.call.setVariables(input.vars, signal),
-  ),
+
   /**
    * Plays the items in order (one playback / say command each). They are all sent at once: FreeSWITCH queues the
    * executes of a socket and runs them one after the other, and the commands leave in one write.
@@ -47,26 +45,24 @@ export const flowActors = {
     const [digits] = await Promise.all([input.call.playAndGetDigits(input.req, signal), said]);
     return digits;
   }),
-  /** Answers while the access number (and the caller ID's card) and the lockout are looked up. */
+  /** The access number (and the caller ID's card) and the lockout, looked up at once. */
   greet: fromPromise(
-    async ({
-      input,
-      signal,
-    }: {
-      input: CallInput & ServicesInput & { did: string; callerId: string; cliCallerId: string | undefined };
-      signal: AbortSignal;
-    }) => {
-      const [, access, lockedOut] = await Promise.all([
-        input.call.answer(signal),
+    async ({ input }: { input: ServicesInput & { did: string; callerId: string; cliCallerId: string | undefined } }) => {
+      const [access, lockedOut] = await Promise.all([
         input.services.accessNumber(input.did, input.cliCallerId),
         input.services.isLockedOut(input.did, input.callerId),
       ]);
       return { access, lockedOut };
     },
   ),
-  bridge: fromPromise<BridgeResult, CallInput & { req: BridgeRequest }>(({ input, signal }) =>
-    input.call.bridge(input.req, signal),
-  ),
+  /**
+   * The preamble (the duration announcement) and the bridge leave in one write: FreeSWITCH plays the one, then runs
+   * the other. A hangup during the announcement means the bridge never runs, which its result then says.
+   */
+  bridge: fromPromise<BridgeResult, CallInput & { req: BridgeRequest; lang: string; preamble: Announcement[] }>(({ input, signal }) => {
+    playAll(input.call, input.lang, input.preamble, signal).catch(() => undefined);
+    return input.call.bridge(input.req, signal);
+  }),
   /** Never aborted in practice (only the closing state invokes it) and never rejects. */
   hangup: fromPromise<void, CallInput>(({ input }) => input.call.hangup('NORMAL_CLEARING')),
 
@@ -84,26 +80,11 @@ export const flowActors = {
     input.services.authorize(input.cardId),
   ),
   balance: fromPromise(({ input }: { input: ServicesInput & { cardId: string } }) => input.services.balance(input.cardId)),
-  quote: fromPromise(({ input }: { input: ServicesInput & { cardId: string; number: string; card: CardView | undefined } }) =>
-    input.services.quote(input.cardId, input.number, input.card),
-  ),
-  /**
-   * Holds the funds while the preamble (the duration announcement) plays. Only the reservation's outcome counts: a
-   * prompt cut short by a hangup is the machine's HANGUP, and a held amount must reach the machine to be released.
-   */
+
+  /** Rates the call and holds the cost of its longest affordable duration (see reserveCall). */
   reserve: fromPromise(
-    async ({
-      input,
-      signal,
-    }: {
-      input: CallInput &
-        ServicesInput & { lang: string; preamble: Announcement[]; cardId: string; number: string; ctx: CallContextInfo; hint: ReserveHint };
-      signal: AbortSignal;
-    }) => {
-      const said = playAll(input.call, input.lang, input.preamble, signal).catch(() => undefined);
-      const [held] = await Promise.all([input.services.reserve(input.cardId, input.number, input.ctx, input.hint), said]);
-      return held;
-    },
+    ({ input }: { input: ServicesInput & { cardId: string; number: string; ctx: CallContextInfo; hint: ReserveHint } }) =>
+      input.services.reserve(input.cardId, input.number, input.ctx, input.hint),
   ),
   /** Settling money: invoked only in states that ignore HANGUP, so it always runs to its end. */
   settle: fromPromise(

@@ -88,6 +88,12 @@ export interface Call {
   readonly hungUp: boolean;
 
   answer(signal?: AbortSignal): Promise<void>;
+  /**
+   * Answers (when asked) and sets channel variables without waiting for either: both leave with the next command, in
+   * its write, and a failure of either rejects that next command. For the start of a call, where the first prompt
+   * needs neither reply (FreeSWITCH runs the commands in order). Names and values must already be validated.
+   */
+  prepare(steps: { answer: boolean; variables: ReadonlyArray<readonly [string, string]> }): void;
   /** Sets channel variables in one command (app `set`, or `multiset` for several). Names and values must already be
    * validated by the caller. */
   setVariables(vars: ReadonlyArray<readonly [string, string]>, signal?: AbortSignal): Promise<void>;

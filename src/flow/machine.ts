@@ -1,5 +1,5 @@
 import type { Logger } from 'pino';
-import { assign, setup } from 'xstate';
+import { assign, enqueueActions, setup } from 'xstate';
 import { isEslError } from '../esl/errors.ts';
 import { formatMoney, type Micros } from '../money/money.ts';
 import { describeAnnouncement, flowActors, type Announcement } from './actors.ts';
@@ -90,11 +90,11 @@ interface FlowContext extends FlowInput {
   entry: NormaliseResult | undefined;
   refusal: PromptName | undefined;
   number: string | undefined;
-  maxSecondsQuoted: number;
   /** Prompts said ahead of the next digits prompt (or the goodbye), sent with it in one write. */
   preamble: Announcement[];
   lockedOut: boolean;
-  availableQuoted: Micros | undefined;
+  /** prepareCall ran: the answer and the call's variables are sent. */
+  prepared: boolean;
   auth: AuthorizeResult | undefined;
   gateway: string | undefined;
   onFailover: boolean;
@@ -217,6 +217,19 @@ export const callMachine = setup({
   },
   actions: {
     markCallerGone: assign({ callerGone: true }),
+    /**
+     * Answers and sets, in one multiset, the prompts' language and what lets the flow regain the call after a bridge
+     * (continue_on_fail: a failed bridge does not hang up; hangup_after_bridge=false: nor a finished one). Neither is
+     * waited for: they leave with the first prompt, in one write. Once per call (the end prompt asks again, for a
+     * call that failed before this).
+     */
+    prepareCall: enqueueActions(({ context, enqueue }) => {
+      if (context.prepared) return;
+      const variables: Array<[string, string]> = [['sound_prefix', `${context.opts.soundsPrefix}/${context.lang}`]];
+      if (context.access) variables.push(['continue_on_fail', 'true'], ['hangup_after_bridge', 'false']);
+      enqueue(() => context.call.prepare({ answer: true, variables }));
+      enqueue.assign({ prepared: true });
+    }),
     takeAuthorizedCard: assign(({ context }) =>
       context.auth?.ok ? { card: context.auth.card, cardId: context.auth.card.id, activated: context.auth.activated } : {},
     ),
@@ -282,10 +295,9 @@ export const callMachine = setup({
     entry: undefined,
     refusal: undefined,
     number: undefined,
-    maxSecondsQuoted: 0,
     preamble: [],
     lockedOut: false,
-    availableQuoted: undefined,
+    prepared: false,
     auth: undefined,
     gateway: undefined,
     onFailover: false,
@@ -309,46 +321,33 @@ export const callMachine = setup({
       on: { HANGUP: { target: '#call.closing', actions: 'markCallerGone' } },
       initial: 'answering',
       states: {
-        // Answer, the access number (with the caller ID's card) and the lockout check, all at once.
+        // The access number (with the caller ID's card) and the lockout check, at once. The answer goes out after
+        // them, with the first prompt (see prepareCall).
         answering: {
           invoke: {
             src: 'greet',
             input: ({ context }) => ({
-              call: context.call,
               services: context.services,
               did: context.call.info.did,
               callerId: context.call.info.callerId,
               cliCallerId: usableCallerId(context.call) ? context.call.info.callerId : undefined,
             }),
             onDone: {
-              target: 'settingSoundPrefix',
-              actions: assign(({ event }) => ({
-                access: event.output.access,
-                lang: languageOf(event.output.access),
-                lockedOut: event.output.lockedOut,
-              })),
+              target: 'greeted',
+              actions: [
+                assign(({ event }) => ({
+                  access: event.output.access,
+                  lang: languageOf(event.output.access),
+                  lockedOut: event.output.lockedOut,
+                })),
+                'prepareCall',
+              ],
             },
             onError: FAILED,
           },
         },
-        // One multiset for the whole call: the prompts' language, and what lets the flow regain the call after a
-        // bridge (continue_on_fail: a failed bridge does not hang up; hangup_after_bridge=false: nor a finished one).
-        settingSoundPrefix: {
-          invoke: {
-            src: 'setVariables',
-            input: ({ context }) => ({
-              call: context.call,
-              vars: [
-                ['sound_prefix', `${context.opts.soundsPrefix}/${context.lang}`],
-                ...(context.access
-                  ? ([
-                      ['continue_on_fail', 'true'],
-                      ['hangup_after_bridge', 'false'],
-                    ] as Array<[string, string]>)
-                  : []),
-              ],
-            }),
-            onDone: [
+        greeted: {
+          always: [
               {
                 guard: ({ context }) => context.access !== undefined && context.lockedOut,
                 target: 'ending',
@@ -360,8 +359,6 @@ export const callMachine = setup({
                 actions: ['logUnknownNumber', { type: 'endWith', params: { reason: 'number_not_in_service', prompt: 'number_not_in_service' } }],
               },
             ],
-            onError: FAILED,
-          },
         },
         choosingAuth: {
           always: [
@@ -578,7 +575,12 @@ export const callMachine = setup({
             },
             routing: {
               always: [
-                { guard: 'entryOk', target: '#call.session.rating' },
+                // Rating is part of the reservation: one atomic step says whether and how long the call may last.
+                {
+                  guard: 'entryOk',
+                  target: '#call.reserving',
+                  actions: assign({ gateway: ({ context }) => context.access!.gateway, onFailover: false }),
+                },
                 { guard: 'entryNotAllowed', target: 'refusing', actions: { type: 'refuse', params: { prompt: 'destination_not_allowed' } } },
                 { target: 'refusing', actions: { type: 'refuse', params: { prompt: 'invalid_destination' } } },
               ],
@@ -601,43 +603,6 @@ export const callMachine = setup({
                 onError: FAILED,
               },
             },
-          },
-        },
-        rating: {
-          invoke: {
-            src: 'quote',
-            input: ({ context }) => ({ services: context.services, cardId: context.cardId!, number: context.number!, card: context.card }),
-            onDone: [
-              {
-                // "This call can last up to N minutes" is said while the funds are held (see reserving).
-                guard: ({ event }) => event.output.ok,
-                target: '#call.reserving',
-                actions: assign(({ context, event }) => {
-                  const maxSeconds = event.output.ok ? event.output.maxSeconds : 0;
-                  const items = durationItems(maxSeconds);
-                  return {
-                    maxSecondsQuoted: maxSeconds,
-                    availableQuoted: event.output.ok ? event.output.available : undefined,
-                    preamble: items,
-                    played: [...context.played, ...items.map(describeAnnouncement)],
-                    gateway: context.access!.gateway,
-                    onFailover: false,
-                  };
-                }),
-              },
-              {
-                guard: ({ event }) => !event.output.ok && event.output.reason === 'too_many_calls',
-                target: 'ending',
-                actions: { type: 'endWith', params: { reason: 'too_many_calls', prompt: 'too_many_calls' } },
-              },
-              {
-                guard: ({ event }) => !event.output.ok && event.output.reason === 'insufficient',
-                target: 'destination.refusing',
-                actions: { type: 'refuse', params: { prompt: 'insufficient_balance' } },
-              },
-              { target: 'destination.refusing', actions: { type: 'refuse', params: { prompt: 'no_rate' } } },
-            ],
-            onError: FAILED,
           },
         },
         reserveRefused: {
@@ -751,7 +716,10 @@ export const callMachine = setup({
           always: [{ guard: ({ context }) => context.endPrompt !== undefined || context.preamble.length > 0, target: 'sayingEnd' }, { target: '#call.closing' }],
         },
         sayingEnd: {
-          entry: assign({ played: ({ context }) => (context.endPrompt ? [...context.played, context.endPrompt] : context.played) }),
+          entry: [
+            'prepareCall',
+            assign({ played: ({ context }) => (context.endPrompt ? [...context.played, context.endPrompt] : context.played) }),
+          ],
           invoke: {
             src: 'announce',
             input: ({ context }) => ({
@@ -768,20 +736,18 @@ export const callMachine = setup({
     },
 
     // Outside `session`: a hangup meanwhile only marks the caller gone, so a hold that is made is always recorded
-    // (and then released). The duration announcement (preamble) plays at the same time.
+    // (and then released). The reservation rates the call too; its cap is what the duration announcement says.
     reserving: {
-      exit: assign({ preamble: [] }),
       invoke: {
         src: 'reserve',
         input: ({ context }) => ({
-          call: context.call,
-          lang: context.lang,
-          preamble: context.preamble,
           services: context.services,
           cardId: context.cardId!,
           number: context.number!,
           ctx: { ivrUuid: context.call.info.uuid, did: context.call.info.did, callerId: context.call.info.callerId },
-          hint: { card: context.card, available: context.onFailover ? undefined : context.availableQuoted },
+          // What the card could spend when it was authorized is the first guess (the Lua script has the last word);
+          // after a failover the released hold changed it, so the live store is read.
+          hint: { card: context.card, available: context.onFailover ? undefined : context.card?.available },
         }),
         onDone: [
           {
@@ -797,7 +763,17 @@ export const callMachine = setup({
                 maxSeconds: r.maxSeconds,
                 outcome: 'not_bridged',
               };
-              return { pending: r, bridge: undefined, bridgeError: undefined, dialString: undefined, attempts: [...context.attempts, attempt] };
+              // "This call can last up to N minutes" goes out with the bridge (once: not again on a failover).
+              const preamble = context.onFailover ? [] : durationItems(r.maxSeconds);
+              return {
+                pending: r,
+                bridge: undefined,
+                bridgeError: undefined,
+                dialString: undefined,
+                attempts: [...context.attempts, attempt],
+                preamble,
+                played: [...context.played, ...preamble.map(describeAnnouncement)],
+              };
             }),
           },
           {
@@ -816,10 +792,13 @@ export const callMachine = setup({
     },
 
     bridging: {
+      exit: assign({ preamble: [] }),
       invoke: {
         src: 'bridge',
         input: ({ context }) => ({
           call: context.call,
+          lang: context.lang,
+          preamble: context.preamble,
           req: {
             dialString: context.dialString!,
             timeoutMs: (context.opts.originateTimeoutSec + context.pending!.maxSeconds + context.opts.bridgeMarginSec) * 1000,

@@ -43,7 +43,7 @@ export interface CardView {
   available: Micros;
   /** The card's balance as stored (what "you have" announces). */
   balance: Micros;
-  /** What rating the card needs, as read when it was authorized: quote and reserve then read nothing again. */
+  /** What rating the card needs, as read when it was authorized: the reservation then reads nothing again. */
   pricing?: CardPricing;
 }
 
@@ -56,17 +56,6 @@ export interface CardPricing {
 export type AuthorizeResult =
   | { ok: true; card: CardView; activated: boolean }
   | { ok: false; reason: 'unknown' | 'disabled' | 'expired' | 'no_balance' };
-
-export type QuoteResult =
-  | {
-      ok: true;
-      maxSeconds: number;
-      ratePerMin: Micros;
-      destinationName: string;
-      /** What the card could spend when quoted: reserve's first guess (it re-checks atomically). */
-      available?: Micros;
-    }
-  | { ok: false; reason: 'no_rate' | 'insufficient' | 'too_many_calls' };
 
 export interface Reservation {
   /** The carrier leg's uuid (set with origination_uuid) and the key of the CDR and the debit. */
@@ -112,11 +101,10 @@ export interface CallServices {
   authorize(cardId: string): Promise<AuthorizeResult>;
   /** Current balance (for "you have ..." announcements). */
   balance(cardId: string): Promise<Micros>;
-  /** Rates `number` (E.164 digits) for the card and says how long a call could last now. */
-  quote(cardId: string, number: string, card?: CardView): Promise<QuoteResult>;
   /**
-   * Holds the funds for cost(maxSeconds) atomically and records the pending call in PostgreSQL (only while the card
-   * is still active). `hint`: the authorized card (its pricing) and the quoted available amount, to skip reads.
+   * Rates `number` (E.164 digits) for the card, holds the funds for cost(maxSeconds) atomically and records the
+   * pending call in PostgreSQL (only while the card is still active). `hint`: the authorized card (its pricing) and
+   * what it could spend then (the first guess of the available amount), to skip reads.
    */
   reserve(cardId: string, number: string, ctx: CallContextInfo, hint?: ReserveHint): Promise<ReserveResult>;
   /**

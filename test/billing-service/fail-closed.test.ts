@@ -83,7 +83,7 @@ describe('fail closed', () => {
       config: { ...BASE_CONFIG, opTimeoutMs: 200 },
       logger: silentLog,
     });
-    await expect(svc.quote(cardId, '15557654321')).rejects.toThrow(/took longer than 200 ms/);
+    await expect(svc.reserve(cardId, '15557654321', ctx)).rejects.toThrow(/took longer than 200 ms/);
   });
 
   it('classifies errors: connection failures yes, bugs and constraint violations no', () => {

@@ -47,26 +47,27 @@ describe.each(storeKinds)('settling calls ($name live store)', (kind) => {
     const svc = createCallServices({ pool: db.pool, live, rates: own.rates, pinKeys, config: BASE_CONFIG, logger: silentLog });
     const auth = await svc.authorize(id);
     if (!auth.ok) throw new Error('not authorized');
-    const q = await svc.quote(id, '15557654321', auth.card);
-    expect(q).toMatchObject({ ok: true, maxSeconds: 50, available: 1_000_000n });
-    const ok = await svc.reserve(id, '15557654321', ctx, { card: auth.card, available: q.ok ? q.available : undefined });
+    expect(auth.card.available).toBe(1_000_000n);
+    const ok = await svc.reserve(id, '15557654321', ctx, { card: auth.card, available: auth.card.available });
     expect(ok).toMatchObject({ ok: true, reservation: { maxSeconds: 50, reserved: 1_000_000n } });
-    // A stale quoted amount is only a first guess: the hold is sized to what is really left.
+    // A stale amount is only a first guess: the hold is sized to what is really left.
     const tooHigh = await svc.reserve(id, '15557654321', ctx, { card: auth.card, available: 1_000_000n });
     expect(tooHigh).toEqual({ ok: false, reason: 'insufficient' });
     if (ok.ok) await svc.settle(ok.reservation, unansweredBridge());
+    // A guess too low to call on is not a refusal either: the live store is asked.
+    const tooLow = await svc.reserve(id, '15557654321', ctx, { card: auth.card, available: 0n });
+    expect(tooLow).toMatchObject({ ok: true, reservation: { maxSeconds: 50, reserved: 1_000_000n } });
+    if (tooLow.ok) await svc.settle(tooLow.reservation, unansweredBridge());
     await db.pool.query(`UPDATE cards SET status = 'disabled' WHERE id = $1`, [id]);
     const refused = await svc.reserve(id, '15557654321', ctx, { card: auth.card });
     expect(refused).toEqual({ ok: false, reason: 'insufficient' });
     expect(await live.reservations(id)).toEqual([]);
     const rows = await db.pool.query(`SELECT status FROM calls WHERE card_id = $1`, [id]);
-    expect(rows.rows.map((r) => r.status)).toEqual(['released']);
+    expect(rows.rows.map((r) => r.status)).toEqual(['released', 'released']);
   });
 
-  it('quotes, reserves the capped call and debits what was talked', async () => {
-    const q = await svc.quote(cardId, '15557654321');
-    expect(q).toEqual({ ok: true, maxSeconds: 60, ratePerMin: 1_200_000n, destinationName: 'dest 1', available: 10_000_000n });
-    expect(await svc.quote(cardId, '99999')).toEqual({ ok: false, reason: 'no_rate' });
+  it('rates and reserves the capped call, then debits what was talked', async () => {
+    expect(await svc.reserve(cardId, '99999', ctx)).toEqual({ ok: false, reason: 'no_rate' });
     const r = await svc.reserve(cardId, '15557654321', ctx);
     if (!r.ok) throw new Error(r.reason);
     expect(r.reservation).toMatchObject({ cardId, maxSeconds: 60, reserved: 1_200_000n });
@@ -187,7 +188,6 @@ describe('refusals', () => {
     await svc.settle(a.reservation, answeredBridge(a.reservation.callId, 47));
     // 1.00 - 0.94 = 0.06 left: 3 s < minCallSeconds.
     expect(await svc.reserve(cardId, '15557654321', ctx)).toEqual({ ok: false, reason: 'insufficient' });
-    expect(await svc.quote(cardId, '15557654321')).toEqual({ ok: false, reason: 'insufficient' });
     expect(await svc.reserve(cardId, '999', ctx)).toEqual({ ok: false, reason: 'no_rate' });
     expect(await svc.balance(cardId)).toBe(60_000n);
   });

@@ -249,6 +249,21 @@ describe('CallSession with json events', () => {
     expect(result.carrierCdr?.billsec).toBe(3);
   });
 
+  it('prepare(): answer and multiset leave with the next command; a failure of either fails that command', async () => {
+    const { call, peer, reader } = await session();
+    call.prepare({ answer: true, variables: [['sound_prefix', '/s/en'], ['continue_on_fail', 'true']] });
+    await new Promise((r) => setTimeout(r, 5));
+    const playing = call.playback('ccard/enter_pin.wav');
+    const [answer, multiset, playback] = [await reader.next(), await reader.next(), await reader.next()];
+    expect(answer).toContain('execute-app-name: answer');
+    expect(multiset).toContain('execute-app-name: multiset');
+    expect(multiset).toContain('sound_prefix=/s/en continue_on_fail=true');
+    expect(playback).toContain('execute-app-name: playback');
+    // FreeSWITCH refuses the answer: the playback that went with it reports it.
+    peer.write('Content-Type: command/reply\nReply-Text: -ERR no reply\n\n' + 'Content-Type: command/reply\nReply-Text: +OK\n\n'.repeat(2));
+    await rejectsWith(playing, 'ESL_COMMAND_FAILED');
+  });
+
   it('hangup() sends the sendmsg hangup once and never rejects; abort of a playback breaks the media', async () => {
     const { call, peer, reader } = await session();
     const ac = new AbortController();

@@ -56,6 +56,8 @@ export class FakeCall implements Call {
   private readonly bridges: BridgeResult[];
   private readonly counts = new Map<CommandName, number>();
   hangupCause: string | undefined;
+  /** Set while the scripted hangup is on its way (see hangUpDuring). */
+  private hangingUp: Promise<void> | undefined;
 
   constructor(private readonly script: FakeCallScript = {}) {
     this.info = {
@@ -111,6 +113,17 @@ export class FakeCall implements Call {
   answer(signal?: AbortSignal): Promise<void> {
     return this.run('answer', [], signal, async () => undefined);
   }
+  /** Like CallSession: recorded now (with no signal), and the next command answers for their failures. */
+  prepare({ answer, variables }: { answer: boolean; variables: ReadonlyArray<readonly [string, string]> }): void {
+    if (this.hungUp) return;
+    const carry = (p: Promise<unknown>) => {
+      p.catch(() => undefined);
+      this.carried.push(p);
+    };
+    if (answer) carry(this.run('answer', [], undefined, async () => undefined));
+    if (variables.length) carry(this.run('set', [variables], undefined, async () => undefined));
+  }
+  private carried: Array<Promise<unknown>> = [];
   setVariables(vars: ReadonlyArray<readonly [string, string]>, signal?: AbortSignal): Promise<void> {
     return this.run('set', [vars], signal, async () => undefined);
   }
@@ -141,11 +154,27 @@ export class FakeCall implements Call {
   }
 
   private run<T>(cmd: CommandName, args: unknown[], signal: AbortSignal | undefined, exec: () => Promise<T>): Promise<T> {
+    const carried = this.carried.splice(0);
+    const own = this.runOne(cmd, args, signal, exec);
+    if (carried.length === 0) return own;
+    own.catch(() => undefined);
+    return Promise.all(carried).then(() => own);
+  }
+
+  private runOne<T>(cmd: CommandName, args: unknown[], signal: AbortSignal | undefined, exec: () => Promise<T>): Promise<T> {
     this.commands.push({ cmd, args, signal });
     const n = (this.counts.get(cmd) ?? 0) + 1;
     this.counts.set(cmd, n);
     if (signal?.aborted) return Promise.reject(new EslError('ESL_ABORTED', `${cmd} aborted`));
     if (this.hungUp) return Promise.reject(new EslError('ESL_HANGUP', `${cmd}: channel hung up`));
+    // Queued behind a command the caller hangs up during: FreeSWITCH never runs it. A bridge then reports what the
+    // ESL layer reports once CHANNEL_HANGUP_COMPLETE came without it (nothing originated); anything else rejects.
+    if (this.hangingUp) {
+      return this.hangingUp.then(() => {
+        if (cmd === 'bridge') return { ...NEVER_RAN_BRIDGE } as T;
+        throw new EslError('ESL_HANGUP', `${cmd}: channel hung up`);
+      });
+    }
     const fail = this.script.failAt;
     if (fail && fail.cmd === cmd && (fail.nth ?? 1) === n) return Promise.reject(fail.error);
     const hang = this.script.hangupAt;
@@ -155,6 +184,8 @@ export class FakeCall implements Call {
 
   /** CHANNEL_HANGUP arrives first; the command then ends as the ESL layer would end it. */
   private hangUpDuring<T>(cmd: CommandName, signal: AbortSignal | undefined, exec: () => Promise<T>): Promise<T> {
+    let hungUp!: () => void;
+    this.hangingUp = new Promise<void>((resolve) => (hungUp = resolve));
     return new Promise<T>((resolve, reject) => {
       const onAbort = () => reject(new EslError('ESL_ABORTED', `${cmd} aborted`));
       signal?.addEventListener('abort', onAbort, { once: true });
@@ -162,6 +193,7 @@ export class FakeCall implements Call {
         await tick();
         this.callerHangsUp();
         await tick();
+        hungUp();
         const mode = this.script.hangupAt?.bridge ?? 'result';
         if (cmd === 'bridge' && mode === 'never') return;
         if (cmd === 'bridge' && mode === 'result') {
@@ -180,6 +212,9 @@ export class FakeCall implements Call {
 }
 
 // ---- bridge results as FreeSWITCH reports them
+
+/** A bridge queued behind a command the caller hung up during: it never ran. */
+const NEVER_RAN_BRIDGE: BridgeResult = { disposition: undefined, hangupCause: undefined, answered: false, carrierCdr: undefined, callerHungUp: true };
 
 export function carrierCdr(callId: string, billsec: number, cause = 'NORMAL_CLEARING'): CarrierCdr {
   return {

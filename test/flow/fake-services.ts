@@ -5,7 +5,6 @@ import type {
   AuthorizeResult,
   CallContextInfo,
   CallServices,
-  QuoteResult,
   Reservation,
   ReserveHint,
   ReserveResult,
@@ -17,7 +16,7 @@ export interface FakeCard {
   id: string;
   status: 'active' | 'pending' | 'disabled' | 'expired';
   balance: Micros;
-  /** Price of one second, for quotes and settlement. */
+  /** Price of one second, for reservations and settlement. */
   perSecond: Micros;
 }
 
@@ -43,8 +42,8 @@ export const accessNumber = (over: Partial<AccessNumber> = {}): AccessNumber => 
 type Method = keyof CallServices;
 
 /**
- * In-memory CallServices with call recording. Quotes: maxSeconds = floor(balance / perSecond) unless
- * `quoteFor` says otherwise; reserve/settle hold and release like the real thing (settle debits billsec).
+ * In-memory CallServices with call recording. Reservations: maxSeconds = floor(balance / perSecond) unless
+ * `rateFor` says otherwise; reserve/settle hold and release like the real thing (settle debits billsec).
  */
 export class FakeServices implements CallServices {
   readonly calls: Array<{ method: Method; args: unknown[] }> = [];
@@ -55,8 +54,8 @@ export class FakeServices implements CallServices {
     ['card-1', { id: 'card-1', status: 'active', balance: parseMoney('4.37'), perSecond: parseMoney('0.001') }],
   ]);
   lockedOut = false;
-  /** Per destination number: a forced quote result. */
-  quoteFor = new Map<string, QuoteResult>();
+  /** Per destination number: a forced rating (a cap, or the reason reserve refuses). */
+  rateFor = new Map<string, { ok: true; maxSeconds: number } | Extract<ReserveResult, { ok: false }>>();
   /** Forced reserve results, used in order before the normal behaviour. */
   reserveQueue: ReserveResult[] = [];
   /** Method -> error to throw (every time). */
@@ -122,15 +121,6 @@ export class FakeServices implements CallServices {
     this.record('balance', [cardId]);
     return this.card(cardId).balance;
   }
-  async quote(cardId: string, number: string): Promise<QuoteResult> {
-    this.record('quote', [cardId, number]);
-    const forced = this.quoteFor.get(number);
-    if (forced) return forced;
-    const c = this.card(cardId);
-    const maxSeconds = this.maxSeconds(c);
-    if (maxSeconds < 1) return { ok: false, reason: 'insufficient' };
-    return { ok: true, maxSeconds, ratePerMin: c.perSecond * 60n, destinationName: 'Somewhere', available: c.balance };
-  }
   /** Runs inside reserve (e.g. the caller hangs up meanwhile). */
   onReserve: (() => void) | undefined;
   /** What the flow passed to reserve besides the card id. */
@@ -144,9 +134,10 @@ export class FakeServices implements CallServices {
       if (forced.ok) this.held.set(forced.reservation.callId, forced.reservation);
       return forced;
     }
-    const q = this.quoteFor.get(number);
+    const rated = this.rateFor.get(number);
+    if (rated && !rated.ok) return rated;
     const c = this.card(cardId);
-    const maxSeconds = q?.ok ? q.maxSeconds : this.maxSeconds(c);
+    const maxSeconds = rated ? rated.maxSeconds : this.maxSeconds(c);
     if (maxSeconds < 1) return { ok: false, reason: 'insufficient' };
     const reservation: Reservation = { callId: randomUUID(), cardId, maxSeconds, reserved: c.perSecond * BigInt(maxSeconds) };
     this.held.set(reservation.callId, reservation);

@@ -6,7 +6,7 @@ import { EslError } from '../../src/esl/errors.ts';
 import { callMachine } from '../../src/flow/machine.ts';
 import type { FlowOptions } from '../../src/flow/options.ts';
 import { runCallFlow } from '../../src/flow/run.ts';
-import { ServiceUnavailableError, type QuoteResult, type Reservation } from '../../src/flow/services.ts';
+import { ServiceUnavailableError, type Reservation, type ReserveResult } from '../../src/flow/services.ts';
 import { parseMoney } from '../../src/money/money.ts';
 import { answeredBridge, failedBridge, FakeCall, type FakeCallScript } from './fake-call.ts';
 import { FakeServices } from './fake-services.ts';
@@ -37,7 +37,11 @@ describe('call flow: the successful PIN call', () => {
   it('answers, authenticates, announces, bridges with the cap, settles and says goodbye', async () => {
     const { call, services, outcome, lines } = await run({ digits: [PIN, DEST], bridges: [answeredBridge(187)] });
 
-    expect(call.commands[0]!.cmd).toBe('answer');
+    // The answer and the call's variables are not waited for: they go out with the PIN prompt (no signal of
+    // their own, sent after the lookups).
+    expect(call.commands.slice(0, 3).map((c) => c.cmd)).toEqual(['answer', 'set', 'playAndGetDigits']);
+    expect(call.commands[0]!.signal).toBeUndefined();
+    expect(services.calls.findIndex((c) => c.method === 'accessNumber')).toBe(0);
     expect(call.sets()).toEqual([
       ['sound_prefix', `${SOUNDS}/en`],
       ['continue_on_fail', 'true'],
@@ -73,10 +77,9 @@ describe('call flow: the successful PIN call', () => {
     expect(pinReq).toMatchObject({ min: 10, max: 10, tries: 1, terminators: '#', regex: '^\\d{10}$', prompt: 'ccard/enter_pin.wav' });
     expect(destReq).toMatchObject({ min: 1, max: 18, tries: 1, terminators: '#', regex: '^(\\d+|\\*)$', variable: 'ivr_destination' });
 
-    expect(services.callsOf('quote')).toEqual([['card-1', DEST]]);
     const reserve = services.callsOf('reserve');
     expect(reserve).toEqual([['card-1', DEST, { ivrUuid: call.info.uuid, did: '15550001111', callerId: '15551230000' }]]);
-    // Reserve gets the card as authorized and the quoted amount: it reads neither again.
+    // Reserve gets the card as authorized and what it could spend then: it reads neither again.
     expect(services.reserveHints[0]).toMatchObject({ card: { id: 'card-1' }, available: parseMoney('4.37') });
     // The balance after the call is the one the debit returned: no extra read.
     expect(services.callsOf('balance')).toEqual([]);
@@ -347,7 +350,7 @@ describe('call flow: destination', () => {
     const { call, services, outcome } = await run({ digits: [PIN, '12', '999999999999999999', { digits: '1555765', success: true }] });
     expect(call.audio().filter((a) => a === 'invalid_destination')).toHaveLength(3);
     expect(call.audio().at(-1)).toBe('goodbye');
-    expect(services.callsOf('quote')).toEqual([]);
+    expect(services.callsOf('reserve')).toEqual([]);
     expect(outcome.ended).toBe('destination_tries_exhausted');
   });
 
@@ -360,16 +363,16 @@ describe('call flow: destination', () => {
   it('normalises national and international forms to E.164 before rating', async () => {
     const s1 = new FakeServices();
     await run({ digits: [PIN, '5557654321'], bridges: [answeredBridge(1)] }, s1);
-    expect(s1.callsOf('quote')[0]![1]).toBe(DEST);
+    expect(s1.callsOf('reserve')[0]![1]).toBe(DEST);
     const s2 = new FakeServices();
     await run({ digits: [PIN, '011442079460000'], bridges: [answeredBridge(1)] }, s2);
-    expect(s2.callsOf('quote')[0]![1]).toBe('442079460000');
+    expect(s2.callsOf('reserve')[0]![1]).toBe('442079460000');
   });
 
   it('denied prefix (premium 1900): destination_not_allowed', async () => {
     const { call, services } = await run({ digits: [PIN, '19005551234'] });
     expect(call.audio()).toContain('destination_not_allowed');
-    expect(services.callsOf('quote')).toEqual([]);
+    expect(services.callsOf('reserve')).toEqual([]);
   });
 
   it('allow list without a match: destination_not_allowed', async () => {
@@ -377,12 +380,12 @@ describe('call flow: destination', () => {
     services.setNumber({ allowedPrefixes: ['44'] });
     const { call } = await run({ digits: [PIN, DEST, '00442079460000'], bridges: [answeredBridge(1)] }, services);
     expect(call.audio().filter((a) => a === 'destination_not_allowed')).toHaveLength(1);
-    expect(services.callsOf('quote')).toEqual([['card-1', '442079460000']]);
+    expect(services.callsOf('reserve').map(([card, number]) => [card, number])).toEqual([['card-1', '442079460000']]);
   });
 
   it('no rate: no_rate and the destination is asked again', async () => {
     const services = new FakeServices();
-    services.quoteFor.set('15551112222', { ok: false, reason: 'no_rate' });
+    services.rateFor.set('15551112222', { ok: false, reason: 'no_rate' });
     const { call, outcome } = await run({ digits: [PIN, '15551112222', DEST], bridges: [answeredBridge(1)] }, services);
     expect(call.audio().slice(3, 6)).toEqual(['pagd:enter_destination', 'no_rate', 'pagd:enter_destination']);
     expect(outcome.calls).toHaveLength(1);
@@ -390,10 +393,13 @@ describe('call flow: destination', () => {
 
   it('insufficient balance for that destination: insufficient_balance', async () => {
     const services = new FakeServices();
-    services.quoteFor.set(DEST, { ok: false, reason: 'insufficient' });
+    services.rateFor.set(DEST, { ok: false, reason: 'insufficient' });
     const { call, services: s } = await run({ digits: [PIN, DEST] }, services);
     expect(call.audio()).toContain('insufficient_balance');
-    expect(s.callsOf('reserve')).toEqual([]);
+    // Refused before anything was said about the call's length, and nothing bridged or settled.
+    expect(call.audio()).not.toContain('call_can_last');
+    expect(call.count('bridge')).toBe(0);
+    expect(s.callsOf('settle')).toEqual([]);
   });
 
   it('injection attempts in the destination never reach a command', async () => {
@@ -401,7 +407,7 @@ describe('call flow: destination', () => {
       digits: [PIN, { digits: '1555;rm', success: true }, { digits: "1555' both", success: true }, { digits: '1555,x=y', success: true }],
     });
     expect(call.audio().filter((a) => a === 'invalid_destination')).toHaveLength(3);
-    expect(services.callsOf('quote')).toEqual([]);
+    expect(services.callsOf('reserve')).toEqual([]);
     expect(call.count('bridge')).toBe(0);
   });
 });
@@ -599,13 +605,17 @@ describe('call flow: caller hangs up', () => {
     expect(services.held.size).toBe(0);
   });
 
-  it('during the duration announcement (said while the funds are held): the hold is released at once', async () => {
+  it('during the duration announcement (queued ahead of the bridge): the bridge never runs, the hold is released', async () => {
     const { call, services, outcome } = await run({ digits: [PIN, DEST], hangupAt: { cmd: 'playback', nth: 2 } });
     expect(call.audio()).toContain('call_can_last');
-    expect(call.count('bridge')).toBe(0);
+    // The announcement and the bridge went out together (one effect, one write).
+    const announced = call.commands.findIndex((c) => c.args[0] === 'ccard/call_can_last.wav');
+    const bridged = call.commands.findIndex((c) => c.cmd === 'bridge');
+    expect(bridged).toBeGreaterThan(announced);
+    expect(call.commands[bridged]!.signal).toBe(call.commands[announced]!.signal);
     expect(services.callsOf('reserve')).toHaveLength(1);
     expect(settles(services)).toHaveLength(1);
-    expect(settles(services)[0]![1]).toMatchObject({ answered: false, disposition: 'NOT_BRIDGED' });
+    expect(settles(services)[0]![1]).toMatchObject({ answered: false, carrierCdr: undefined, callerHungUp: true });
     expect(services.held.size).toBe(0);
     expect(outcome).toMatchObject({ ended: 'caller_hangup', callerHungUp: true });
   });
@@ -661,20 +671,34 @@ describe('call flow: caller hangs up', () => {
 });
 
 describe('call flow: effects can be swapped with machine.provide', () => {
-  it('a provided quote actor replaces the service', async () => {
+  it('a provided reserve actor replaces the service', async () => {
     const machine = callMachine.provide({
-      actors: { quote: fromPromise<QuoteResult, InputFrom<typeof flowActors.quote>>(async () => ({ ok: false, reason: 'no_rate' })) },
+      actors: { reserve: fromPromise<ReserveResult, InputFrom<typeof flowActors.reserve>>(async () => ({ ok: false, reason: 'no_rate' })) },
     });
     const call = new FakeCall({ digits: [PIN, DEST] });
     const services = new FakeServices();
     const outcome = await runCallFlow(call, services, { soundsPrefix: SOUNDS }, pino({ level: 'silent' }), { machine });
-    expect(services.callsOf('quote')).toEqual([]);
+    expect(services.callsOf('reserve')).toEqual([]);
     expect(call.audio().filter((a) => a === 'no_rate')).toHaveLength(1);
     expect(outcome.ended).toBe('destination_tries_exhausted');
   });
 });
 
 describe('call flow: failing closed', () => {
+  it('a prepared answer that FreeSWITCH refuses fails the first prompt: the call ends as an error', async () => {
+    const { call, outcome } = await run({ digits: [PIN], failAt: { cmd: 'answer', error: new Error('-ERR answer refused') } });
+    expect(call.digitRequests()).toHaveLength(1);
+    expect(call.count('bridge')).toBe(0);
+    expect(outcome).toMatchObject({ ended: 'error', error: '-ERR answer refused' });
+  });
+
+  it('a DID lookup that fails before the answer: answered with the apology, then hung up', async () => {
+    const services = new FakeServices();
+    services.failing.set('accessNumber', new ServiceUnavailableError('postgres down'));
+    const { call } = await run({}, services);
+    expect(call.commands.map((c) => c.cmd)).toEqual(['answer', 'set', 'playback', 'hangup']);
+  });
+
   it('ServiceUnavailableError at the DID lookup: service_unavailable, hang up', async () => {
     const services = new FakeServices();
     services.failing.set('accessNumber', new ServiceUnavailableError('postgres down'));
@@ -684,9 +708,9 @@ describe('call flow: failing closed', () => {
     expect(outcome).toMatchObject({ ended: 'service_unavailable', error: 'postgres down' });
   });
 
-  it('ServiceUnavailableError at the quote: service_unavailable', async () => {
+  it('ServiceUnavailableError at the reservation: service_unavailable', async () => {
     const services = new FakeServices();
-    services.failing.set('quote', new ServiceUnavailableError('redis down'));
+    services.failing.set('reserve', new ServiceUnavailableError('redis down'));
     const { call, outcome } = await run({ digits: [PIN, DEST] }, services);
     expect(call.audio().slice(-1)).toEqual(['service_unavailable']);
     expect(outcome.ended).toBe('service_unavailable');
