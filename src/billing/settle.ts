@@ -7,6 +7,7 @@ import type { BridgeResult, CarrierCdr } from '../flow/call.ts';
 import { getCard, readSnapshot, type CardRecord } from '../store/cards.ts';
 import {
   DebitBatcher,
+  deleteUnheldCall,
   getCall,
   insertCall,
   markExpired,
@@ -157,32 +158,45 @@ export async function reserveCall(
     }
     const amount = cost(rule, secs);
     const ttlMs = (secs + cfg.originateTimeoutSec + cfg.holdMarginSec) * 1000;
-    const r = await deps.live.reserve(card.id, callId, amount, ttlMs, card.maxConcurrentCalls);
+    const snapshot = toRateSnapshot(found.rate, rule);
+    // The calls row is written while the hold is taken (the two round trips overlap): no row, no call, and a row
+    // whose hold was refused is deleted again (it never held anything; the Lua script alone decides what is spent).
+    // The insert also checks that the card is still active (it may have been disabled or expired since it was
+    // authorized).
+    const recording = insertCall(deps.pool, {
+      callId,
+      cardId: card.id,
+      ivrUuid: ctx.ivrUuid,
+      did: ctx.did || null,
+      callerId: ctx.callerId || null,
+      destination: number,
+      rate: snapshot,
+      maxSeconds: secs,
+      reserved: amount,
+      holdUntil: new Date(now.getTime() + ttlMs),
+    });
+    recording.catch(() => undefined); // awaited below, whatever the hold's outcome
+    let r: Awaited<ReturnType<LiveBalanceStore['reserve']>>;
+    try {
+      r = await deps.live.reserve(card.id, callId, amount, ttlMs, card.maxConcurrentCalls);
+    } catch (err) {
+      await recording.then((recorded) => recorded && deleteUnheldCall(deps.pool, callId)).catch(() => undefined);
+      throw err;
+    }
+    let recorded = false;
+    try {
+      recorded = await recording;
+    } finally {
+      // If giving a hold back (or deleting a row) fails too, the hold expires and the row is swept at hold_until.
+      if (r.ok && !recorded) await deps.live.settle(card.id, callId).catch(() => {});
+      if (!r.ok && recorded) await deleteUnheldCall(deps.pool, callId).catch(() => {});
+    }
     if (r.ok) {
-      const snapshot = toRateSnapshot(found.rate, rule);
-      // No row, no call: the hold goes back when the insert fails or the card is no longer active (disabled or
-      // expired since it was authorized); if giving it back fails too, the hold simply expires.
-      let recorded = false;
-      try {
-        recorded = await insertCall(deps.pool, {
-          callId,
-          cardId: card.id,
-          ivrUuid: ctx.ivrUuid,
-          did: ctx.did || null,
-          callerId: ctx.callerId || null,
-          destination: number,
-          rate: snapshot,
-          maxSeconds: secs,
-          reserved: amount,
-          holdUntil: new Date(now.getTime() + ttlMs),
-        });
-      } finally {
-        if (!recorded) await deps.live.settle(card.id, callId).catch(() => {});
-      }
       if (!recorded) return { ok: false, reason: 'insufficient' };
       rememberPricing(callId, { rate: snapshot, maxSeconds: secs });
       return { ok: true, reservation: { callId, cardId: card.id, maxSeconds: secs, reserved: amount } };
     }
+    if (!recorded) return { ok: false, reason: 'insufficient' }; // the card is no longer active
     if (r.reason === 'too_many_calls') return { ok: false, reason: 'too_many_calls' };
     if (r.reason === 'needs_load') await loadLive(deps, card.id);
     else known = r.available; // insufficient: others took some meanwhile; size the call to what is left.

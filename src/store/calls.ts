@@ -129,6 +129,17 @@ export async function insertCall(db: Queryable, c: Omit<CallRecord, 'status'>): 
   return r.rowCount === 1;
 }
 
+/** Removes the row of a reservation whose hold was refused (written while the hold was asked for): it never held
+ * anything and never reached a bridge. Only an open row goes. */
+export async function deleteUnheldCall(db: Queryable, callId: string): Promise<boolean> {
+  const r = await db.query({
+    name: statementName('ccard_delete_unheld_call'),
+    text: `DELETE FROM calls WHERE call_id = $1 AND status = 'reserved'`,
+    values: [callId],
+  });
+  return (r.rowCount ?? 0) > 0;
+}
+
 export async function getCall(db: Queryable, callId: string): Promise<CallRecord | undefined> {
   if (!isUuid(callId)) return undefined;
   const r = await db.query<CallRow>(`SELECT ${CALL_COLUMNS} FROM calls WHERE call_id = $1`, [callId]);

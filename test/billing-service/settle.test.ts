@@ -178,6 +178,25 @@ describe.each(storeKinds)('settling calls ($name live store)', (kind) => {
 });
 
 describe('refusals', () => {
+  it('the calls row is written while the hold is asked for: a refused or failed hold leaves no row behind', async () => {
+    const { cardId, rates } = await setup(1_000_000n, 1);
+    const live = new MemoryLiveBalance();
+    const svc = createCallServices({ pool: db.pool, live, rates, pinKeys, config: BASE_CONFIG, logger: silentLog });
+    const rows = async () => (await db.pool.query(`SELECT status FROM calls WHERE card_id = $1 ORDER BY created_at`, [cardId])).rows.map((r) => r.status);
+    const held = await svc.reserve(cardId, '15557654321', ctx);
+    expect(held.ok).toBe(true);
+    // Busy (one call allowed): refused by the live store after the row went in; the row is gone again.
+    expect(await svc.reserve(cardId, '15557654321', ctx)).toEqual({ ok: false, reason: 'too_many_calls' });
+    expect(await rows()).toEqual(['reserved']);
+    if (held.ok) await svc.settle(held.reservation, unansweredBridge());
+    // The live store fails outright: no row stays behind either, and the failure is the caller's to see.
+    live.reserve = async () => {
+      throw Object.assign(new Error('connect ECONNREFUSED 127.0.0.1:6379'), { code: 'ECONNREFUSED' });
+    };
+    await expect(svc.reserve(cardId, '15557654321', ctx)).rejects.toThrow(/ECONNREFUSED/);
+    expect(await rows()).toEqual(['released']);
+  });
+
   it('too many calls, insufficient funds, no rate', async () => {
     const { cardId, rates } = await setup(1_000_000n, 1);
     const svc = createCallServices({ pool: db.pool, live: new MemoryLiveBalance(), rates, pinKeys, config: BASE_CONFIG, logger: silentLog });
