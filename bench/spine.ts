@@ -1,8 +1,8 @@
 /**
  * The spine benchmark: the real server (ESL, flow, PostgreSQL, Redis) driven by the FreeSWITCH simulator in a
  * child process, with no IVR delays. Prints calls/s sustained, the decision latency (destination digits
- * received -> bridge command written, which covers rating, the Redis reservation, the calls row and the two
- * channel variables set before the bridge) at a fixed arrival rate, and memory per concurrent call.
+ * received -> bridge command written, which covers rating, the Redis reservation and the calls row written
+ * meanwhile, a durable PostgreSQL commit) at a fixed arrival rate, and memory per concurrent call.
  *   node --import tsx bench/spine.ts
  */
 import { fork } from 'node:child_process';

@@ -93,6 +93,31 @@ describe('one calling-card call end to end: simulator -> ESL server -> flow -> P
     expect(await reservationsLeft(card.id)).toBe(0);
   });
 
+  it('caller hangs up during "this call can last…": the bridge queued behind it never runs, the hold goes back at once', async () => {
+    const card = h.data.cards.rich;
+    const before = await h.balance(card.id);
+    const started = Date.now();
+    const { result, outcome } = await h.place({
+      did: h.data.did,
+      callerId: CALLER,
+      digits: [`${card.pin}#`, '15557654321#'],
+      hangupAt: { app: 'playback', nth: 2, afterMs: 0 },
+    });
+    // The bridge was sent with the announcement, but FreeSWITCH (here the simulator) never ran it.
+    expect(result.prompts.some((p) => p.includes('call_can_last'))).toBe(true);
+    expect(result.dialStrings).toHaveLength(0);
+    expect(result.bLegs).toHaveLength(0);
+    // Ended at CHANNEL_HANGUP_COMPLETE, not after the bridge's hangup grace.
+    expect(Date.now() - started).toBeLessThan(4000);
+    expect(outcome.callerHungUp).toBe(true);
+    expect(outcome.calls).toHaveLength(1);
+    expect(outcome.calls[0]!.settle).toMatchObject({ billedSeconds: 0, cost: 0n });
+    expect(await h.balance(card.id)).toBe(before);
+    expect(await reservationsLeft(card.id)).toBe(0);
+    const row = await h.service.pool.query(`SELECT status FROM calls WHERE call_id = $1`, [outcome.calls[0]!.callId]);
+    expect(row.rows[0]?.status).toBe('released');
+  });
+
   it('caller hangs up during the bridge: debited from the carrier CDR the bridge delivered', async () => {
     const card = h.data.cards.rich;
     const before = await h.balance(card.id);
