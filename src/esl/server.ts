@@ -65,7 +65,30 @@ export function createEslServer(options: EslServerOptions): EslServer {
   server.on('error', (err) => logger.error({ err }, 'esl server error'));
 
   async function serve(connection: EslConnection, baseLog: Logger): Promise<void> {
-    const connect = await connection.command('connect');
+    // Registered before anything is sent, so that a very early hangup is not missed.
+    let hangupComplete = false;
+    let lingerDone = false;
+    connection.on('event', (e: EslEvent) => {
+      if (e.name === 'CHANNEL_HANGUP_COMPLETE') hangupComplete = true;
+    });
+    connection.on('notice', (disposition) => {
+      lingerDone = true;
+      if (disposition !== 'linger') hangupComplete = true; // FreeSWITCH is closing: nothing more will come
+    });
+    // The whole handshake leaves in one write: FreeSWITCH reads its socket in order and replies in order, and a
+    // socket in the wrong mode is closed whatever the other replies say.
+    const connecting = connection.command('connect');
+    const subscribed = connection.command(eventFormat === 'json' ? 'myevents json' : 'myevents');
+    const nixed = options.unsubscribe?.length
+      ? connection
+          .command(`nixevent ${options.unsubscribe.join(' ')}`)
+          // An older FreeSWITCH refusing nixevent only costs bandwidth: carry on with the full stream.
+          .catch((err: unknown) => baseLog.warn({ err }, 'nixevent refused; receiving every event'))
+      : undefined;
+    const lingering = connection.command('linger');
+    const handshake = Promise.all([subscribed, nixed, lingering]);
+    handshake.catch(() => undefined); // awaited once the mode is known to be right
+    const connect = await connecting;
     const data = connect.channelData;
     if (!data) throw new EslError('ESL_PROTOCOL', 'connect reply carries no channel data');
     const mode = data.get('Socket-Mode');
@@ -78,26 +101,7 @@ export function createEslServer(options: EslServerOptions): EslServer {
       return;
     }
     const log = baseLog.child({ call: data.get('Unique-ID') });
-    // Registered before myevents so that a very early hangup is not missed.
-    let hangupComplete = false;
-    let lingerDone = false;
-    connection.on('event', (e: EslEvent) => {
-      if (e.name === 'CHANNEL_HANGUP_COMPLETE') hangupComplete = true;
-    });
-    connection.on('notice', (disposition) => {
-      lingerDone = true;
-      if (disposition !== 'linger') hangupComplete = true; // FreeSWITCH is closing: nothing more will come
-    });
-    // Sent together (one write); the replies come back in order.
-    const subscribed = connection.command(eventFormat === 'json' ? 'myevents json' : 'myevents');
-    const nixed = options.unsubscribe?.length
-      ? connection
-          .command(`nixevent ${options.unsubscribe.join(' ')}`)
-          // An older FreeSWITCH refusing nixevent only costs bandwidth: carry on with the full stream.
-          .catch((err: unknown) => log.warn({ err }, 'nixevent refused; receiving every event'))
-      : undefined;
-    const lingering = connection.command('linger');
-    await Promise.all([subscribed, nixed, lingering]);
+    await handshake;
 
     const session = new CallSession(connection, data, { logger: log, timeouts: options.callTimeouts, dropCarrierCdr: options.dropCarrierCdr });
     log.info({ did: session.info.did, callerId: session.info.callerId }, 'call started');
