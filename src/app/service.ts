@@ -1,3 +1,4 @@
+import cluster from 'node:cluster';
 import { Redis } from 'ioredis';
 import { pino, type Logger } from 'pino';
 import { loadConfig, type Config } from '../config/env.ts';
@@ -17,6 +18,7 @@ import { migrate } from '../store/migrate.ts';
 import { derivePinKeys, type PinKeys } from '../store/pin.ts';
 import { RateCache } from '../store/rates.ts';
 import { buildHttp, type HttpServer } from './http.ts';
+import { runSupervisor, workerRole } from './cluster.ts';
 
 export interface ServiceOptions {
   config?: Config;
@@ -30,6 +32,8 @@ export interface ServiceOptions {
   flow?: Partial<FlowOptions>;
   /** Run the maintenance-fee scheduler (default true). */
   scheduler?: boolean;
+  /** Recover open calls before taking calls (default true; a replaced worker of a running supervisor does not). */
+  recover?: boolean;
   /** Wraps each call before the flow gets it (the benchmark times decisions with it). */
   wrapCall?: (call: Call) => Call;
 }
@@ -122,8 +126,10 @@ export async function startService(opts: ServiceOptions = {}): Promise<Service> 
         },
       },
     });
-    const recovered = await services.recoverOpenCalls();
-    logger.info({ recovered }, 'open calls recovered');
+    if (opts.recover !== false) {
+      const recovered = await services.recoverOpenCalls();
+      logger.info({ recovered }, 'open calls recovered');
+    }
 
     const http: HttpServer = await buildHttp({ pool, pinKeys, live, logger, services });
     cleanups.push(() => http.close());
@@ -195,12 +201,33 @@ export async function startService(opts: ServiceOptions = {}): Promise<Service> 
 }
 
 /** `ccard serve` / `npm start`: runs until SIGINT or SIGTERM, then drains the calls in progress. */
-export async function runServe(config?: Config): Promise<void> {
-  const service = await startService({ config });
+export async function runServe(config: Config = loadConfig()): Promise<void> {
+  if (config.CCARD_WORKERS > 1 && cluster.isPrimary) {
+    const logger = pino({ level: config.LOG_LEVEL });
+    try {
+      await runSupervisor(config, logger);
+    } catch (err) {
+      logger.fatal({ err }, 'ccard could not start its workers');
+      process.exit(1);
+    }
+    process.exit(0);
+  }
+  const role = workerRole();
+  const service = await startService({
+    config,
+    logger: role ? pino({ level: config.LOG_LEVEL }).child({ worker: role.index }) : undefined,
+    scheduler: role?.schedules,
+    recover: role?.recovers,
+  });
+  // `on`, not `once`: a second signal (a worker gets Ctrl-C from the terminal and from its supervisor) must not
+  // kill the process before its calls have drained.
+  let stopping = false;
   const shutdown = (signal: string) => {
+    if (stopping) return;
+    stopping = true;
     service.logger.info({ signal }, 'shutting down: draining calls in progress');
     void service.stop().then(() => process.exit(0));
   };
-  process.once('SIGINT', () => shutdown('SIGINT'));
-  process.once('SIGTERM', () => shutdown('SIGTERM'));
+  process.on('SIGINT', () => shutdown('SIGINT'));
+  process.on('SIGTERM', () => shutdown('SIGTERM'));
 }

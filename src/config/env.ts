@@ -1,3 +1,4 @@
+import { availableParallelism } from 'node:os';
 import { z } from 'zod';
 
 /**
@@ -46,6 +47,12 @@ const schema = z.object({
   CCARD_PIN_LOCKOUT_WINDOW: int(1, 86_400).default(600),
   CCARD_PIN_LOCKOUT_SECONDS: int(1, 604_800).default(900),
   CCARD_MAINTENANCE_INTERVAL: int(10, 86_400).default(300),
+  CCARD_WORKERS: z
+    .string()
+    .regex(/^(\d+|auto)$/, 'must be a whole number or "auto"')
+    .transform((v) => (v === 'auto' ? availableParallelism() : Number(v)))
+    .pipe(z.number().int().min(1).max(64))
+    .default(1),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
 });
 
@@ -77,6 +84,11 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   }
   if (cfg.CCARD_MIN_CALL_SECONDS >= cfg.CCARD_MAX_CALL_SECONDS) {
     throw new ConfigError('invalid configuration:\n  CCARD_MIN_CALL_SECONDS: must be below CCARD_MAX_CALL_SECONDS');
+  }
+  if (cfg.CCARD_WORKERS > 1 && (embedded || !cfg.REDIS_URL)) {
+    throw new ConfigError(
+      'invalid configuration:\n  CCARD_WORKERS: more than one worker needs DATABASE_URL and REDIS_URL (the embedded database and the in-process live store belong to one process)',
+    );
   }
   return { ...cfg, embedded, secret: cfg.CCARD_SECRET ?? DEMO_SECRET };
 }

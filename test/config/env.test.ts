@@ -1,3 +1,4 @@
+import { availableParallelism } from 'node:os';
 import { describe, expect, it } from 'vitest';
 import { ConfigError, DEMO_SECRET, loadConfig } from '../../src/config/env.ts';
 
@@ -17,6 +18,13 @@ describe('configuration', () => {
     expect(cfg.CCARD_MIN_CALL_SECONDS).toBe(20);
   });
 
+  it('CCARD_WORKERS: 1 by default, "auto" is one per core, more than one with PostgreSQL and Redis', () => {
+    expect(loadConfig({}).CCARD_WORKERS).toBe(1);
+    const servers = { DATABASE_URL: 'postgres://h/db', REDIS_URL: 'redis://h:6379', CCARD_SECRET: 'x'.repeat(16) };
+    expect(loadConfig({ ...servers, CCARD_WORKERS: '3' }).CCARD_WORKERS).toBe(3);
+    expect(loadConfig({ ...servers, CCARD_WORKERS: 'auto' }).CCARD_WORKERS).toBe(availableParallelism());
+  });
+
   it.each([
     [{ CCARD_ESL_PORT: 'eighty' }, /CCARD_ESL_PORT: must be a whole number/],
     [{ CCARD_ESL_PORT: '70000' }, /CCARD_ESL_PORT/],
@@ -28,6 +36,10 @@ describe('configuration', () => {
     [{ CCARD_SECRET: 'short' }, /CCARD_SECRET: must be at least 16/],
     [{ CCARD_MIN_CALL_SECONDS: '600', CCARD_MAX_CALL_SECONDS: '300' }, /CCARD_MAX_CALL_SECONDS|CCARD_MIN_CALL_SECONDS/],
     [{ CCARD_SOUNDS_PREFIX: 'relative/path' }, /CCARD_SOUNDS_PREFIX: must be an absolute path/],
+    [{ CCARD_WORKERS: 'many' }, /CCARD_WORKERS: must be a whole number or "auto"/],
+    [{ CCARD_WORKERS: '0' }, /CCARD_WORKERS/],
+    [{ CCARD_WORKERS: '2' }, /CCARD_WORKERS: more than one worker needs DATABASE_URL and REDIS_URL/],
+    [{ CCARD_WORKERS: '2', DATABASE_URL: 'postgres://h/db', CCARD_SECRET: 'x'.repeat(16) }, /CCARD_WORKERS: more than one worker needs/],
   ])('rejects %j naming the variable', (env, message) => {
     expect(() => loadConfig(env)).toThrow(ConfigError);
     expect(() => loadConfig(env)).toThrow(message);
