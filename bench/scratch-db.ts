@@ -54,9 +54,9 @@ export interface CpuTimes {
   redis: number;
 }
 
-/** CPU time (user + system, ms) used so far by this process, the simulator's, and every postgres and redis-server
- * process on the machine (Linux /proc; zeros elsewhere). Differences over a phase show where a call's CPU goes. */
-export function cpuTimes(simulatorPid: number): CpuTimes {
+/** CPU time (user + system, ms) used so far by the server (this process unless told), the simulator, and every
+ * postgres and redis-server process on the machine (Linux /proc; zeros elsewhere). Differences over a phase show where a call's CPU goes. */
+export function cpuTimes(simulatorPid: number, serverPids: readonly number[] = [process.pid]): CpuTimes {
   const t: CpuTimes = { server: 0, simulator: 0, postgres: 0, redis: 0 };
   let pids: string[];
   try {
@@ -74,7 +74,7 @@ export function cpuTimes(simulatorPid: number): CpuTimes {
     const name = stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')'));
     const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
     const ms = ((Number(fields[11]) + Number(fields[12])) * 1000) / 100; // utime + stime in clock ticks (USER_HZ = 100)
-    if (Number(pid) === process.pid) t.server += ms;
+    if (serverPids.includes(Number(pid))) t.server += ms;
     else if (Number(pid) === simulatorPid) t.simulator += ms;
     else if (name === 'postgres') t.postgres += ms;
     else if (name === 'redis-server') t.redis += ms;

@@ -5,7 +5,9 @@
  * meanwhile, a durable PostgreSQL commit) at a fixed arrival rate, and memory per concurrent call.
  *   node --import tsx bench/spine.ts
  */
-import { fork } from 'node:child_process';
+import { fork, spawn } from 'node:child_process';
+import { readdirSync, readFileSync } from 'node:fs';
+import net from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { pino } from 'pino';
 import { loadConfig } from '../src/config/env.ts';
@@ -16,6 +18,84 @@ import { startService } from '../src/app/service.ts';
 import { withTransaction } from '../src/store/db.ts';
 import { encryptPin, hashPin } from '../src/store/pin.ts';
 import { cpuTimes, percentile, scratchDb, type CpuTimes } from './scratch-db.ts';
+
+/** Free TCP ports on 127.0.0.1 (asked of the kernel, then released). */
+async function freePorts(n: number): Promise<number[]> {
+  const servers = await Promise.all(
+    Array.from({ length: n }, () => new Promise<net.Server>((resolve) => { const srv = net.createServer(); srv.listen(0, '127.0.0.1', () => resolve(srv)); })),
+  );
+  const ports = servers.map((srv) => (srv.address() as net.AddressInfo).port);
+  await Promise.all(servers.map((srv) => new Promise((r) => srv.close(r))));
+  return ports;
+}
+
+/** Pids whose parent is `pid` (Linux /proc). */
+function childPids(pid: number): number[] {
+  const out: number[] = [];
+  for (const d of readdirSync('/proc')) {
+    if (!/^\d+$/.test(d)) continue;
+    try {
+      const stat = readFileSync(`/proc/${d}/stat`, 'utf8');
+      if (Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]) === pid) out.push(Number(d));
+    } catch {
+      // exited meanwhile
+    }
+  }
+  return out;
+}
+
+/**
+ * `ccard serve` with CCARD_WORKERS=n as a child process (its own supervisor and workers, logging only warnings), on
+ * the benchmark's database: what the same simulator load gets from n event loops instead of one.
+ */
+async function workersThroughput(
+  db: { url: string; redisUrl: string; prefix: string },
+  sim: ReturnType<typeof driver>,
+  job: { did: string; pins: string[] },
+  n: number,
+  calls: number,
+  concurrency: number,
+): Promise<{ callsPerSecond: number; cpuServer: number; cpuSimulator: number; cpuPostgres: number; cpuRedis: number }> {
+  const [eslPort, httpPort] = await freePorts(2);
+  const child = spawn(process.execPath, ['--import', 'tsx', fileURLToPath(new URL('../src/main.ts', import.meta.url)), 'serve'], {
+    env: {
+      ...process.env,
+      DATABASE_URL: db.url,
+      REDIS_URL: db.redisUrl,
+      CCARD_REDIS_PREFIX: db.prefix,
+      CCARD_SECRET: 'bench-secret-0123456789',
+      CCARD_WORKERS: String(n),
+      CCARD_ESL_PORT: String(eslPort),
+      CCARD_HTTP_PORT: String(httpPort),
+      LOG_LEVEL: 'warn',
+    },
+    stdio: ['ignore', 'ignore', 'inherit'],
+  });
+  const exited = new Promise((resolve) => child.once('exit', resolve));
+  try {
+    const deadline = Date.now() + 60_000;
+    const connectable = () =>
+      new Promise<boolean>((resolve) => {
+        const s = net.connect(eslPort!, '127.0.0.1', () => (s.destroy(), resolve(true)));
+        s.once('error', () => resolve(false));
+      });
+    while (childPids(child.pid!).length < n || !(await connectable())) {
+      if (Date.now() > deadline || child.exitCode !== null) throw new Error('ccard serve with workers did not start');
+      await new Promise((r) => setTimeout(r, 200));
+    }
+    const port = eslPort!;
+    await sim.run({ ...job, port, kind: 'throughput', calls: 300, concurrency });
+    const pids = [child.pid!, ...childPids(child.pid!)];
+    const before = cpuTimes(sim.pid, pids);
+    const tp = await sim.run<{ calls: number; seconds: number }>({ ...job, port, kind: 'throughput', calls, concurrency });
+    const after = cpuTimes(sim.pid, pids);
+    const per = (k: keyof CpuTimes) => Number(((after[k] - before[k]) / tp.calls).toFixed(2));
+    return { callsPerSecond: Math.round(tp.calls / tp.seconds), cpuServer: per('server'), cpuSimulator: per('simulator'), cpuPostgres: per('postgres'), cpuRedis: per('redis') };
+  } finally {
+    child.kill('SIGTERM');
+    await exited;
+  }
+}
 
 export interface SpineOptions {
   calls?: number;
@@ -134,6 +214,9 @@ export async function benchSpine(opts: SpineOptions = {}): Promise<Record<string
     const activeDuringHold = service.esl.server.activeSessions;
     await holding;
 
+    // The same throughput with two event loops: `ccard serve` with CCARD_WORKERS=2 as a child process.
+    const two = await workersThroughput(db, sim, job, 2, calls, concurrency);
+
     const ledger = await service.pool.query<{ bad: bigint }>(
       `SELECT count(*) AS bad FROM cards c WHERE c.balance_micros <> (SELECT coalesce(sum(amount_micros), 0) FROM ledger l WHERE l.card_id = c.id)`,
     );
@@ -146,6 +229,8 @@ export async function benchSpine(opts: SpineOptions = {}): Promise<Record<string
       cpu_ms_per_call_simulator: cpuPerCall('simulator'),
       cpu_ms_per_call_postgres: cpuPerCall('postgres'),
       cpu_ms_per_call_redis: cpuPerCall('redis'),
+      calls_per_second_2_workers: two.callsPerSecond,
+      cpu_ms_per_call_2_workers: `ccard ${two.cpuServer}, simulator ${two.cpuSimulator}, postgres ${two.cpuPostgres}, redis ${two.cpuRedis}`,
       [`decision_p50_ms_at_${rate}_per_s`]: Number(rt.p50.toFixed(2)),
       [`decision_p99_ms_at_${rate}_per_s`]: Number(rt.p99.toFixed(2)),
       [`decision_max_ms_at_${rate}_per_s`]: Number(rt.max.toFixed(2)),
