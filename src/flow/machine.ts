@@ -745,9 +745,10 @@ export const callMachine = setup({
           cardId: context.cardId!,
           number: context.number!,
           ctx: { ivrUuid: context.call.info.uuid, did: context.call.info.did, callerId: context.call.info.callerId },
-          // What the card could spend when it was authorized is the first guess (the Lua script has the last word);
-          // after a failover the released hold changed it, so the live store is read.
-          hint: { card: context.card, available: context.onFailover ? undefined : context.card?.available },
+          // What the card could spend when it was authorized is the first guess (the Lua script has the last word).
+          // Once a reservation was made in this session (another call, a failover) that figure is stale: the live
+          // store is read instead.
+          hint: { card: context.card, available: context.attempts.length === 0 ? context.card?.available : undefined },
         }),
         onDone: [
           {

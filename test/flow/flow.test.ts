@@ -538,6 +538,9 @@ describe('call flow: carrier outcomes', () => {
     expect(outcome.calls.map((c) => c.number)).toEqual([DEST, '15551112222']);
     expect(outcome.ended).toBe('completed');
     expect(settles(services)).toHaveLength(2);
+    // The first reservation starts from what the card could spend when authorized; the second from the live store
+    // (the first call's debit made that figure stale).
+    expect(services.reserveHints.map((h) => h?.available)).toEqual([parseMoney('4.37'), undefined]);
   });
 
   it('another call declined (timeout) ends with goodbye', async () => {
