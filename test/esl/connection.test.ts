@@ -30,6 +30,20 @@ async function rejectsWith(p: Promise<unknown>, code: EslErrorCode): Promise<voi
   expect(isEslError(err, code), `expected ${code}, got ${String(err)}`).toBe(true);
 }
 
+/** The writes the connection's socket makes, as the number of chunks in each (a writev of 2 is one syscall). */
+function countWrites(conn: EslConnection): number[] {
+  const socket = conn.socket as unknown as {
+    _writev: (chunks: unknown[], cb: unknown) => unknown;
+    _write: (chunk: unknown, enc: unknown, cb: unknown) => unknown;
+  };
+  const writes: number[] = [];
+  const writev = socket._writev.bind(socket);
+  const write = socket._write.bind(socket);
+  socket._writev = (chunks: unknown[], cb: unknown) => (writes.push(chunks.length), writev(chunks, cb));
+  socket._write = (chunk: unknown, enc: unknown, cb: unknown) => (writes.push(1), write(chunk, enc, cb));
+  return writes;
+}
+
 describe('EslConnection replies', () => {
   it('matches replies to commands in FIFO order with several in flight', async () => {
     const { conn, peer, reader } = await setup();
@@ -49,15 +63,7 @@ describe('EslConnection replies', () => {
 
   it('commands issued in the same tick leave in one write', async () => {
     const { conn, peer, reader } = await setup();
-    const socket = conn.socket as unknown as {
-      _writev: (chunks: unknown[], cb: unknown) => unknown;
-      _write: (chunk: unknown, enc: unknown, cb: unknown) => unknown;
-    };
-    const writes: number[] = [];
-    const writev = socket._writev.bind(socket);
-    const write = socket._write.bind(socket);
-    socket._writev = (chunks: unknown[], cb: unknown) => (writes.push(chunks.length), writev(chunks, cb));
-    socket._write = (chunk: unknown, enc: unknown, cb: unknown) => (writes.push(1), write(chunk, enc, cb));
+    const writes = countWrites(conn);
     const a = conn.command('myevents json');
     const b = conn.command('linger');
     expect([await reader.next(), await reader.next()]).toEqual(['myevents json\n\n', 'linger\n\n']);
@@ -73,15 +79,7 @@ describe('EslConnection replies', () => {
 
   it('a withNext execute leaves with the next command (replies still in order), or alone after DEFER_MAX_MS', async () => {
     const { conn, peer, reader } = await setup();
-    const socket = conn.socket as unknown as {
-      _writev: (chunks: unknown[], cb: unknown) => unknown;
-      _write: (chunk: unknown, enc: unknown, cb: unknown) => unknown;
-    };
-    const writes: number[] = [];
-    const writev = socket._writev.bind(socket);
-    const write = socket._write.bind(socket);
-    socket._writev = (chunks: unknown[], cb: unknown) => (writes.push(chunks.length), writev(chunks, cb));
-    socket._write = (chunk: unknown, enc: unknown, cb: unknown) => (writes.push(1), write(chunk, enc, cb));
+    const writes = countWrites(conn);
 
     const answered = conn.execute('answer', undefined, { timeoutMs: 5_000, withNext: true });
     await new Promise((r) => setImmediate(r));
