@@ -45,7 +45,13 @@ async function run(job: Job): Promise<unknown> {
       pending.push(sim.call(script(job, i, 3000)));
     }
     const results = await Promise.all(pending);
-    return { calls: results.length, bridged: results.filter((r) => r.bLegs.some((b) => b.answered)).length, seconds: (Date.now() - start) / 1000 };
+    return {
+      calls: results.length,
+      bridged: results.filter((r) => r.bLegs.some((b) => b.answered)).length,
+      seconds: (Date.now() - start) / 1000,
+      // The decision as FreeSWITCH sees it (destination digits sent -> bridge received), for any server.
+      decisionsMs: results.flatMap((r) => r.decisionsMs),
+    };
   }
   // hold: n calls that stay bridged for holdMs of real time (timeScale 1), to weigh a live call.
   const sim = new FreeSwitchSim({ port: job.port, timeScale: 1, idleTimeoutMs: 120_000, soundDurationMs: () => 0, record: false });

@@ -55,7 +55,8 @@ async function workersThroughput(
   n: number,
   calls: number,
   concurrency: number,
-): Promise<{ callsPerSecond: number; cpuServer: number; cpuSimulator: number; cpuPostgres: number; cpuRedis: number }> {
+  rate: { perSecond: number; seconds: number },
+): Promise<{ callsPerSecond: number; cpuServer: number; cpuSimulator: number; cpuPostgres: number; cpuRedis: number; seenP50: number; seenP99: number }> {
   const [eslPort, httpPort] = await freePorts(2);
   const child = spawn(process.execPath, ['--import', 'tsx', fileURLToPath(new URL('../src/main.ts', import.meta.url)), 'serve'], {
     env: {
@@ -90,11 +91,28 @@ async function workersThroughput(
     const tp = await sim.run<{ calls: number; seconds: number }>({ ...job, port, kind: 'throughput', calls, concurrency });
     const after = cpuTimes(sim.pid, pids);
     const per = (k: keyof CpuTimes) => Number(((after[k] - before[k]) / tp.calls).toFixed(2));
-    return { callsPerSecond: Math.round(tp.calls / tp.seconds), cpuServer: per('server'), cpuSimulator: per('simulator'), cpuPostgres: per('postgres'), cpuRedis: per('redis') };
+    const rated = await sim.run<RateResult>({ ...job, port, kind: 'rate', perSecond: rate.perSecond, seconds: rate.seconds });
+    const seen = rated.decisionsMs.sort((a, b) => a - b);
+    return {
+      callsPerSecond: Math.round(tp.calls / tp.seconds),
+      cpuServer: per('server'),
+      cpuSimulator: per('simulator'),
+      cpuPostgres: per('postgres'),
+      cpuRedis: per('redis'),
+      seenP50: percentile(seen, 50),
+      seenP99: percentile(seen, 99),
+    };
   } finally {
     child.kill('SIGTERM');
     await exited;
   }
+}
+
+interface RateResult {
+  calls: number;
+  bridged: number;
+  seconds: number;
+  decisionsMs: number[];
 }
 
 export interface SpineOptions {
@@ -189,10 +207,19 @@ export async function benchSpine(opts: SpineOptions = {}): Promise<Record<string
     const atRate = async (perSecond: number, seconds: number) => {
       latencies.length = 0;
       measuring = true;
-      const r = await sim.run<{ calls: number; bridged: number; seconds: number }>({ ...job, kind: 'rate', perSecond, seconds });
+      const r = await sim.run<RateResult>({ ...job, kind: 'rate', perSecond, seconds });
       measuring = false;
       const sorted = [...latencies].sort((a, b) => a - b);
-      return { ...r, p50: percentile(sorted, 50), p99: percentile(sorted, 99), max: sorted.at(-1) ?? NaN, samples: sorted.length };
+      const seen = r.decisionsMs.sort((a, b) => a - b);
+      return {
+        ...r,
+        p50: percentile(sorted, 50),
+        p99: percentile(sorted, 99),
+        max: sorted.at(-1) ?? NaN,
+        samples: sorted.length,
+        seenP50: percentile(seen, 50),
+        seenP99: percentile(seen, 99),
+      };
     };
     const light = await atRate(10, rateSeconds);
     const rt = await atRate(rate, rateSeconds);
@@ -215,7 +242,7 @@ export async function benchSpine(opts: SpineOptions = {}): Promise<Record<string
     await holding;
 
     // The same throughput with two event loops: `ccard serve` with CCARD_WORKERS=2 as a child process.
-    const two = await workersThroughput(db, sim, job, 2, calls, concurrency);
+    const two = await workersThroughput(db, sim, job, 2, calls, concurrency, { perSecond: rate, seconds: rateSeconds });
 
     const ledger = await service.pool.query<{ bad: bigint }>(
       `SELECT count(*) AS bad FROM cards c WHERE c.balance_micros <> (SELECT coalesce(sum(amount_micros), 0) FROM ledger l WHERE l.card_id = c.id)`,
@@ -231,9 +258,11 @@ export async function benchSpine(opts: SpineOptions = {}): Promise<Record<string
       cpu_ms_per_call_redis: cpuPerCall('redis'),
       calls_per_second_2_workers: two.callsPerSecond,
       cpu_ms_per_call_2_workers: `ccard ${two.cpuServer}, simulator ${two.cpuSimulator}, postgres ${two.cpuPostgres}, redis ${two.cpuRedis}`,
+      [`decision_seen_by_freeswitch_p50_p99_ms_at_${rate}_per_s_2_workers`]: `${two.seenP50.toFixed(2)} / ${two.seenP99.toFixed(2)}`,
       [`decision_p50_ms_at_${rate}_per_s`]: Number(rt.p50.toFixed(2)),
       [`decision_p99_ms_at_${rate}_per_s`]: Number(rt.p99.toFixed(2)),
       [`decision_max_ms_at_${rate}_per_s`]: Number(rt.max.toFixed(2)),
+      [`decision_seen_by_freeswitch_p50_p99_ms_at_${rate}_per_s`]: `${rt.seenP50.toFixed(2)} / ${rt.seenP99.toFixed(2)}`,
       [`calls_bridged_at_${rate}_per_s`]: `${rt.bridged} of ${rt.calls}`,
       decision_p50_ms_at_10_per_s: Number(light.p50.toFixed(2)),
       decision_p99_ms_at_10_per_s: Number(light.p99.toFixed(2)),

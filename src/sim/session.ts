@@ -118,6 +118,8 @@ export class SimSession {
   private hangupDone: Promise<void> | undefined;
   private parkSent = false;
   private readonly queue: Array<{ name: string; arg: string; eventUuid: string }> = [];
+  /** When the last play_and_get_digits completion was sent (real time; see CallResult.decisionsMs). */
+  private digitsSentAt: number | undefined;
   private queueWaiter: (() => void) | undefined;
   private running: Running | undefined;
   private lastResponse = '_none_';
@@ -155,6 +157,7 @@ export class SimSession {
       prompts: [],
       says: [],
       dialStrings: [],
+      decisionsMs: [],
       variablesSet: [],
       bLegs: [],
       variables: {},
@@ -411,6 +414,10 @@ export class SimSession {
     if (cc === 'execute') {
       const name = header(hs, 'execute-app-name') ?? '';
       const arg = header(hs, 'execute-app-arg') ?? (f.body ? f.body.toString('utf8') : '');
+      if (name === 'bridge' && this.digitsSentAt !== undefined) {
+        this.result.decisionsMs.push(performance.now() - this.digitsSentAt);
+        this.digitsSentAt = undefined;
+      }
       this.queue.push({ name, arg, eventUuid: header(hs, 'Event-UUID') ?? randomUUID() });
       this.queueWaiter?.();
     } else if (cc === 'hangup') {
@@ -470,6 +477,7 @@ export class SimSession {
       run.response = response;
       run.endUs = this.clock.nowUs();
       this.simpleEvent('CHANNEL_EXECUTE_COMPLETE', { post: this.appHeaders(name, arg, eventUuid, response), app: name });
+      if (name === 'play_and_get_digits') this.digitsSentAt = performance.now();
     })();
     if (!broadcast) this.running = { name, ctrl, done };
     return done.finally(() => {

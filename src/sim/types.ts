@@ -108,6 +108,11 @@ export interface CallResult {
   prompts: string[];
   says: Array<{ arg: string; files: string[] }>;
   dialStrings: string[];
+  /**
+   * Real milliseconds from the last play_and_get_digits completion sent to each bridge command received: the
+   * client's decision as FreeSWITCH sees it (the simulator's own delays included).
+   */
+  decisionsMs: number[];
   variablesSet: Array<[string, string]>;
   bLegs: BLegResult[];
   /** Final IVR-leg variables. */

@@ -49,6 +49,10 @@ describe('one calling-card call end to end: simulator -> ESL server -> flow -> P
     // The cap rides on the carrier leg, from the dial string.
     expect(result.dialStrings[0]).toMatch(/execute_on_answer_1='sched_hangup \+\d+ allotted_timeout'/);
     expect(result.dialStrings[0]).toContain('sofia/gateway/carrier/15557654321');
+    // The simulator timed the decision as FreeSWITCH sees it: destination digits sent -> bridge received.
+    expect(result.decisionsMs).toHaveLength(1);
+    expect(result.decisionsMs[0]).toBeGreaterThan(0);
+    expect(result.decisionsMs[0]).toBeLessThan(2000);
 
     // 1555 rate: 0.05/min, connect 0.01, 30 s first block: 3 s talk -> 0.01 + 0.05 * 30/60 = 0.035 -> 0.04 (up)
     const rows = await cdrFor(attempt.callId);
@@ -76,6 +80,7 @@ describe('one calling-card call end to end: simulator -> ESL server -> flow -> P
     expect(outcome.played.filter((p) => p === 'invalid_pin')).toHaveLength(2);
     expect(result.prompts.some((p) => p.includes('too_many_attempts'))).toBe(true);
     expect(result.dialStrings).toHaveLength(0);
+    expect(result.decisionsMs).toEqual([]);
   });
 
   it.each([
