@@ -144,7 +144,8 @@ export class CallSession implements Call {
     });
     let done: EslEvent | undefined;
     try {
-      done = await this.exec('bridge', checkLine('dial string', req.dialString), req.timeoutMs, signal, false, this.timeouts.bridgeHangupGraceMs);
+      // Without event-lock: the low-balance warning is a broadcast queued on the channel during the bridge.
+      done = await this.exec('bridge', checkLine('dial string', req.dialString), req.timeoutMs, signal, false, this.timeouts.bridgeHangupGraceMs, false);
     } catch (err) {
       // The caller hung up and the completion did not come within the grace (or the socket closed after the
       // hangup): report what was seen rather than lose the bridge outcome.
@@ -195,11 +196,12 @@ export class CallSession implements Call {
     signal: AbortSignal | undefined,
     breakOnAbort = false,
     hangupGraceMs = 0,
+    eventLock = true,
   ): Promise<EslEvent> {
     if (this.hungUp) throw new EslError('ESL_HANGUP', `${app}: the call has hung up`);
     const carried = this.carried.length ? this.carried.splice(0) : undefined;
     try {
-      const own = this.connection.execute(app, arg, { timeoutMs, signal, hangupGraceMs }); // leaves with the carried
+      const own = this.connection.execute(app, arg, { timeoutMs, signal, hangupGraceMs, eventLock }); // leaves with the carried
       if (carried) {
         own.catch(() => undefined);
         await Promise.all(carried); // a prepared command that failed fails this one

@@ -42,11 +42,17 @@ export function command(text: string): string {
  * An execute: the argument travels as a text/plain body (switch_ivr_parse_event takes the body as the argument when
  * execute-app-arg is absent), so its bytes reach the application untouched whatever they contain; the Event-UUID
  * comes back as the Application-UUID of the app's CHANNEL_EXECUTE_COMPLETE.
+ *
+ * `eventLock` adds `event-lock: true`. In async mode FreeSWITCH queues every sendmsg on the channel, and a running
+ * media app (playback, say, play_and_get_digits: their frame loops call switch_ivr_parse_all_events) would run the
+ * next queued execute nested inside itself, out of order. With event-lock the running app holds CF_EVENT_LOCK and the
+ * queue waits until it ends. A bridge must not hold it: the low-balance warning reaches the caller during the bridge
+ * as a queued broadcast (sched_broadcast), which the lock would keep waiting until the call is over.
  */
-export function sendmsgExecute(app: string, arg: string | undefined, eventUuid: string): string {
+export function sendmsgExecute(app: string, arg: string | undefined, eventUuid: string, eventLock = false): string {
   if (!APP_NAME.test(app)) throw invalid(`bad application name ${JSON.stringify(app)}`);
   if (!UUID.test(eventUuid)) throw invalid('Event-UUID must be a uuid');
-  const head = `sendmsg\ncall-command: execute\nexecute-app-name: ${app}\nEvent-UUID: ${eventUuid}\n`;
+  const head = `sendmsg\ncall-command: execute\nexecute-app-name: ${app}\nEvent-UUID: ${eventUuid}\n${eventLock ? 'event-lock: true\n' : ''}`;
   if (arg === undefined || arg === '') return `${head}\n`;
   checkLine('app argument', arg);
   return `${head}content-type: text/plain\ncontent-length: ${Buffer.byteLength(arg, 'utf8')}\n\n${arg}`;

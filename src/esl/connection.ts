@@ -32,6 +32,11 @@ export interface ExecuteOptions extends CommandOptions {
    * prompt): FreeSWITCH runs a socket's executes in order either way, and the peer reads once instead of twice.
    */
   withNext?: boolean;
+  /**
+   * Send with `event-lock: true` (default true): FreeSWITCH then runs later executes only once this one has ended,
+   * instead of nesting them inside its media loop. bridge sets false (see sendmsgExecute).
+   */
+  eventLock?: boolean;
 }
 
 /** The longest a withNext command waits for a command to leave with. */
@@ -147,7 +152,7 @@ export class EslConnection {
    */
   async execute(app: string, arg: string | undefined, options: ExecuteOptions = {}): Promise<EslEvent> {
     const eventUuid = randomUUID();
-    const message = sendmsgExecute(app, arg, eventUuid);
+    const message = sendmsgExecute(app, arg, eventUuid, options.eventLock ?? true);
     if (this.isClosed) throw this.closedError();
     if (this.isChannelGone) throw new EslError('ESL_HANGUP', `${app}: the channel has hung up`);
     const { signal } = options;

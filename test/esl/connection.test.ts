@@ -152,11 +152,15 @@ describe('EslConnection execute', () => {
     const cmd = await reader.next();
     const uuid = eventUuidOf(cmd) as string;
     expect(cmd).toBe(
-      `sendmsg\ncall-command: execute\nexecute-app-name: playback\nEvent-UUID: ${uuid}\ncontent-type: text/plain\ncontent-length: 26\n\ntone_stream://%(200,0,440)`,
+      `sendmsg\ncall-command: execute\nexecute-app-name: playback\nEvent-UUID: ${uuid}\nevent-lock: true\ncontent-type: text/plain\ncontent-length: 26\n\ntone_stream://%(200,0,440)`,
     );
     await rejectsWith(p, 'ESL_TIMEOUT');
+    // A bridge goes without event-lock (a broadcast must be able to run during it).
+    const b = conn.execute('bridge', 'sofia/gateway/carrier/1', { timeoutMs: 50, eventLock: false });
+    expect(await reader.next()).not.toContain('event-lock');
+    await rejectsWith(b, 'ESL_TIMEOUT');
     await rejectsWith(conn.execute('playback', 'a.wav\nexecute-app-name: hangup'), 'ESL_INVALID_ARGUMENT');
-    expect(reader.all).toHaveLength(1);
+    expect(reader.all).toHaveLength(2);
   });
 
   it('resolves only on the EXECUTE_COMPLETE with ITS Application-UUID (h_sched_broadcast_warning order)', async () => {

@@ -131,6 +131,16 @@ export function toBodyForm(cmd: string): string {
   return `${head}content-type: text/plain\ncontent-length: ${Buffer.byteLength(arg)}\n\n${arg}`;
 }
 
+/**
+ * A recorded command as ccard sends it: the argument as a body (toBodyForm), and `event-lock: true` on every execute
+ * but bridge (the probe queued one execute at a time and needed none; see sendmsgExecute).
+ */
+export function toCcardForm(cmd: string): string {
+  const locked = /^call-command: execute$/m.test(cmd) && !/^execute-app-name: bridge$/m.test(cmd);
+  const withLock = locked ? cmd.replace(/^(Event-UUID: \S+\n)/m, '$1event-lock: true\n') : cmd;
+  return toBodyForm(withLock);
+}
+
 export interface ReplayResult {
   /** Commands the client sent, with its fresh Event-UUIDs put back to the recorded ones. */
   sent: string[];
@@ -145,7 +155,7 @@ export interface ReplayResult {
  */
 export function replay(name: string, port: number): ReplayResult {
   const frames = splitFrames(rx(name));
-  const expected = tx(name).split('\n\n').filter((c) => c !== '').map((c) => toBodyForm(`${c}\n\n`));
+  const expected = tx(name).split('\n\n').filter((c) => c !== '').map((c) => toCcardForm(`${c}\n\n`));
   const socket = net.connect(port, '127.0.0.1');
   const reader = commandReader(socket);
   const sent: string[] = [];
