@@ -81,7 +81,16 @@ interface Running {
   name: string;
   ctrl: AppSignal;
   done: Promise<void>;
+  /** Sent with event-lock: true (the queue waits for it). */
+  locked: boolean;
 }
+
+/**
+ * Apps whose loops call switch_ivr_parse_all_events: FreeSWITCH runs an execute queued meanwhile nested inside them
+ * unless they hold the event lock (playback and say through switch_ivr_play_file, play_and_get_digits, sleep, and
+ * bridge, which is how a broadcast reaches a bridged call).
+ */
+const PARSING_APPS = new Set(['playback', 'say', 'play_and_get_digits', 'sleep', 'bridge', 'gentones']);
 
 /** The frames sent on one call, kept as written (shared pieces) and turned into Buffers only when read. */
 class FrameLog {
@@ -117,7 +126,7 @@ export class SimSession {
   private closed = false;
   private hangupDone: Promise<void> | undefined;
   private parkSent = false;
-  private readonly queue: Array<{ name: string; arg: string; eventUuid: string }> = [];
+  private readonly queue: Array<{ name: string; arg: string; eventUuid: string; locked: boolean }> = [];
   /** When the last play_and_get_digits completion was sent (real time; see CallResult.decisionsMs). */
   private digitsSentAt: number | undefined;
   private queueWaiter: (() => void) | undefined;
@@ -158,6 +167,7 @@ export class SimSession {
       says: [],
       dialStrings: [],
       decisionsMs: [],
+      nestedExecutes: [],
       variablesSet: [],
       bLegs: [],
       variables: {},
@@ -418,7 +428,9 @@ export class SimSession {
         this.result.decisionsMs.push(performance.now() - this.digitsSentAt);
         this.digitsSentAt = undefined;
       }
-      this.queue.push({ name, arg, eventUuid: header(hs, 'Event-UUID') ?? randomUUID() });
+      const locked = (header(hs, 'event-lock') ?? '').toLowerCase() === 'true';
+      this.noteNesting(name);
+      this.queue.push({ name, arg, eventUuid: header(hs, 'Event-UUID') ?? randomUUID(), locked });
       this.queueWaiter?.();
     } else if (cc === 'hangup') {
       const cause = header(hs, 'hangup-cause') ?? 'NORMAL_CLEARING';
@@ -442,8 +454,17 @@ export class SimSession {
       }
       await this.clock.sleep(TICK_MS);
       if (!this.alive || this.closed) return;
-      await this.execute(next.name, next.arg, next.eventUuid);
+      await this.execute(next.name, next.arg, next.eventUuid, false, next.locked);
     }
+  }
+
+  /**
+   * FreeSWITCH would run an execute queued behind a running app that parses events without holding the event lock
+   * nested inside it, out of order. The simulator still runs the queue in order, and reports it (nestedExecutes).
+   */
+  private noteNesting(next: string): void {
+    const holder = this.running;
+    if (holder && !holder.locked && PARSING_APPS.has(holder.name)) this.result.nestedExecutes.push({ outer: holder.name, inner: next });
   }
 
   private appHeaders(name: string, arg: string, eventUuid: string, response?: string): Pairs {
@@ -455,7 +476,7 @@ export class SimSession {
   }
 
   /** Runs one app: EXECUTE, body, EXECUTE_COMPLETE (after CHANNEL_HANGUP when the call ends meanwhile). */
-  private execute(name: string, arg: string, eventUuid: string, broadcast = false): Promise<void> {
+  private execute(name: string, arg: string, eventUuid: string, broadcast = false, locked = false): Promise<void> {
     const nth = (this.appCount.get(name) ?? 0) + 1;
     this.appCount.set(name, nth);
     const ctrl = new AppSignal();
@@ -479,7 +500,12 @@ export class SimSession {
       this.simpleEvent('CHANNEL_EXECUTE_COMPLETE', { post: this.appHeaders(name, arg, eventUuid, response), app: name });
       if (name === 'play_and_get_digits') this.digitsSentAt = performance.now();
     })();
-    if (!broadcast) this.running = { name, ctrl, done };
+    if (!broadcast) {
+      this.running = { name, ctrl, done, locked };
+      // What was queued before it started would be parsed inside it, too.
+      const waiting = this.queue[0];
+      if (waiting) this.noteNesting(waiting.name);
+    }
     return done.finally(() => {
       if (this.running?.ctrl === ctrl) this.running = undefined;
     });

@@ -113,6 +113,12 @@ export interface CallResult {
    * client's decision as FreeSWITCH sees it (the simulator's own delays included).
    */
   decisionsMs: number[];
+  /**
+   * Executes that a real FreeSWITCH would have run nested inside a running app (it parses the channel's queued
+   * commands in its media loop unless that app was sent with `event-lock: true`): out of order. Empty for a client
+   * that queues several commands correctly.
+   */
+  nestedExecutes: Array<{ outer: string; inner: string }>;
   variablesSet: Array<[string, string]>;
   bLegs: BLegResult[];
   /** Final IVR-leg variables. */

@@ -82,6 +82,8 @@ export async function startHarness(
     async place(script) {
       const n = outcomes.length;
       const result = await sim.call(script);
+      // Every call of every e2e test: ccard never queues a command that FreeSWITCH would run out of order.
+      if (result.nestedExecutes.length) throw new Error(`FreeSWITCH would nest executes: ${JSON.stringify(result.nestedExecutes)}`);
       return { result, outcome: (await waitOutcomes(n + 1))[n]! };
     },
     balance: (cardId) => service.services.balance(cardId),
