@@ -204,17 +204,23 @@ export class CallSession implements Call {
       const own = this.connection.execute(app, arg, { timeoutMs, signal, hangupGraceMs, eventLock }); // leaves with the carried
       if (carried) {
         own.catch(() => undefined);
-        await Promise.all(carried); // a prepared command that failed fails this one
+        await Promise.all(carried).catch((err: unknown) => {
+          // A prepared command that failed fails this one, which no one waits for any more: stop its media too.
+          this.breakMedia(breakOnAbort);
+          throw err;
+        });
       }
       return await own;
     } catch (err) {
       // The app keeps running in FreeSWITCH when we stop waiting; stop the media so the next step is not queued
       // behind it.
-      if (breakOnAbort && isEslError(err, 'ESL_ABORTED') && !this.hungUp) {
-        this.connection.api(`uuid_break ${this.info.uuid} all`).catch(() => undefined);
-      }
+      if (isEslError(err, 'ESL_ABORTED')) this.breakMedia(breakOnAbort);
       throw err;
     }
+  }
+
+  private breakMedia(isMedia: boolean): void {
+    if (isMedia && !this.hungUp) this.connection.api(`uuid_break ${this.info.uuid} all`).catch(() => undefined);
   }
 
   /** b_leg_cdr, exact: from a json event, or (plain events) read back with uuid_getvar while the channel exists. */

@@ -348,17 +348,17 @@ export const callMachine = setup({
         },
         greeted: {
           always: [
-              {
-                guard: ({ context }) => context.access !== undefined && context.lockedOut,
-                target: 'ending',
-                actions: ['logLockedOut', { type: 'endWith', params: { reason: 'locked_out', prompt: 'locked_out' } }],
-              },
-              { guard: 'hasAccess', target: 'choosingAuth' },
-              {
-                target: 'ending',
-                actions: ['logUnknownNumber', { type: 'endWith', params: { reason: 'number_not_in_service', prompt: 'number_not_in_service' } }],
-              },
-            ],
+            {
+              guard: ({ context }) => context.access !== undefined && context.lockedOut,
+              target: 'ending',
+              actions: ['logLockedOut', { type: 'endWith', params: { reason: 'locked_out', prompt: 'locked_out' } }],
+            },
+            { guard: 'hasAccess', target: 'choosingAuth' },
+            {
+              target: 'ending',
+              actions: ['logUnknownNumber', { type: 'endWith', params: { reason: 'number_not_in_service', prompt: 'number_not_in_service' } }],
+            },
+          ],
         },
         choosingAuth: {
           always: [

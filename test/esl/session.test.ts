@@ -259,9 +259,10 @@ describe('CallSession with json events', () => {
     expect(multiset).toContain('execute-app-name: multiset');
     expect(multiset).toContain('sound_prefix=/s/en continue_on_fail=true');
     expect(playback).toContain('execute-app-name: playback');
-    // FreeSWITCH refuses the answer: the playback that went with it reports it.
+    // FreeSWITCH refuses the answer: the playback that went with it reports it, and its media is stopped.
     peer.write('Content-Type: command/reply\nReply-Text: -ERR no reply\n\n' + 'Content-Type: command/reply\nReply-Text: +OK\n\n'.repeat(2));
     await rejectsWith(playing, 'ESL_COMMAND_FAILED');
+    expect(await reader.next()).toBe(`api uuid_break ${call.info.uuid} all\n\n`);
   });
 
   it('hangup() sends the sendmsg hangup once and never rejects; abort of a playback breaks the media', async () => {
