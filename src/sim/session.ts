@@ -1,7 +1,9 @@
 /**
  * One simulated call: FreeSWITCH's outbound socket connection to the ESL server, from `connect` to `exit`.
  * Commands are answered as they arrive; sendmsg executes are queued and run one at a time on the channel,
- * like mod_event_socket in async mode. Every app can be cut short by a hangup.
+ * like mod_event_socket in async mode. Every app can be cut short by a hangup. A sendmsg hangup waits behind an app
+ * sent with `event-lock: true` (and what is queued after it), as in FreeSWITCH; an execute that FreeSWITCH would run
+ * nested inside an app without the lock still runs in order here, and is reported (CallResult.nestedExecutes).
  */
 import net from 'node:net';
 import { randomUUID } from 'node:crypto';
@@ -126,7 +128,10 @@ export class SimSession {
   private closed = false;
   private hangupDone: Promise<void> | undefined;
   private parkSent = false;
-  private readonly queue: Array<{ name: string; arg: string; eventUuid: string; locked: boolean }> = [];
+  /** Taken from the queue, about to run (the simulator's dispatch tick). */
+  private starting: { locked: boolean } | undefined;
+  /** Queued sendmsg: executes, and a hangup that waits behind an app holding the event lock. */
+  private readonly queue: Array<{ name: string; arg: string; eventUuid: string; locked: boolean; hangupCause?: string }> = [];
   /** When the last play_and_get_digits completion was sent (real time; see CallResult.decisionsMs). */
   private digitsSentAt: number | undefined;
   private queueWaiter: (() => void) | undefined;
@@ -434,6 +439,13 @@ export class SimSession {
       this.queueWaiter?.();
     } else if (cc === 'hangup') {
       const cause = header(hs, 'hangup-cause') ?? 'NORMAL_CLEARING';
+      // Queued like every sendmsg: behind an app that holds the event lock (and what is queued after it) it waits
+      // for them; otherwise the running app's media loop parses it at once.
+      if (this.running?.locked || this.starting?.locked || this.queue.length > 0) {
+        this.queue.push({ name: 'hangup', arg: '', eventUuid: '', locked: false, hangupCause: cause });
+        this.queueWaiter?.();
+        return;
+      }
       const at = this.clock.nowUs() + TICK_MS * 1000;
       void this.clock.sleep(TICK_MS).then(() => {
         if (this.clock.nowUs() < at) this.clock.advanceMs((at - this.clock.nowUs()) / 1000);
@@ -452,9 +464,12 @@ export class SimSession {
         this.queueWaiter = undefined;
         continue;
       }
+      this.starting = next;
       await this.clock.sleep(TICK_MS);
+      this.starting = undefined;
       if (!this.alive || this.closed) return;
-      await this.execute(next.name, next.arg, next.eventUuid, false, next.locked);
+      if (next.hangupCause !== undefined) this.hangup(next.hangupCause, 'client');
+      else await this.execute(next.name, next.arg, next.eventUuid, false, next.locked);
     }
   }
 

@@ -15,14 +15,19 @@ afterEach(() => {
   for (const s of servers.splice(0)) s.close();
 });
 
-/** A client that queues `apps` in one write (each with or without event-lock), then hangs up. */
-async function queueing(apps: Array<[string, string, boolean]>) {
+/**
+ * A client that queues `apps` in one write (each with or without event-lock), then hangs up: once they completed,
+ * or (hangupWithThem) in that same write.
+ */
+async function queueing(apps: Array<[string, string, boolean]>, hangupWithThem = false) {
   const server = net.createServer((socket) => {
     const conn = new EslConnection(socket, { logger: silent });
     void (async () => {
       await Promise.all([conn.command('connect'), conn.command('myevents json'), conn.command('linger')]);
-      await Promise.all(apps.map(([app, arg, eventLock]) => conn.execute(app, arg, { timeoutMs: 5_000, eventLock })));
+      const ran = Promise.allSettled(apps.map(([app, arg, eventLock]) => conn.execute(app, arg, { timeoutMs: 5_000, eventLock })));
+      if (!hangupWithThem) await ran;
       await conn.sendmsg(sendmsgHangup('NORMAL_CLEARING')).catch(() => undefined);
+      await ran;
       setTimeout(() => socket.destroy(), 50);
     })().catch(() => socket.destroy());
   });
@@ -49,6 +54,19 @@ describe('simulator: commands queued behind a running app', () => {
     ]);
     expect(result.nestedExecutes).toEqual([]);
     expect(result.apps.map((a) => a.name)).toEqual(['playback', 'say', 'play_and_get_digits']);
+  });
+
+  it('a hangup sent with a prompt: after it when the prompt holds the lock, at once (cutting it) when not', async () => {
+    const order = (r: Awaited<ReturnType<typeof queueing>>) =>
+      r.rx
+        .map((f) => f.toString('utf8'))
+        .map((f) => (f.includes('"Event-Name":"CHANNEL_HANGUP"') ? 'hangup' : f.includes('"Event-Name":"CHANNEL_EXECUTE_COMPLETE"') && f.includes('"Application":"playback"') ? 'played' : ''))
+        .filter(Boolean);
+    const locked = await queueing([['playback', 'goodbye.wav', true]], true);
+    expect(order(locked)).toEqual(['played', 'hangup']);
+    expect(locked.hangupBy).toBe('client');
+    const unlocked = await queueing([['playback', 'goodbye.wav', false]], true);
+    expect(order(unlocked)).toEqual(['hangup', 'played']); // observation 6: CHANNEL_HANGUP, then the cut app's completion
   });
 
   it('answer and multiset parse nothing: what follows them never nests, lock or not', async () => {
