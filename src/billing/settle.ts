@@ -89,16 +89,6 @@ async function loadLive(deps: SettleDeps, cardId: string): Promise<void> {
   if (snap) await deps.live.load(cardId, { spendable: snap.spendable, version: snap.version });
 }
 
-/** What the live store says the card may spend now (loading it on a miss). */
-export async function liveAvailable(deps: SettleDeps, cardId: string): Promise<{ available: Micros; active: number }> {
-  for (let i = 0; i < RESERVE_TRIES; i++) {
-    const p = await deps.live.peek(cardId);
-    if (p !== 'needs_load') return p;
-    await loadLive(deps, cardId);
-  }
-  throw new Error(`live store keeps dropping card ${cardId}`);
-}
-
 type PricedCard = Pick<CardRecord, 'id' | 'rateTableId' | 'taxPpm' | 'maxConcurrentCalls'> & { status?: CardRecord['status'] };
 
 function rateFor(deps: BillingDeps, card: PricedCard, number: string, now: Date) {
