@@ -54,16 +54,15 @@ export interface CpuTimes {
   redis: number;
 }
 
-/** CPU time (user + system, ms) used so far by the server (this process unless told), the simulator, and every
- * postgres and redis-server process on the machine (Linux /proc; zeros elsewhere). Differences over a phase show where a call's CPU goes. */
-export function cpuTimes(simulatorPid: number, serverPids: readonly number[] = [process.pid]): CpuTimes {
-  const t: CpuTimes = { server: 0, simulator: 0, postgres: 0, redis: 0 };
+/** Every process's /proc/<pid>/stat, parsed: its name, and the fields after it (Linux; none elsewhere). */
+function procStats(): Array<{ pid: number; name: string; fields: string[] }> {
   let pids: string[];
   try {
     pids = readdirSync('/proc').filter((d) => /^\d+$/.test(d));
   } catch {
-    return t;
+    return [];
   }
+  const out: Array<{ pid: number; name: string; fields: string[] }> = [];
   for (const pid of pids) {
     let stat: string;
     try {
@@ -71,13 +70,29 @@ export function cpuTimes(simulatorPid: number, serverPids: readonly number[] = [
     } catch {
       continue; // exited meanwhile
     }
-    const name = stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')'));
-    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    const end = stat.lastIndexOf(')');
+    out.push({ pid: Number(pid), name: stat.slice(stat.indexOf('(') + 1, end), fields: stat.slice(end + 2).split(' ') });
+  }
+  return out;
+}
+
+/** CPU time (user + system, ms) used so far by the server (this process unless told), the simulator, and every
+ * postgres and redis-server process on the machine (Linux /proc; zeros elsewhere). Differences over a phase show where a call's CPU goes. */
+export function cpuTimes(simulatorPid: number, serverPids: readonly number[] = [process.pid]): CpuTimes {
+  const t: CpuTimes = { server: 0, simulator: 0, postgres: 0, redis: 0 };
+  for (const { pid, name, fields } of procStats()) {
     const ms = ((Number(fields[11]) + Number(fields[12])) * 1000) / 100; // utime + stime in clock ticks (USER_HZ = 100)
-    if (serverPids.includes(Number(pid))) t.server += ms;
-    else if (Number(pid) === simulatorPid) t.simulator += ms;
+    if (serverPids.includes(pid)) t.server += ms;
+    else if (pid === simulatorPid) t.simulator += ms;
     else if (name === 'postgres') t.postgres += ms;
     else if (name === 'redis-server') t.redis += ms;
   }
   return t;
+}
+
+/** Pids whose parent is `pid` (Linux /proc). */
+export function childPids(pid: number): number[] {
+  return procStats()
+    .filter((p) => Number(p.fields[1]) === pid)
+    .map((p) => p.pid);
 }

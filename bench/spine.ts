@@ -6,7 +6,6 @@
  *   node --import tsx bench/spine.ts
  */
 import { fork, spawn } from 'node:child_process';
-import { readdirSync, readFileSync } from 'node:fs';
 import net from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { pino } from 'pino';
@@ -17,7 +16,7 @@ import { seedDemo } from '../src/app/seed.ts';
 import { startService } from '../src/app/service.ts';
 import { withTransaction } from '../src/store/db.ts';
 import { encryptPin, hashPin } from '../src/store/pin.ts';
-import { cpuTimes, percentile, scratchDb, type CpuTimes } from './scratch-db.ts';
+import { childPids, cpuTimes, percentile, scratchDb, type CpuTimes } from './scratch-db.ts';
 
 /** Free TCP ports on 127.0.0.1 (asked of the kernel, then released). */
 async function freePorts(n: number): Promise<number[]> {
@@ -27,21 +26,6 @@ async function freePorts(n: number): Promise<number[]> {
   const ports = servers.map((srv) => (srv.address() as net.AddressInfo).port);
   await Promise.all(servers.map((srv) => new Promise((r) => srv.close(r))));
   return ports;
-}
-
-/** Pids whose parent is `pid` (Linux /proc). */
-function childPids(pid: number): number[] {
-  const out: number[] = [];
-  for (const d of readdirSync('/proc')) {
-    if (!/^\d+$/.test(d)) continue;
-    try {
-      const stat = readFileSync(`/proc/${d}/stat`, 'utf8');
-      if (Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]) === pid) out.push(Number(d));
-    } catch {
-      // exited meanwhile
-    }
-  }
-  return out;
 }
 
 /**
