@@ -13,6 +13,7 @@ import { withTransaction } from '../../src/store/db.ts';
 import { FreeSwitchSim, carrier } from '../../src/sim/index.ts';
 import { derivePinKeys } from '../../src/store/pin.ts';
 import { createTestDb, createTestRedis, type TestDb } from '../helpers/env.ts';
+import { waitFor } from './harness.ts';
 
 const SECRET = 'workers-test-secret-0123456789';
 const MAIN = fileURLToPath(new URL('../../src/main.ts', import.meta.url));
@@ -30,15 +31,6 @@ let child: ChildProcess;
 const lines: LogLine[] = [];
 let exited: Promise<number | null>;
 
-const waitFor = async <T>(what: string, probe: () => T | undefined, ms = 20_000): Promise<T> => {
-  const t0 = Date.now();
-  for (;;) {
-    const v = probe();
-    if (v !== undefined) return v;
-    if (Date.now() - t0 > ms) throw new Error(`timed out waiting for ${what}; log:\n${lines.map((l) => JSON.stringify(l)).join('\n')}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-};
 const ready = () => lines.filter((l) => l.msg === 'ccard ready');
 
 let data: Awaited<ReturnType<typeof seedDemo>>;
@@ -82,7 +74,7 @@ beforeAll(async () => {
       }
     }
   });
-  await waitFor('two workers', () => (ready().length >= 2 ? true : undefined));
+  await waitFor('two workers', async () => (ready().length >= 2 ? true : undefined), 20_000);
   port = ready()[0]!.esl!.port;
 }, 40_000);
 
@@ -142,7 +134,7 @@ describe('ccard serve with CCARD_WORKERS=2', () => {
   it('a worker that dies is replaced, and calls still go through', async () => {
     const victim = ready().find((l) => l.worker === 1)!.pid;
     process.kill(victim, 'SIGKILL');
-    await waitFor('a new worker 1', () => (ready().filter((l) => l.worker === 1).length >= 2 ? true : undefined));
+    await waitFor('a new worker 1', async () => (ready().filter((l) => l.worker === 1).length >= 2 ? true : undefined), 20_000);
     const replacement = ready().filter((l) => l.worker === 1).at(-1)!;
     expect(replacement.pid).not.toBe(victim);
     const results = await placeCalls(20);
