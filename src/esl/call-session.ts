@@ -196,7 +196,8 @@ export class CallSession implements Call {
     signal: AbortSignal | undefined,
     breakOnAbort = false,
     hangupGraceMs = 0,
-    eventLock = true,
+    /** Unset: the connection's default (with event-lock). */
+    eventLock?: boolean,
   ): Promise<EslEvent> {
     if (this.hungUp) throw new EslError('ESL_HANGUP', `${app}: the call has hung up`);
     const carried = this.carried.length ? this.carried.splice(0) : undefined;
