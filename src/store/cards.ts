@@ -6,7 +6,15 @@ import { hashPin, type PinKeys } from './pin.ts';
 /** Anything that runs a query: the pool or a client inside a transaction. */
 export type Queryable = Pick<Pool, 'query'> | Pick<PoolClient, 'query'>;
 
-export type CardStatus = 'pending' | 'active' | 'disabled' | 'expired';
+/**
+ * Every card status, the one list the code reads (admin validation, the API schema, the CLI's help, authorization).
+ * pending: never used (activated on first use); active; disabled (by an operator); expired (past its or its series'
+ * expiry). migrations/001_init.sql's CHECK on cards.status holds the same list; test/billing/card-status checks it.
+ */
+export const CARD_STATUSES = ['pending', 'active', 'disabled', 'expired'] as const;
+export type CardStatus = (typeof CARD_STATUSES)[number];
+/** The statuses a series may give its new cards (series.initial_status's CHECK). */
+export const INITIAL_CARD_STATUSES = ['pending', 'active', 'disabled'] as const satisfies readonly CardStatus[];
 
 /** A card with the series settings that decide how it may be used. */
 export interface CardRecord {

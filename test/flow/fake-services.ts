@@ -11,10 +11,11 @@ import type {
   SettleResult,
 } from '../../src/flow/services.ts';
 import { parseMoney, type Micros } from '../../src/money/money.ts';
+import type { CardStatus } from '../../src/store/cards.ts';
 
 export interface FakeCard {
   id: string;
-  status: 'active' | 'pending' | 'disabled' | 'expired';
+  status: CardStatus;
   balance: Micros;
   /** Price of one second, for reservations and settlement. */
   perSecond: Micros;
