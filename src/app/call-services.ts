@@ -61,7 +61,8 @@ export interface CallServicesDeps {
 export interface CcardCallServices extends CallServices {
   ingestJsonCdr(bodyText: string): Promise<IngestResult>;
   recoverOpenCalls(): Promise<RecoverySummary>;
-  expireOverdueCalls(): Promise<number>;
+  /** Ends the calls whose hold deadline passed without a CDR (calls.status 'expired'); returns how many. */
+  closeOverdueCalls(): Promise<number>;
 }
 
 const NET_CODES = new Set([
@@ -330,6 +331,6 @@ export function createCallServices(deps: CallServicesDeps): CcardCallServices {
 
     recoverOpenCalls: () => guard('recoverOpenCalls', () => recoverOpenCalls(pool, live, now(), logger)),
 
-    expireOverdueCalls: () => guard('expireOverdueCalls', () => expireOverdueCalls(pool, live, now())),
+    closeOverdueCalls: () => guard('closeOverdueCalls', () => expireOverdueCalls(pool, live, now())),
   };
 }
