@@ -67,6 +67,16 @@ export function statusRefusal(status: CardStatus): 'disabled' | 'expired' | unde
   }
 }
 
+/**
+ * Why a card may not reserve a call now, as its caller hears it; undefined for an active card. A card that is
+ * pending again (an operator put it back) is refused like a disabled one: it must be authorized first.
+ */
+export function reserveRefusal(card: Pick<CardRecord, 'status'> | undefined): 'card_unknown' | 'card_disabled' | 'card_expired' | undefined {
+  if (!card) return 'card_unknown';
+  if (card.status === 'active') return undefined;
+  return statusRefusal(card.status) === 'expired' ? 'card_expired' : 'card_disabled';
+}
+
 /** Activates a pending card once; true when this call did it. */
 async function activate(pool: Pool, cardId: string, now: Date): Promise<boolean> {
   return withTransaction(pool, async (client) => {

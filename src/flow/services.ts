@@ -65,9 +65,15 @@ export interface Reservation {
   reserved: Micros;
 }
 
-export type ReserveResult =
-  | { ok: true; reservation: Reservation }
-  | { ok: false; reason: 'no_rate' | 'insufficient' | 'too_many_calls' };
+/**
+ * Why a reservation was refused, each with its own prompt: no rate for the destination; the balance buys less than
+ * the shortest call allowed; the card's calls are all in use; the card is unknown, disabled or expired now (it was
+ * authorized, then changed during the IVR); the funds could not be held after several tries (other calls on the
+ * card kept changing what is left: the caller may try again).
+ */
+export type ReserveRefusal = 'no_rate' | 'insufficient' | 'too_many_calls' | 'card_unknown' | 'card_disabled' | 'card_expired' | 'retry';
+
+export type ReserveResult = { ok: true; reservation: Reservation } | { ok: false; reason: ReserveRefusal };
 
 export interface SettleResult {
   /** Seconds billed and what they cost (0 when the carrier never answered). */
