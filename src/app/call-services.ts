@@ -12,7 +12,7 @@ import {
 import type { LiveBalanceStore } from '../live/live-balance.ts';
 import type { PinKeys } from '../store/pin.ts';
 import type { Micros } from '../money/money.ts';
-import { bindCallerId, cardBalance, cardIdByCallerId, cardIdByPin, getCardByPin, CALLER_ID_RE, type CardRecord } from '../store/cards.ts';
+import { bindCallerId, cardBalance, cardIdByCallerId, getCardByPin, CALLER_ID_RE, type CardRecord } from '../store/cards.ts';
 import { statementName } from '../store/db.ts';
 import { authorizeCard } from '../billing/lifecycle.ts';
 import {
@@ -285,7 +285,6 @@ export function createCallServices(deps: CallServicesDeps): CcardCallServices {
         return out;
       }),
 
-    cardIdByPin: (pin) => guard('cardIdByPin', async () => (PIN_RE.test(pin) ? cardIdByPin(pool, deps.pinKeys, pin) : undefined)),
 
     // Never for an empty, anonymous or otherwise non-numeric caller ID.
     cardIdByCli: (callerId) => guard('cardIdByCli', () => cardIdByCallerId(pool, callerId)),

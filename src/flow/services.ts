@@ -97,9 +97,7 @@ export interface ReserveHint {
 export interface CallServices {
   /** The access number's settings; with a callerId, also the card bound to it (cliCardId). */
   accessNumber(did: string, callerId?: string): Promise<AccessNumber | undefined>;
-  /** Card id for a PIN (any status), undefined when no card has it. */
-  cardIdByPin(pin: string): Promise<string | undefined>;
-  /** cardIdByPin then authorize, in one read: 'unknown' when no card has this PIN. */
+  /** The card holding this PIN, authorized (see authorize), in one read: 'unknown' when no card has this PIN. */
   authorizeByPin(pin: string): Promise<AuthorizeResult>;
   /** Card id whitelisted for this caller ID, undefined when none. */
   cardIdByCli(callerId: string): Promise<string | undefined>;

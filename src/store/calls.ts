@@ -146,15 +146,6 @@ export async function getCall(db: Queryable, callId: string): Promise<CallRecord
   return r.rows[0] ? fromRow(r.rows[0]) : undefined;
 }
 
-/** The never-answered end of a call: its hold is given back. Only an open (or expired) call changes. */
-export async function markReleased(db: Queryable, callId: string): Promise<boolean> {
-  const r = await db.query(
-    `UPDATE calls SET status = 'released', settled_at = now() WHERE call_id = $1 AND status IN ('reserved', 'expired')`,
-    [callId],
-  );
-  return (r.rowCount ?? 0) > 0;
-}
-
 export async function markExpired(db: Queryable, callId: string): Promise<boolean> {
   const r = await db.query(`UPDATE calls SET status = 'expired' WHERE call_id = $1 AND status = 'reserved'`, [callId]);
   return (r.rowCount ?? 0) > 0;
@@ -534,13 +525,4 @@ export async function releaseCallRow(
   const row = r.rows[0];
   if (!row) return undefined;
   return { cardId: row.card_id, spendable: row.balance_micros + row.credit_limit_micros, version: row.balance_version, balance: row.balance_micros };
-}
-
-/** Closes the call after its debit and records what could not be collected. One round trip. */
-export async function markSettled(db: Queryable, callId: string, uncollected: Micros): Promise<void> {
-  await db.query(
-    `WITH c AS (UPDATE calls SET status = 'settled', settled_at = now() WHERE call_id = $1)
-     UPDATE cdrs SET uncollected_micros = $2 WHERE call_id = $1 AND $2::bigint <> 0`,
-    [callId, uncollected.toString()],
-  );
 }

@@ -113,12 +113,6 @@ function toRecord(row: CardRow): CardRecord {
   };
 }
 
-/** One indexed query on cards.pin_hash (UNIQUE). */
-export async function cardIdByPin(db: Queryable, keys: PinKeys, pin: string): Promise<string | undefined> {
-  const r = await db.query<{ id: string }>('SELECT id::text AS id FROM cards WHERE pin_hash = $1', [hashPin(keys, pin)]);
-  return r.rows[0]?.id;
-}
-
 export const CALLER_ID_RE = /^\+?[0-9]{3,20}$/;
 
 export async function cardIdByCallerId(db: Queryable, callerId: string): Promise<string | undefined> {

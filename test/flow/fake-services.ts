@@ -88,10 +88,6 @@ export class FakeServices implements CallServices {
     const a = this.numbers.get(did);
     return a && this.cliWithNumber && callerId !== undefined ? { ...a, cliCardId: this.clis.get(callerId) ?? null } : a;
   }
-  async cardIdByPin(pin: string) {
-    this.record('cardIdByPin', [pin]);
-    return this.pins.get(pin);
-  }
   async cardIdByCli(callerId: string) {
     this.record('cardIdByCli', [callerId]);
     return this.clis.get(callerId);
