@@ -18,7 +18,7 @@ import {
   toRateSnapshot,
   type RateSnapshot,
 } from '../store/calls.ts';
-import { billedSecondsFor, cost, maxSeconds, type RateRule } from './rating.ts';
+import { billedSecondsFor, cost, costUnder, maxSeconds, COST_ALGORITHM, type RateRule } from './rating.ts';
 
 /** Finds the rate for a number in a table (src/store/rates.ts implements it over an in-memory prefix index). */
 export interface RateLookup {
@@ -66,6 +66,8 @@ const RESERVE_TRIES = 5;
 export interface CallPricing {
   rate: RateSnapshot;
   maxSeconds: number;
+  /** The cost algorithm of the reservation (calls.cost_algorithm): the debit uses it, not today's. */
+  costAlgorithm: string;
 }
 
 /*
@@ -166,6 +168,7 @@ export async function reserveCall(
       callerId: ctx.callerId || null,
       destination: number,
       rate: snapshot,
+      costAlgorithm: COST_ALGORITHM,
       maxSeconds: secs,
       reserved: amount,
       holdUntil: new Date(now.getTime() + ttlMs),
@@ -188,7 +191,7 @@ export async function reserveCall(
     }
     if (r.ok) {
       if (!recorded) return inactive();
-      rememberPricing(callId, { rate: snapshot, maxSeconds: secs });
+      rememberPricing(callId, { rate: snapshot, maxSeconds: secs, costAlgorithm: COST_ALGORITHM });
       return { ok: true, reservation: { callId, cardId: card.id, maxSeconds: secs, reserved: amount } };
     }
     if (!recorded) return inactive();
@@ -269,11 +272,11 @@ export async function debitCall(deps: SettleDeps, facts: CallFacts): Promise<Fin
   if (!pricing) {
     const call = await getCall(deps.pool, facts.callId);
     if (!call) return { status: 'unknown_call', callId: facts.callId };
-    pricing = { rate: call.rate, maxSeconds: call.maxSeconds };
+    pricing = { rate: call.rate, maxSeconds: call.maxSeconds, costAlgorithm: call.costAlgorithm };
   }
   const rule = ruleFromSnapshot(pricing.rate);
   const billed = billedSecondsFor(facts.billsec, pricing.maxSeconds);
-  const price = cost(rule, billed);
+  const price = costUnder(pricing.costAlgorithm, rule, billed);
   const r = await batcherFor(deps.pool).debit(
     {
       callId: facts.callId,

@@ -64,6 +64,8 @@ export interface CallRecord {
   callerId: string | null;
   destination: string;
   rate: RateSnapshot;
+  /** The cost algorithm it was reserved under (src/billing/rating.ts COST_ALGORITHMS): its debit uses the same. */
+  costAlgorithm: string;
   maxSeconds: number;
   reserved: Micros;
   status: CallStatus;
@@ -78,6 +80,7 @@ interface CallRow {
   caller_id: string | null;
   destination: string;
   rate: RateSnapshot;
+  cost_algorithm: string;
   max_seconds: number;
   reserved_micros: bigint;
   status: CallStatus;
@@ -85,7 +88,7 @@ interface CallRow {
 }
 
 const CALL_COLUMNS = `call_id::text AS call_id, card_id::text AS card_id, ivr_uuid::text AS ivr_uuid, did, caller_id,
-  destination, rate, max_seconds, reserved_micros, status, hold_until`;
+  destination, rate, cost_algorithm, max_seconds, reserved_micros, status, hold_until`;
 
 const fromRow = (r: CallRow): CallRecord => ({
   callId: r.call_id,
@@ -95,6 +98,7 @@ const fromRow = (r: CallRow): CallRecord => ({
   callerId: r.caller_id,
   destination: r.destination,
   rate: r.rate,
+  costAlgorithm: r.cost_algorithm,
   maxSeconds: r.max_seconds,
   reserved: r.reserved_micros,
   status: r.status,
@@ -111,8 +115,9 @@ export const isUuid = (s: string | undefined | null): s is string => typeof s ==
 export async function insertCall(db: Queryable, c: Omit<CallRecord, 'status'>): Promise<boolean> {
   const r = await db.query({
     name: statementName('ccard_insert_call'),
-    text: `INSERT INTO calls (call_id, card_id, ivr_uuid, did, caller_id, destination, rate, max_seconds, reserved_micros, hold_until)
-           SELECT $1, c.id, $3, $4, $5, $6, $7, $8, $9, $10 FROM cards c WHERE c.id = $2 AND c.status = 'active'`,
+    text: `INSERT INTO calls (call_id, card_id, ivr_uuid, did, caller_id, destination, rate, max_seconds, reserved_micros, hold_until,
+                              cost_algorithm)
+           SELECT $1, c.id, $3, $4, $5, $6, $7, $8, $9, $10, $11 FROM cards c WHERE c.id = $2 AND c.status = 'active'`,
     values: [
       c.callId,
       c.cardId,
@@ -124,6 +129,7 @@ export async function insertCall(db: Queryable, c: Omit<CallRecord, 'status'>): 
       c.maxSeconds,
       c.reserved.toString(),
       c.holdUntil,
+      c.costAlgorithm,
     ],
   });
   return r.rowCount === 1;
