@@ -54,6 +54,7 @@ export function ruleFromSnapshot(s: RateSnapshot): RateRule {
   };
 }
 
+/** 'expired': the call is overdue (its hold deadline passed without a CDR), not a card's expiry (docs/design.md). */
 export type CallStatus = 'reserved' | 'settled' | 'released' | 'expired';
 
 export interface CallRecord {
@@ -152,6 +153,7 @@ export async function getCall(db: Queryable, callId: string): Promise<CallRecord
   return r.rows[0] ? fromRow(r.rows[0]) : undefined;
 }
 
+/** Marks an open call overdue (status 'expired'). To be named markOverdue with the settle.ts split (its caller). */
 export async function markExpired(db: Queryable, callId: string): Promise<boolean> {
   const r = await db.query(`UPDATE calls SET status = 'expired' WHERE call_id = $1 AND status = 'reserved'`, [callId]);
   return (r.rowCount ?? 0) > 0;
