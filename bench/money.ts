@@ -2,6 +2,7 @@ import { randomBytes, randomUUID } from 'node:crypto';
 import { pathToFileURL } from 'node:url';
 import { Redis } from 'ioredis';
 import { applyBalanceChange } from '../src/billing/ledger.ts';
+import { COST_ALGORITHM } from '../src/billing/rating.ts';
 import { debitCall } from '../src/billing/settle.ts';
 import { RedisLiveBalance } from '../src/live/redis-live.ts';
 import { createPool, withTransaction } from '../src/store/db.ts';
@@ -132,7 +133,7 @@ export async function benchMoney(opts: BenchMoneyOptions = {}): Promise<BenchMon
       );
     }
     const deps = { pool, live };
-    const pricing = { rate, maxSeconds: 600 };
+    const pricing = { rate, maxSeconds: 600, costAlgorithm: COST_ALGORITHM };
     const facts = (i: number, carried: boolean) => ({
       callId: ids[i]!,
       answered: true,

@@ -49,6 +49,7 @@ declare -A PROMPT_es=(
   [no_balance]='Su saldo es insuficiente para realizar una llamada.'
   [insufficient_balance]='Su saldo es insuficiente para llamar a ese destino.'
   [too_many_calls]='Esta tarjeta ya está en uso en otra llamada.'
+  [try_again]='No se pudo establecer su llamada. Por favor, inténtelo de nuevo.'
   [service_unavailable]='El servicio no está disponible en este momento. Por favor, inténtelo más tarde.'
   [number_not_in_service]='Este número de acceso no está en servicio.'
   [you_have]='Usted tiene'

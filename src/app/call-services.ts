@@ -2,8 +2,6 @@ import type { Pool } from 'pg';
 import type { Cluster, Redis } from 'ioredis';
 import {
   ServiceUnavailableError,
-  type AccessNumber,
-  type AuthMode,
   type AuthorizeResult,
   type CallServices,
   type ReserveResult,
@@ -12,8 +10,9 @@ import {
 import type { LiveBalanceStore } from '../live/live-balance.ts';
 import type { PinKeys } from '../store/pin.ts';
 import type { Micros } from '../money/money.ts';
-import { bindCallerId, cardBalance, cardIdByCallerId, cardIdByPin, getCardByPin, CALLER_ID_RE, type CardRecord } from '../store/cards.ts';
+import { bindCallerId, cardBalance, cardIdByCallerId, getCardByPin, CALLER_ID_RE, type CardRecord } from '../store/cards.ts';
 import { statementName } from '../store/db.ts';
+import { ACCESS_SELECT, ACCESS_WITH_CLI_SELECT, toAccessNumber } from '../store/access-numbers.ts';
 import { authorizeCard } from '../billing/lifecycle.ts';
 import {
   expireOverdueCalls,
@@ -61,7 +60,8 @@ export interface CallServicesDeps {
 export interface CcardCallServices extends CallServices {
   ingestJsonCdr(bodyText: string): Promise<IngestResult>;
   recoverOpenCalls(): Promise<RecoverySummary>;
-  expireOverdueCalls(): Promise<number>;
+  /** Ends the calls whose hold deadline passed without a CDR (calls.status 'expired'); returns how many. */
+  closeOverdueCalls(): Promise<number>;
 }
 
 const NET_CODES = new Set([
@@ -184,36 +184,6 @@ const didSubject = (did: string) => `did:${did.replace(/[^0-9A-Za-z+_.-]/g, '_')
 
 // ---- the services ---------------------------------------------------------------------------------------------
 
-interface AccessNumberRow {
-  did: string;
-  language: string;
-  auth_mode: AuthMode;
-  gateway: string;
-  failover_gateway: string | null;
-  min_digits: number;
-  max_digits: number;
-  allowed_prefixes: string[];
-  denied_prefixes: string[];
-  country_code: string;
-  national_prefix: string;
-  pin_length: number;
-  pin_tries: number;
-  bind_cli_after_pin: boolean;
-  max_calls_per_session: number;
-  cli_card_id: string | null;
-}
-
-const ACCESS_SELECT = `
-  SELECT did, language, auth_mode, gateway, failover_gateway, min_digits, max_digits, allowed_prefixes,
-         denied_prefixes, country_code, national_prefix, pin_length, pin_tries, bind_cli_after_pin,
-         max_calls_per_session, NULL::text AS cli_card_id
-    FROM access_numbers WHERE did = $1 AND enabled`;
-// The same, plus the card bound to the caller ID (pinless), in the same round trip.
-const ACCESS_WITH_CLI_SELECT = ACCESS_SELECT.replace(
-  'NULL::text AS cli_card_id',
-  '(SELECT card_id::text FROM caller_ids WHERE caller_id = $2) AS cli_card_id',
-);
-
 const PIN_RE = /^[0-9]{4,20}$/;
 
 /**
@@ -256,35 +226,14 @@ export function createCallServices(deps: CallServicesDeps): CcardCallServices {
     accessNumber: (did, callerId) =>
       guard('accessNumber', async () => {
         const withCli = callerId !== undefined && CALLER_ID_RE.test(callerId);
-        const r = await pool.query<AccessNumberRow>(
+        const r = await pool.query(
           withCli
             ? { name: statementName('ccard_access_cli'), text: ACCESS_WITH_CLI_SELECT, values: [did, callerId] }
             : { name: statementName('ccard_access'), text: ACCESS_SELECT, values: [did] },
         );
-        const a = r.rows[0];
-        if (!a) return undefined;
-        const out: AccessNumber = {
-          did: a.did,
-          language: a.language,
-          authMode: a.auth_mode,
-          gateway: a.gateway,
-          failoverGateway: a.failover_gateway,
-          minDigits: a.min_digits,
-          maxDigits: a.max_digits,
-          allowedPrefixes: a.allowed_prefixes,
-          deniedPrefixes: a.denied_prefixes,
-          countryCode: a.country_code,
-          nationalPrefix: a.national_prefix,
-          pinLength: a.pin_length,
-          pinTries: a.pin_tries,
-          bindCliAfterPin: a.bind_cli_after_pin,
-          maxCallsPerSession: a.max_calls_per_session,
-          ...(withCli ? { cliCardId: a.cli_card_id } : {}),
-        };
-        return out;
+        return r.rows[0] ? toAccessNumber(r.rows[0], withCli) : undefined;
       }),
 
-    cardIdByPin: (pin) => guard('cardIdByPin', async () => (PIN_RE.test(pin) ? cardIdByPin(pool, deps.pinKeys, pin) : undefined)),
 
     // Never for an empty, anonymous or otherwise non-numeric caller ID.
     cardIdByCli: (callerId) => guard('cardIdByCli', () => cardIdByCallerId(pool, callerId)),
@@ -330,6 +279,6 @@ export function createCallServices(deps: CallServicesDeps): CcardCallServices {
 
     recoverOpenCalls: () => guard('recoverOpenCalls', () => recoverOpenCalls(pool, live, now(), logger)),
 
-    expireOverdueCalls: () => guard('expireOverdueCalls', () => expireOverdueCalls(pool, live, now())),
+    closeOverdueCalls: () => guard('closeOverdueCalls', () => expireOverdueCalls(pool, live, now())),
   };
 }

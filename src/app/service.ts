@@ -7,7 +7,7 @@ import { runCallFlow } from '../flow/run.ts';
 import type { FlowOutcome } from '../flow/machine.ts';
 import { resolveFlowOptions, type FlowOptions } from '../flow/options.ts';
 import type { Call } from '../flow/call.ts';
-import { chargeMaintenance } from '../billing/lifecycle.ts';
+import { chargeMaintenance, expireCards } from '../billing/lifecycle.ts';
 import { createCallServices, type CcardCallServices } from './call-services.ts';
 import { MemoryLiveBalance } from '../live/memory-live.ts';
 import { RedisLiveBalance } from '../live/redis-live.ts';
@@ -139,8 +139,10 @@ export async function startService(opts: ServiceOptions = {}): Promise<Service> 
       const tick = async () => {
         try {
           const m = await chargeMaintenance(pool, new Date(), live);
-          const expired = await services.expireOverdueCalls();
-          if (m.charges || expired) logger.info({ maintenance: m, expiredHolds: expired }, 'scheduler ran');
+          // Cards past their expiry show status 'expired' (the call flow refuses them whether or not this ran).
+          const expiredCards = (await expireCards(pool, new Date())).length;
+          const overdue = await services.closeOverdueCalls();
+          if (m.charges || expiredCards || overdue) logger.info({ maintenance: m, expiredCards, overdueCalls: overdue }, 'scheduler ran');
         } catch (err) {
           logger.warn({ err }, 'scheduler run failed; it will catch up next time');
         }

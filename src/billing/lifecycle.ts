@@ -1,6 +1,6 @@
 import type { Pool } from 'pg';
 import { withTransaction } from '../store/db.ts';
-import { getCard, readSnapshot, type CardRecord } from '../store/cards.ts';
+import { getCard, readSnapshot, type CardRecord, type CardStatus } from '../store/cards.ts';
 import type { LiveBalanceStore } from '../live/live-balance.ts';
 import type { Micros } from '../money/money.ts';
 import { applyBalanceChange } from './ledger.ts';
@@ -27,8 +27,9 @@ export async function authorizeCard(pool: Pool, cardOrId: string | CardRecord, n
   const cardId = typeof cardOrId === 'string' ? cardOrId : cardOrId.id;
   let card = typeof cardOrId === 'string' ? await getCard(pool, cardOrId) : cardOrId;
   if (!card) return { ok: false, reason: 'unknown' };
-  if (card.status === 'disabled' || card.seriesStatus !== 'active') return { ok: false, reason: 'disabled' };
-  if (card.status === 'expired') return { ok: false, reason: 'expired' };
+  if (card.seriesStatus !== 'active') return { ok: false, reason: 'disabled' };
+  const refused = statusRefusal(card.status);
+  if (refused) return { ok: false, reason: refused };
   if (isPastExpiry(card, now)) {
     await pool.query(`UPDATE cards SET status = 'expired' WHERE id = $1 AND status IN ('pending', 'active')`, [card.id]);
     return { ok: false, reason: 'expired' };
@@ -42,6 +43,38 @@ export async function authorizeCard(pool: Pool, cardOrId: string | CardRecord, n
   }
   if (card.balance + card.creditLimit <= 0n) return { ok: false, reason: 'no_balance' };
   return { ok: true, card, activated };
+}
+
+/**
+ * Why a card in this status may not call, or undefined when it may (a pending card is activated first). Exhaustive:
+ * a status added to CARD_STATUSES without a decision here does not compile, and a status this code has never heard
+ * of (a row written by newer code, a hand-made record) is refused, never let through.
+ */
+export function statusRefusal(status: CardStatus): 'disabled' | 'expired' | undefined {
+  switch (status) {
+    case 'pending':
+    case 'active':
+      return undefined;
+    case 'disabled':
+      return 'disabled';
+    case 'expired':
+      return 'expired';
+    default: {
+      const unknown: never = status;
+      void unknown;
+      return 'disabled';
+    }
+  }
+}
+
+/**
+ * Why a card may not reserve a call now, as its caller hears it; undefined for an active card. A card that is
+ * pending again (an operator put it back) is refused like a disabled one: it must be authorized first.
+ */
+export function reserveRefusal(card: Pick<CardRecord, 'status'> | undefined): 'card_unknown' | 'card_disabled' | 'card_expired' | undefined {
+  if (!card) return 'card_unknown';
+  if (card.status === 'active') return undefined;
+  return statusRefusal(card.status) === 'expired' ? 'card_expired' : 'card_disabled';
 }
 
 /** Activates a pending card once; true when this call did it. */

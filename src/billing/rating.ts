@@ -29,10 +29,10 @@ export function billableSeconds(rule: RateRule, seconds: number): number {
 }
 
 /**
- * The cost of a call of `seconds`: (connect fee + billable seconds at the per-minute rate) plus tax,
- * rounded ONCE to the table's decimals with its rule. Exact: integer arithmetic on micros throughout.
+ * 'round-once-v1': the cost of a call of `seconds`: (connect fee + billable seconds at the per-minute rate) plus
+ * tax, rounded ONCE to the table's decimals with its rule. Exact: integer arithmetic on micros throughout.
  */
-export function cost(rule: RateRule, seconds: number): Micros {
+function costRoundOnce(rule: RateRule, seconds: number): Micros {
   const billable = billableSeconds(rule, seconds);
   if (billable === 0) return 0n;
   // micros * 60: the per-minute rate times seconds stays an integer.
@@ -40,6 +40,35 @@ export function cost(rule: RateRule, seconds: number): Micros {
   const num = pre * (PPM + BigInt(rule.taxPpm));
   const quantum = 10n ** BigInt(6 - rule.decimals);
   return divRound(num, 60n * PPM * quantum, rule.rounding) * quantum;
+}
+
+/**
+ * Every cost algorithm by the name stored with each call (calls.cost_algorithm, migrations/008). A call is debited by
+ * the algorithm it was reserved and capped under, so how costs are computed changes by adding an entry and pointing
+ * COST_ALGORITHM at it, never by editing one: an edited algorithm would debit the calls reserved before the deploy
+ * at a price nobody reserved (more than the hold, when it rounds up more). Entries are never removed either: a CDR
+ * can arrive days later (mod_json_cdr's err-log-dir, `ccard cdr import`). A table's rounding rule and decimals are
+ * parameters (in calls.rate), not algorithms: a table edited during a call does not change that call's debit.
+ */
+export const COST_ALGORITHMS: Readonly<Record<string, (rule: RateRule, seconds: number) => Micros>> = Object.freeze({
+  'round-once-v1': costRoundOnce,
+});
+
+/** The algorithm new reservations are priced and capped with (stored with each call). */
+export const COST_ALGORITHM = 'round-once-v1';
+
+/** The cost of a call of `seconds` under the current algorithm (COST_ALGORITHM): what a reservation holds. */
+export const cost = COST_ALGORITHMS[COST_ALGORITHM]!;
+
+/**
+ * The cost under the algorithm a call was reserved with. A name this code does not know (a call reserved by newer
+ * code, then debited after a rollback) throws: the debit waits for code that knows it (the CDR is retried or stays
+ * for `ccard cdr import`) rather than charge the call by a rule it was not reserved under.
+ */
+export function costUnder(algorithm: string, rule: RateRule, seconds: number): Micros {
+  const f = Object.hasOwn(COST_ALGORITHMS, algorithm) ? COST_ALGORITHMS[algorithm] : undefined;
+  if (!f) throw new Error(`unknown cost algorithm ${JSON.stringify(algorithm)}: this call was reserved by a newer ccard`);
+  return f(rule, seconds);
 }
 
 /**

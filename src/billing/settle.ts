@@ -5,6 +5,7 @@ import type { Micros } from '../money/money.ts';
 import type { CallContextInfo, CardView, Reservation, ReserveHint, ReserveResult, SettleResult } from '../flow/services.ts';
 import type { BridgeResult, CarrierCdr } from '../flow/call.ts';
 import { getCard, readSnapshot, type CardRecord } from '../store/cards.ts';
+import { reserveRefusal } from './lifecycle.ts';
 import {
   DebitBatcher,
   deleteUnheldCall,
@@ -17,7 +18,7 @@ import {
   toRateSnapshot,
   type RateSnapshot,
 } from '../store/calls.ts';
-import { billedSecondsFor, cost, maxSeconds, type RateRule } from './rating.ts';
+import { billedSecondsFor, cost, costUnder, maxSeconds, COST_ALGORITHM, type RateRule } from './rating.ts';
 
 /** Finds the rate for a number in a table (src/store/rates.ts implements it over an in-memory prefix index). */
 export interface RateLookup {
@@ -65,6 +66,8 @@ const RESERVE_TRIES = 5;
 export interface CallPricing {
   rate: RateSnapshot;
   maxSeconds: number;
+  /** The cost algorithm of the reservation (calls.cost_algorithm): the debit uses it, not today's. */
+  costAlgorithm: string;
 }
 
 /*
@@ -117,7 +120,11 @@ export async function reserveCall(
 ): Promise<ReserveResult> {
   const card = await pricedCard(deps, cardId, hint.card);
   // A card read now is checked here; one passed as authorized is checked by the insert of the calls row.
-  if (!card || (card.status !== undefined && card.status !== 'active')) return { ok: false, reason: 'insufficient' };
+  if (!card) return { ok: false, reason: 'card_unknown' };
+  const refused = card.status === undefined ? undefined : reserveRefusal({ status: card.status });
+  if (refused) return { ok: false, reason: refused };
+  // The insert refused the calls row: the card stopped being active since it was authorized. Read why.
+  const inactive = async () => ({ ok: false, reason: reserveRefusal(await getCard(deps.pool, card.id)) ?? 'retry' }) as const;
   const found = rateFor(deps, card, number, now);
   if (!found) return { ok: false, reason: 'no_rate' };
   const { rule } = found;
@@ -161,6 +168,7 @@ export async function reserveCall(
       callerId: ctx.callerId || null,
       destination: number,
       rate: snapshot,
+      costAlgorithm: COST_ALGORITHM,
       maxSeconds: secs,
       reserved: amount,
       holdUntil: new Date(now.getTime() + ttlMs),
@@ -182,16 +190,16 @@ export async function reserveCall(
       if (!r.ok && recorded) await deleteUnheldCall(deps.pool, callId).catch(() => {});
     }
     if (r.ok) {
-      if (!recorded) return { ok: false, reason: 'insufficient' };
-      rememberPricing(callId, { rate: snapshot, maxSeconds: secs });
+      if (!recorded) return inactive();
+      rememberPricing(callId, { rate: snapshot, maxSeconds: secs, costAlgorithm: COST_ALGORITHM });
       return { ok: true, reservation: { callId, cardId: card.id, maxSeconds: secs, reserved: amount } };
     }
-    if (!recorded) return { ok: false, reason: 'insufficient' }; // the card is no longer active
+    if (!recorded) return inactive();
     if (r.reason === 'too_many_calls') return { ok: false, reason: 'too_many_calls' };
     if (r.reason === 'needs_load') await loadLive(deps, card.id);
     else known = r.available; // insufficient: others took some meanwhile; size the call to what is left.
   }
-  return { ok: false, reason: 'insufficient' };
+  return { ok: false, reason: 'retry' };
 }
 
 /** The facts a CDR gives about one carrier leg, whatever its source. */
@@ -264,11 +272,11 @@ export async function debitCall(deps: SettleDeps, facts: CallFacts): Promise<Fin
   if (!pricing) {
     const call = await getCall(deps.pool, facts.callId);
     if (!call) return { status: 'unknown_call', callId: facts.callId };
-    pricing = { rate: call.rate, maxSeconds: call.maxSeconds };
+    pricing = { rate: call.rate, maxSeconds: call.maxSeconds, costAlgorithm: call.costAlgorithm };
   }
   const rule = ruleFromSnapshot(pricing.rate);
   const billed = billedSecondsFor(facts.billsec, pricing.maxSeconds);
-  const price = cost(rule, billed);
+  const price = costUnder(pricing.costAlgorithm, rule, billed);
   const r = await batcherFor(deps.pool).debit(
     {
       callId: facts.callId,

@@ -48,8 +48,10 @@ export function command(text: string): string {
  * next queued execute nested inside itself, out of order. With event-lock the running app holds CF_EVENT_LOCK and the
  * queue waits until it ends. A bridge must not hold it: the low-balance warning reaches the caller during the bridge
  * as a queued broadcast (sched_broadcast), which the lock would keep waiting until the call is over.
+ * No default here: the one default (with the lock) is EslConnection.execute's, so a builder caller must choose.
  */
-export function sendmsgExecute(app: string, arg: string | undefined, eventUuid: string, eventLock = false): string {
+export function sendmsgExecute(app: string, arg: string | undefined, eventUuid: string, eventLock: boolean): string {
+  if (typeof eventLock !== 'boolean') throw invalid(`${app}: eventLock must be given (true or false)`);
   if (!APP_NAME.test(app)) throw invalid(`bad application name ${JSON.stringify(app)}`);
   if (!UUID.test(eventUuid)) throw invalid('Event-UUID must be a uuid');
   const head = `sendmsg\ncall-command: execute\nexecute-app-name: ${app}\nEvent-UUID: ${eventUuid}\n${eventLock ? 'event-lock: true\n' : ''}`;

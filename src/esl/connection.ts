@@ -33,8 +33,9 @@ export interface ExecuteOptions extends CommandOptions {
    */
   withNext?: boolean;
   /**
-   * Send with `event-lock: true` (default true): FreeSWITCH then runs later executes only once this one has ended,
-   * instead of nesting them inside its media loop. bridge sets false (see sendmsgExecute).
+   * Send with `event-lock: true` (default true, the only default: sendmsgExecute has none): FreeSWITCH then runs
+   * later executes only once this one has ended, instead of nesting them inside its media loop. bridge sets false
+   * (see sendmsgExecute).
    */
   eventLock?: boolean;
 }

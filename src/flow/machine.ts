@@ -16,6 +16,7 @@ import {
   type CallServices,
   type CardView,
   type Reservation,
+  type ReserveRefusal,
   type SettleResult,
 } from './services.ts';
 
@@ -200,7 +201,14 @@ const RESERVE_REFUSAL = {
   no_rate: 'no_rate',
   insufficient: 'insufficient_balance',
   too_many_calls: 'too_many_calls',
-} as const satisfies Record<string, PromptName>;
+  card_unknown: 'card_unknown',
+  card_disabled: 'card_disabled',
+  card_expired: 'card_expired',
+  retry: 'try_again',
+} as const satisfies Record<ReserveRefusal, PromptName>;
+
+/** Refusals about the card, not the number: the call ends (with this reason and prompt) instead of asking again. */
+const ENDS_CALL: ReadonlySet<PromptName> = new Set(['too_many_calls', 'card_unknown', 'card_disabled', 'card_expired'] satisfies EndReason[]);
 
 const FAILED = { target: '#call.session.failed', actions: 'recordError' } as const;
 
@@ -608,9 +616,9 @@ export const callMachine = setup({
         reserveRefused: {
           always: [
             {
-              guard: ({ context }) => context.refusal === 'too_many_calls',
+              guard: ({ context }) => ENDS_CALL.has(context.refusal!),
               target: 'ending',
-              actions: { type: 'endWith', params: { reason: 'too_many_calls', prompt: 'too_many_calls' } },
+              actions: { type: 'endWith', params: ({ context }) => ({ reason: context.refusal as EndReason, prompt: context.refusal! }) },
             },
             { target: 'destination.refusing' },
           ],

@@ -16,6 +16,7 @@ export const PROMPTS = {
   no_balance: 'Your balance is too low to make a call.',
   insufficient_balance: 'Your balance is too low for a call to that destination.',
   too_many_calls: 'This card is already in use on another call.',
+  try_again: 'Your call could not be set up. Please try again.',
   service_unavailable: 'The service is temporarily unavailable. Please try again later.',
   number_not_in_service: 'This access number is not in service.',
   you_have: 'You have',

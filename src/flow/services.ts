@@ -65,9 +65,15 @@ export interface Reservation {
   reserved: Micros;
 }
 
-export type ReserveResult =
-  | { ok: true; reservation: Reservation }
-  | { ok: false; reason: 'no_rate' | 'insufficient' | 'too_many_calls' };
+/**
+ * Why a reservation was refused, each with its own prompt: no rate for the destination; the balance buys less than
+ * the shortest call allowed; the card's calls are all in use; the card is unknown, disabled or expired now (it was
+ * authorized, then changed during the IVR); the funds could not be held after several tries (other calls on the
+ * card kept changing what is left: the caller may try again).
+ */
+export type ReserveRefusal = 'no_rate' | 'insufficient' | 'too_many_calls' | 'card_unknown' | 'card_disabled' | 'card_expired' | 'retry';
+
+export type ReserveResult = { ok: true; reservation: Reservation } | { ok: false; reason: ReserveRefusal };
 
 export interface SettleResult {
   /** Seconds billed and what they cost (0 when the carrier never answered). */
@@ -91,9 +97,7 @@ export interface ReserveHint {
 export interface CallServices {
   /** The access number's settings; with a callerId, also the card bound to it (cliCardId). */
   accessNumber(did: string, callerId?: string): Promise<AccessNumber | undefined>;
-  /** Card id for a PIN (any status), undefined when no card has it. */
-  cardIdByPin(pin: string): Promise<string | undefined>;
-  /** cardIdByPin then authorize, in one read: 'unknown' when no card has this PIN. */
+  /** The card holding this PIN, authorized (see authorize), in one read: 'unknown' when no card has this PIN. */
   authorizeByPin(pin: string): Promise<AuthorizeResult>;
   /** Card id whitelisted for this caller ID, undefined when none. */
   cardIdByCli(callerId: string): Promise<string | undefined>;

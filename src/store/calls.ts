@@ -54,6 +54,7 @@ export function ruleFromSnapshot(s: RateSnapshot): RateRule {
   };
 }
 
+/** 'expired': the call is overdue (its hold deadline passed without a CDR), not a card's expiry (docs/design.md). */
 export type CallStatus = 'reserved' | 'settled' | 'released' | 'expired';
 
 export interface CallRecord {
@@ -64,6 +65,8 @@ export interface CallRecord {
   callerId: string | null;
   destination: string;
   rate: RateSnapshot;
+  /** The cost algorithm it was reserved under (src/billing/rating.ts COST_ALGORITHMS): its debit uses the same. */
+  costAlgorithm: string;
   maxSeconds: number;
   reserved: Micros;
   status: CallStatus;
@@ -78,6 +81,7 @@ interface CallRow {
   caller_id: string | null;
   destination: string;
   rate: RateSnapshot;
+  cost_algorithm: string;
   max_seconds: number;
   reserved_micros: bigint;
   status: CallStatus;
@@ -85,7 +89,7 @@ interface CallRow {
 }
 
 const CALL_COLUMNS = `call_id::text AS call_id, card_id::text AS card_id, ivr_uuid::text AS ivr_uuid, did, caller_id,
-  destination, rate, max_seconds, reserved_micros, status, hold_until`;
+  destination, rate, cost_algorithm, max_seconds, reserved_micros, status, hold_until`;
 
 const fromRow = (r: CallRow): CallRecord => ({
   callId: r.call_id,
@@ -95,6 +99,7 @@ const fromRow = (r: CallRow): CallRecord => ({
   callerId: r.caller_id,
   destination: r.destination,
   rate: r.rate,
+  costAlgorithm: r.cost_algorithm,
   maxSeconds: r.max_seconds,
   reserved: r.reserved_micros,
   status: r.status,
@@ -111,8 +116,9 @@ export const isUuid = (s: string | undefined | null): s is string => typeof s ==
 export async function insertCall(db: Queryable, c: Omit<CallRecord, 'status'>): Promise<boolean> {
   const r = await db.query({
     name: statementName('ccard_insert_call'),
-    text: `INSERT INTO calls (call_id, card_id, ivr_uuid, did, caller_id, destination, rate, max_seconds, reserved_micros, hold_until)
-           SELECT $1, c.id, $3, $4, $5, $6, $7, $8, $9, $10 FROM cards c WHERE c.id = $2 AND c.status = 'active'`,
+    text: `INSERT INTO calls (call_id, card_id, ivr_uuid, did, caller_id, destination, rate, max_seconds, reserved_micros, hold_until,
+                              cost_algorithm)
+           SELECT $1, c.id, $3, $4, $5, $6, $7, $8, $9, $10, $11 FROM cards c WHERE c.id = $2 AND c.status = 'active'`,
     values: [
       c.callId,
       c.cardId,
@@ -124,6 +130,7 @@ export async function insertCall(db: Queryable, c: Omit<CallRecord, 'status'>): 
       c.maxSeconds,
       c.reserved.toString(),
       c.holdUntil,
+      c.costAlgorithm,
     ],
   });
   return r.rowCount === 1;
@@ -146,15 +153,7 @@ export async function getCall(db: Queryable, callId: string): Promise<CallRecord
   return r.rows[0] ? fromRow(r.rows[0]) : undefined;
 }
 
-/** The never-answered end of a call: its hold is given back. Only an open (or expired) call changes. */
-export async function markReleased(db: Queryable, callId: string): Promise<boolean> {
-  const r = await db.query(
-    `UPDATE calls SET status = 'released', settled_at = now() WHERE call_id = $1 AND status IN ('reserved', 'expired')`,
-    [callId],
-  );
-  return (r.rowCount ?? 0) > 0;
-}
-
+/** Marks an open call overdue (status 'expired'). To be named markOverdue with the settle.ts split (its caller). */
 export async function markExpired(db: Queryable, callId: string): Promise<boolean> {
   const r = await db.query(`UPDATE calls SET status = 'expired' WHERE call_id = $1 AND status = 'reserved'`, [callId]);
   return (r.rowCount ?? 0) > 0;
@@ -534,13 +533,4 @@ export async function releaseCallRow(
   const row = r.rows[0];
   if (!row) return undefined;
   return { cardId: row.card_id, spendable: row.balance_micros + row.credit_limit_micros, version: row.balance_version, balance: row.balance_micros };
-}
-
-/** Closes the call after its debit and records what could not be collected. One round trip. */
-export async function markSettled(db: Queryable, callId: string, uncollected: Micros): Promise<void> {
-  await db.query(
-    `WITH c AS (UPDATE calls SET status = 'settled', settled_at = now() WHERE call_id = $1)
-     UPDATE cdrs SET uncollected_micros = $2 WHERE call_id = $1 AND $2::bigint <> 0`,
-    [callId, uncollected.toString()],
-  );
 }

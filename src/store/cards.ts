@@ -6,7 +6,15 @@ import { hashPin, type PinKeys } from './pin.ts';
 /** Anything that runs a query: the pool or a client inside a transaction. */
 export type Queryable = Pick<Pool, 'query'> | Pick<PoolClient, 'query'>;
 
-export type CardStatus = 'pending' | 'active' | 'disabled' | 'expired';
+/**
+ * Every card status, the one list the code reads (admin validation, the API schema, the CLI's help, authorization).
+ * pending: never used (activated on first use); active; disabled (by an operator); expired (past its or its series'
+ * expiry). migrations/001_init.sql's CHECK on cards.status holds the same list; test/billing/card-status checks it.
+ */
+export const CARD_STATUSES = ['pending', 'active', 'disabled', 'expired'] as const;
+export type CardStatus = (typeof CARD_STATUSES)[number];
+/** The statuses a series may give its new cards (series.initial_status's CHECK). */
+export const INITIAL_CARD_STATUSES = ['pending', 'active', 'disabled'] as const satisfies readonly CardStatus[];
 
 /** A card with the series settings that decide how it may be used. */
 export interface CardRecord {
@@ -103,12 +111,6 @@ function toRecord(row: CardRow): CardRecord {
     expiryDays: row.expiry_days,
     activationFee: row.activation_fee_micros,
   };
-}
-
-/** One indexed query on cards.pin_hash (UNIQUE). */
-export async function cardIdByPin(db: Queryable, keys: PinKeys, pin: string): Promise<string | undefined> {
-  const r = await db.query<{ id: string }>('SELECT id::text AS id FROM cards WHERE pin_hash = $1', [hashPin(keys, pin)]);
-  return r.rows[0]?.id;
 }
 
 export const CALLER_ID_RE = /^\+?[0-9]{3,20}$/;

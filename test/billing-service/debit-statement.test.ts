@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { applyBalanceChange } from '../../src/billing/ledger.ts';
+import { COST_ALGORITHM } from '../../src/billing/rating.ts';
 import { debitCall, releaseCall, type CallPricing } from '../../src/billing/settle.ts';
 import { MemoryLiveBalance } from '../../src/live/memory-live.ts';
 import { withTransaction } from '../../src/store/db.ts';
@@ -33,7 +34,7 @@ const RULE = {
   taxPpm: 0,
 };
 const rate = toRateSnapshot({ id: '1', prefix: '1', destination: 'test' }, RULE);
-const pricing: CallPricing = { rate, maxSeconds: 600 };
+const pricing: CallPricing = { rate, maxSeconds: 600, costAlgorithm: COST_ALGORITHM };
 
 async function openCall(cardId: string): Promise<string> {
   const callId = randomUUID();
@@ -45,6 +46,7 @@ async function openCall(cardId: string): Promise<string> {
     callerId: null,
     destination: '15557654321',
     rate,
+    costAlgorithm: COST_ALGORITHM,
     maxSeconds: 600,
     reserved: 6_000_000n,
     holdUntil: new Date(Date.now() + 3_600_000),

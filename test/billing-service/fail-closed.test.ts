@@ -27,7 +27,7 @@ describe('fail closed', () => {
     try {
       const ops: Array<() => Promise<unknown>> = [
         () => svc.accessNumber('18005550100'),
-        () => svc.cardIdByPin('123456789012'),
+        () => svc.authorizeByPin('123456789012'),
         () => svc.authorize('1'),
         () => svc.balance('1'),
         () => svc.reserve('1', '15557654321', ctx),

@@ -6,6 +6,7 @@ import { applyBalanceChange } from '../../src/billing/ledger.ts';
 import type { RateRule } from '../../src/billing/rating.ts';
 import type { RateLookup } from '../../src/billing/settle.ts';
 import type { BridgeResult } from '../../src/flow/call.ts';
+import type { CardStatus } from '../../src/store/cards.ts';
 import { withTransaction } from '../../src/store/db.ts';
 import { derivePinKeys, encryptPin, hashPin } from '../../src/store/pin.ts';
 
@@ -92,7 +93,7 @@ export async function createSeries(pool: Pool, o: SeriesOpts = {}): Promise<{ se
 export interface CardOpts {
   seriesId: string;
   balance?: bigint;
-  status?: 'pending' | 'active' | 'disabled' | 'expired';
+  status?: CardStatus;
   creditLimit?: bigint;
   pin?: string;
   maxConcurrent?: number | null;

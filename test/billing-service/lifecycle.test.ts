@@ -27,8 +27,7 @@ describe('authorize', () => {
     const { seriesId } = await createSeries(db.pool, { activationFee: 500_000n, expiryDays: 30 });
     const { cardId, pin } = await createCard(db.pool, { seriesId, balance: 5_000_000n, status: 'pending' });
     const { svc, live } = services();
-    expect(await svc.cardIdByPin(pin)).toBe(cardId);
-    expect(await svc.cardIdByPin('000000000000')).toBeUndefined();
+    expect(await svc.authorizeByPin('000000000000')).toEqual({ ok: false, reason: 'unknown' });
     const results = await Promise.all(Array.from({ length: 20 }, () => svc.authorize(cardId)));
     expect(results.every((r) => r.ok)).toBe(true);
     expect(results.filter((r) => r.ok && r.activated).length).toBe(1);
@@ -47,6 +46,7 @@ describe('authorize', () => {
     const last = results.at(-1)!;
     expect(last.ok && last.card).toMatchObject({ id: cardId, balance: 4_500_000n, available: 4_500_000n, currency: 'USD' });
     expect(await live.peek(cardId)).toEqual({ available: 4_500_000n, active: 0 });
+    expect(await svc.authorizeByPin(pin)).toMatchObject({ ok: true, activated: false, card: { id: cardId } });
   });
 
   it('expiry_days: expires_at is the earlier of activation + days and the series date', async () => {

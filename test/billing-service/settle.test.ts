@@ -59,8 +59,9 @@ describe.each(storeKinds)('settling calls ($name live store)', (kind) => {
     expect(tooLow).toMatchObject({ ok: true, reservation: { maxSeconds: 50, reserved: 1_000_000n } });
     if (tooLow.ok) await svc.settle(tooLow.reservation, unansweredBridge());
     await db.pool.query(`UPDATE cards SET status = 'disabled' WHERE id = $1`, [id]);
+    // Disabled during the IVR: the caller hears that, not "balance too low".
     const refused = await svc.reserve(id, '15557654321', ctx, { card: auth.card });
-    expect(refused).toEqual({ ok: false, reason: 'insufficient' });
+    expect(refused).toEqual({ ok: false, reason: 'card_disabled' });
     expect(await live.reservations(id)).toEqual([]);
     const rows = await db.pool.query(`SELECT status FROM calls WHERE card_id = $1`, [id]);
     expect(rows.rows.map((r) => r.status)).toEqual(['released', 'released']);
@@ -195,6 +196,28 @@ describe('refusals', () => {
     };
     await expect(svc.reserve(cardId, '15557654321', ctx)).rejects.toThrow(/ECONNREFUSED/);
     expect(await rows()).toEqual(['released']);
+  });
+
+  it('each refusal says its own cause: the card disabled or expired (read now, or refused by the insert), contention', async () => {
+    const { cardId, rates } = await setup(1_000_000n, 1);
+    const live = new MemoryLiveBalance();
+    const svc = createCallServices({ pool: db.pool, live, rates, pinKeys, config: BASE_CONFIG, logger: silentLog });
+    const auth = await svc.authorize(cardId);
+    if (!auth.ok) throw new Error('not authorized');
+    const setStatus = (s: string) => db.pool.query(`UPDATE cards SET status = $2 WHERE id = $1`, [cardId, s]);
+    await setStatus('expired');
+    expect(await svc.reserve(cardId, '15557654321', ctx)).toEqual({ ok: false, reason: 'card_expired' });
+    expect(await svc.reserve(cardId, '15557654321', ctx, { card: auth.card })).toEqual({ ok: false, reason: 'card_expired' });
+    await setStatus('disabled');
+    expect(await svc.reserve(cardId, '15557654321', ctx)).toEqual({ ok: false, reason: 'card_disabled' });
+    await setStatus('pending');
+    expect(await svc.reserve(cardId, '15557654321', ctx)).toEqual({ ok: false, reason: 'card_disabled' });
+    expect(await svc.reserve('00000000-0000-0000-0000-000000000000', '15557654321', ctx)).toEqual({ ok: false, reason: 'card_unknown' });
+    await setStatus('active');
+    // The live store never settles on an amount (other calls keep changing it): after a few tries, "try again".
+    live.reserve = async () => ({ ok: false, reason: 'needs_load' });
+    expect(await svc.reserve(cardId, '15557654321', ctx)).toEqual({ ok: false, reason: 'retry' });
+    expect((await db.pool.query(`SELECT 1 FROM calls WHERE card_id = $1`, [cardId])).rowCount).toBe(0);
   });
 
   it('too many calls, insufficient funds, no rate', async () => {

@@ -291,8 +291,12 @@ describe('pure pieces', () => {
     const g = tx('g_pagd_invalid_then_valid');
     const arg = pagdFrom('10 10 3 5000 # tone_stream://%(200,0,440) tone_stream://%(300,100,480,620) pin ^\\d{10}$ 3000');
     const recorded = g.split('\n\n').find((c) => c.includes('play_and_get_digits'))!;
-    expect(sendmsgExecute('play_and_get_digits', pagdArg(arg), uuid)).toBe(toBodyForm(`${recorded.replace(/Event-UUID: \S+/, `Event-UUID: ${uuid}`)}\n\n`));
-    expect(sendmsgExecute('answer', undefined, uuid)).toBe(`sendmsg\ncall-command: execute\nexecute-app-name: answer\nEvent-UUID: ${uuid}\n\n`);
+    expect(sendmsgExecute('play_and_get_digits', pagdArg(arg), uuid, false)).toBe(toBodyForm(`${recorded.replace(/Event-UUID: \S+/, `Event-UUID: ${uuid}`)}\n\n`));
+    expect(sendmsgExecute('answer', undefined, uuid, false)).toBe(`sendmsg\ncall-command: execute\nexecute-app-name: answer\nEvent-UUID: ${uuid}\n\n`);
+    expect(sendmsgExecute('answer', undefined, uuid, true)).toBe(`sendmsg\ncall-command: execute\nexecute-app-name: answer\nEvent-UUID: ${uuid}\nevent-lock: true\n\n`);
+    // The event-lock default lives in the connection only (EslConnection.execute: with the lock); the builder has none.
+    // @ts-expect-error: the argument is required
+    expect(() => sendmsgExecute('answer', undefined, uuid)).toThrow(/eventLock must be given/);
     expect(() => pagdArg({ ...arg, variable: 'Pin-1' })).toThrow(/variable/);
     expect(() => pagdArg({ ...arg, prompt: 'a b' })).toThrow(/prompt/);
     expect(() => sendmsgHangup('NORMAL_CLEARING\nx: y')).toThrow();

@@ -11,10 +11,11 @@ import type {
   SettleResult,
 } from '../../src/flow/services.ts';
 import { parseMoney, type Micros } from '../../src/money/money.ts';
+import type { CardStatus } from '../../src/store/cards.ts';
 
 export interface FakeCard {
   id: string;
-  status: 'active' | 'pending' | 'disabled' | 'expired';
+  status: CardStatus;
   balance: Micros;
   /** Price of one second, for reservations and settlement. */
   perSecond: Micros;
@@ -86,10 +87,6 @@ export class FakeServices implements CallServices {
     this.record('accessNumber', [did]);
     const a = this.numbers.get(did);
     return a && this.cliWithNumber && callerId !== undefined ? { ...a, cliCardId: this.clis.get(callerId) ?? null } : a;
-  }
-  async cardIdByPin(pin: string) {
-    this.record('cardIdByPin', [pin]);
-    return this.pins.get(pin);
   }
   async cardIdByCli(callerId: string) {
     this.record('cardIdByCli', [callerId]);

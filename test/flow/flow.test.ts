@@ -455,8 +455,25 @@ describe('call flow: reservation refused', () => {
   });
 
   it.each([
+    ['card_disabled', 'card_disabled'],
+    ['card_expired', 'card_expired'],
+    ['card_unknown', 'card_unknown'],
+  ] as const)('card changed during the IVR (%s): its own prompt, not "balance too low", and the call ends', async (reason, prompt) => {
+    const services = new FakeServices();
+    services.reserveQueue.push({ ok: false, reason });
+    const { call, outcome } = await run({ digits: [PIN, DEST, DEST] }, services);
+    expect(call.audio().slice(-1)).toEqual([prompt]);
+    expect(call.audio()).not.toContain('insufficient_balance');
+    expect(call.count('bridge')).toBe(0);
+    expect(services.callsOf('reserve')).toHaveLength(1);
+    expect(services.callsOf('settle')).toEqual([]);
+    expect(outcome.ended).toBe(reason);
+  });
+
+  it.each([
     ['insufficient', 'insufficient_balance'],
     ['no_rate', 'no_rate'],
+    ['retry', 'try_again'],
   ] as const)('reserve %s: %s and the destination is asked again', async (reason, prompt) => {
     const services = new FakeServices();
     services.reserveQueue.push({ ok: false, reason });

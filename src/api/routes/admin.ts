@@ -26,6 +26,7 @@ import { addCallerId, listCallerIds, removeCallerId } from '../../store/admin/ca
 import { exportRateTable, importRateTable, listRateTablesAdmin, listTableRates, rateImportOptionsSchema } from '../../store/admin/rates.ts';
 import { cdrFilterSchema, cdrJson, cdrListSchema, costReport, costReportJson, costReportSchema, exportCdrs, listCdrs } from '../../store/admin/cdrs.ts';
 import { amountJson } from '../../store/admin/format.ts';
+import { CARD_STATUSES } from '../../store/cards.ts';
 import { invalid } from '../../store/admin/errors.ts';
 import { booleanInput, pageInput, parseInput } from '../../store/admin/input.ts';
 import { seriesJson } from '../../cli/commands/series.ts';
@@ -104,7 +105,7 @@ export function registerAdminRoutes(app: FastifyInstance, ctx: AdminContext): vo
   );
   app.post(
     '/cards/:serial/status',
-    doc('cards', 'Set a card status', { body: { type: 'object', properties: { status: { type: 'string', enum: ['pending', 'active', 'disabled', 'expired'] } }, required: ['status'] } }),
+    doc('cards', 'Set a card status', { body: { type: 'object', properties: { status: { type: 'string', enum: [...CARD_STATUSES] } }, required: ['status'] } }),
     async (req) => {
       const status = (req.body as { status?: unknown } | undefined)?.status;
       if (typeof status !== 'string') throw invalid('status: is required');

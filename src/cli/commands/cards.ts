@@ -1,6 +1,7 @@
 import { createWriteStream } from 'node:fs';
 import { once } from 'node:events';
 import type { Command } from 'commander';
+import { CARD_STATUSES } from '../../store/cards.ts';
 import {
   adjust,
   cardHistory,
@@ -27,7 +28,7 @@ import type { CliRuntime } from '../runtime.ts';
 function filterOptions(cmd: Command): Command {
   return cmd
     .option('--series <number>', 'series number')
-    .option('--status <status>', 'pending|active|disabled|expired')
+    .option('--status <status>', CARD_STATUSES.join('|'))
     .option('--serial <serial>', 'serial or its beginning')
     .option('--min-balance <amount>')
     .option('--max-balance <amount>')
@@ -87,7 +88,7 @@ export function registerCards(program: Command, rt: CliRuntime): void {
 
   cards
     .command('set-status <serial> <status>')
-    .description('set a card status: pending|active|disabled|expired')
+    .description(`set a card status: ${CARD_STATUSES.join('|')}`)
     .option('--json', 'print JSON')
     .action(async (serial: string, status: string, o) => {
       const c = await setCardStatus(await rt.admin(), serial, status);

@@ -3,6 +3,7 @@ import cliProgress from 'cli-progress';
 import { createSeries, editSeries, getSeries, listSeries, type Series } from '../../store/admin/series.ts';
 import { amountJson, formatAmount, isoOrNull } from '../../store/admin/format.ts';
 import type { GenerationPhase } from '../../store/admin/card-gen.ts';
+import { INITIAL_CARD_STATUSES } from '../../store/cards.ts';
 import { defined } from '../../store/admin/input.ts';
 import type { CliRuntime } from '../runtime.ts';
 
@@ -37,7 +38,7 @@ export function registerSeries(program: Command, rt: CliRuntime): void {
     .option('--balance <amount>', 'initial balance of each card', '0')
     .option('--currency <ISO>', "currency (default: the rate table's)")
     .option('--pin-length <n>', 'PIN digits, 8..20', '10')
-    .option('--status <status>', 'initial card status: pending|active|disabled', 'pending')
+    .option('--status <status>', `initial card status: ${INITIAL_CARD_STATUSES.join('|')}`, 'pending')
     .option('--tax-profile <name>', 'tax profile')
     .option('--activation-fee <amount>', 'charged at first use')
     .option('--maintenance-fee <amount>', 'charged every --maintenance-hours')

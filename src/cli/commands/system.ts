@@ -39,7 +39,9 @@ export function registerSystem(program: Command, rt: CliRuntime): void {
     });
 
   // The service and the demo are the lead's modules; loaded on demand so the operator commands never depend on them.
-  const appModule = (name: string) => new URL(`../../app/${name}.ts`, import.meta.url).href;
+  // Compiled (dist/*.js) or run from the sources through tsx (src/*.ts).
+  const ext = import.meta.url.endsWith('.js') ? '.js' : '.ts';
+  const appModule = (name: string) => new URL(`../../app/${name}${ext}`, import.meta.url).href;
 
   program
     .command('serve')

@@ -4,6 +4,7 @@ import { z } from 'zod';
 import { stringify } from 'csv-stringify/sync';
 import ExcelJS from 'exceljs';
 import { withTransaction } from '../db.ts';
+import { CARD_STATUSES } from '../cards.ts';
 import { decryptPin } from '../pin.ts';
 import { applyBalanceChange } from '../../billing/ledger.ts';
 import type { Micros } from '../../money/money.ts';
@@ -23,8 +24,6 @@ import {
   wholeNumber,
 } from './input.ts';
 import { forEachBatch } from './cursor.ts';
-
-export const CARD_STATUSES = ['pending', 'active', 'disabled', 'expired'] as const;
 
 export const cardFilterSchema = z.object({
   series: seriesNumberInput.optional(),

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { ADMIN_SETTING_COLUMNS } from '../access-numbers.ts';
 import type { AdminContext } from './context.ts';
 import { conflict, invalid, notFound, pgCode } from './errors.ts';
 import { booleanInput, parseInput, phoneInput, wholeNumber } from './input.ts';
@@ -47,23 +48,8 @@ export type DidAddInput = z.input<typeof didAddSchema>;
 export const didEditSchema = z.object(didFields).partial().strict();
 export type DidEditInput = z.input<typeof didEditSchema>;
 
-const COLUMNS: Record<keyof typeof didFields, string> = {
-  language: 'language',
-  auth: 'auth_mode',
-  gateway: 'gateway',
-  failoverGateway: 'failover_gateway',
-  minDigits: 'min_digits',
-  maxDigits: 'max_digits',
-  allowPrefix: 'allowed_prefixes',
-  denyPrefix: 'denied_prefixes',
-  countryCode: 'country_code',
-  nationalPrefix: 'national_prefix',
-  pinLength: 'pin_length',
-  pinTries: 'pin_tries',
-  bindCli: 'bind_cli_after_pin',
-  maxCallsPerSession: 'max_calls_per_session',
-  enabled: 'enabled',
-};
+// The settings' columns come from the one mapping the call flow also reads (store/access-numbers.ts).
+const COLUMNS: Record<keyof typeof didFields, string> = { ...ADMIN_SETTING_COLUMNS, enabled: 'enabled' };
 
 export interface Did {
   did: string;

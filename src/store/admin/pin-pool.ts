@@ -7,7 +7,8 @@ import { pinRows } from './pin-rows.ts';
 /**
  * Generates COPY rows of fresh PINs on worker threads (HMAC + AES-GCM per PIN is most of the CPU of a large
  * series), keeping up to `depth` chunks in flight per thread. Falls back to the calling thread when workers
- * cannot start. The workers load TypeScript through tsx themselves, however the parent process was started.
+ * cannot start. Run from the sources, the workers load TypeScript through tsx themselves, however the parent
+ * process was started; compiled, they load dist/'s JavaScript.
  */
 export class PinRowPool {
   private workers: Worker[] = [];
@@ -22,12 +23,12 @@ export class PinRowPool {
     threads = Math.max(1, Math.min(4, availableParallelism() - 1)),
   ) {
     try {
-      // The ESM build of tsx's API (its CommonJS build cannot register ESM hooks in a worker).
-      const tsx = createRequire(import.meta.url).resolve('tsx/esm/api').replace(/\.cjs$/, '.mjs');
-      const impl = new URL('./pin-worker.ts', import.meta.url).href;
-      const boot = `import(${JSON.stringify(new URL(`file://${tsx}`).href)}).then((m) => { (m.register ?? m.default.register)(); return import(${JSON.stringify(impl)}); })`;
+      const workerData = { hashKey: keys.hashKey, cipherKey: keys.cipherKey, pinLength };
+      const spawn = import.meta.url.endsWith('.js')
+        ? () => new Worker(new URL('./pin-worker.js', import.meta.url), { workerData }) // compiled (dist/)
+        : tsxWorker(new URL('./pin-worker.ts', import.meta.url).href, workerData);
       for (let i = 0; i < threads; i++) {
-        const w = new Worker(boot, { eval: true, workerData: { hashKey: keys.hashKey, cipherKey: keys.cipherKey, pinLength } });
+        const w = spawn();
         w.on('message', (m: { id: number; text: string }) => {
           const p = this.pending.get(m.id);
           this.pending.delete(m.id);
@@ -59,4 +60,12 @@ export class PinRowPool {
     await Promise.all(this.workers.map((w) => w.terminate()));
     this.workers = [];
   }
+}
+
+/** From the sources: the worker registers tsx before loading the TypeScript module. */
+function tsxWorker(impl: string, workerData: unknown): () => Worker {
+  // The ESM build of tsx's API (its CommonJS build cannot register ESM hooks in a worker).
+  const tsx = createRequire(import.meta.url).resolve('tsx/esm/api').replace(/\.cjs$/, '.mjs');
+  const boot = `import(${JSON.stringify(new URL(`file://${tsx}`).href)}).then((m) => { (m.register ?? m.default.register)(); return import(${JSON.stringify(impl)}); })`;
+  return () => new Worker(boot, { eval: true, workerData });
 }

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { INITIAL_CARD_STATUSES } from '../cards.ts';
 import { withTransaction } from '../db.ts';
 import type { Micros } from '../../money/money.ts';
 import type { AdminContext } from './context.ts';
@@ -15,7 +16,7 @@ export const seriesCreateSchema = z.object({
   balance: nonNegativeMoney.default(0n),
   currency: z.string().trim().regex(/^[A-Za-z]{3}$/, 'must be a 3-letter ISO code').transform((s) => s.toUpperCase()).optional(),
   pinLength: wholeNumber(8, 20).default(10),
-  status: z.enum(['pending', 'active', 'disabled']).default('pending'),
+  status: z.enum(INITIAL_CARD_STATUSES).default('pending'),
   rateTable: z.string().trim().min(1, 'is required'),
   taxProfile: z.string().trim().min(1).optional(),
   activationFee: nonNegativeMoney.default(0n),
