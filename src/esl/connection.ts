@@ -11,6 +11,7 @@ import type { Socket } from 'node:net';
 import type { Logger } from 'pino';
 import { command as commandText, sendmsgExecute } from './commands.ts';
 import { EslError } from './errors.ts';
+import { eslProtocolErrorsTotal } from '../metrics/index.ts';
 import { EslEvent, FrameParser, toFrame, type EslFrame, type FrameParserLimits, type Headers } from './parser.ts';
 
 export const DEFAULT_COMMAND_TIMEOUT_MS = 5_000;
@@ -274,6 +275,7 @@ export class EslConnection {
     try {
       frames = this.parser.push(chunk);
     } catch (err) {
+      eslProtocolErrorsTotal.inc();
       this.log.warn({ err }, 'esl protocol error, dropping the connection');
       this.destroy(err as Error);
       return;
@@ -283,6 +285,7 @@ export class EslConnection {
       try {
         this.dispatch(toFrame(raw));
       } catch (err) {
+        eslProtocolErrorsTotal.inc();
         this.log.warn({ err }, 'esl protocol error, dropping the connection');
         this.destroy(err as Error);
         return;
