@@ -25,9 +25,10 @@ const hostPortList = z
   .transform((v) => v.split(',').map((e) => e.trim()).filter(Boolean))
   .pipe(
     z
-      .array(z.string().regex(/^(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9._-]+):\d{1,5}$/, 'must be a comma-separated list of host:port'))
+      .array(z.string())
       .min(1, 'must name at least one host:port')
-      .max(32),
+      .max(32)
+      .refine((list) => list.every((e) => /^(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9._-]+):\d{1,5}$/.test(e)), 'must be a comma-separated list of host:port'),
   )
   .transform((list) =>
     list.map((e) => {

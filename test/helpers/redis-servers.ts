@@ -13,6 +13,12 @@ import { Redis } from 'ioredis';
  */
 const run = promisify(execFile);
 
+// Even if the test process exits without its afterAll, no server it started outlives it.
+const running = new Set<ChildProcess>();
+process.once('exit', () => {
+  for (const p of running) p.kill('SIGKILL');
+});
+
 export interface RedisNode {
   host: string;
   port: number;
@@ -85,8 +91,8 @@ export class RedisFarm {
       },
     };
     this.nodes.push(node);
-    // Even if the test process dies without its afterAll, no server outlives it.
-    process.once('exit', () => proc.kill('SIGKILL'));
+    running.add(proc);
+    proc.once('exit', () => running.delete(proc));
     await until(`redis-server on ${port}`, async () => (await ping(port)) === 'PONG');
     return node;
   }
