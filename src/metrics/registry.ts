@@ -11,8 +11,12 @@ import { AggregatorRegistry, Counter, Gauge, Histogram, Registry, collectDefault
  */
 export const registry = new Registry();
 
-// A worker of `ccard serve` answers the supervisor's metric requests from this registry (./cluster.ts).
-if (cluster.isWorker) AggregatorRegistry.setRegistries([registry]);
+// A worker of `ccard serve` answers the supervisor's metric requests from this registry (./cluster.ts); creating
+// an AggregatorRegistry is what installs prom-client's answering listener in a worker.
+if (cluster.isWorker) {
+  AggregatorRegistry.setRegistries([registry]);
+  new AggregatorRegistry();
+}
 
 collectDefaultMetrics({ register: registry, prefix: 'ccard_' });
 
