@@ -22,7 +22,7 @@ const CACHE_MS = 5_000;
 const QUERY_TIMEOUT_MS = 2_000;
 
 const HELD_SQL = `
-  SELECT c.currency, COALESCE(SUM(k.reserved_micros), 0) AS held, COUNT(*)::int AS n
+  SELECT c.currency, COALESCE(SUM(k.reserved_micros), 0)::bigint AS held, COUNT(*)::int AS n
     FROM calls k JOIN cards c ON c.id = k.card_id
    WHERE k.status = 'reserved' AND k.hold_until > now()
    GROUP BY c.currency`;
