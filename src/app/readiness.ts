@@ -1,5 +1,5 @@
 import { readdirSync } from 'node:fs';
-import type { Cluster, Redis } from 'ioredis';
+import { Cluster, type Redis } from 'ioredis';
 import type { Pool } from 'pg';
 import { MIGRATIONS_DIR } from '../store/migrate.ts';
 
@@ -40,6 +40,17 @@ function bounded<T>(op: Promise<T>, what: string): Promise<T> {
 
 const oneLine = (err: unknown) => (err instanceof Error ? err.message : String(err)).split('\n')[0]!.slice(0, 200);
 
+/** A single Redis or Sentinel master: PING. A Cluster: a node answers and says every slot is served. */
+async function redisAnswers(redis: Redis | Cluster): Promise<void> {
+  if (!(redis instanceof Cluster)) {
+    await redis.ping();
+    return;
+  }
+  const info = String(await redis.call('CLUSTER', 'INFO'));
+  const state = /cluster_state:(\w+)/.exec(info)?.[1];
+  if (state !== 'ok') throw new Error(`cluster_state is ${state ?? 'unknown'}`);
+}
+
 export function createReadiness(deps: ReadinessDeps): () => Promise<ReadyReport> {
   // The migrations this build expects, read once: a newer build against an older schema is not ready.
   const expected = readdirSync(deps.migrationsDir ?? MIGRATIONS_DIR)
@@ -65,7 +76,7 @@ export function createReadiness(deps: ReadinessDeps): () => Promise<ReadyReport>
       },
     );
     const redis = deps.redis
-      ? bounded(deps.redis.ping(), 'Redis').then(
+      ? bounded(redisAnswers(deps.redis), 'Redis').then(
           () => undefined,
           (err) => {
             checks.redis = 'failed';
