@@ -25,6 +25,7 @@ import {
   type RecoverySummary,
 } from '../billing/settle.ts';
 import { ingestJsonCdr, type IngestResult } from '../cdr/json-cdr.ts';
+import { countBackendError, countLockout, countRefusal, refused, timeReservation } from '../metrics/index.ts';
 
 export interface LockoutConfig {
   /** Failed PIN tries from one caller ID within windowSec before it is locked out. */
@@ -105,6 +106,7 @@ export async function failClosed<T>(what: string, timeoutMs: number, op: () => P
   } catch (err) {
     if (err instanceof ServiceUnavailableError) throw err;
     if (isUnavailableError(err)) {
+      countBackendError(err);
       throw new ServiceUnavailableError(`${what}: ${(err as Error).message}`, { cause: err });
     }
     throw err;
@@ -146,7 +148,8 @@ class RedisLockout implements Lockout {
   }
   async fail(subject: string, max: number): Promise<void> {
     const [count, lock] = this.keys(subject);
-    await this.redis.eval(FAIL_SCRIPT, 2, count, lock, String(max), String(this.cfg.windowSec), String(this.cfg.lockoutSec));
+    const n = await this.redis.eval(FAIL_SCRIPT, 2, count, lock, String(max), String(this.cfg.windowSec), String(this.cfg.lockoutSec));
+    if (Number(n) >= max) countLockout(subject);
   }
 }
 
@@ -173,6 +176,7 @@ class MemoryLockout implements Lockout {
     f.n++;
     if (f.n >= max) {
       this.locked.set(subject, now + this.cfg.lockoutSec * 1000);
+      countLockout(subject);
       this.fails.delete(subject);
     } else this.fails.set(subject, f);
   }
@@ -205,7 +209,7 @@ export function createCallServices(deps: CallServicesDeps): CcardCallServices {
   /** Status, expiry and first-use activation, then the card's spendable into the live store (one round trip). */
   async function authorize(cardOrId: string | CardRecord): Promise<AuthorizeResult> {
     const r = await authorizeCard(pool, cardOrId, now());
-    if (!r.ok) return r;
+    if (!r.ok) return refused(r);
     const { card } = r;
     const { available } = await live.load(card.id, { spendable: card.balance + card.creditLimit, version: card.version });
     return {
@@ -255,18 +259,20 @@ export function createCallServices(deps: CallServicesDeps): CcardCallServices {
 
 
     reserve: (cardId, number, ctx, hint) =>
-      guard('reserve', (): Promise<ReserveResult> => reserveCall(billing, cardId, number, ctx, now(), hint)),
+      guard('reserve', (): Promise<ReserveResult> => timeReservation(() => reserveCall(billing, cardId, number, ctx, now(), hint)).then(refused)),
 
     settle: (reservation, bridge) => guard('settle', (): Promise<SettleResult> => settleReservation(billing, reservation, bridge)),
 
     isLockedOut: (did, callerId) =>
       guard('isLockedOut', async () => {
         const [cli, dn] = await Promise.all([lockout.isLocked(cliSubject(callerId)), lockout.isLocked(didSubject(did))]);
+        if (cli || dn) countRefusal('locked_out');
         return cli || dn;
       }),
 
     recordPinFailure: (did, callerId) =>
       guard('recordPinFailure', async () => {
+        countRefusal('wrong_pin');
         await Promise.all([lockout.fail(cliSubject(callerId), config.lockout.maxFailures), lockout.fail(didSubject(did), didMax)]);
       }),
 

@@ -17,6 +17,7 @@
 import cluster, { type Worker } from 'node:cluster';
 import type { Logger } from 'pino';
 import type { Config } from '../config/env.ts';
+import { serveClusterMetrics } from '../metrics/index.ts';
 
 /** Set by the supervisor for its workers (not configuration). */
 export const WORKER_INDEX_ENV = 'CCARD_WORKER_INDEX';
@@ -42,6 +43,7 @@ export function workerRole(env: NodeJS.ProcessEnv = process.env): WorkerRole | u
 /** Runs the supervisor: forks config.CCARD_WORKERS workers and keeps them running until SIGTERM / SIGINT. */
 export function runSupervisor(config: Config, logger: Logger): Promise<void> {
   cluster.schedulingPolicy = cluster.SCHED_NONE;
+  serveClusterMetrics(); // GET /metrics on any worker answers for all of them
   const log = logger.child({ supervisor: process.pid });
   const workers = new Map<Worker, number>();
   let stopping = false;

@@ -93,7 +93,7 @@ function describeOutcome(o: FlowOutcome | undefined, result: CallResult): string
 /** `npm run demo`: a throw-away embedded database, the real server, and simulated FreeSWITCH calls through it. */
 export async function runDemo(): Promise<void> {
   const dataDir = await mkdtemp(path.join(os.tmpdir(), 'ccard-demo-'));
-  const base = loadConfig({ ...process.env, DATABASE_URL: '', REDIS_URL: '' });
+  const base = loadConfig({ ...process.env, DATABASE_URL: '', REDIS_URL: '', REDIS_SENTINELS: '', REDIS_SENTINEL_NAME: '', REDIS_CLUSTER_NODES: '' });
   const config = { ...base, CCARD_DATA_DIR: dataDir, LOG_LEVEL: process.env.LOG_LEVEL ? base.LOG_LEVEL : ('error' as const) };
   const logger = pino({ level: config.LOG_LEVEL });
   const outcomes: FlowOutcome[] = [];

@@ -5,6 +5,8 @@ import type { LiveBalanceStore } from '../live/live-balance.ts';
 import type { Pool } from '../store/db.ts';
 import type { PinKeys } from '../store/pin.ts';
 import type { CcardCallServices } from './call-services.ts';
+import type { OpsRouteOptions } from '../api/routes/ops.ts';
+import { countIgnoredCdr } from '../metrics/index.ts';
 
 export interface HttpServer {
   listen(host: string, port: number): Promise<{ host: string; port: number }>;
@@ -22,17 +24,19 @@ export async function buildHttp(deps: {
   live: LiveBalanceStore;
   logger: Logger;
   services: CcardCallServices;
+  ops?: OpsRouteOptions;
 }): Promise<HttpServer> {
   const app = buildApi({
     pool: deps.pool,
     pinKeys: deps.pinKeys,
     logger: deps.logger,
     live: deps.live,
+    ...(deps.ops && { ops: deps.ops }),
     onBalanceChange: async (cardId, snapshot) => void (await deps.live.load(cardId, snapshot)),
     onJsonCdr: async (body) => {
       // Any 2xx tells mod_json_cdr the CDR was delivered; a 5xx (thrown: database down) makes it retry and
       // finally keep the file in its err-log-dir, from where `ccard cdr import` can replay it.
-      const result = await deps.services.ingestJsonCdr(body);
+      const result = countIgnoredCdr('json_cdr', await deps.services.ingestJsonCdr(body));
       return { status: 200, body: JSON.parse(JSON.stringify(result, (_, v) => (typeof v === 'bigint' ? v.toString() : v))) };
     },
   });

@@ -1,5 +1,5 @@
 import cluster from 'node:cluster';
-import { Redis } from 'ioredis';
+import type { Cluster, Redis } from 'ioredis';
 import { pino, type Logger } from 'pino';
 import { loadConfig, type Config } from '../config/env.ts';
 import { createEslServer, UNUSED_EVENTS, type EslServer } from '../esl/index.ts';
@@ -19,6 +19,9 @@ import { derivePinKeys, type PinKeys } from '../store/pin.ts';
 import { RateCache } from '../store/rates.ts';
 import { buildHttp, type HttpServer } from './http.ts';
 import { runSupervisor, workerRole } from './cluster.ts';
+import { createReadiness } from './readiness.ts';
+import { createRedisClient, describeRedis, redisReady } from '../live/redis-client.ts';
+import { bindMetricSources, countBackendError, trackCall } from '../metrics/index.ts';
 
 export interface ServiceOptions {
   config?: Config;
@@ -34,6 +37,8 @@ export interface ServiceOptions {
   scheduler?: boolean;
   /** Recover open calls before taking calls (default true; a replaced worker of a running supervisor does not). */
   recover?: boolean;
+  /** Scrape-time metric sources (the unbilled-calls count; default: calls rows with status 'unbilled'). */
+  metrics?: { countUnbilled?: () => Promise<number>; cacheMs?: number };
   /** Wraps each call before the flow gets it (the benchmark times decisions with it). */
   wrapCall?: (call: Call) => Call;
 }
@@ -80,16 +85,14 @@ export async function startService(opts: ServiceOptions = {}): Promise<Service> 
     const applied = await migrate(pool);
     if (applied.length) logger.info({ applied }, 'migrations applied');
 
-    let redis: Redis | undefined;
+    let redis: Redis | Cluster | undefined;
     let live: LiveBalanceStore;
-    if (config.REDIS_URL) {
-      redis = new Redis(config.REDIS_URL, { maxRetriesPerRequest: 1, connectTimeout: 2000, enableOfflineQueue: false, enableAutoPipelining: true });
-      redis.on('error', (err) => logger.warn({ err: err.message }, 'redis error'));
-      await new Promise<void>((resolve, reject) => {
-        redis!.once('ready', resolve);
-        redis!.once('error', reject);
-      });
+    if (config.redis) {
+      redis = createRedisClient(config.redis);
+      redis.on('error', (err) => (logger.warn({ err: err.message }, 'redis error'), countBackendError(err, 'redis')));
       cleanups.push(async () => redis!.disconnect());
+      await redisReady(redis);
+      logger.info({ redis: describeRedis(config.redis) }, 'redis ready');
       live = new RedisLiveBalance(redis, { prefix: config.CCARD_REDIS_PREFIX });
     } else {
       if (!config.embedded) logger.warn('REDIS_URL unset: live balances are held in this process (run only one ccard)');
@@ -131,7 +134,11 @@ export async function startService(opts: ServiceOptions = {}): Promise<Service> 
       logger.info({ recovered }, 'open calls recovered');
     }
 
-    const http: HttpServer = await buildHttp({ pool, pinKeys, live, logger, services });
+    let draining = false;
+    const readiness = createReadiness({ pool, redis, draining: () => draining });
+    const unbindMetrics = bindMetricSources({ pool, isReady: async () => (await readiness()).ready, ...opts.metrics });
+    cleanups.push(async () => unbindMetrics());
+    const http: HttpServer = await buildHttp({ pool, pinKeys, live, logger, services, ops: { readiness, metricsToken: config.CCARD_METRICS_TOKEN } });
     cleanups.push(() => http.close());
     const httpAddr = await http.listen(config.CCARD_HTTP_HOST, opts.httpPort ?? config.CCARD_HTTP_PORT);
 
@@ -170,7 +177,7 @@ export async function startService(opts: ServiceOptions = {}): Promise<Service> 
       commandTimeoutMs: config.CCARD_ESL_COMMAND_TIMEOUT_MS,
       onCall: async (session) => {
         const call = opts.wrapCall ? opts.wrapCall(session) : session;
-        const outcome = await runCallFlow(call, services, flowOptions, logger);
+        const outcome = await trackCall(() => runCallFlow(call, services, flowOptions, logger));
         opts.onCallEnded?.(outcome);
       },
     });
@@ -190,6 +197,9 @@ export async function startService(opts: ServiceOptions = {}): Promise<Service> 
       http: httpAddr,
       stop(drainMs = 30_000) {
         stopping ??= (async () => {
+          // /ready turns red first; calls are still taken for CCARD_DRAIN_DELAY_SECONDS, while balancers notice.
+          draining = true;
+          await new Promise((r) => setTimeout(r, config.CCARD_DRAIN_DELAY_SECONDS * 1000));
           await esl.close(drainMs);
           await cleanup();
         })();

@@ -19,6 +19,7 @@ import {
   type RateSnapshot,
 } from '../store/calls.ts';
 import { billedSecondsFor, cost, costUnder, maxSeconds, COST_ALGORITHM, type RateRule } from './rating.ts';
+import { observeFinish } from '../metrics/index.ts';
 
 /** Finds the rate for a number in a table (src/store/rates.ts implements it over an in-memory prefix index). */
 export interface RateLookup {
@@ -245,7 +246,7 @@ function batcherFor(pool: Pool): DebitBatcher {
 
 /** Ends a call from its CDR: debits it when answered, otherwise releases its hold. Idempotent on callId. */
 export async function finishCall(deps: SettleDeps, facts: CallFacts): Promise<FinishOutcome> {
-  return facts.answered ? debitCall(deps, facts) : releaseCall(deps, facts.callId);
+  return observeFinish(facts, () => (facts.answered ? debitCall(deps, facts) : releaseCall(deps, facts.callId)));
 }
 
 async function pushSettle(deps: SettleDeps, cardId: string, callId: string, snap?: { spendable: Micros; version: bigint }) {

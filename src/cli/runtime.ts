@@ -67,13 +67,13 @@ export class CliRuntime {
 
   /** With REDIS_URL set, a balance changed from the CLI also refreshes the running service's live cache. */
   private async redisRefresh(cfg: Config): Promise<OnBalanceChange | undefined> {
-    if (!cfg.REDIS_URL) return undefined;
-    const url = cfg.REDIS_URL;
+    const target = cfg.redis;
+    if (!target) return undefined;
     let live: import('../live/live-balance.ts').LiveBalanceStore | undefined;
     return async (cardId, snap) => {
       if (!live) {
-        const [{ Redis }, { RedisLiveBalance }] = await Promise.all([import('ioredis'), import('../live/redis-live.ts')]);
-        live = new RedisLiveBalance(new Redis(url, { maxRetriesPerRequest: 2 }), { prefix: cfg.CCARD_REDIS_PREFIX, ownsClient: true });
+        const [{ createRedisClient }, { RedisLiveBalance }] = await Promise.all([import('../live/redis-client.ts'), import('../live/redis-live.ts')]);
+        live = new RedisLiveBalance(createRedisClient(target, 'cli'), { prefix: cfg.CCARD_REDIS_PREFIX, ownsClient: true });
         const opened = live;
         this.cleanups.push(() => opened.close());
       }
@@ -92,9 +92,9 @@ export class CliRuntime {
    */
   async liveStore(): Promise<import('../live/live-balance.ts').LiveBalanceStore> {
     const cfg = this.getConfig();
-    if (!cfg.REDIS_URL) return new (await import('../live/memory-live.ts')).MemoryLiveBalance();
-    const [{ Redis }, { RedisLiveBalance }] = await Promise.all([import('ioredis'), import('../live/redis-live.ts')]);
-    const live = new RedisLiveBalance(new Redis(cfg.REDIS_URL, { maxRetriesPerRequest: 2 }), { prefix: cfg.CCARD_REDIS_PREFIX, ownsClient: true });
+    if (!cfg.redis) return new (await import('../live/memory-live.ts')).MemoryLiveBalance();
+    const [{ createRedisClient }, { RedisLiveBalance }] = await Promise.all([import('../live/redis-client.ts'), import('../live/redis-live.ts')]);
+    const live = new RedisLiveBalance(createRedisClient(cfg.redis, 'cli'), { prefix: cfg.CCARD_REDIS_PREFIX, ownsClient: true });
     this.cleanups.push(() => live.close());
     return live;
   }

@@ -19,6 +19,25 @@ const int = (min: number, max: number) =>
 const port = int(0, 65535);
 const host = z.string().regex(/^[A-Za-z0-9.:_-]+$/, 'must be a host name or IP address');
 
+/** "host:port,host:port" (IPv6 as [addr]:port) for REDIS_SENTINELS and REDIS_CLUSTER_NODES. */
+const hostPortList = z
+  .string()
+  .transform((v) => v.split(',').map((e) => e.trim()).filter(Boolean))
+  .pipe(
+    z
+      .array(z.string())
+      .min(1, 'must name at least one host:port')
+      .max(32)
+      .refine((list) => list.every((e) => /^(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9._-]+):\d{1,5}$/.test(e)), 'must be a comma-separated list of host:port'),
+  )
+  .transform((list) =>
+    list.map((e) => {
+      const i = e.lastIndexOf(':');
+      return { host: e.slice(0, i).replace(/^\[(.*)\]$/, '$1'), port: Number(e.slice(i + 1)) };
+    }),
+  )
+  .refine((list) => list.every((n) => n.port >= 1 && n.port <= 65535), 'every port must be 1-65535');
+
 const schema = z.object({
   DATABASE_URL: z
     .string()
@@ -28,6 +47,13 @@ const schema = z.object({
     .string()
     .regex(/^rediss?:\/\//, 'must be a redis:// URL')
     .optional(),
+  REDIS_SENTINELS: hostPortList.optional(),
+  REDIS_SENTINEL_NAME: z.string().regex(/^[A-Za-z0-9._-]{1,64}$/, 'must be the master name the sentinels monitor').optional(),
+  REDIS_CLUSTER_NODES: hostPortList.optional(),
+  REDIS_PASSWORD: z.string().optional(),
+  REDIS_SENTINEL_PASSWORD: z.string().optional(),
+  CCARD_METRICS_TOKEN: z.string().min(16, 'must be at least 16 characters').optional(),
+  CCARD_DRAIN_DELAY_SECONDS: int(0, 300).default(0),
   CCARD_DATA_DIR: z.string().min(1).default('.data'),
   CCARD_SECRET: z.string().min(16, 'must be at least 16 characters').optional(),
   CCARD_ESL_HOST: host.default('127.0.0.1'),
@@ -61,7 +87,15 @@ export type Env = z.infer<typeof schema>;
 /** The secret used when none is configured: only acceptable for the embedded demo database. */
 export const DEMO_SECRET = 'ccard-embedded-demo-secret-not-for-production';
 
+/** Where the live store and the PIN lockouts live: one Redis, a Sentinel-managed master, or a Redis Cluster. */
+export type RedisTarget =
+  | { mode: 'single'; url: string }
+  | { mode: 'sentinel'; sentinels: Array<{ host: string; port: number }>; name: string; password?: string; sentinelPassword?: string }
+  | { mode: 'cluster'; nodes: Array<{ host: string; port: number }>; password?: string };
+
 export interface Config extends Env {
+  /** REDIS_URL, REDIS_SENTINELS or REDIS_CLUSTER_NODES; undefined: live balances in this process. */
+  redis: RedisTarget | undefined;
   /** True when no DATABASE_URL is set: ccard runs PGlite in CCARD_DATA_DIR. */
   embedded: boolean;
   secret: string;
@@ -85,10 +119,37 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   if (cfg.CCARD_MIN_CALL_SECONDS >= cfg.CCARD_MAX_CALL_SECONDS) {
     throw new ConfigError('invalid configuration:\n  CCARD_MIN_CALL_SECONDS: must be below CCARD_MAX_CALL_SECONDS');
   }
-  if (cfg.CCARD_WORKERS > 1 && (embedded || !cfg.REDIS_URL)) {
+  const redis = redisTarget(cfg);
+  if (cfg.CCARD_WORKERS > 1 && (embedded || !redis)) {
     throw new ConfigError(
-      'invalid configuration:\n  CCARD_WORKERS: more than one worker needs DATABASE_URL and REDIS_URL (the embedded database and the in-process live store belong to one process)',
+      'invalid configuration:\n  CCARD_WORKERS: more than one worker needs DATABASE_URL and REDIS_URL (or REDIS_SENTINELS / REDIS_CLUSTER_NODES; the embedded database and the in-process live store belong to one process)',
     );
   }
-  return { ...cfg, embedded, secret: cfg.CCARD_SECRET ?? DEMO_SECRET };
+  return { ...cfg, embedded, secret: cfg.CCARD_SECRET ?? DEMO_SECRET, redis };
+}
+
+function redisTarget(cfg: Env): RedisTarget | undefined {
+  const given = (['REDIS_URL', 'REDIS_SENTINELS', 'REDIS_CLUSTER_NODES'] as const).filter((k) => cfg[k] !== undefined);
+  if (given.length > 1) {
+    throw new ConfigError(`invalid configuration:\n  ${given[1]}: set only one of REDIS_URL, REDIS_SENTINELS, REDIS_CLUSTER_NODES (${given.join(' and ')} are set)`);
+  }
+  if (cfg.REDIS_SENTINELS && !cfg.REDIS_SENTINEL_NAME) {
+    throw new ConfigError('invalid configuration:\n  REDIS_SENTINEL_NAME: required with REDIS_SENTINELS (the master name the sentinels monitor)');
+  }
+  if (cfg.REDIS_SENTINEL_NAME && !cfg.REDIS_SENTINELS) {
+    throw new ConfigError('invalid configuration:\n  REDIS_SENTINELS: required with REDIS_SENTINEL_NAME (the sentinels, host:port,...)');
+  }
+  const password = cfg.REDIS_PASSWORD !== undefined ? { password: cfg.REDIS_PASSWORD } : {};
+  if (cfg.REDIS_SENTINELS) {
+    return {
+      mode: 'sentinel',
+      sentinels: cfg.REDIS_SENTINELS,
+      name: cfg.REDIS_SENTINEL_NAME!,
+      ...password,
+      ...(cfg.REDIS_SENTINEL_PASSWORD !== undefined && { sentinelPassword: cfg.REDIS_SENTINEL_PASSWORD }),
+    };
+  }
+  if (cfg.REDIS_CLUSTER_NODES) return { mode: 'cluster', nodes: cfg.REDIS_CLUSTER_NODES, ...password };
+  if (cfg.REDIS_URL) return { mode: 'single', url: cfg.REDIS_URL };
+  return undefined;
 }

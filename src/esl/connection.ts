@@ -11,6 +11,7 @@ import type { Socket } from 'node:net';
 import type { Logger } from 'pino';
 import { command as commandText, sendmsgExecute } from './commands.ts';
 import { EslError } from './errors.ts';
+import { eslProtocolErrorsTotal } from '../metrics/index.ts';
 import { EslEvent, FrameParser, toFrame, type EslFrame, type FrameParserLimits, type Headers } from './parser.ts';
 
 export const DEFAULT_COMMAND_TIMEOUT_MS = 5_000;
@@ -275,6 +276,7 @@ export class EslConnection {
     try {
       frames = this.parser.push(chunk);
     } catch (err) {
+      eslProtocolErrorsTotal.inc();
       this.log.warn({ err }, 'esl protocol error, dropping the connection');
       this.destroy(err as Error);
       return;
@@ -284,6 +286,7 @@ export class EslConnection {
       try {
         this.dispatch(toFrame(raw));
       } catch (err) {
+        eslProtocolErrorsTotal.inc();
         this.log.warn({ err }, 'esl protocol error, dropping the connection');
         this.destroy(err as Error);
         return;

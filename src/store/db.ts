@@ -26,6 +26,9 @@ export function createPool(connectionString: string, max = 10): pg.Pool {
   const pool = new pg.Pool({ connectionString, max, connectionTimeoutMillis: 5_000 });
   // An idle client losing its connection must not crash the process; the next query reconnects.
   pool.on('error', () => {});
+  // A client whose query already failed can still emit 'error' (the socket's ECONNRESET after PostgreSQL's FATAL
+  // "terminating connection") once the pool has let go of it: with no listener that would crash the process.
+  pool.on('connect', (client) => client.on('error', () => {}));
   return pool;
 }
 

@@ -1,0 +1,4 @@
+export * from './registry.ts';
+export * from './record.ts';
+export * from './sources.ts';
+export * from './cluster.ts';
