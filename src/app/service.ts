@@ -19,6 +19,7 @@ import { derivePinKeys, type PinKeys } from '../store/pin.ts';
 import { RateCache } from '../store/rates.ts';
 import { buildHttp, type HttpServer } from './http.ts';
 import { runSupervisor, workerRole } from './cluster.ts';
+import { createCdrIntake, type CdrIntake } from './cdr-intake.ts';
 
 export interface ServiceOptions {
   config?: Config;
@@ -26,6 +27,8 @@ export interface ServiceOptions {
   /** Overrides of the listening ports (0 = any free port; the demo and tests use it). */
   eslPort?: number;
   httpPort?: number;
+  /** Serve POST /cdr alone on this port (0 = any free port) instead of on the API's; default CCARD_CDR_PORT. */
+  cdrPort?: number;
   /** Called with every finished call (the demo prints them). */
   onCallEnded?: (outcome: FlowOutcome) => void;
   /** Extra flow options (tests shorten timeouts). */
@@ -48,6 +51,10 @@ export interface Service {
   pinKeys: PinKeys;
   esl: { host: string; port: number; server: EslServer };
   http: { host: string; port: number };
+  /** POST /cdr's own listener, when it has one (CCARD_CDR_PORT). */
+  cdr?: { host: string; port: number };
+  /** The debit journal's retry worker and the CDR spool intake. */
+  intake: CdrIntake;
   /** Stops accepting calls, waits for the calls in progress (up to drainMs), then closes everything. */
   stop(drainMs?: number): Promise<void>;
 }
@@ -106,7 +113,10 @@ export async function startService(opts: ServiceOptions = {}): Promise<Service> 
     cleanups.push(async () => clearInterval(ratePoll));
 
     const pinKeys = derivePinKeys(config.secret);
+    const intake = createCdrIntake(config, { pool, live, logger }, logger);
+    cleanups.push(() => intake.stop());
     const services = createCallServices({
+      debitJournal: intake.sink,
       pool,
       live,
       rates,
@@ -130,10 +140,14 @@ export async function startService(opts: ServiceOptions = {}): Promise<Service> 
       const recovered = await services.recoverOpenCalls();
       logger.info({ recovered }, 'open calls recovered');
     }
+    await intake.start(services);
 
-    const http: HttpServer = await buildHttp({ pool, pinKeys, live, logger, services });
+    const cdrPort = opts.cdrPort ?? config.CCARD_CDR_PORT;
+    const cdr = { credentials: config.CCARD_CDR_CREDENTIALS, ownListener: cdrPort !== undefined };
+    const http: HttpServer = await buildHttp({ pool, pinKeys, live, logger, services, cdr });
     cleanups.push(() => http.close());
     const httpAddr = await http.listen(config.CCARD_HTTP_HOST, opts.httpPort ?? config.CCARD_HTTP_PORT);
+    const cdrAddr = cdrPort === undefined ? undefined : await http.listenCdr(config.CCARD_CDR_HOST ?? config.CCARD_HTTP_HOST, cdrPort);
 
     if (opts.scheduler !== false) {
       const tick = async () => {
@@ -173,7 +187,7 @@ export async function startService(opts: ServiceOptions = {}): Promise<Service> 
       },
     });
     const eslAddr = await esl.listen();
-    logger.info({ esl: eslAddr, http: httpAddr, embedded: config.embedded }, 'ccard ready');
+    logger.info({ esl: eslAddr, http: httpAddr, cdr: cdrAddr, embedded: config.embedded }, 'ccard ready');
 
     let stopping: Promise<void> | undefined;
     return {
@@ -186,6 +200,8 @@ export async function startService(opts: ServiceOptions = {}): Promise<Service> 
       pinKeys,
       esl: { ...eslAddr, server: esl },
       http: httpAddr,
+      ...(cdrAddr && { cdr: cdrAddr }),
+      intake,
       stop(drainMs = 30_000) {
         stopping ??= (async () => {
           await esl.close(drainMs);

@@ -1,3 +1,6 @@
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
 import { pino } from 'pino';
 import { loadConfig } from '../../src/config/env.ts';
 import type { FlowOutcome } from '../../src/flow/machine.ts';
@@ -48,6 +51,8 @@ export async function startHarness(
     CCARD_SECRET: 'test-secret-0123456789',
     LOG_LEVEL: 'silent',
     CCARD_SOUNDS_PREFIX: '/usr/share/ccard/sounds',
+    // Each service its own debit journal (never the repository's .data/).
+    CCARD_JOURNAL_DIR: mkdtempSync(path.join(tmpdir(), 'ccard-journal-')),
     ...opts.env,
   });
   const outcomes: FlowOutcome[] = [];
