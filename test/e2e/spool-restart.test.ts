@@ -173,8 +173,8 @@ describe('ccard killed (SIGKILL) while a call is bridged', () => {
     expect(cdr.billed_seconds).toBe(leg.billsec);
     // Both copies (err-log-dir and log-dir) were looked at; one debit.
     await waitFor('both copies done', async () => {
-      const a = await readdir(path.join(errLogDir, 'done')).catch(() => []);
-      const b = await readdir(path.join(logDir, 'done')).catch(() => []);
+      const a = await readdir(path.join(errLogDir, 'done')).catch((): string[] => []);
+      const b = await readdir(path.join(logDir, 'done')).catch((): string[] => []);
       return a.includes(`${callId}.cdr.json`) && b.includes(`${callId}.cdr.json`) ? true : undefined;
     });
     const ledger = await db.pool.query<{ amount_micros: bigint }>(
@@ -193,7 +193,7 @@ describe('ccard killed (SIGKILL) while a call is bridged', () => {
     expect(status.rows[0]!.status).toBe('settled');
 
     await waitFor('the other files handled', async () => {
-      const rejected = await readdir(path.join(errLogDir, 'rejected')).catch(() => []);
+      const rejected = await readdir(path.join(errLogDir, 'rejected')).catch((): string[] => []);
       return rejected.includes(`${truncated}.cdr.json.reason`) ? true : undefined;
     });
     expect(await readFile(path.join(errLogDir, 'rejected', `${truncated}.cdr.json.reason`), 'utf8')).toMatch(/truncated/);
