@@ -353,6 +353,6 @@ export function createCallServices(deps: CallServicesDeps): CcardCallServices {
 
     recoverOpenCalls: () => guard('recoverOpenCalls', () => recoverOpenCalls(pool, live, now(), logger)),
 
-    expireOverdueCalls: () => guard('expireOverdueCalls', () => expireOverdueCalls(pool, live, now())),
+    expireOverdueCalls: () => guard('expireOverdueCalls', () => expireOverdueCalls(pool, live, now(), logger)),
   };
 }

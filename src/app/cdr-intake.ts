@@ -20,6 +20,7 @@ export interface CdrIntake {
   spool: SpoolIntake | undefined;
   /** For CallServicesDeps.debitJournal: writes durably, then wakes the retry worker. */
   sink: { add(facts: CallFacts): Promise<unknown> };
+  /** Bills what is on disk now (one pass over the journal and the spool), then keeps watching. */
   start(services: CcardCallServices): Promise<void>;
   stop(): Promise<void>;
 }
@@ -46,6 +47,7 @@ export function createCdrIntake(config: Config, deps: SettleDeps, logger: Logger
       },
     },
     async start(services) {
+      await retry.runOnce();
       retry.start();
       if (config.CCARD_CDR_SPOOL_DIR.length === 0) return;
       spool = new SpoolIntake({
@@ -59,6 +61,7 @@ export function createCdrIntake(config: Config, deps: SettleDeps, logger: Logger
         logger,
         scanMs: config.CCARD_CDR_SPOOL_SCAN_SECONDS * 1000,
       });
+      await spool.scanOnce();
       await spool.start();
       logger.info({ dirs: config.CCARD_CDR_SPOOL_DIR }, 'CDR spool intake started');
     },

@@ -136,11 +136,13 @@ export async function startService(opts: ServiceOptions = {}): Promise<Service> 
         },
       },
     });
+    // Call endings already on disk (debit journal, CDR spool) are billed first: a call whose CDR is waiting there
+    // is settled, not marked unbilled by the recovery's expiry.
+    await intake.start(services);
     if (opts.recover !== false) {
       const recovered = await services.recoverOpenCalls();
       logger.info({ recovered }, 'open calls recovered');
     }
-    await intake.start(services);
 
     const cdrPort = opts.cdrPort ?? config.CCARD_CDR_PORT;
     const cdr = { credentials: config.CCARD_CDR_CREDENTIALS, ownListener: cdrPort !== undefined };

@@ -379,10 +379,11 @@ export async function settleReservation(deps: SettleDeps, reservation: Reservati
  * unbilled`, counted by unbilledCalls) and drops their hold. A CDR arriving later is still debited (clamped at the
  * floor, shortfall in cdrs.uncollected_micros).
  */
-export async function expireOverdueCalls(pool: Pool, live: LiveBalanceStore, now: Date = new Date()): Promise<number> {
+export async function expireOverdueCalls(pool: Pool, live: LiveBalanceStore, now: Date = new Date(), logger: Log = silent): Promise<number> {
   let n = 0;
   for (const call of await openCalls(pool, now)) {
     if (await markUnbilled(pool, call.callId)) {
+      logger.warn({ callId: call.callId, cardId: call.cardId }, 'hold ran out with no CDR: call marked unbilled (ccard calls unbilled)');
       await live.settle(call.cardId, call.callId);
       n++;
     }
@@ -404,7 +405,7 @@ export interface RecoverySummary {
  */
 export async function recoverOpenCalls(pool: Pool, live: LiveBalanceStore, now: Date = new Date(), logger: Log = silent): Promise<RecoverySummary> {
   const summary: RecoverySummary = { reasserted: 0, expired: 0, partial: 0 };
-  summary.expired = await expireOverdueCalls(pool, live, now);
+  summary.expired = await expireOverdueCalls(pool, live, now, logger);
   const deps: SettleDeps = { pool, live, logger };
   for (const call of await openCalls(pool)) {
     const ttlMs = call.holdUntil.getTime() - now.getTime();

@@ -11,13 +11,15 @@ import { createCallServices } from '../../src/app/call-services.ts';
 import { finishCall } from '../../src/billing/settle.ts';
 import { DebitJournal } from '../../src/cdr/journal.ts';
 import { RetryWorker } from '../../src/cdr/retry.ts';
+import { SpoolIntake } from '../../src/cdr/spool.ts';
+import { writeCdrFile } from '../../src/sim/jsoncdr.ts';
 import { isUnavailableError } from '../../src/app/call-services.ts';
 import { ServiceUnavailableError } from '../../src/flow/services.ts';
 import { MemoryLiveBalance } from '../../src/live/memory-live.ts';
 import { createPool, type Pool } from '../../src/store/db.ts';
 import { waitFor } from '../e2e/harness.ts';
 import { createTestDb, type TestDb } from '../helpers/env.ts';
-import { BASE_CONFIG, answeredBridge, createCard, createSeries, memoryRates, moneyFacts, pinKeys, silentLog, unansweredBridge } from '../billing-service/fixtures.ts';
+import { BASE_CONFIG, answeredBridge, carrierLegCdr, createCard, createSeries, memoryRates, moneyFacts, pinKeys, silentLog, unansweredBridge } from '../billing-service/fixtures.ts';
 import { PgProxy } from './pg-proxy.ts';
 
 const ctx = { ivrUuid: '2b314978-1142-482a-9df4-4905a48f5811', did: '18005550100', callerId: '15551230000' };
@@ -107,6 +109,45 @@ describe('debits journaled while PostgreSQL is down', () => {
     expect(await journal.size()).toBe(0);
     expect(await moneyFacts(db.pool, cardId)).toEqual(m);
     await first.stop();
+  }, 30_000);
+
+  it('a spooled CDR met by a database outage waits in processing/ and is billed once it is back', async () => {
+    const { seriesId, rateTableId } = await createSeries(db.pool, { maxConcurrent: 5 });
+    const { cardId } = await createCard(db.pool, { seriesId, balance: 10_000_000n });
+    const rates = memoryRates({ [rateTableId]: [{ prefix: '1', ratePerMin: 1_200_000n }] });
+    const svc = createCallServices({ pool, live: new MemoryLiveBalance(), rates, pinKeys, config: { ...BASE_CONFIG, opTimeoutMs: 3_000 }, logger: silentLog });
+    const r = await svc.reserve(cardId, '15557654321', ctx);
+    if (!r.ok) throw new Error('not reserved');
+    const spoolDir = await mkdtemp(path.join(tmpdir(), 'ccard-spool-'));
+    try {
+      const spool = new SpoolIntake({
+        dirs: [spoolDir],
+        ingest: (t) => svc.ingestJsonCdr(t, 'spool'),
+        isUnavailable: isUnavailableError,
+        logger: silentLog,
+        watch: false,
+        scanMs: 100,
+        minDelayMs: 50,
+        maxDelayMs: 200,
+      });
+      await proxy.down();
+      await writeCdrFile(spoolDir, r.reservation.callId, carrierLegCdr(r.reservation.callId, 15));
+      await spool.start();
+      await waitFor('the outage to be noticed', async () => (spool.stats.backingOff ? true : undefined));
+      expect(await readdir(path.join(spoolDir, 'processing'))).toEqual([`${r.reservation.callId}.cdr.json`]);
+      expect(await readdir(path.join(spoolDir, 'rejected'))).toEqual([]);
+      await proxy.up();
+      await waitFor('the CDR billed', async () => ((await readdir(path.join(spoolDir, 'done'))).length === 1 ? true : undefined), 10_000);
+      await spool.stop();
+      const m = await moneyFacts(db.pool, cardId);
+      expect(m.cdrs).toBe(1);
+      expect(m.callDebits).toBe(-300_000n);
+      expect(m.balance).toBe(m.ledgerSum);
+      expect(spool.stats).toMatchObject({ billed: 1, backingOff: false });
+    } finally {
+      await proxy.up().catch(() => {});
+      await rm(spoolDir, { recursive: true, force: true });
+    }
   }, 30_000);
 
   it('a corrupt entry is set aside with a reason, never deleted, and does not hold up the others', async () => {
