@@ -7,7 +7,7 @@ import { DebitJournal } from '../cdr/journal.ts';
 import { RetryWorker } from '../cdr/retry.ts';
 import { SpoolIntake } from '../cdr/spool.ts';
 import type { CallFacts } from '../billing/settle.ts';
-import { isUnavailableError, type CcardCallServices } from './call-services.ts';
+import { failClosed, isUnavailableError, type CcardCallServices } from './call-services.ts';
 
 /**
  * The parts of the service that make sure a call ending is billed even when it could not be at once: the debit
@@ -31,7 +31,9 @@ export function journalDir(config: Config): string {
 
 export function createCdrIntake(config: Config, deps: SettleDeps, logger: Logger): CdrIntake {
   const journal = new DebitJournal(journalDir(config));
-  const retry = new RetryWorker({ journal, finish: (facts) => finishCall(deps, facts), isUnavailable: isUnavailableError, logger });
+  // Bounded like every operation of a call (a blackholed connection must not stall the worker forever).
+  const finish = (facts: CallFacts) => failClosed('journaled debit', 30_000, () => finishCall(deps, facts));
+  const retry = new RetryWorker({ journal, finish, isUnavailable: isUnavailableError, logger });
   let spool: SpoolIntake | undefined;
   return {
     journal,
