@@ -12,6 +12,7 @@ import { apiErrorHandler, errorBody } from './errors.ts';
 import { registerAdminRoutes } from './routes/admin.ts';
 import { registerSelfcareRoutes } from './routes/selfcare.ts';
 import { registerCdrRoute } from './routes/cdr.ts';
+import { registerCallsRoutes } from './routes/calls.ts';
 
 export interface ApiOptions {
   pool: Pool;
@@ -83,6 +84,7 @@ export function buildApi(opts: ApiOptions): FastifyInstance {
         req.log.debug({ apiKey: name }, 'api key');
       });
       registerAdminRoutes(v1, ctx);
+      registerCallsRoutes(v1, ctx);
     },
     { prefix: '/v1' },
   );

@@ -5,6 +5,7 @@
  */
 import type { Micros } from '../money/money.ts';
 import type { Queryable } from './cards.ts';
+import { amountJson } from './admin/format.ts';
 
 export interface UnbilledCall {
   callId: string;
@@ -170,5 +171,25 @@ export async function reconcile(db: Queryable, from: Date, to: Date): Promise<Re
     collected: cost - uncollected,
     debited: t.debited ?? 0n,
     differences: diffs.rows.map((d) => ({ kind: d.kind, callId: d.call_id, serial: d.serial, detail: d.detail })),
+  };
+}
+
+/** The JSON form of an unbilled call (CLI --json and the API). */
+export function unbilledJson(u: UnbilledCall) {
+  return { ...u, reserved: amountJson(u.reserved), createdAt: u.createdAt.toISOString(), holdUntil: u.holdUntil.toISOString() };
+}
+
+/** The JSON form of a reconciliation (CLI --json and the API). */
+export function reconciliationJson(r: Reconciliation) {
+  return {
+    from: r.from.toISOString(),
+    to: r.to.toISOString(),
+    calls: r.calls,
+    cdrs: r.cdrs,
+    cost: amountJson(r.cost),
+    collected: amountJson(r.collected),
+    uncollected: amountJson(r.uncollected),
+    debited: amountJson(r.debited),
+    differences: r.differences,
   };
 }

@@ -1,9 +1,13 @@
 /**
  * `ccard calls unbilled` and `ccard calls reconcile`: a call whose hold ran out with no CDR is listed as unbilled
  * (and counted), is billed when its CDR comes later (clamped at the floor, shortfall recorded), and reconciliation
- * finds nothing wrong then; a broken ledger is reported.
+ * finds nothing wrong then; a broken ledger is reported. The API's GET /v1/calls/unbilled and /reconcile agree.
  */
+import type { FastifyInstance } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { buildApi } from '../../src/api/server.ts';
+import { createApiKey } from '../../src/store/admin/api-keys.ts';
+import { derivePinKeys } from '../../src/store/pin.ts';
 import { createCallServices, type CcardCallServices } from '../../src/app/call-services.ts';
 import { expireOverdueCalls } from '../../src/billing/settle.ts';
 import { MemoryLiveBalance } from '../../src/live/memory-live.ts';
@@ -19,6 +23,9 @@ let run: ReturnType<typeof cli>;
 let svc: CcardCallServices;
 let live: MemoryLiveBalance;
 let rates: ReturnType<typeof memoryRates>;
+let app: FastifyInstance;
+let apiKey: string;
+const get = (url: string) => app.inject({ method: 'GET', url, headers: { authorization: `Bearer ${apiKey}` } });
 let cardId: string;
 let serial: string;
 const from = new Date(Date.now() - 3_600_000).toISOString();
@@ -31,10 +38,14 @@ beforeAll(async () => {
   ({ cardId } = await createCard(db.pool, { seriesId, balance: 1_500_000n }));
   serial = (await db.pool.query<{ serial: string }>('SELECT serial FROM cards WHERE id = $1', [cardId])).rows[0]!.serial;
   live = new MemoryLiveBalance();
+  const keys = derivePinKeys('calls-test-secret-0123456789');
+  app = buildApi({ pool: db.pool, pinKeys: keys });
+  apiKey = (await createApiKey({ pool: db.pool, pinKeys: keys }, 'calls-test')).key;
   rates = memoryRates({ [rateTableId]: [{ prefix: '1', ratePerMin: 1_200_000n }] });
   svc = createCallServices({ pool: db.pool, live, rates, pinKeys, config: BASE_CONFIG, logger: silentLog });
 });
 afterAll(async () => {
+  await app.close();
   await db.drop();
 });
 
@@ -53,6 +64,11 @@ describe('ccard calls', () => {
     ]);
     const table = await run('calls', 'unbilled');
     expect(table.out).toContain(lost.reservation.callId);
+    // The same through the API (GET /v1/calls/unbilled).
+    const api = await get('/v1/calls/unbilled?limit=10');
+    expect(api.statusCode).toBe(200);
+    expect(api.json()).toEqual({ items: listed.json(), hasMore: false });
+    expect((await get('/v1/calls/unbilled?limt=10')).statusCode).toBe(400);
 
     const r1 = await run('calls', 'reconcile', '--from', from, '--to', to());
     expect(r1.code).toBe(0);
@@ -79,6 +95,12 @@ describe('ccard calls', () => {
       differences: [],
     });
     expect((await run('calls', 'reconcile', '--from', from, '--to', to())).out).toMatch(/no differences/);
+    const viaApi = await get(`/v1/calls/reconcile?from=${encodeURIComponent(from)}&to=${encodeURIComponent(to())}`);
+    expect(viaApi.statusCode).toBe(200);
+    expect(viaApi.json()).toMatchObject({ calls: 2, debited: { value: '1.50' }, differences: [] });
+    const bad = await get(`/v1/calls/reconcile?from=nope&to=${encodeURIComponent(to())}`);
+    expect(bad.statusCode).toBe(400);
+    expect(bad.json().error.message).toMatch(/^from: invalid date/);
   });
 
   it('reports a ledger that does not match its CDRs', async () => {

@@ -1,7 +1,7 @@
 import type { Command } from 'commander';
-import { amountJson, formatAmount } from '../../store/admin/format.ts';
+import { formatAmount } from '../../store/admin/format.ts';
 import { invalid } from '../../store/admin/errors.ts';
-import { listUnbilled, reconcile } from '../../store/reconcile.ts';
+import { listUnbilled, reconcile, reconciliationJson, unbilledJson } from '../../store/reconcile.ts';
 import type { CliRuntime } from '../runtime.ts';
 
 /** An ISO 8601 date or time ("2026-12-01" is midnight UTC). */
@@ -28,9 +28,7 @@ export function registerCalls(program: Command, rt: CliRuntime): void {
     .action(async (o) => {
       const rows = await listUnbilled(await rt.pool(), { limit: countOption('--limit', o.limit, 1000), offset: countOption('--offset', o.offset, 1e9) });
       if (o.json) {
-        return rt.json(
-          rows.map((r) => ({ ...r, reserved: amountJson(r.reserved), createdAt: r.createdAt.toISOString(), holdUntil: r.holdUntil.toISOString() })),
-        );
+        return rt.json(rows.map(unbilledJson));
       }
       if (rows.length === 0) return rt.out('no unbilled calls');
       rt.table(
@@ -50,19 +48,7 @@ export function registerCalls(program: Command, rt: CliRuntime): void {
       const to = dateOption('--to', o.to);
       if (to <= from) throw invalid('--to must be after --from');
       const r = await reconcile(await rt.pool(), from, to);
-      if (o.json) {
-        return rt.json({
-          from: from.toISOString(),
-          to: to.toISOString(),
-          calls: r.calls,
-          cdrs: r.cdrs,
-          cost: amountJson(r.cost),
-          collected: amountJson(r.collected),
-          uncollected: amountJson(r.uncollected),
-          debited: amountJson(r.debited),
-          differences: r.differences,
-        });
-      }
+      if (o.json) return rt.json(reconciliationJson(r));
       rt.out(`calls ${r.calls}, CDRs ${r.cdrs}: cost ${formatAmount(r.cost)}, collected ${formatAmount(r.collected)} (uncollected ${formatAmount(r.uncollected)}), ledger debits ${formatAmount(r.debited)}`);
       if (r.differences.length === 0) return rt.out('no differences');
       rt.out(`${r.differences.length} difference(s):`);
