@@ -1,7 +1,7 @@
 /**
  * Replays the debit journal (journal.ts) until every entry has landed: oldest first, through the one idempotent
  * debit path (finishCall), in the background (calls never wait for it). While PostgreSQL or the network is down
- * the worker backs off exponentially (minDelayMs doubling up to maxDelayMs) and keeps the order; an entry that fails
+ * the worker backs off exponentially (minDelayMs doubling up to maxDelayMs, 250 ms to 10 s by default: one cheap statement per try) and keeps the order; an entry that fails
  * for another reason (a bug, a constraint) is logged and retried on later passes without holding up the others.
  * A periodic pass also takes entries left by an earlier run of ccard or written by a sibling worker sharing the
  * directory (a debit replayed twice is a duplicate: nothing happens).
@@ -43,7 +43,7 @@ export class RetryWorker {
 
   constructor(private readonly opts: RetryWorkerOptions) {
     this.minDelayMs = opts.minDelayMs ?? 250;
-    this.maxDelayMs = opts.maxDelayMs ?? 30_000;
+    this.maxDelayMs = opts.maxDelayMs ?? 10_000;
     this.scanMs = opts.scanMs ?? 5_000;
     this.delayMs = this.minDelayMs;
   }

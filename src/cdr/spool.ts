@@ -76,7 +76,7 @@ export class SpoolIntake {
       staleClaimMs: opts.staleClaimMs ?? 120_000,
       maxBytes: opts.maxBytes ?? 1024 * 1024,
       minDelayMs: opts.minDelayMs ?? 250,
-      maxDelayMs: opts.maxDelayMs ?? 30_000,
+      maxDelayMs: opts.maxDelayMs ?? 10_000,
       watch: opts.watch ?? true,
     };
     this.delayMs = this.o.minDelayMs;
@@ -86,8 +86,13 @@ export class SpoolIntake {
     if (!this.stopped) return;
     this.stopped = false;
     for (const dir of this.opts.dirs) {
-      await ensureSubdirs(dir);
-      if (!this.o.watch) continue;
+      // A spool that cannot be read (a network share not mounted yet) never stops ccard from taking calls: it is
+      // logged, and retried at every scan.
+      const ok = await ensureSubdirs(dir).then(
+        () => true,
+        (err) => (this.opts.logger.error({ err, dir }, 'spool directory unusable; retried at every scan'), false),
+      );
+      if (!ok || !this.o.watch) continue;
       try {
         const w = watch(dir, { persistent: false }, (_event, name) => {
           if (typeof name === 'string' && CDR_FILE_RE.test(name)) this.kick(100);
@@ -159,7 +164,13 @@ export class SpoolIntake {
     this.waiting = false;
     for (const dir of this.opts.dirs) {
       if (this.halted()) return;
-      const outcome = await this.scanDir(dir);
+      let outcome: Outcome | undefined;
+      try {
+        outcome = await this.scanDir(dir);
+      } catch (err) {
+        this.opts.logger.error({ err, dir }, 'spool scan failed; retried at the next scan');
+        continue;
+      }
       if (outcome === 'unavailable') {
         this.stats.backingOff = true;
         this.delayMs = Math.min(this.o.maxDelayMs, this.delayMs * 2);

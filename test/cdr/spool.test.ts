@@ -144,4 +144,20 @@ describe('CDR spool intake', () => {
     expect(s.stats.billed).toBe(1);
     await s.stop();
   });
+
+  it('an unusable spool directory is logged and skipped; the others are still billed and ccard keeps running', async () => {
+    const [good, notADir] = await dirs('spool', 'file');
+    await rm(notADir!, { recursive: true });
+    await writeFile(notADir!, 'a file where a directory should be');
+    const callId = await reserve();
+    const errors: string[] = [];
+    const s = intake([path.join(notADir!, 'sub'), good!], { logger: { ...silentLog, error: (_o: object, m?: string) => void errors.push(m ?? '') } });
+    await s.start();
+    await writeCdrFile(good!, callId, carrierLegCdr(callId, 12));
+    await s.scanOnce();
+    await s.stop();
+    expect(await ls(path.join(good!, 'done'))).toEqual([`${callId}.cdr.json`]);
+    expect(errors).toContain('spool directory unusable; retried at every scan');
+    expect(errors).toContain('spool scan failed; retried at the next scan');
+  });
 });
