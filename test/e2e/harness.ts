@@ -39,9 +39,10 @@ export interface Harness {
  * seeded with the demo data, plus a FreeSWITCH simulator pointed at it.
  */
 export async function startHarness(
-  opts: { sim?: Partial<SimOptions>; service?: Partial<ServiceOptions>; jsonCdr?: boolean; env?: Record<string, string> } = {},
+  opts: { sim?: Partial<SimOptions>; service?: Partial<ServiceOptions>; jsonCdr?: boolean; env?: Record<string, string>; db?: TestDb } = {},
 ): Promise<Harness> {
-  const db = await createTestDb();
+  // `db`: a database created by the test (dropped by close()); env.DATABASE_URL may point at it another way.
+  const db = opts.db ?? (await createTestDb());
   const { redis, prefix, url } = createTestRedis();
   redis.disconnect();
   const config = loadConfig({
