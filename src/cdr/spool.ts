@@ -179,7 +179,12 @@ export class SpoolIntake {
     }
     this.stats.backingOff = false;
     this.delayMs = this.o.minDelayMs;
+    this.passedOnce = true;
   }
+
+  /** False until a pass went through every directory. */
+  private passedOnce = false;
+  private readonly createdAt = Date.now();
 
   private async scanDir(dir: string): Promise<Outcome | undefined> {
     await ensureSubdirs(dir); // cheap, and a rename into a missing processing/ would look like a lost race
@@ -190,7 +195,14 @@ export class SpoolIntake {
       const file = path.join(processing, name);
       const st = await stat(file).catch(() => undefined);
       if (!st) continue;
-      if (this.mine.has(file) || Date.now() - st.ctimeMs > this.o.staleClaimMs) work.push({ file, mtimeMs: st.mtimeMs });
+      // Until a first pass is through, claims made before this intake existed are taken at once: one left by this
+      // host's previous run (killed mid-file) is billed now, not after staleClaimMs; a live sibling's claim taken too
+      // only costs a duplicate (a no-op).
+      const orphan = !this.passedOnce && st.ctimeMs < this.createdAt;
+      if (this.mine.has(file) || orphan || Date.now() - st.ctimeMs > this.o.staleClaimMs) {
+        this.mine.add(file);
+        work.push({ file, mtimeMs: st.mtimeMs });
+      }
     }
     const fresh: Array<{ name: string; mtimeMs: number }> = [];
     for (const name of await listCdrs(dir)) {

@@ -160,4 +160,16 @@ describe('CDR spool intake', () => {
     expect(errors).toContain('spool directory unusable; retried at every scan');
     expect(errors).toContain('spool scan failed; retried at the next scan');
   });
+
+  it('a claim left in processing/ by a ccard that was killed is billed at the next start, not minutes later', async () => {
+    const [a] = await dirs('spool');
+    const callId = await reserve();
+    await mkdir(path.join(a!, 'processing'));
+    await writeCdrFile(path.join(a!, 'processing'), callId, carrierLegCdr(callId, 25));
+    await new Promise((r) => setTimeout(r, 20)); // the claim predates the new process
+    const s = intake([a!], { staleClaimMs: 600_000 });
+    await s.scanOnce();
+    expect(await ls(path.join(a!, 'done'))).toEqual([`${callId}.cdr.json`]);
+    expect(s.stats.billed).toBe(1);
+  });
 });
