@@ -144,6 +144,7 @@ export class SpoolIntake {
     clearTimeout(this.timer);
     this.timer = setTimeout(() => {
       if (this.stopped) return;
+      if (this.running) return this.schedule(50); // a scanOnce is in progress
       this.again = false;
       this.running = this.pass()
         .catch((err) => this.opts.logger.error({ err }, 'spool scan failed'))
