@@ -59,6 +59,20 @@ export async function listUnbilled(db: Queryable, opts: { limit?: number; offset
   }));
 }
 
+/**
+ * The operator closes an unbilled call known never to have been talked (e.g. the carrier's records show no such
+ * call): it is marked released and stops counting as unbilled. Only an unbilled call changes. A CDR arriving later
+ * still bills it (the CDR is what FreeSWITCH measured). Returns the ids that changed.
+ */
+export async function releaseUnbilled(db: Queryable, callIds: string[]): Promise<string[]> {
+  const r = await db.query<{ call_id: string }>(
+    `UPDATE calls SET status = 'released', settled_at = now()
+      WHERE call_id = ANY($1::uuid[]) AND status = 'unbilled' RETURNING call_id::text AS call_id`,
+    [callIds],
+  );
+  return r.rows.map((x) => x.call_id);
+}
+
 export type DifferenceKind =
   /** The hold ran out and no CDR arrived. */
   | 'unbilled'

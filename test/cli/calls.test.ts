@@ -116,6 +116,23 @@ describe('ccard calls', () => {
     expect(kinds).toEqual(['balance_differs', 'cdr_without_debit']);
   });
 
+  it('release closes an unbilled call the operator knows was never talked; nothing else', async () => {
+    const { seriesId, rateTableId } = await createSeries(db.pool, { maxConcurrent: 5 });
+    const own = await createCard(db.pool, { seriesId, balance: 10_000_000n });
+    rates.byTable[rateTableId] = [{ prefix: '1', ratePerMin: 1_200_000n }];
+    const r = await svc.reserve(own.cardId, '15557654321', ctx);
+    if (!r.ok) throw new Error('not reserved');
+    const callId = r.reservation.callId;
+    expect((await run('calls', 'release', callId)).err).toMatch(/not an unbilled call/);
+    await expireOverdueCalls(db.pool, live, new Date(Date.now() + 3_600_000));
+    expect(await countUnbilled(db.pool)).toBe(1);
+    const ok = await run('calls', 'release', callId);
+    expect(ok.code).toBe(0);
+    expect(ok.out).toBe(`${callId}: released\n`);
+    expect(await countUnbilled(db.pool)).toBe(0);
+    expect((await run('calls', 'release', 'not-a-uuid')).err).toMatch(/"not-a-uuid" is not a call id/);
+  });
+
   it('refuses bad dates with a one-line message', async () => {
     const bad = await run('calls', 'reconcile', '--from', 'yesterday', '--to', to());
     expect(bad.code).not.toBe(0);

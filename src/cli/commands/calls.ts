@@ -1,7 +1,8 @@
 import type { Command } from 'commander';
 import { formatAmount } from '../../store/admin/format.ts';
 import { invalid } from '../../store/admin/errors.ts';
-import { listUnbilled, reconcile, reconciliationJson, unbilledJson } from '../../store/reconcile.ts';
+import { isUuid } from '../../store/calls.ts';
+import { listUnbilled, reconcile, reconciliationJson, releaseUnbilled, unbilledJson } from '../../store/reconcile.ts';
 import type { CliRuntime } from '../runtime.ts';
 
 /** An ISO 8601 date or time ("2026-12-01" is midnight UTC). */
@@ -35,6 +36,18 @@ export function registerCalls(program: Command, rt: CliRuntime): void {
         ['call id', 'serial', 'destination', 'caller id', 'held', 'max s', 'started', 'hold ended'],
         rows.map((r) => [r.callId, r.serial, r.destination, r.callerId, formatAmount(r.reserved), r.maxSeconds, r.createdAt.toISOString(), r.holdUntil.toISOString()]),
       );
+    });
+
+  calls
+    .command('release <call-ids...>')
+    .description('close unbilled calls known never to have been talked (a CDR arriving later still bills them)')
+    .action(async (ids: string[]) => {
+      const bad = ids.find((id) => !isUuid(id));
+      if (bad) throw invalid(`"${bad}" is not a call id (a uuid)`);
+      const done = new Set(await releaseUnbilled(await rt.pool(), ids));
+      for (const id of ids) if (done.has(id.toLowerCase())) rt.out(`${id}: released`);
+      const left = ids.filter((id) => !done.has(id.toLowerCase()));
+      if (left.length) throw invalid(`not an unbilled call: ${left.join(', ')}`);
     });
 
   calls
