@@ -1,4 +1,4 @@
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { pino } from 'pino';
@@ -43,6 +43,7 @@ export async function startHarness(
 ): Promise<Harness> {
   // `db`: a database created by the test (dropped by close()); env.DATABASE_URL may point at it another way.
   const db = opts.db ?? (await createTestDb());
+  const journal = mkdtempSync(path.join(tmpdir(), 'ccard-journal-'));
   const { redis, prefix, url } = createTestRedis();
   redis.disconnect();
   const config = loadConfig({
@@ -53,7 +54,7 @@ export async function startHarness(
     LOG_LEVEL: 'silent',
     CCARD_SOUNDS_PREFIX: '/usr/share/ccard/sounds',
     // Each service its own debit journal (never the repository's .data/).
-    CCARD_JOURNAL_DIR: mkdtempSync(path.join(tmpdir(), 'ccard-journal-')),
+    CCARD_JOURNAL_DIR: journal,
     ...opts.env,
   });
   const outcomes: FlowOutcome[] = [];
@@ -97,6 +98,7 @@ export async function startHarness(
       await sim.drain().catch(() => {});
       await service.stop(2_000);
       await db.drop();
+      rmSync(journal, { recursive: true, force: true });
     },
   };
 }
