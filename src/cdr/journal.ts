@@ -113,22 +113,36 @@ export class DebitJournal {
     return name;
   }
 
-  /** The entries waiting, oldest first. An unreadable entry goes to rejected/ with a reason file (never deleted). */
-  async pending(): Promise<JournalEntry[]> {
+  /** The names of the entries waiting, oldest first (read each with read(): a backlog is never loaded whole). */
+  async names(): Promise<string[]> {
     await this.ensureDirs();
-    const names = (await readdir(this.dir)).filter((n) => ENTRY_RE.test(n)).sort();
+    return (await readdir(this.dir)).filter((n) => ENTRY_RE.test(n)).sort();
+  }
+
+  /**
+   * One entry's facts; undefined when it is gone (another process finished it) or unreadable (then moved to
+   * rejected/ with a reason file, never deleted).
+   */
+  async read(name: string): Promise<CallFacts | undefined> {
+    let text: string;
+    try {
+      text = await readFile(path.join(this.dir, name), 'utf8');
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+      throw err;
+    }
+    const facts = parseEntry(text);
+    if (typeof facts !== 'string') return facts;
+    await this.reject(name, facts);
+    return undefined;
+  }
+
+  /** Every entry waiting, oldest first (tests, small journals). */
+  async pending(): Promise<JournalEntry[]> {
     const out: JournalEntry[] = [];
-    for (const name of names) {
-      let text: string;
-      try {
-        text = await readFile(path.join(this.dir, name), 'utf8');
-      } catch (err) {
-        if ((err as NodeJS.ErrnoException).code === 'ENOENT') continue; // another process finished it
-        throw err;
-      }
-      const facts = parseEntry(text);
-      if (typeof facts === 'string') await this.reject(name, facts);
-      else out.push({ name, facts });
+    for (const name of await this.names()) {
+      const facts = await this.read(name);
+      if (facts) out.push({ name, facts });
     }
     return out;
   }

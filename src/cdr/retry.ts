@@ -90,32 +90,40 @@ export class RetryWorker {
   /** `once`: a pass asked for by runOnce, which runs even when the worker is not started. */
   private async pass(once = false): Promise<void> {
     const { journal, logger } = this.opts;
-    let entries;
+    let names: string[];
     try {
-      entries = await journal.pending();
+      names = await journal.names();
     } catch (err) {
       logger.error({ err }, 'debit journal unreadable; will retry');
       return;
     }
-    for (const entry of entries) {
+    for (const name of names) {
       if (this.stopped && !once) return;
+      let facts: CallFacts | undefined;
       try {
-        const out = await this.opts.finish(entry.facts);
-        await journal.remove(entry.name);
+        facts = await journal.read(name);
+      } catch (err) {
+        logger.error({ err, entry: name }, 'debit journal entry unreadable; will retry');
+        continue;
+      }
+      if (!facts) continue;
+      try {
+        const out = await this.opts.finish(facts);
+        await journal.remove(name);
         this.stats.landed++;
         this.stats.backingOff = false;
         this.delayMs = this.minDelayMs;
-        logger.info({ callId: entry.facts.callId, status: out.status }, 'journaled debit landed');
+        logger.info({ callId: facts.callId, status: out.status }, 'journaled debit landed');
       } catch (err) {
         this.stats.failures++;
         if (this.opts.isUnavailable(err)) {
           // Keep the order: nothing after it is tried before it lands.
-          if (!this.stats.backingOff) logger.warn({ err, callId: entry.facts.callId }, 'database unavailable: journaled debits wait');
+          if (!this.stats.backingOff) logger.warn({ err, callId: facts.callId }, 'database unavailable: journaled debits wait');
           this.stats.backingOff = true;
           this.delayMs = Math.min(this.maxDelayMs, this.delayMs * 2);
           return;
         }
-        logger.error({ err, callId: entry.facts.callId }, 'journaled debit failed; it stays in the journal');
+        logger.error({ err, callId: facts.callId }, 'journaled debit failed; it stays in the journal');
       }
     }
     this.stats.backingOff = false;
