@@ -12,6 +12,8 @@ import { apiErrorHandler, errorBody } from './errors.ts';
 import { registerAdminRoutes } from './routes/admin.ts';
 import { registerSelfcareRoutes } from './routes/selfcare.ts';
 import { registerOpsRoutes, type OpsRouteOptions } from './routes/ops.ts';
+import { registerCdrRoute } from './routes/cdr.ts';
+import { registerCallsRoutes } from './routes/calls.ts';
 
 export interface ApiOptions {
   pool: Pool;
@@ -21,8 +23,10 @@ export interface ApiOptions {
   live?: LiveBalanceStore;
   /** Called after every committed balance change made through the API. */
   onBalanceChange?: OnBalanceChange;
-  /** FreeSWITCH mod_json_cdr posts here (POST /cdr, no API key, any content type, raw body as text). */
+  /** FreeSWITCH mod_json_cdr posts here (POST /cdr, no API key; see src/api/routes/cdr.ts). */
   onJsonCdr?: (body: string) => Promise<{ status: number; body: unknown }>;
+  /** `user:password` mod_json_cdr must send (Basic) on POST /cdr; unset: loopback clients only. */
+  cdrCredentials?: string;
   selfcare?: {
     tokenTtlSeconds?: number;
     lockout?: LockoutPolicy;
@@ -83,6 +87,7 @@ export function buildApi(opts: ApiOptions): FastifyInstance {
         req.log.debug({ apiKey: name }, 'api key');
       });
       registerAdminRoutes(v1, ctx);
+      registerCallsRoutes(v1, ctx);
     },
     { prefix: '/v1' },
   );
@@ -100,17 +105,6 @@ export function buildApi(opts: ApiOptions): FastifyInstance {
 
   if (opts.ops) app.register(async (ops) => registerOpsRoutes(ops, opts.ops!));
 
-  if (opts.onJsonCdr) {
-    const handler = opts.onJsonCdr;
-    app.register(async (cdr) => {
-      // mod_json_cdr posts JSON (sometimes form-encoded) without auth from localhost: take any body as raw text.
-      cdr.removeAllContentTypeParsers();
-      cdr.addContentTypeParser('*', { parseAs: 'string' }, (_req, body, done) => done(null, body));
-      cdr.post('/cdr', { schema: { hide: true } }, async (req, reply) => {
-        const r = await handler(typeof req.body === 'string' ? req.body : '');
-        return reply.code(r.status).send(r.body);
-      });
-    });
-  }
+  if (opts.onJsonCdr) registerCdrRoute(app, { handler: opts.onJsonCdr, credentials: opts.cdrCredentials });
   return app;
 }

@@ -18,8 +18,10 @@ import {
   expireOverdueCalls,
   recoverOpenCalls,
   reserveCall,
+  settleFacts,
   settleReservation,
   type BillingConfig,
+  type CallFacts,
   type Log,
   type RateLookup,
   type RecoverySummary,
@@ -55,11 +57,16 @@ export interface CallServicesDeps {
   logger: Log;
   /** Clock (tests). */
   now?: () => Date;
+  /**
+   * Where a call's ending goes when the database cannot take it now (src/cdr/journal.ts, replayed by
+   * src/cdr/retry.ts until it lands). Without it such a settle only fails (the call waits for its CDR).
+   */
+  debitJournal?: { add(facts: CallFacts): Promise<unknown> };
 }
 
 /** CallServices plus the operations the server wires to its HTTP routes and startup. */
 export interface CcardCallServices extends CallServices {
-  ingestJsonCdr(bodyText: string): Promise<IngestResult>;
+  ingestJsonCdr(bodyText: string, source?: 'json_cdr' | 'spool' | 'import'): Promise<IngestResult>;
   recoverOpenCalls(): Promise<RecoverySummary>;
   /** Ends the calls whose hold deadline passed without a CDR (calls.status 'expired'); returns how many. */
   closeOverdueCalls(): Promise<number>;
@@ -261,7 +268,23 @@ export function createCallServices(deps: CallServicesDeps): CcardCallServices {
     reserve: (cardId, number, ctx, hint) =>
       guard('reserve', (): Promise<ReserveResult> => timeReservation(() => reserveCall(billing, cardId, number, ctx, now(), hint)).then(refused)),
 
-    settle: (reservation, bridge) => guard('settle', (): Promise<SettleResult> => settleReservation(billing, reservation, bridge)),
+    settle: async (reservation, bridge) => {
+      try {
+        return await guard('settle', (): Promise<SettleResult> => settleReservation(billing, reservation, bridge));
+      } catch (err) {
+        // The database is down: what the bridge said is kept durably and replayed until it lands, never dropped.
+        const facts = err instanceof ServiceUnavailableError && deps.debitJournal ? settleFacts(reservation, bridge) : undefined;
+        if (facts) {
+          try {
+            await deps.debitJournal!.add(facts);
+            logger.warn({ callId: reservation.callId, err: (err as Error).message }, 'settle deferred: journaled, retried until it lands');
+          } catch (jerr) {
+            logger.error({ callId: reservation.callId, err: jerr }, 'settle failed and could not be journaled: the call waits for its CDR');
+          }
+        }
+        throw err;
+      }
+    },
 
     isLockedOut: (did, callerId) =>
       guard('isLockedOut', async () => {
@@ -281,10 +304,10 @@ export function createCallServices(deps: CallServicesDeps): CcardCallServices {
         await bindCallerId(pool, callerId, cardId);
       }),
 
-    ingestJsonCdr: (bodyText) => guard('ingestJsonCdr', () => ingestJsonCdr({ pool, live, logger }, bodyText)),
+    ingestJsonCdr: (bodyText, source) => guard('ingestJsonCdr', () => ingestJsonCdr({ pool, live, logger }, bodyText, source)),
 
     recoverOpenCalls: () => guard('recoverOpenCalls', () => recoverOpenCalls(pool, live, now(), logger)),
 
-    closeOverdueCalls: () => guard('closeOverdueCalls', () => expireOverdueCalls(pool, live, now())),
+    closeOverdueCalls: () => guard('closeOverdueCalls', () => expireOverdueCalls(pool, live, now(), logger)),
   };
 }

@@ -4,12 +4,18 @@ import { buildApi } from '../api/server.ts';
 import type { LiveBalanceStore } from '../live/live-balance.ts';
 import type { Pool } from '../store/db.ts';
 import type { PinKeys } from '../store/pin.ts';
-import type { CcardCallServices } from './call-services.ts';
 import type { OpsRouteOptions } from '../api/routes/ops.ts';
 import { countIgnoredCdr } from '../metrics/index.ts';
+import type { FastifyInstance } from 'fastify';
+import { errorBody } from '../api/errors.ts';
+import { buildCdrApp } from '../api/routes/cdr.ts';
+import { countIngest } from '../cdr/counters.ts';
+import { isUnavailableError, type CcardCallServices } from './call-services.ts';
 
 export interface HttpServer {
   listen(host: string, port: number): Promise<{ host: string; port: number }>;
+  /** With `cdr.ownListener`: serves POST /cdr alone on its own address. */
+  listenCdr(host: string, port: number): Promise<{ host: string; port: number }>;
   close(): Promise<void>;
 }
 
@@ -25,7 +31,25 @@ export async function buildHttp(deps: {
   logger: Logger;
   services: CcardCallServices;
   ops?: OpsRouteOptions;
+  /** POST /cdr: credentials (CCARD_CDR_CREDENTIALS), and whether it has its own listener (CCARD_CDR_PORT). */
+  cdr?: { credentials?: string | undefined; ownListener?: boolean };
 }): Promise<HttpServer> {
+  const onJsonCdr = async (body: string) => {
+    // Any 2xx tells mod_json_cdr the CDR was delivered; a 503 (database down) makes it retry and finally keep the
+    // file in its err-log-dir, from where the spool intake (CCARD_CDR_SPOOL_DIR) or `ccard cdr import` bills it.
+    try {
+      const result = countIgnoredCdr('json_cdr', await deps.services.ingestJsonCdr(body));
+      countIngest('json_cdr', result.status);
+      if (result.status === 'invalid') deps.logger.warn({ reason: result.reason }, 'POST /cdr: invalid document');
+      return { status: 200, body: JSON.parse(JSON.stringify(result, (_, v) => (typeof v === 'bigint' ? v.toString() : v))) };
+    } catch (err) {
+      if (!isUnavailableError(err)) throw err;
+      deps.logger.warn({ err: (err as Error).message }, 'POST /cdr: database unavailable, answered 503');
+      return { status: 503, body: errorBody('SERVICE_UNAVAILABLE', 'the database is unavailable; retry later') };
+    }
+  };
+  const ownListener = deps.cdr?.ownListener === true;
+  const cdrApp = ownListener ? buildCdrApp(deps.logger, { handler: onJsonCdr, credentials: deps.cdr?.credentials }) : undefined;
   const app = buildApi({
     pool: deps.pool,
     pinKeys: deps.pinKeys,
@@ -33,20 +57,23 @@ export async function buildHttp(deps: {
     live: deps.live,
     ...(deps.ops && { ops: deps.ops }),
     onBalanceChange: async (cardId, snapshot) => void (await deps.live.load(cardId, snapshot)),
-    onJsonCdr: async (body) => {
-      // Any 2xx tells mod_json_cdr the CDR was delivered; a 5xx (thrown: database down) makes it retry and
-      // finally keep the file in its err-log-dir, from where `ccard cdr import` can replay it.
-      const result = countIgnoredCdr('json_cdr', await deps.services.ingestJsonCdr(body));
-      return { status: 200, body: JSON.parse(JSON.stringify(result, (_, v) => (typeof v === 'bigint' ? v.toString() : v))) };
-    },
+    ...(!ownListener && { onJsonCdr, ...(deps.cdr?.credentials && { cdrCredentials: deps.cdr.credentials }) }),
   });
   await app.ready();
+  await cdrApp?.ready();
+  const listenOn = async (a: FastifyInstance, host: string, port: number) => {
+    await a.listen({ host, port });
+    const addr = a.server.address() as AddressInfo;
+    return { host: addr.address, port: addr.port };
+  };
   return {
-    async listen(host, port) {
-      await app.listen({ host, port });
-      const addr = app.server.address() as AddressInfo;
-      return { host: addr.address, port: addr.port };
+    listen: (host, port) => listenOn(app, host, port),
+    async listenCdr(host, port) {
+      if (!cdrApp) throw new Error('POST /cdr is served by the API listener');
+      return listenOn(cdrApp, host, port);
     },
-    close: () => app.close(),
+    async close() {
+      await Promise.all([app.close(), cdrApp?.close()]);
+    },
   };
 }

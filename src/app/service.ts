@@ -22,6 +22,7 @@ import { runSupervisor, workerRole } from './cluster.ts';
 import { createReadiness } from './readiness.ts';
 import { createRedisClient, describeRedis, redisReady } from '../live/redis-client.ts';
 import { bindMetricSources, countBackendError, trackCall } from '../metrics/index.ts';
+import { createCdrIntake, type CdrIntake } from './cdr-intake.ts';
 
 export interface ServiceOptions {
   config?: Config;
@@ -29,6 +30,8 @@ export interface ServiceOptions {
   /** Overrides of the listening ports (0 = any free port; the demo and tests use it). */
   eslPort?: number;
   httpPort?: number;
+  /** Serve POST /cdr alone on this port (0 = any free port) instead of on the API's; default CCARD_CDR_PORT. */
+  cdrPort?: number;
   /** Called with every finished call (the demo prints them). */
   onCallEnded?: (outcome: FlowOutcome) => void;
   /** Extra flow options (tests shorten timeouts). */
@@ -53,6 +56,10 @@ export interface Service {
   pinKeys: PinKeys;
   esl: { host: string; port: number; server: EslServer };
   http: { host: string; port: number };
+  /** POST /cdr's own listener, when it has one (CCARD_CDR_PORT). */
+  cdr?: { host: string; port: number };
+  /** The debit journal's retry worker and the CDR spool intake. */
+  intake: CdrIntake;
   /** Stops accepting calls, waits for the calls in progress (up to drainMs), then closes everything. */
   stop(drainMs?: number): Promise<void>;
 }
@@ -109,7 +116,10 @@ export async function startService(opts: ServiceOptions = {}): Promise<Service> 
     cleanups.push(async () => clearInterval(ratePoll));
 
     const pinKeys = derivePinKeys(config.secret);
+    const intake = createCdrIntake(config, { pool, live, logger }, logger);
+    cleanups.push(() => intake.stop());
     const services = createCallServices({
+      debitJournal: intake.sink,
       pool,
       live,
       rates,
@@ -129,18 +139,24 @@ export async function startService(opts: ServiceOptions = {}): Promise<Service> 
         },
       },
     });
+    // Call endings already on disk (debit journal, CDR spool) are billed first: a call whose CDR is waiting there
+    // is settled, not marked unbilled by the recovery's expiry.
+    await intake.start(services);
     if (opts.recover !== false) {
       const recovered = await services.recoverOpenCalls();
       logger.info({ recovered }, 'open calls recovered');
     }
 
+    const cdrPort = opts.cdrPort ?? config.CCARD_CDR_PORT;
+    const cdr = { credentials: config.CCARD_CDR_CREDENTIALS, ownListener: cdrPort !== undefined };
     let draining = false;
     const readiness = createReadiness({ pool, redis, draining: () => draining });
     const unbindMetrics = bindMetricSources({ pool, isReady: async () => (await readiness()).ready, ...opts.metrics });
     cleanups.push(async () => unbindMetrics());
-    const http: HttpServer = await buildHttp({ pool, pinKeys, live, logger, services, ops: { readiness, metricsToken: config.CCARD_METRICS_TOKEN } });
+    const http: HttpServer = await buildHttp({ pool, pinKeys, live, logger, services, cdr, ops: { readiness, metricsToken: config.CCARD_METRICS_TOKEN } });
     cleanups.push(() => http.close());
     const httpAddr = await http.listen(config.CCARD_HTTP_HOST, opts.httpPort ?? config.CCARD_HTTP_PORT);
+    const cdrAddr = cdrPort === undefined ? undefined : await http.listenCdr(config.CCARD_CDR_HOST ?? config.CCARD_HTTP_HOST, cdrPort);
 
     if (opts.scheduler !== false) {
       const tick = async () => {
@@ -182,7 +198,7 @@ export async function startService(opts: ServiceOptions = {}): Promise<Service> 
       },
     });
     const eslAddr = await esl.listen();
-    logger.info({ esl: eslAddr, http: httpAddr, embedded: config.embedded }, 'ccard ready');
+    logger.info({ esl: eslAddr, http: httpAddr, cdr: cdrAddr, embedded: config.embedded }, 'ccard ready');
 
     let stopping: Promise<void> | undefined;
     return {
@@ -195,6 +211,8 @@ export async function startService(opts: ServiceOptions = {}): Promise<Service> 
       pinKeys,
       esl: { ...eslAddr, server: esl },
       http: httpAddr,
+      ...(cdrAddr && { cdr: cdrAddr }),
+      intake,
       stop(drainMs = 30_000) {
         stopping ??= (async () => {
           // /ready turns red first; calls are still taken for CCARD_DRAIN_DELAY_SECONDS, while balancers notice.

@@ -11,11 +11,12 @@ import {
   deleteUnheldCall,
   getCall,
   insertCall,
-  markExpired,
+  markUnbilled,
   openCalls,
   releaseCallRow,
   ruleFromSnapshot,
   toRateSnapshot,
+  type CdrSource,
   type RateSnapshot,
 } from '../store/calls.ts';
 import { billedSecondsFor, cost, costUnder, maxSeconds, COST_ALGORITHM, type RateRule } from './rating.ts';
@@ -212,7 +213,7 @@ export interface CallFacts {
   answeredAt?: Date | undefined;
   endedAt?: Date | undefined;
   hangupCause?: string | undefined;
-  source: 'socket' | 'json_cdr' | 'import';
+  source: CdrSource;
   /**
    * The call's rate snapshot and cap when the caller already has them (as stored in calls.rate/max_seconds):
    * the debit then needs no read. Otherwise this process's reservation cache, else one read of the calls row.
@@ -337,16 +338,15 @@ function cdrMatches(cdr: CarrierCdr, callId: string): boolean {
 }
 
 /**
- * The flow's end of a reservation. With the carrier leg's CDR: debit (or release when it never answered).
- * A bridge that never answered: release. Answered but no CDR (socket lost, plain events) or no bridge result at
- * all: the outcome is unknown, so nothing is guessed; the call stays 'reserved' until the mod_json_cdr POST
- * settles it or the expiry sweep ends its hold.
+ * What a bridge result says about its reservation: the carrier CDR's facts (debit, or release when it never
+ * answered), a release when the bridge never answered, or undefined when the outcome is unknown (answered without a
+ * CDR, or no bridge result): nothing is guessed then. The same facts go to the debit journal when the database
+ * cannot take them now.
  */
-export async function settleReservation(deps: SettleDeps, reservation: Reservation, bridge: BridgeResult | undefined): Promise<SettleResult> {
+export function settleFacts(reservation: Reservation, bridge: BridgeResult | undefined): CallFacts | undefined {
   const cdr = bridge?.carrierCdr;
-  let outcome: FinishOutcome | undefined;
   if (cdr && cdrMatches(cdr, reservation.callId)) {
-    outcome = await finishCall(deps, {
+    return {
       callId: reservation.callId,
       answered: carrierCdrAnswered(cdr),
       billsec: cdr.billsec,
@@ -355,11 +355,25 @@ export async function settleReservation(deps: SettleDeps, reservation: Reservati
       endedAt: uepochToDate(cdr.endUepoch),
       hangupCause: cdr.hangupCause,
       source: 'socket',
-    });
-  } else {
-    if (cdr) (deps.logger ?? silent).warn({ callId: reservation.callId, cdrUuid: cdr.uuid }, 'carrier CDR names another call; ignored');
-    if (bridge && !bridge.answered) outcome = await releaseCall(deps, reservation.callId);
+    };
   }
+  if (bridge && !bridge.answered) return { callId: reservation.callId, answered: false, billsec: 0, source: 'socket' };
+  return undefined;
+}
+
+/**
+ * The flow's end of a reservation. With the carrier leg's CDR: debit (or release when it never answered).
+ * A bridge that never answered: release. Answered but no CDR (socket lost, plain events) or no bridge result at
+ * all: the outcome is unknown, so nothing is guessed; the call stays 'reserved' until the mod_json_cdr POST
+ * settles it or the expiry sweep ends its hold.
+ */
+export async function settleReservation(deps: SettleDeps, reservation: Reservation, bridge: BridgeResult | undefined): Promise<SettleResult> {
+  const cdr = bridge?.carrierCdr;
+  if (cdr && !cdrMatches(cdr, reservation.callId)) {
+    (deps.logger ?? silent).warn({ callId: reservation.callId, cdrUuid: cdr.uuid }, 'carrier CDR names another call; ignored');
+  }
+  const facts = settleFacts(reservation, bridge);
+  const outcome = facts ? await finishCall(deps, facts) : undefined;
   if (outcome?.status === 'debited' || outcome?.status === 'duplicate') {
     return { billedSeconds: outcome.billedSeconds, cost: outcome.cost, balance: outcome.balance };
   }
@@ -370,13 +384,15 @@ export async function settleReservation(deps: SettleDeps, reservation: Reservati
 }
 
 /**
- * Ends the holds of calls whose deadline passed without a CDR: marks them 'expired' and drops their hold.
- * A CDR arriving later is still debited (clamped at the floor, shortfall in cdrs.uncollected_micros).
+ * Ends the holds of calls whose deadline passed without a CDR: marks them 'unbilled' (listed by `ccard calls
+ * unbilled`, counted by unbilledCalls) and drops their hold. A CDR arriving later is still debited (clamped at the
+ * floor, shortfall in cdrs.uncollected_micros).
  */
-export async function expireOverdueCalls(pool: Pool, live: LiveBalanceStore, now: Date = new Date()): Promise<number> {
+export async function expireOverdueCalls(pool: Pool, live: LiveBalanceStore, now: Date = new Date(), logger: Log = silent): Promise<number> {
   let n = 0;
   for (const call of await openCalls(pool, now)) {
-    if (await markExpired(pool, call.callId)) {
+    if (await markUnbilled(pool, call.callId)) {
+      logger.warn({ callId: call.callId, cardId: call.cardId }, 'hold ran out with no CDR: call marked unbilled (ccard calls unbilled)');
       await live.settle(call.cardId, call.callId);
       n++;
     }
@@ -398,7 +414,7 @@ export interface RecoverySummary {
  */
 export async function recoverOpenCalls(pool: Pool, live: LiveBalanceStore, now: Date = new Date(), logger: Log = silent): Promise<RecoverySummary> {
   const summary: RecoverySummary = { reasserted: 0, expired: 0, partial: 0 };
-  summary.expired = await expireOverdueCalls(pool, live, now);
+  summary.expired = await expireOverdueCalls(pool, live, now, logger);
   const deps: SettleDeps = { pool, live, logger };
   for (const call of await openCalls(pool)) {
     const ttlMs = call.holdUntil.getTime() - now.getTime();

@@ -64,7 +64,8 @@ function strVar(vars: Record<string, unknown>, name: string): string | undefined
 const toDate = (uepoch: bigint | undefined) => (uepoch !== undefined && uepoch > 0n ? new Date(Number(uepoch / 1000n)) : undefined);
 const MAX_SECONDS = 10n * 24n * 3600n;
 
-export async function ingestJsonCdr(deps: JsonCdrDeps, bodyText: string): Promise<IngestResult> {
+/** `source`: how the document came (recorded with the CDR): 'json_cdr' (POST /cdr), 'spool' or 'import'. */
+export async function ingestJsonCdr(deps: JsonCdrDeps, bodyText: string, source: 'json_cdr' | 'spool' | 'import' = 'json_cdr'): Promise<IngestResult> {
   const doc = parseDocument(bodyText);
   if (typeof doc === 'string') return { status: 'invalid', reason: doc };
   const vars = doc['variables'];
@@ -91,7 +92,7 @@ export async function ingestJsonCdr(deps: JsonCdrDeps, bodyText: string): Promis
     answeredAt: toDate(answerUepoch),
     endedAt: toDate(intVar(v, 'end_uepoch')),
     hangupCause: strVar(v, 'hangup_cause')?.slice(0, 64),
-    source: 'json_cdr',
+    source,
   });
   switch (out.status) {
     case 'debited':

@@ -79,6 +79,16 @@ const schema = z.object({
     .transform((v) => (v === 'auto' ? availableParallelism() : Number(v)))
     .pipe(z.number().int().min(1).max(64))
     .default(1),
+  CCARD_CDR_SPOOL_DIR: z
+    .string()
+    .transform((v) => v.split(',').map((d) => d.trim()).filter((d) => d !== ''))
+    .pipe(z.array(z.string().regex(/^[^\0]+$/)).max(20))
+    .default([]),
+  CCARD_CDR_SPOOL_SCAN_SECONDS: int(1, 3600).default(5),
+  CCARD_JOURNAL_DIR: z.string().min(1).optional(),
+  CCARD_CDR_CREDENTIALS: z.string().regex(/^[^:\s]+:\S{8,}$/, 'must be user:password (password at least 8 characters, no spaces)').optional(),
+  CCARD_CDR_HOST: host.optional(),
+  CCARD_CDR_PORT: port.optional(),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
 });
 

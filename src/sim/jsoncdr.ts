@@ -4,6 +4,8 @@
  * exactly as mod_json_cdr sends it (encode=false, README "mod_json_cdr").
  */
 import net from 'node:net';
+import { open } from 'node:fs/promises';
+import path from 'node:path';
 import { fsUrlEncode, quotedAsIs } from './codec.ts';
 import { fsStamp } from './clock.ts';
 import { fill, type Tokens } from './channel.ts';
@@ -332,12 +334,13 @@ export async function postJsonCdr(
   url: string,
   uuid: string,
   body: string,
-  opts: { retries: number; delayMs: number; sleep: (ms: number) => Promise<unknown> },
+  opts: { retries: number; delayMs: number; sleep: (ms: number) => Promise<unknown>; cred?: string | undefined },
 ): Promise<number> {
   const u = new URL(url);
   const buf = Buffer.from(body, 'utf8');
+  const auth = opts.cred ? `Authorization: Basic ${Buffer.from(opts.cred, 'utf8').toString('base64')}\r\n` : '';
   const head =
-    `POST ${u.pathname}${u.search}?uuid=${uuid} HTTP/1.1\r\nHost: ${u.host}\r\n` +
+    `POST ${u.pathname}${u.search}?uuid=${uuid} HTTP/1.1\r\nHost: ${u.host}\r\n${auth}` +
     `User-Agent: freeswitch-json/1.0\r\nAccept: */*\r\nContent-Type: application/json\r\nContent-Length: ${buf.length}\r\n\r\n`;
   let status = 0;
   for (let attempt = 0; attempt <= opts.retries; attempt++) {
@@ -362,4 +365,34 @@ export async function postJsonCdr(
     if (status >= 200 && status < 300) return status;
   }
   return status;
+}
+
+/**
+ * Writes a CDR file as mod_json_cdr does (process_cdr for log-dir, backup_cdr for err-log-dir): <dir>/<uuid>.cdr.json
+ * opened O_WRONLY|O_CREAT|O_TRUNC mode 0666, the JSON written, then "\n" in a second write, closed. Not atomic:
+ * a reader may see it half-written. `between` runs between the two writes (tests use it to look at that moment).
+ */
+export async function writeCdrFile(dir: string, uuid: string, body: string, between?: () => Promise<void>): Promise<string> {
+  const file = path.join(dir, `${uuid}.cdr.json`);
+  const fh = await open(file, 'w', 0o666);
+  try {
+    await fh.write(body);
+    if (between) await between();
+    await fh.write('\n');
+  } finally {
+    await fh.close();
+  }
+  return file;
+}
+
+/** backup_cdr(): the first err-log-dir where the file can be opened gets it. undefined when none could. */
+export async function backupCdr(dirs: readonly string[], uuid: string, body: string): Promise<string | undefined> {
+  for (const dir of dirs) {
+    try {
+      return await writeCdrFile(dir, uuid, body);
+    } catch {
+      // mod_json_cdr logs "Can't open" and tries the next directory
+    }
+  }
+  return undefined;
 }

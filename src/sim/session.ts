@@ -20,7 +20,7 @@ import {
 } from './channel.ts';
 import { defaultCarrier, REJECTS, type CarrierScript } from './carrier.ts';
 import { parseDialString } from './dialstring.ts';
-import { bLegCdrJson, postJsonCdr, q850Of, type BLegFacts } from './jsoncdr.ts';
+import { backupCdr, bLegCdrJson, postJsonCdr, q850Of, writeCdrFile, type BLegFacts } from './jsoncdr.ts';
 import { parsePagdArgs, runPagd, type KeyPress } from './pagd.ts';
 import { sayFiles } from './say.ts';
 import type { AppRun, BLegResult, CallResult, CallScript, DigitsEntry, HangupAt, Injection, SimOptions } from './types.ts';
@@ -827,15 +827,24 @@ export class SimSession {
       this.ch.vars.set('b_leg_cdr', res.cdrJson);
       this.ch.vars.set(`b_leg_cdr_${leg.uuid}`, res.cdrJson);
     }
-    if (this.opts.jsonCdrUrl) {
-      const url = this.opts.jsonCdrUrl;
+    const o = this.opts;
+    if (o.jsonCdrUrl || o.jsonCdrLogDir) {
+      const url = o.jsonCdrUrl;
       const body = bLegCdrJson(leg, tokens, false);
       this.background.push(
-        postJsonCdr(url, leg.uuid, body, {
-          retries: this.opts.jsonCdrRetries ?? 3,
-          delayMs: this.opts.jsonCdrDelayMs ?? 2000,
-          sleep: (ms) => new Promise((r) => setTimeout(r, ms * (this.opts.timeScale ?? 0))),
-        }).then((s) => (res.cdrPostStatus = s)),
+        (async () => {
+          // mod_json_cdr's process_cdr: log-dir first (log-http-and-disk, or no url), then the POSTs, then backup_cdr.
+          if (o.jsonCdrLogDir && (o.jsonCdrLogHttpAndDisk || !url)) await writeCdrFile(o.jsonCdrLogDir, leg.uuid, body).catch(() => undefined);
+          if (!url) return;
+          const s = await postJsonCdr(url, leg.uuid, body, {
+            retries: o.jsonCdrRetries ?? 3,
+            delayMs: o.jsonCdrDelayMs ?? 2000,
+            sleep: (ms) => new Promise((r) => setTimeout(r, ms * (o.timeScale ?? 0))),
+            cred: o.jsonCdrCred,
+          });
+          res.cdrPostStatus = s;
+          if ((s < 200 || s >= 300) && o.jsonCdrErrLogDirs?.length) res.cdrErrLogFile = await backupCdr(o.jsonCdrErrLogDirs, leg.uuid, body);
+        })(),
       );
     }
   }
@@ -982,11 +991,14 @@ export class SimSession {
     this.closed = true;
     this.alive = false;
     this.queueWaiter?.();
-    this.running?.ctrl.abort();
+    // A real FreeSWITCH keeps a bridge up when the socket dies (README-resume): it ends on its own.
+    const bridgeRunsOn = how === 'client-closed' && this.opts.bridgeOutlivesSocket === true && this.running?.name === 'bridge' ? this.running : undefined;
+    if (!bridgeRunsOn) this.running?.ctrl.abort();
     this.result.end = how;
     this.flush();
     if (!this.socket.destroyed) this.socket.end();
     const settle = async () => {
+      if (bridgeRunsOn) await bridgeRunsOn.done.catch(() => undefined);
       if (this.hangupDone) await this.hangupDone.catch(() => undefined);
       await Promise.allSettled(this.background);
       this.result.variables = this.ch.vars.toObject();

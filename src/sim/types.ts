@@ -62,6 +62,17 @@ export interface SimOptions {
   jsonCdrUrl?: string;
   jsonCdrRetries?: number;
   jsonCdrDelayMs?: number;
+  /** mod_json_cdr `cred` (user:password, sent as Basic auth like auth-scheme=basic). */
+  jsonCdrCred?: string;
+  /** mod_json_cdr `err-log-dir`s: a CDR whose POSTs all failed is written to the first one that opens, as
+   * `<uuid>.cdr.json` (written in place: JSON, then "\n"), exactly like backup_cdr() in mod_json_cdr.c. */
+  jsonCdrErrLogDirs?: string[];
+  /** mod_json_cdr `log-dir`: with jsonCdrLogHttpAndDisk (or no url) every CDR is written there before the POST. */
+  jsonCdrLogDir?: string;
+  jsonCdrLogHttpAndDisk?: boolean;
+  /** What a real FreeSWITCH does when the application's socket dies mid-bridge (README-resume): the bridge runs on
+   * to its end (carrier hangup or cap) and its CDR is posted. Default false: a lost socket ends the call at once. */
+  bridgeOutlivesSocket?: boolean;
   /** Virtual clock start for calls (µs since epoch). Default: Date.now() at call start. */
   startUs?: number;
   /** Length of a prompt file in ms (tone_stream and silence_stream are parsed; default 200 ms per file). */
@@ -100,6 +111,8 @@ export interface BLegResult {
   /** The b-leg JSON CDR with url-encoded values (what b_leg_cdr holds), when copy_json_cdr=true or jsonCdrUrl set. */
   cdrJson?: string;
   cdrPostStatus?: number;
+  /** Where the CDR was written when every POST failed (jsonCdrErrLogDirs). */
+  cdrErrLogFile?: string;
 }
 
 export interface CallResult {

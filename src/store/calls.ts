@@ -54,8 +54,8 @@ export function ruleFromSnapshot(s: RateSnapshot): RateRule {
   };
 }
 
-/** 'expired': the call is overdue (its hold deadline passed without a CDR), not a card's expiry (docs/design.md). */
-export type CallStatus = 'reserved' | 'settled' | 'released' | 'expired';
+/** 'expired': older rows only (migration 005 turned them 'unbilled'). 'unbilled': the hold ran out and no CDR came. */
+export type CallStatus = 'reserved' | 'settled' | 'released' | 'expired' | 'unbilled';
 
 export interface CallRecord {
   callId: string;
@@ -153,9 +153,13 @@ export async function getCall(db: Queryable, callId: string): Promise<CallRecord
   return r.rows[0] ? fromRow(r.rows[0]) : undefined;
 }
 
-/** Marks an open call overdue (status 'expired'). To be named markOverdue with the settle.ts split (its caller). */
-export async function markExpired(db: Queryable, callId: string): Promise<boolean> {
-  const r = await db.query(`UPDATE calls SET status = 'expired' WHERE call_id = $1 AND status = 'reserved'`, [callId]);
+/**
+ * The hold of an open call ran out and no CDR arrived: the call may have been talked (ccard was down while it was
+ * bridged, or its CDR was lost), so it is marked 'unbilled' for the operator, never silently released. Its CDR
+ * arriving later still bills it.
+ */
+export async function markUnbilled(db: Queryable, callId: string): Promise<boolean> {
+  const r = await db.query(`UPDATE calls SET status = 'unbilled' WHERE call_id = $1 AND status = 'reserved'`, [callId]);
   return (r.rowCount ?? 0) > 0;
 }
 
@@ -192,8 +196,11 @@ export interface DebitCdrInput {
   hangupCause: string | null;
   answeredAt: Date | null;
   endedAt: Date | null;
-  source: 'socket' | 'json_cdr' | 'import';
+  source: CdrSource;
 }
+
+/** Where a CDR came from: the call's own socket, mod_json_cdr's POST, `ccard cdr import`, or a spool directory. */
+export type CdrSource = 'socket' | 'json_cdr' | 'import' | 'spool';
 
 export type DebitCdrResult =
   | { outcome: 'unknown_call' }
@@ -523,7 +530,7 @@ export async function releaseCallRow(
     name: statementName('ccard_release_call'),
     text: `WITH upd AS (
              UPDATE calls SET status = 'released', settled_at = now()
-              WHERE call_id = $1::uuid AND status IN ('reserved', 'expired')
+              WHERE call_id = $1::uuid AND status IN ('reserved', 'expired', 'unbilled')
            )
            SELECT c.id::text AS card_id, c.balance_micros, c.credit_limit_micros, c.balance_version
              FROM calls k JOIN cards c ON c.id = k.card_id

@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { countUnbilled, listUnbilled } from '../../src/store/reconcile.ts';
 import { createCallServices } from '../../src/app/call-services.ts';
 import { recoverOpenCalls } from '../../src/billing/settle.ts';
 import { createTestDb, type TestDb } from '../helpers/env.ts';
@@ -67,7 +68,10 @@ describe.each(storeKinds)('crash and restart of ccard ($name live store)', (kind
     expect(await recoverOpenCalls(db.pool, restarted, later)).toEqual({ reasserted: 0, expired: 1, partial: 0 });
     expect(await restarted.reservations(cardId)).toEqual([]);
     const status = await db.pool.query<{ status: string }>('SELECT status FROM calls WHERE call_id = $1', [r.reservation.callId]);
-    expect(status.rows[0]!.status).toBe('expired');
+    // Not silently released: the call may have been talked while nobody could bill it.
+    expect(status.rows[0]!.status).toBe('unbilled');
+    expect(await countUnbilled(db.pool)).toBeGreaterThanOrEqual(1);
+    expect((await listUnbilled(db.pool)).map((u) => u.callId)).toContain(r.reservation.callId);
 
     // The funds are free again: another call takes 0.60 of them...
     const after = createCallServices({ pool: db.pool, live: restarted, rates, pinKeys, config: BASE_CONFIG, logger: silentLog });
@@ -83,6 +87,10 @@ describe.each(storeKinds)('crash and restart of ccard ($name live store)', (kind
     const f = await moneyFacts(db.pool, cardId);
     expect(f).toMatchObject({ balance: 0n, ledgerSum: 0n, uncollected: 300_000n, openCalls: 0 });
     expect(f.balance).toBe(1_500_000n - f.cdrCost + f.uncollected);
+    // Billed when its CDR came: no longer unbilled.
+    const settled = await db.pool.query<{ status: string }>('SELECT status FROM calls WHERE call_id = $1', [r.reservation.callId]);
+    expect(settled.rows[0]!.status).toBe('settled');
+    expect((await listUnbilled(db.pool)).map((u) => u.callId)).not.toContain(r.reservation.callId);
     await restarted.close();
   });
 });

@@ -1,3 +1,6 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
 import { pino } from 'pino';
 import { loadConfig } from '../../src/config/env.ts';
 import type { FlowOutcome } from '../../src/flow/machine.ts';
@@ -36,9 +39,11 @@ export interface Harness {
  * seeded with the demo data, plus a FreeSWITCH simulator pointed at it.
  */
 export async function startHarness(
-  opts: { sim?: Partial<SimOptions>; service?: Partial<ServiceOptions>; jsonCdr?: boolean; env?: Record<string, string> } = {},
+  opts: { sim?: Partial<SimOptions>; service?: Partial<ServiceOptions>; jsonCdr?: boolean; env?: Record<string, string>; db?: TestDb } = {},
 ): Promise<Harness> {
-  const db = await createTestDb();
+  // `db`: a database created by the test (dropped by close()); env.DATABASE_URL may point at it another way.
+  const db = opts.db ?? (await createTestDb());
+  const journal = mkdtempSync(path.join(tmpdir(), 'ccard-journal-'));
   const { redis, prefix, url } = createTestRedis();
   redis.disconnect();
   const config = loadConfig({
@@ -48,6 +53,8 @@ export async function startHarness(
     CCARD_SECRET: 'test-secret-0123456789',
     LOG_LEVEL: 'silent',
     CCARD_SOUNDS_PREFIX: '/usr/share/ccard/sounds',
+    // Each service its own debit journal (never the repository's .data/).
+    CCARD_JOURNAL_DIR: journal,
     ...opts.env,
   });
   const outcomes: FlowOutcome[] = [];
@@ -91,6 +98,7 @@ export async function startHarness(
       await sim.drain().catch(() => {});
       await service.stop(2_000);
       await db.drop();
+      rmSync(journal, { recursive: true, force: true });
     },
   };
 }

@@ -1,5 +1,5 @@
 import { createWriteStream } from 'node:fs';
-import { readFile } from 'node:fs/promises';
+import { readFile, stat } from 'node:fs/promises';
 import { once } from 'node:events';
 import type { Command } from 'commander';
 import { cdrJson, costReport, costReportJson, exportCdrs, listCdrs, type CdrListInput } from '../../store/admin/cdrs.ts';
@@ -45,12 +45,14 @@ export function registerCdrs(program: Command, rt: CliRuntime): void {
       for (const file of files) {
         let text: string;
         try {
+          // A real CDR is ~10-30 KB: anything beyond 1 MiB is not one (and is not read whole).
+          if ((await stat(file)).size > 1024 * 1024) throw new Error('larger than 1 MiB: not a mod_json_cdr document');
           text = await readFile(file, 'utf8');
         } catch (err) {
           results.push({ file, status: 'unreadable', detail: (err as Error).message });
           continue;
         }
-        const r = await ingestJsonCdr(deps, text);
+        const r = await ingestJsonCdr(deps, text, 'import');
         const detail =
           r.status === 'debited' ? `${r.callId}: ${r.billedSeconds} s, ${formatAmount(r.cost)}`
           : r.status === 'invalid' ? r.reason
