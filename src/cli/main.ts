@@ -2,6 +2,7 @@ import { Command, CommanderError } from 'commander';
 import { AdminError } from '../store/admin/errors.ts';
 import { MoneyFormatError } from '../money/money.ts';
 import { ConfigError } from '../config/env.ts';
+import { terminalText } from '../store/admin/cells.ts';
 import { CliRuntime, type CliOptions } from './runtime.ts';
 import { registerSeries } from './commands/series.ts';
 import { registerCards } from './commands/cards.ts';
@@ -79,4 +80,4 @@ function describe(err: unknown): string {
   return String(err);
 }
 
-const oneLine = (s: string) => s.replace(/\s*\n\s*/g, '; ');
+const oneLine = (s: string) => terminalText(s.replace(/\s*\n\s*/g, '; '));

@@ -23,6 +23,7 @@ import {
   wholeNumber,
 } from './input.ts';
 import { forEachBatch } from './cursor.ts';
+import { exportRow } from './cells.ts';
 
 export const CARD_STATUSES = ['pending', 'active', 'disabled', 'expired'] as const;
 
@@ -462,14 +463,14 @@ export async function exportCards(ctx: AdminContext, rawFilter: CardFilterInput,
       c.currency, c.status, LEAST(c.expires_at, s.expiry_date) AS expires_at
     FROM cards c JOIN series s ON s.id = c.series_id ${where} ORDER BY c.id`;
   type Row = { serial: string; pin_cipher: Buffer | null; balance_micros: bigint; currency: string; status: string; expires_at: Date | null };
-  const toValues = (r: Row): string[] => [
+  const toValues = (r: Row): string[] => exportRow([
     r.serial,
     ...(opts.withPins ? [r.pin_cipher ? decryptPin(ctx.pinKeys, r.pin_cipher) : ''] : []),
     formatAmount(r.balance_micros),
     r.currency,
     r.status,
     r.expires_at ? r.expires_at.toISOString() : '',
-  ];
+  ]);
   if (opts.format === 'csv') {
     await write(out, stringify([header]));
     return forEachBatch<Row>(ctx.pool, sql, params, (rows) => write(out, stringify(rows.map(toValues))));

@@ -7,6 +7,7 @@ import { invalid, notFound } from './errors.ts';
 import { amountJson, formatAmount, isoOrNull } from './format.ts';
 import { dateInput, pageInput, parseInput, serialInput, seriesNumberInput } from './input.ts';
 import { forEachBatch } from './cursor.ts';
+import { exportRow } from './cells.ts';
 
 export const cdrFilterSchema = z.object({
   card: serialInput.optional(),
@@ -137,11 +138,11 @@ export async function exportCdrs(ctx: AdminContext, raw: CdrFilterInput, out: Wr
   return forEachBatch<CdrRow>(ctx.pool, `SELECT ${CDR_COLUMNS} ${CDR_FROM} ${where} ORDER BY d.id`, params, (rows) =>
     write(
       stringify(
-        rows.map(toCdr).map((c) => [
+        rows.map(toCdr).map((c) => exportRow([
           c.callId, c.serial, c.series, c.did ?? '', c.callerId ?? '', c.destination, c.prefix ?? '', c.billsec,
           c.billedSeconds, formatAmount(c.cost), formatAmount(c.uncollected), c.hangupCause ?? '',
           isoOrNull(c.answeredAt) ?? '', isoOrNull(c.endedAt) ?? '', c.source, c.createdAt.toISOString(),
-        ]),
+        ])),
       ),
     ),
   );
