@@ -62,7 +62,7 @@ export class CliRuntime {
       pool = created;
       if (cfg.embedded) await (await import('../store/migrate.ts')).migrate(pool);
     }
-    this.ctx = { pool, pinKeys: derivePinKeys(cfg.secret), onBalanceChange: this.opts.onBalanceChange ?? (await this.redisRefresh(cfg)) };
+    this.ctx = { pool, pinKeys: derivePinKeys(cfg.secret), onBalanceChange: this.opts.onBalanceChange ?? (await this.redisRefresh(cfg)), actor: 'cli' };
     return this.ctx;
   }
 

@@ -154,7 +154,7 @@ describe('money: top-up and adjust', () => {
     const h = { 'idempotency-key': 'topup-1' };
     const a = await req('POST', '/v1/cards/300-000000003/topup', { amount: '10', reason: 'web' }, h);
     expect(a.statusCode).toBe(200);
-    expect(a.json()).toMatchObject({ balance: { value: '13.50' }, applied: true, ref: 'topup-1' });
+    expect(a.json()).toMatchObject({ balance: { value: '13.50' }, applied: true, ref: 'apikey:test/topup-1' });
     const b = await req('POST', '/v1/cards/300-000000003/topup', { amount: '10', reason: 'web' }, h);
     expect(b.statusCode).toBe(200);
     expect(b.json()).toEqual(a.json());

@@ -181,9 +181,9 @@ export async function costReport(ctx: AdminContext, raw: CostReportInput): Promi
   const f = parseInput(costReportSchema, raw);
   const { where, params } = await filterSql(ctx, f);
   const key = f.by === 'card' ? 'c.serial' : 's.series_number';
-  const r = await ctx.pool.query<{ key: string; currency: string; calls: bigint; secs: bigint; cost: bigint }>(
+  const r = await ctx.pool.query<{ key: string; currency: string; calls: bigint; secs: bigint; cost: string }>(
     `SELECT ${key} AS key, c.currency, count(*)::bigint AS calls, sum(d.billed_seconds)::bigint AS secs,
-       sum(d.cost_micros)::bigint AS cost
+       sum(d.cost_micros)::text AS cost
      ${CDR_FROM} ${where} GROUP BY ${key}, c.currency ORDER BY ${key}, c.currency`,
     params,
   );
@@ -193,7 +193,7 @@ export async function costReport(ctx: AdminContext, raw: CostReportInput): Promi
     calls: Number(x.calls),
     billedSeconds: Number(x.secs),
     billedMinutes: minutesOf(Number(x.secs)),
-    totalCost: x.cost,
+    totalCost: BigInt(x.cost),
   }));
 }
 
