@@ -93,8 +93,11 @@ export interface CallServices {
   accessNumber(did: string, callerId?: string): Promise<AccessNumber | undefined>;
   /** Card id for a PIN (any status), undefined when no card has it. */
   cardIdByPin(pin: string): Promise<string | undefined>;
-  /** cardIdByPin then authorize, in one read: 'unknown' when no card has this PIN. */
-  authorizeByPin(pin: string): Promise<AuthorizeResult>;
+  /**
+   * cardIdByPin then authorize, in one read: 'unknown' when no card has this PIN. `caller`: who keyed it (a right
+   * PIN makes the caller ID trusted by the guessing lockout).
+   */
+  authorizeByPin(pin: string, caller?: { did: string; callerId: string }): Promise<AuthorizeResult>;
   /** Card id whitelisted for this caller ID, undefined when none. */
   cardIdByCli(callerId: string): Promise<string | undefined>;
   /** Checks status and expiry, activates a pending card (charging its activation fee once), returns its balance. */
