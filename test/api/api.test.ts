@@ -264,10 +264,10 @@ describe('self-care', () => {
     expect((await app.inject({ method: 'GET', url: '/selfcare/me', headers: { authorization: `Bearer ${forged}` } })).statusCode).toBe(401);
   });
 
-  it('refuses a series without self-care', async () => {
+  it('refuses a series without self-care, exactly like a wrong PIN', async () => {
     const r = await login('300-000000001', await pinOf('300-000000001'));
-    expect(r.statusCode).toBe(403);
-    expect(r.json().error.code).toBe('FORBIDDEN');
+    expect(r.statusCode).toBe(401);
+    expect(r.json().error).toEqual({ code: 'UNAUTHORIZED', message: 'invalid serial or PIN' });
     expect((await login('300-000000001', '0000000000')).statusCode).toBe(401);
   });
 
