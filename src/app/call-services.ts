@@ -238,8 +238,13 @@ export function createCallServices(deps: CallServicesDeps): CcardCallServices {
 
     authorizeByPin: (pin, caller) =>
       guard('authorizeByPin', async (): Promise<AuthorizeResult> => {
-        const card = PIN_RE.test(pin) ? await getCardByPin(pool, deps.pinKeys, pin) : undefined;
-        if (!card) return { ok: false, reason: 'unknown' };
+        // A PIN keyed while its caller is refused (the budget ran out during this call) is not even checked: an
+        // attacker's calls already in the PIN prompt learn nothing more.
+        const [card, refused] = await Promise.all([
+          PIN_RE.test(pin) ? getCardByPin(pool, deps.pinKeys, pin) : undefined,
+          caller ? pinGuard.isLockedOut(caller.did, caller.callerId, boundWithoutPin) : false,
+        ]);
+        if (!card || refused) return { ok: false, reason: 'unknown' };
         // A right PIN (whatever the card's state) makes its caller ID trusted: never refused by a guessing lockout.
         const [r] = await Promise.all([authorize(card), caller ? pinGuard.succeed(caller.callerId) : undefined]);
         return r;

@@ -172,6 +172,20 @@ describe("every error, fastify's own included, is { error: { code, message } }",
     }
   });
 
+  it('a serialization failure is a 500 in the shape, with no stack', async () => {
+    const other = buildApi({ pool: db.pool, pinKeys: keys });
+    other.get('/boom', async () => ({ n: 1n }));
+    await other.ready();
+    try {
+      const r = await other.inject({ method: 'GET', url: '/boom' });
+      expect(r.statusCode).toBe(500);
+      expect(r.json()).toEqual({ error: { code: 'INTERNAL', message: 'internal error' } });
+      expect(r.headers['x-content-type-options']).toBe('nosniff');
+    } finally {
+      await other.close();
+    }
+  });
+
   it('431 for oversized headers and 400 for a malformed request, from the HTTP parser', async () => {
     const raw = (text: string) =>
       new Promise<string>((resolve, reject) => {

@@ -92,7 +92,7 @@ describe.each([
     }
   });
 
-  it("a bound caller ID is trusted only where bound callers need no PIN; a spoofed trusted number gets 5 guesses, once", async () => {
+  it("a bound caller ID is trusted only where bound callers need no PIN; a spoofed trusted number gets 5 guesses, then is locked", async () => {
     const { svc, close } = setup();
     try {
       const pinOnly = await accessNumber('pin');
@@ -108,11 +108,37 @@ describe.each([
       expect(await svc.isLockedOut(did, known)).toBe(false);
       await svc.recordPinFailure(did, known);
       expect(await svc.isLockedOut(did, known)).toBe(true);
-      // Its owner's next right PIN (from another access number) restores it.
-      expect(await svc.authorizeByPin(card.pin, { did: pinOnly, callerId: known })).not.toMatchObject({ reason: 'unknown' });
-      expect(await svc.isLockedOut(did, known)).toBe(false);
+      // Locked like any number now: even the right PIN is not checked until the lockout ends (the price of a spoofed
+      // known-good number: its owner waits lockoutSec, once).
+      expect(await svc.authorizeByPin(card.pin, { did: await accessNumber('pin'), callerId: known })).toEqual({ ok: false, reason: 'unknown' });
     } finally {
       close();
+    }
+  });
+});
+
+describe('PINs keyed after the budget ran out', () => {
+  it('are not checked for an untrusted caller already in the PIN prompt', async () => {
+    const r = createTestRedis();
+    const svc = createCallServices({
+      pool: db.pool,
+      live: new MemoryLiveBalance(),
+      rates: memoryRates({}),
+      pinKeys,
+      redis: r.redis,
+      redisPrefix: r.prefix,
+      config: { ...BASE_CONFIG, lockout: { maxFailures: 5, windowSec: 600, lockoutSec: 900, guardFailures: 3 } },
+      logger: { info: () => {}, warn: () => {}, error: () => {} },
+    });
+    try {
+      const did = await accessNumber('pin');
+      for (let i = 0; i < 3; i++) await svc.recordPinFailure(did, `1999200000${i}`);
+      // The right PIN, from a caller who was already in the prompt: refused as unknown.
+      expect(await svc.authorizeByPin(card.pin, { did, callerId: '19992000009' })).toEqual({ ok: false, reason: 'unknown' });
+      // On another access number it is checked.
+      expect(await svc.authorizeByPin(card.pin, { did: await accessNumber('pin'), callerId: '19992000009' })).not.toMatchObject({ reason: 'unknown' });
+    } finally {
+      r.redis.disconnect();
     }
   });
 });
