@@ -210,7 +210,7 @@ function readRow(record: string[], columns: (RateCsvColumn | undefined)[], line:
   if (!/^[0-9]{1,20}$/.test(prefix)) bad(`prefix '${prefix}' must be 1 to 20 digits`);
 
   // An exported file carries destinations quoted against spreadsheet formulas ('=x): read them back as they were.
-  const destination = restoreCell(field.destination ?? '');
+  const destination = restoreCell(field.destination ?? '').trim();
   if (/[\r\n]/.test(destination)) bad('destination must be on one line');
   else if (/[\u0000-\u001f\u007f]/.test(destination)) bad('destination must not contain control characters');
 

@@ -62,3 +62,12 @@ describe('terminalText', () => {
     expect(terminalText('a\u001b]0;title\u0007b\u001b[2Jc\u009b31md\u202ee\r\nf')).toBe('a]0;titleb[2Jc31mdef');
   });
 });
+
+describe('leading spaces', () => {
+  it('a formula after spaces is quoted too, and restores exactly', () => {
+    expect(exportCell('  =1+1')).toBe("'  =1+1");
+    expect(restoreCell("'  =1+1")).toBe('  =1+1');
+    expect(exportCell(' -1.5')).toBe("' -1.5");
+    expect(exportCell('a =1')).toBe('a =1');
+  });
+});

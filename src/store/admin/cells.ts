@@ -18,7 +18,7 @@ const PLAIN_NUMBER = /^[+-]?\d+(\.\d+)?$/;
  * Leading characters a spreadsheet may take as the start of a formula (OWASP: = + - @, tab and CR, which are
  * stripped anyway), plus the quote itself so that neutralising stays reversible (see restoreCell).
  */
-const FORMULA_LEAD = /^[=+\-@']/;
+const FORMULA_LEAD = /^\s*[=+\-@']/; // after spaces too: some spreadsheets skip them
 
 /**
  * One cell for a CSV or XLSX export: control characters removed, and a cell that could start a formula prefixed
