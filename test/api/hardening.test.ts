@@ -172,6 +172,22 @@ describe("every error, fastify's own included, is { error: { code, message } }",
     }
   });
 
+  it('a value PostgreSQL refuses that slipped past the edge checks is a 400, not a 500', async () => {
+    const other = buildApi({ pool: db.pool, pinKeys: keys });
+    other.get('/pg', async () => db.pool.query(`SELECT $1::timestamptz`, ['294277-01-01']));
+    other.get('/nul', async () => db.pool.query(`SELECT $1::text`, ['a\u0000b']));
+    await other.ready();
+    try {
+      for (const url of ['/pg', '/nul']) {
+        const r = await other.inject({ method: 'GET', url });
+        expect(r.statusCode, r.body).toBe(400);
+        expect(r.json().error).toMatchObject({ code: 'INVALID_INPUT', message: expect.stringMatching(/refused by the database/) });
+      }
+    } finally {
+      await other.close();
+    }
+  });
+
   it('a serialization failure is a 500 in the shape, with no stack', async () => {
     const other = buildApi({ pool: db.pool, pinKeys: keys });
     other.get('/boom', async () => ({ n: 1n }));
