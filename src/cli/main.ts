@@ -74,10 +74,10 @@ function describe(err: unknown): string {
   if (err instanceof ConfigError) return oneLine(err.message.replace(/^invalid configuration:\s*/, 'invalid configuration: '));
   if (err instanceof Error) {
     const code = (err as { code?: string }).code;
-    if (code === 'ECONNREFUSED' || code === 'ENOTFOUND') return `cannot reach the database: ${err.message}`;
+    if (code === 'ECONNREFUSED' || code === 'ENOTFOUND') return oneLine(`cannot reach the database: ${err.message}`);
     return oneLine(err.message);
   }
-  return String(err);
+  return oneLine(String(err));
 }
 
 const oneLine = (s: string) => terminalText(s.replace(/\s*\n\s*/g, '; '));
