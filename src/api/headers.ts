@@ -1,13 +1,14 @@
 import type { FastifyInstance } from 'fastify';
 
 /**
- * The Content-Security-Policy of every HTML page ccard serves (/docs today, the web console later): scripts,
- * styles and fonts from ccard itself only, no plugins, never inside a frame. A route that needs another policy
- * sets its own Content-Security-Policy header; this hook never overrides one.
+ * The Content-Security-Policy of every HTML page ccard serves (/docs today, the web console later): scripts and
+ * fonts from ccard itself only, no plugins, never inside a frame. Inline styles are allowed (Swagger UI sets one;
+ * a style cannot run code), inline scripts are not. A route that needs another policy sets its own
+ * Content-Security-Policy header; this hook never overrides one.
  */
 export const HTML_CSP =
   "default-src 'self'; base-uri 'self'; object-src 'none'; frame-ancestors 'none'; form-action 'self'; " +
-  "script-src 'self'; style-src 'self'; img-src 'self' data:; font-src 'self' data:; connect-src 'self'";
+  "script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; font-src 'self' data:; connect-src 'self'";
 
 /** Paths whose answers may be cached (static, public documentation assets). Everything else is no-store. */
 const CACHEABLE = /^\/docs\/static\//;
