@@ -1,3 +1,4 @@
+import { STATUS_CODES } from 'node:http';
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
 import { AdminError } from '../store/admin/errors.ts';
 import { MoneyFormatError } from '../money/money.ts';
@@ -30,6 +31,42 @@ export function apiErrorHandler(err: FastifyError | Error, req: FastifyRequest, 
     reply.code(status).send(errorBody(code, err.message));
     return;
   }
+  // A value PostgreSQL refuses (class 22: out of range, bad encoding, NUL): the input's fault, never a 500. The edge
+  // checks (parseMoney, dateInput, the NUL guard) should catch these first; this is the net behind them.
+  const pg = (err as { code?: unknown }).code;
+  if (typeof pg === 'string' && /^22[0-9A-Z]{3}$/.test(pg)) {
+    req.log.warn({ err }, 'value refused by the database');
+    reply.code(400).send(errorBody('INVALID_INPUT', `a value was refused by the database: ${err.message.split('\n')[0]}`));
+    return;
+  }
   req.log.error({ err }, 'request failed');
   reply.code(500).send(errorBody('INTERNAL', 'internal error'));
+}
+
+const CLIENT_ERROR_TEXT: Record<number, string> = {
+  400: 'bad request',
+  408: 'request timeout',
+  413: 'payload too large',
+  414: 'URI too long',
+  431: 'request header fields too large',
+};
+
+/**
+ * Errors Node's HTTP parser raises before fastify sees a request (oversized headers: 431, malformed requests: 400,
+ * header timeouts: 408), answered in the same { error: { code, message } } shape, then the connection is closed.
+ */
+export function apiClientErrorHandler(err: Error & { code?: string }, socket: import('node:net').Socket): void {
+  if (!socket.writable) {
+    socket.destroy();
+    return;
+  }
+  const status =
+    err.code === 'HPE_HEADER_OVERFLOW' ? 431 : err.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? 408 : err.code === 'HPE_URI_TOO_LONG' ? 414 : 400;
+  const body = JSON.stringify(
+    errorBody(status === 431 ? 'HEADERS_TOO_LARGE' : status === 408 ? 'TIMEOUT' : 'INVALID_INPUT', CLIENT_ERROR_TEXT[status] ?? 'bad request'),
+  );
+  socket.end(
+    `HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\nContent-Type: application/json; charset=utf-8\r\n` +
+      `Content-Length: ${Buffer.byteLength(body)}\r\nX-Content-Type-Options: nosniff\r\nCache-Control: no-store\r\nConnection: close\r\n\r\n${body}`,
+  );
 }

@@ -8,7 +8,10 @@ import type { LiveBalanceStore } from '../live/live-balance.ts';
 import type { AdminContext, OnBalanceChange } from '../store/admin/context.ts';
 import { DEFAULT_LOCKOUT, type LockoutPolicy } from '../store/admin/selfcare.ts';
 import { verifyApiKey } from '../store/admin/api-keys.ts';
-import { apiErrorHandler, errorBody } from './errors.ts';
+import { apiClientErrorHandler, apiErrorHandler, errorBody } from './errors.ts';
+import { registerInputGuards } from './guards.ts';
+import { registerSecurityHeaders } from './headers.ts';
+import './actor.ts';
 import { registerAdminRoutes } from './routes/admin.ts';
 import { registerSelfcareRoutes } from './routes/selfcare.ts';
 import { registerOpsRoutes, type OpsRouteOptions } from './routes/ops.ts';
@@ -47,6 +50,8 @@ export function buildApi(opts: ApiOptions): FastifyInstance {
   const app = Fastify({
     ...(opts.logger ? { loggerInstance: opts.logger } : { logger: false }),
     bodyLimit: opts.bodyLimit ?? 50 * 1024 * 1024,
+    clientErrorHandler: apiClientErrorHandler,
+    frameworkErrors: (err, req, reply) => apiErrorHandler(err, req, reply),
   }) as unknown as FastifyInstance;
   const onBalanceChange: OnBalanceChange | undefined =
     opts.onBalanceChange ?? (opts.live ? async (cardId, snap) => void (await opts.live!.load(cardId, snap)) : undefined);
@@ -55,6 +60,7 @@ export function buildApi(opts: ApiOptions): FastifyInstance {
   // The zod schemas validate inside the handlers (shared with the CLI); route schemas are documentation only.
   app.setValidatorCompiler(() => (data) => ({ value: data }));
   app.setErrorHandler(apiErrorHandler);
+  registerSecurityHeaders(app);
   app.setNotFoundHandler((req, reply) => {
     reply.code(404).send(errorBody('NOT_FOUND', `no route ${req.method} ${req.url.split('?')[0]}`));
   });
@@ -85,7 +91,9 @@ export function buildApi(opts: ApiOptions): FastifyInstance {
         const name = await verifyApiKey(ctx, m[1]!);
         if (!name) return reply.code(401).send(errorBody('UNAUTHORIZED', 'invalid or revoked API key'));
         req.log.debug({ apiKey: name }, 'api key');
+        req.actor = `apikey:${name}`;
       });
+      registerInputGuards(v1);
       registerAdminRoutes(v1, ctx);
       registerCallsRoutes(v1, ctx);
     },
@@ -94,6 +102,7 @@ export function buildApi(opts: ApiOptions): FastifyInstance {
 
   app.register(
     async (sc) => {
+      registerInputGuards(sc);
       registerSelfcareRoutes(sc, ctx, {
         tokenTtlSeconds: opts.selfcare?.tokenTtlSeconds ?? 900,
         lockout: opts.selfcare?.lockout ?? DEFAULT_LOCKOUT,

@@ -28,14 +28,20 @@ import {
 } from '../billing/settle.ts';
 import { ingestJsonCdr, type IngestResult } from '../cdr/json-cdr.ts';
 import { countBackendError, countLockout, countRefusal, refused, timeReservation } from '../metrics/index.ts';
+import { createPinGuard } from './pin-guard.ts';
 
 export interface LockoutConfig {
   /** Failed PIN tries from one caller ID within windowSec before it is locked out. */
   maxFailures: number;
   windowSec: number;
   lockoutSec: number;
-  /** Failed tries on one access number (all callers together) before the DID is locked (default maxFailures x 10). */
-  didMaxFailures?: number;
+  /**
+   * Failed tries of untrusted callers (unknown and withheld caller IDs together) on one access number before it
+   * refuses them for lockoutSec (default 20). Trusted callers are never refused: see src/app/pin-guard.ts.
+   */
+  guardFailures?: number;
+  /** How long a right PIN keeps its caller ID trusted (default 30 days). */
+  trustSec?: number;
 }
 
 export interface CallServicesConfig extends BillingConfig {
@@ -122,77 +128,6 @@ export async function failClosed<T>(what: string, timeoutMs: number, op: () => P
   }
 }
 
-// ---- PIN brute-force lockout ----------------------------------------------------------------------------------
-
-interface Lockout {
-  isLocked(subject: string): Promise<boolean>;
-  /** Counts one failure; locks the subject once `max` failures fall within the window. */
-  fail(subject: string, max: number): Promise<void>;
-}
-
-const FAIL_SCRIPT = `
-local n = redis.call('INCR', KEYS[1])
-if n == 1 then redis.call('EXPIRE', KEYS[1], ARGV[2]) end
-if n >= tonumber(ARGV[1]) then
-  redis.call('SET', KEYS[2], '1', 'EX', ARGV[3])
-  redis.call('DEL', KEYS[1])
-end
-return n
-`;
-
-class RedisLockout implements Lockout {
-  constructor(
-    private readonly redis: Redis | Cluster,
-    private readonly prefix: string,
-    private readonly cfg: LockoutConfig,
-  ) {}
-  private keys(subject: string): [string, string] {
-    const base = `${this.prefix}{pin:${subject}}`;
-    return [`${base}:fails`, `${base}:locked`];
-  }
-  async isLocked(subject: string): Promise<boolean> {
-    return (await this.redis.exists(this.keys(subject)[1])) === 1;
-  }
-  async fail(subject: string, max: number): Promise<void> {
-    const [count, lock] = this.keys(subject);
-    const n = await this.redis.eval(FAIL_SCRIPT, 2, count, lock, String(max), String(this.cfg.windowSec), String(this.cfg.lockoutSec));
-    if (Number(n) >= max) countLockout(subject);
-  }
-}
-
-class MemoryLockout implements Lockout {
-  private readonly fails = new Map<string, { n: number; until: number }>();
-  private readonly locked = new Map<string, number>();
-  constructor(
-    private readonly cfg: LockoutConfig,
-    private readonly now: () => number,
-  ) {}
-  async isLocked(subject: string): Promise<boolean> {
-    const until = this.locked.get(subject);
-    if (until === undefined) return false;
-    if (until > this.now()) return true;
-    this.locked.delete(subject);
-    return false;
-  }
-  async fail(subject: string, max: number): Promise<void> {
-    const now = this.now();
-    // Forget stale windows so the maps do not grow with every caller ever seen.
-    if (this.fails.size > 10_000) for (const [k, f] of this.fails) if (f.until <= now) this.fails.delete(k);
-    let f = this.fails.get(subject);
-    if (!f || f.until <= now) f = { n: 0, until: now + this.cfg.windowSec * 1000 };
-    f.n++;
-    if (f.n >= max) {
-      this.locked.set(subject, now + this.cfg.lockoutSec * 1000);
-      countLockout(subject);
-      this.fails.delete(subject);
-    } else this.fails.set(subject, f);
-  }
-}
-
-/** A caller ID that is not a number (empty, "anonymous", "unknown"...) shares one bucket: hiding does not help. */
-const cliSubject = (callerId: string) => `cli:${CALLER_ID_RE.test(callerId) ? callerId : 'anonymous'}`;
-const didSubject = (did: string) => `did:${did.replace(/[^0-9A-Za-z+_.-]/g, '_').slice(0, 64)}`;
-
 // ---- the services ---------------------------------------------------------------------------------------------
 
 const PIN_RE = /^[0-9]{4,20}$/;
@@ -207,10 +142,18 @@ export function createCallServices(deps: CallServicesDeps): CcardCallServices {
   const now = deps.now ?? (() => new Date());
   const timeoutMs = config.opTimeoutMs ?? 10_000;
   const billing = { pool, live, rates: deps.rates, config, logger };
-  const lockout: Lockout = deps.redis
-    ? new RedisLockout(deps.redis, deps.redisPrefix ?? 'ccard:', config.lockout)
-    : new MemoryLockout(config.lockout, () => now().getTime());
-  const didMax = config.lockout.didMaxFailures ?? config.lockout.maxFailures * 10;
+  const pinGuard = createPinGuard(
+    { ...config.lockout, guardFailures: config.lockout.guardFailures ?? 20, trustSec: config.lockout.trustSec ?? 30 * 86_400 },
+    { ...(deps.redis && { redis: deps.redis }), redisPrefix: deps.redisPrefix ?? 'ccard:', now: () => now().getTime(), logger },
+  );
+  // A caller ID bound to a card is trusted where bound callers need no PIN (auth modes cli and cli-then-pin).
+  const boundWithoutPin = async (did: string, callerId: string) =>
+    (
+      await pool.query(
+        `SELECT 1 FROM access_numbers a, caller_ids c WHERE a.did = $1 AND a.auth_mode <> 'pin' AND c.caller_id = $2`,
+        [did, callerId],
+      )
+    ).rowCount === 1;
   const guard = <T>(what: string, op: () => Promise<T>) => failClosed(what, timeoutMs, op);
 
   /** Status, expiry and first-use activation, then the card's spendable into the live store (one round trip). */
@@ -251,10 +194,18 @@ export function createCallServices(deps: CallServicesDeps): CcardCallServices {
 
     authorize: (cardId) => guard('authorize', () => authorize(cardId)),
 
-    authorizeByPin: (pin) =>
+    authorizeByPin: (pin, caller) =>
       guard('authorizeByPin', async (): Promise<AuthorizeResult> => {
-        const card = PIN_RE.test(pin) ? await getCardByPin(pool, deps.pinKeys, pin) : undefined;
-        return card ? authorize(card) : { ok: false, reason: 'unknown' };
+        // A PIN keyed while its caller is refused (the budget ran out during this call) is not even checked: an
+        // attacker's calls already in the PIN prompt learn nothing more.
+        const [card, refused] = await Promise.all([
+          PIN_RE.test(pin) ? getCardByPin(pool, deps.pinKeys, pin) : undefined,
+          caller ? pinGuard.isLockedOut(caller.did, caller.callerId, boundWithoutPin) : false,
+        ]);
+        if (!card || refused) return { ok: false, reason: 'unknown' };
+        // A right PIN (whatever the card's state) makes its caller ID trusted: never refused by a guessing lockout.
+        const [r] = await Promise.all([authorize(card), caller ? pinGuard.succeed(caller.callerId) : undefined]);
+        return r;
       }),
 
     balance: (cardId) =>
@@ -288,15 +239,15 @@ export function createCallServices(deps: CallServicesDeps): CcardCallServices {
 
     isLockedOut: (did, callerId) =>
       guard('isLockedOut', async () => {
-        const [cli, dn] = await Promise.all([lockout.isLocked(cliSubject(callerId)), lockout.isLocked(didSubject(did))]);
-        if (cli || dn) countRefusal('locked_out');
-        return cli || dn;
+        const locked = await pinGuard.isLockedOut(did, callerId, boundWithoutPin);
+        if (locked) countRefusal('locked_out');
+        return locked;
       }),
 
     recordPinFailure: (did, callerId) =>
       guard('recordPinFailure', async () => {
         countRefusal('wrong_pin');
-        await Promise.all([lockout.fail(cliSubject(callerId), config.lockout.maxFailures), lockout.fail(didSubject(did), didMax)]);
+        await pinGuard.fail(did, callerId);
       }),
 
     bindCli: (callerId, cardId) =>

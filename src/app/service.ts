@@ -136,6 +136,8 @@ export async function startService(opts: ServiceOptions = {}): Promise<Service> 
           maxFailures: config.CCARD_PIN_LOCKOUT_FAILURES,
           windowSec: config.CCARD_PIN_LOCKOUT_WINDOW,
           lockoutSec: config.CCARD_PIN_LOCKOUT_SECONDS,
+          guardFailures: config.CCARD_PIN_GUARD_FAILURES,
+          trustSec: config.CCARD_PIN_TRUST_SECONDS,
         },
       },
     });

@@ -4,6 +4,7 @@ import { pipeline } from 'node:stream/promises';
 import { parse, type CsvError } from 'csv-parse';
 import { stringify } from 'csv-stringify/sync';
 import { formatMoney, MoneyFormatError, parseMoney, type Micros } from '../money/money.ts';
+import { exportRow, restoreCell } from '../store/admin/cells.ts';
 
 /**
  * Rate CSV format (import and export use the same one).
@@ -208,8 +209,10 @@ function readRow(record: string[], columns: (RateCsvColumn | undefined)[], line:
   const prefix = field.prefix ?? '';
   if (!/^[0-9]{1,20}$/.test(prefix)) bad(`prefix '${prefix}' must be 1 to 20 digits`);
 
-  const destination = field.destination ?? '';
+  // An exported file carries destinations quoted against spreadsheet formulas ('=x): read them back as they were.
+  const destination = restoreCell(field.destination ?? '').trim();
   if (/[\r\n]/.test(destination)) bad('destination must be on one line');
+  else if (/[\u0000-\u001f\u007f]/.test(destination)) bad('destination must not contain control characters');
 
   const ratePerMin = money(field.rate ?? '', 'rate', true, bad);
   const connectFee = money(field.connect_fee ?? '', 'connect_fee', false, bad);
@@ -317,7 +320,7 @@ export function formatRateAmount(v: Micros, minDecimals = 0): string {
 export function formatRatesCsv(rates: Iterable<RateCsvRecord>, minDecimals = 0): string {
   const rows: string[][] = [[...RATE_CSV_COLUMNS]];
   for (const r of rates) {
-    rows.push([
+    rows.push(exportRow([
       r.prefix,
       r.destination,
       formatRateAmount(r.ratePerMin, minDecimals),
@@ -326,7 +329,7 @@ export function formatRatesCsv(rates: Iterable<RateCsvRecord>, minDecimals = 0):
       String(r.subsequentIncrement),
       r.effectiveFrom ? r.effectiveFrom.toISOString() : '',
       r.effectiveTo ? r.effectiveTo.toISOString() : '',
-    ]);
+    ]));
   }
   return stringify(rows, { record_delimiter: '\n' });
 }

@@ -2,6 +2,7 @@ import { Command, CommanderError } from 'commander';
 import { AdminError } from '../store/admin/errors.ts';
 import { MoneyFormatError } from '../money/money.ts';
 import { ConfigError } from '../config/env.ts';
+import { terminalText } from '../store/admin/cells.ts';
 import { CliRuntime, type CliOptions } from './runtime.ts';
 import { registerSeries } from './commands/series.ts';
 import { registerCards } from './commands/cards.ts';
@@ -75,10 +76,10 @@ function describe(err: unknown): string {
   if (err instanceof ConfigError) return oneLine(err.message.replace(/^invalid configuration:\s*/, 'invalid configuration: '));
   if (err instanceof Error) {
     const code = (err as { code?: string }).code;
-    if (code === 'ECONNREFUSED' || code === 'ENOTFOUND') return `cannot reach the database: ${err.message}`;
+    if (code === 'ECONNREFUSED' || code === 'ENOTFOUND') return oneLine(`cannot reach the database: ${err.message}`);
     return oneLine(err.message);
   }
-  return String(err);
+  return oneLine(String(err));
 }
 
-const oneLine = (s: string) => s.replace(/\s*\n\s*/g, '; ');
+const oneLine = (s: string) => terminalText(s.replace(/\s*\n\s*/g, '; '));

@@ -5,6 +5,7 @@ import { loadConfig, type Config } from '../config/env.ts';
 import { createPool } from '../store/db.ts';
 import { derivePinKeys } from '../store/pin.ts';
 import type { AdminContext, OnBalanceChange } from '../store/admin/context.ts';
+import { terminalLines, terminalText } from '../store/admin/cells.ts';
 
 export type OutStream = Writable & { isTTY?: boolean };
 
@@ -61,7 +62,7 @@ export class CliRuntime {
       pool = created;
       if (cfg.embedded) await (await import('../store/migrate.ts')).migrate(pool);
     }
-    this.ctx = { pool, pinKeys: derivePinKeys(cfg.secret), onBalanceChange: this.opts.onBalanceChange ?? (await this.redisRefresh(cfg)) };
+    this.ctx = { pool, pinKeys: derivePinKeys(cfg.secret), onBalanceChange: this.opts.onBalanceChange ?? (await this.redisRefresh(cfg)), actor: 'cli' };
     return this.ctx;
   }
 
@@ -104,8 +105,9 @@ export class CliRuntime {
     for (const c of this.cleanups.splice(0)) await c().catch(() => {});
   }
 
+  /** Writes a line; operator-controlled text (series names, notes, caller IDs) never carries escape sequences. */
   out(line = ''): void {
-    this.stdout.write(`${line}\n`);
+    this.stdout.write(`${terminalLines(line)}\n`);
   }
 
   json(value: unknown): void {
@@ -114,14 +116,14 @@ export class CliRuntime {
 
   table(head: string[], rows: Array<Array<string | number | boolean | null | undefined>>): void {
     const t = new Table({ head, style: { head: [], border: [] } });
-    for (const r of rows) t.push(r.map((v) => (v === null || v === undefined ? '' : String(v))));
+    for (const r of rows) t.push(r.map((v) => (v === null || v === undefined ? '' : terminalText(String(v)))));
     this.out(t.toString());
   }
 
   /** key/value view of one object. */
   details(pairs: Array<[string, string | number | boolean | null | undefined]>): void {
     const t = new Table({ style: { head: [], border: [] } });
-    for (const [k, v] of pairs) t.push({ [k]: v === null || v === undefined ? '' : String(v) });
+    for (const [k, v] of pairs) t.push({ [k]: v === null || v === undefined ? '' : terminalText(String(v)) });
     this.out(t.toString());
   }
 }

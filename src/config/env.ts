@@ -72,6 +72,8 @@ const schema = z.object({
   CCARD_PIN_LOCKOUT_FAILURES: int(1, 1000).default(5),
   CCARD_PIN_LOCKOUT_WINDOW: int(1, 86_400).default(600),
   CCARD_PIN_LOCKOUT_SECONDS: int(1, 604_800).default(900),
+  CCARD_PIN_GUARD_FAILURES: int(1, 100_000).default(20),
+  CCARD_PIN_TRUST_SECONDS: int(1, 31_536_000).default(2_592_000),
   CCARD_MAINTENANCE_INTERVAL: int(10, 86_400).default(300),
   CCARD_WORKERS: z
     .string()

@@ -69,7 +69,9 @@ export const flowActors = {
   cardByCli: fromPromise(({ input }: { input: ServicesInput & { callerId: string } }) =>
     input.services.cardIdByCli(input.callerId),
   ),
-  authorizeByPin: fromPromise(({ input }: { input: ServicesInput & { pin: string } }) => input.services.authorizeByPin(input.pin)),
+  authorizeByPin: fromPromise(({ input }: { input: ServicesInput & { pin: string; did: string; callerId: string } }) =>
+    input.services.authorizeByPin(input.pin, { did: input.did, callerId: input.callerId }),
+  ),
   recordPinFailure: fromPromise(({ input }: { input: ServicesInput & { did: string; callerId: string } }) =>
     input.services.recordPinFailure(input.did, input.callerId),
   ),

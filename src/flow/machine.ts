@@ -426,7 +426,7 @@ export const callMachine = setup({
             checking: {
               invoke: {
                 src: 'authorizeByPin',
-                input: ({ context }) => ({ services: context.services, pin: context.pinEntry! }),
+                input: ({ context }) => ({ services: context.services, pin: context.pinEntry!, did: context.call.info.did, callerId: context.call.info.callerId }),
                 onDone: [
                   { guard: ({ event }) => !event.output.ok && event.output.reason === 'unknown', target: 'recordingFailure' },
                   { target: '#call.session.authorized', actions: assign({ auth: ({ event }) => event.output }) },

@@ -97,8 +97,11 @@ export interface ReserveHint {
 export interface CallServices {
   /** The access number's settings; with a callerId, also the card bound to it (cliCardId). */
   accessNumber(did: string, callerId?: string): Promise<AccessNumber | undefined>;
-  /** The card holding this PIN, authorized (see authorize), in one read: 'unknown' when no card has this PIN. */
-  authorizeByPin(pin: string): Promise<AuthorizeResult>;
+  /**
+   * The card holding this PIN, authorized (see authorize), in one read: 'unknown' when no card has this PIN.
+   * `caller`: who keyed it (a right PIN makes the caller ID trusted by the guessing lockout).
+   */
+  authorizeByPin(pin: string, caller?: { did: string; callerId: string }): Promise<AuthorizeResult>;
   /** Card id whitelisted for this caller ID, undefined when none. */
   cardIdByCli(callerId: string): Promise<string | undefined>;
   /** Checks status and expiry, activates a pending card (charging its activation fee once), returns its balance. */

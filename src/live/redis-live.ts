@@ -152,6 +152,12 @@ export function luaSafe(what: string, v: bigint): string {
   return v.toString();
 }
 
+/**
+ * A spendable beyond the exact range is held as the range's edge: never more than the card has, and a card that
+ * somehow holds more (a balance written before ccard bounded amounts) still places calls instead of failing each one.
+ */
+const clampSpendable = (v: bigint): bigint => (v > LUA_SAFE ? LUA_SAFE : v < -LUA_SAFE ? -LUA_SAFE : v);
+
 const CARD_ID_RE = /^[A-Za-z0-9_-]{1,64}$/;
 
 export interface RedisLiveBalanceOptions {
@@ -192,7 +198,7 @@ export class RedisLiveBalance implements LiveBalanceStore {
 
   async load(cardId: string, snap: CardSnapshot): Promise<{ available: Micros; active: number }> {
     const r = (await SCRIPTS.load.run(this.redis, this.keys(cardId), [
-      luaSafe('spendable', snap.spendable),
+      luaSafe('spendable', clampSpendable(snap.spendable)),
       luaSafe('version', snap.version),
       String(this.idleTtlMs),
     ])) as string[];
@@ -225,7 +231,7 @@ export class RedisLiveBalance implements LiveBalanceStore {
 
   async settle(cardId: string, callId: string, snap?: CardSnapshot): Promise<void> {
     const args = [callId, String(this.idleTtlMs)];
-    if (snap) args.push(luaSafe('spendable', snap.spendable), luaSafe('version', snap.version));
+    if (snap) args.push(luaSafe('spendable', clampSpendable(snap.spendable)), luaSafe('version', snap.version));
     await SCRIPTS.settle.run(this.redis, this.keys(cardId), args);
   }
 

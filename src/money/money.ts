@@ -15,7 +15,20 @@ export class MoneyFormatError extends Error {
 
 const AMOUNT_RE = /^([+-])?(\d{1,15})(?:\.(\d{1,6}))?$/;
 
-/** Parses a decimal string such as "4.37", "-0.5" or "12" into micros. At most 6 decimals; no exponent, no commas. */
+/**
+ * The largest amount ccard accepts anywhere (a balance, a top-up, a fee, a rate, a credit limit), and the largest
+ * balance a card may reach: one billion units of the currency. Checked at the edge (parseMoney, so every CLI option,
+ * API field and CSV cell) and on the resulting balance. Why this bound: the live store keeps amounts in Lua doubles,
+ * exact up to 2^53 micros (~9.007 billion units); a card's spendable (balance + credit limit, each within the bound)
+ * and the holds on it stay below 2 billion units, far inside that range, and so do BIGINT sums of it in PostgreSQL.
+ */
+export const MAX_AMOUNT_UNITS = 1_000_000_000n;
+export const MAX_AMOUNT_MICROS = MAX_AMOUNT_UNITS * MICROS_PER_UNIT;
+
+/**
+ * Parses a decimal string such as "4.37", "-0.5" or "12" into micros. At most 6 decimals, at most
+ * MAX_AMOUNT_UNITS either way; no exponent, no commas.
+ */
 export function parseMoney(input: string): Micros {
   const text = input.trim();
   const m = AMOUNT_RE.exec(text);
@@ -24,6 +37,7 @@ export function parseMoney(input: string): Micros {
   }
   const [, sign, whole, frac = ''] = m;
   const micros = BigInt(whole!) * MICROS_PER_UNIT + BigInt(frac.padEnd(6, '0'));
+  if (micros > MAX_AMOUNT_MICROS) throw new MoneyFormatError(input, `must be at most ${MAX_AMOUNT_UNITS} in absolute value`);
   return sign === '-' ? -micros : micros;
 }
 

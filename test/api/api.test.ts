@@ -154,7 +154,7 @@ describe('money: top-up and adjust', () => {
     const h = { 'idempotency-key': 'topup-1' };
     const a = await req('POST', '/v1/cards/300-000000003/topup', { amount: '10', reason: 'web' }, h);
     expect(a.statusCode).toBe(200);
-    expect(a.json()).toMatchObject({ balance: { value: '13.50' }, applied: true, ref: 'topup-1' });
+    expect(a.json()).toMatchObject({ balance: { value: '13.50' }, applied: true, ref: 'apikey:test/topup-1' });
     const b = await req('POST', '/v1/cards/300-000000003/topup', { amount: '10', reason: 'web' }, h);
     expect(b.statusCode).toBe(200);
     expect(b.json()).toEqual(a.json());
@@ -264,10 +264,10 @@ describe('self-care', () => {
     expect((await app.inject({ method: 'GET', url: '/selfcare/me', headers: { authorization: `Bearer ${forged}` } })).statusCode).toBe(401);
   });
 
-  it('refuses a series without self-care', async () => {
+  it('refuses a series without self-care, exactly like a wrong PIN', async () => {
     const r = await login('300-000000001', await pinOf('300-000000001'));
-    expect(r.statusCode).toBe(403);
-    expect(r.json().error.code).toBe('FORBIDDEN');
+    expect(r.statusCode).toBe(401);
+    expect(r.json().error).toEqual({ code: 'UNAUTHORIZED', message: 'invalid serial or PIN' });
     expect((await login('300-000000001', '0000000000')).statusCode).toBe(401);
   });
 

@@ -100,7 +100,7 @@ describe.each([
   { name: 'memory', redis: false },
   { name: 'redis', redis: true },
 ])('PIN lockout ($name)', ({ redis: useRedis }) => {
-  it('locks a caller ID after maxFailures within the window, and a DID after didMaxFailures', async () => {
+  it('locks a caller ID after maxFailures within the window, and a DID (for untrusted callers) after guardFailures', async () => {
     const r = useRedis ? createTestRedis() : undefined;
     const svc = createCallServices({
       pool: db.pool,
@@ -109,7 +109,7 @@ describe.each([
       pinKeys,
       redis: r?.redis,
       redisPrefix: r?.prefix,
-      config: { ...BASE_CONFIG, lockout: { maxFailures: 3, windowSec: 60, lockoutSec: 1, didMaxFailures: 5 } },
+      config: { ...BASE_CONFIG, lockout: { maxFailures: 3, windowSec: 60, lockoutSec: 1, guardFailures: 5 } },
       logger: silentLog,
     });
     try {

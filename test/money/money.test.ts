@@ -43,3 +43,13 @@ describe('money', () => {
     }
   });
 });
+
+describe('the one money bound', () => {
+  it('parseMoney refuses more than 1 000 000 000 either way, and accepts the bound itself', () => {
+    expect(parseMoney('1000000000')).toBe(1_000_000_000_000_000n);
+    expect(parseMoney('-1000000000')).toBe(-1_000_000_000_000_000n);
+    expect(() => parseMoney('1000000000.000001')).toThrow(/at most 1000000000/);
+    expect(() => parseMoney('9223372036854')).toThrow(/at most 1000000000/);
+    expect(() => parseMoney('-999999999999999')).toThrow(/at most 1000000000/);
+  });
+});

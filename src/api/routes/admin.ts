@@ -1,5 +1,5 @@
 import { PassThrough } from 'node:stream';
-import type { FastifyInstance, FastifyReply, FastifySchema } from 'fastify';
+import type { FastifyInstance, FastifyReply, FastifyRequest, FastifySchema } from 'fastify';
 import { z } from 'zod';
 import type { AdminContext } from '../../store/admin/context.ts';
 import { createSeries, editSeries, getSeries, listSeries, seriesCreateSchema, seriesEditSchema } from '../../store/admin/series.ts';
@@ -113,12 +113,13 @@ export function registerAdminRoutes(app: FastifyInstance, ctx: AdminContext): vo
     },
   );
 
-  const moneyMove = (kind: 'topup' | 'adjust') => async (req: { params: unknown; body: unknown; headers: Record<string, unknown> }, reply: FastifyReply) => {
+  const moneyMove = (kind: 'topup' | 'adjust') => async (req: FastifyRequest, reply: FastifyReply) => {
     const key = req.headers['idempotency-key'];
     if (typeof key !== 'string' || key.trim() === '') throw invalid('the Idempotency-Key header is required for a money-moving request');
     const body = (req.body ?? {}) as { amount?: unknown; reason?: unknown };
     const input = { serial: (req.params as Q).serial, amount: body.amount, reason: body.reason, idempotencyKey: key };
-    const r: MoneyMoveResult = kind === 'topup' ? await topUp(ctx, input as never) : await adjust(ctx, input as never);
+    const as = req.actor ? { ...ctx, actor: req.actor } : ctx;
+    const r: MoneyMoveResult = kind === 'topup' ? await topUp(as, input as never) : await adjust(as, input as never);
     if (r.replayed) reply.header('idempotent-replayed', 'true');
     return reply.code(r.statusCode).send(r.response);
   };
@@ -152,7 +153,7 @@ export function registerAdminRoutes(app: FastifyInstance, ctx: AdminContext): vo
   });
 
   // Caller ids
-  app.get('/caller-ids', doc('caller-ids', 'List caller ids bound to cards'), async (req) => ({
+  app.get('/caller-ids', doc('caller-ids', 'List caller ids bound to cards', { querystring: js(z.object({ serial: z.string().optional() })) }), async (req) => ({
     items: await listCallerIds(ctx, (req.query as Q).serial),
   }));
   app.post(
@@ -172,7 +173,7 @@ export function registerAdminRoutes(app: FastifyInstance, ctx: AdminContext): vo
 
   // Rates
   app.get('/rates', doc('rates', 'List rate tables'), async () => ({ items: await listRateTablesAdmin(ctx) }));
-  app.get('/rates/:table', doc('rates', "A table's rates", { querystring: js(pageSchema) }), async (req) =>
+  app.get('/rates/:table', doc('rates', "A table's rates", { querystring: js(pageSchema.extend({ prefix: z.string().optional() })) }), async (req) =>
     listTableRates(ctx, (req.params as Q).table!, req.query as Q),
   );
   app.put(

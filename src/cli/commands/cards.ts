@@ -1,5 +1,4 @@
-import { createWriteStream } from 'node:fs';
-import { once } from 'node:events';
+import { writeOutputFile } from '../files.ts';
 import type { Command } from 'commander';
 import { CARD_STATUSES } from '../../store/cards.ts';
 import {
@@ -68,11 +67,8 @@ export function registerCards(program: Command, rt: CliRuntime): void {
       const ctx = await rt.admin();
       // Validate before creating the file, so a bad filter leaves nothing behind.
       await searchCards(ctx, { ...filterOf(o), limit: 1 });
-      const out = createWriteStream(o.out);
-      await once(out, 'open');
-      const n = await exportCards(ctx, filterOf(o), out, { format: o.format, withPins: o.withPins === true });
-      if (!out.writableEnded) out.end();
-      if (!out.closed) await once(out, 'close');
+      const withPins = o.withPins === true;
+      const n = await writeOutputFile(o.out, { secret: withPins }, (out) => exportCards(ctx, filterOf(o), out, { format: o.format, withPins }));
       rt.stderr.write(`exported ${n} cards to ${o.out}\n`);
     });
 

@@ -1,6 +1,4 @@
-import { createWriteStream } from 'node:fs';
-import { readFile, stat } from 'node:fs/promises';
-import { once } from 'node:events';
+import { readLimitedFile, writeOutputFile } from '../files.ts';
 import type { Command } from 'commander';
 import { cdrJson, costReport, costReportJson, exportCdrs, listCdrs, type CdrListInput } from '../../store/admin/cdrs.ts';
 import { formatAmount } from '../../store/admin/format.ts';
@@ -16,6 +14,9 @@ function filters(cmd: Command): Command {
     .option('--to <date>', 'recorded before (ISO 8601)');
 }
 const filterOf = (o: Record<string, unknown>) => defined({ card: o.card, series: o.series, from: o.from, to: o.to }) as Record<string, string>;
+
+/** A mod_json_cdr document is ~20 KB; anything past 1 MiB is not one (and is not read whole). */
+export const MAX_CDR_FILE_BYTES = 1024 * 1024;
 
 export function registerCdrs(program: Command, rt: CliRuntime): void {
   const cdr = program.command('cdr').description('call detail records');
@@ -45,9 +46,7 @@ export function registerCdrs(program: Command, rt: CliRuntime): void {
       for (const file of files) {
         let text: string;
         try {
-          // A real CDR is ~10-30 KB: anything beyond 1 MiB is not one (and is not read whole).
-          if ((await stat(file)).size > 1024 * 1024) throw new Error('larger than 1 MiB: not a mod_json_cdr document');
-          text = await readFile(file, 'utf8');
+          text = await readLimitedFile(file, MAX_CDR_FILE_BYTES);
         } catch (err) {
           results.push({ file, status: 'unreadable', detail: (err as Error).message });
           continue;
@@ -78,10 +77,7 @@ export function registerCdrs(program: Command, rt: CliRuntime): void {
         return;
       }
       await listCdrs(ctx, { ...filterOf(o), limit: 1 }); // validate before creating the file
-      const out = createWriteStream(o.out);
-      const n = await exportCdrs(ctx, filterOf(o), out);
-      out.end();
-      await once(out, 'close');
+      const n = await writeOutputFile(o.out, {}, (out) => exportCdrs(ctx, filterOf(o), out));
       rt.stderr.write(`exported ${n} CDRs to ${o.out}\n`);
     });
 

@@ -1,6 +1,6 @@
 import { createReadStream } from 'node:fs';
 import { access } from 'node:fs/promises';
-import { writeFile } from 'node:fs/promises';
+import { writeOutputFile } from '../files.ts';
 import type { Command } from 'commander';
 import { exportRateTable, importRateTable, listRateTablesAdmin, listTableRates } from '../../store/admin/rates.ts';
 import { defined } from '../../store/admin/input.ts';
@@ -39,7 +39,7 @@ export function registerRates(program: Command, rt: CliRuntime): void {
     .option('--out <file>')
     .action(async (table: string, o) => {
       const csv = await exportRateTable(await rt.admin(), table);
-      if (o.out) await writeFile(o.out, csv);
+      if (o.out) await writeOutputFile(o.out, {}, async (out) => void out.write(csv));
       else rt.stdout.write(csv);
     });
 

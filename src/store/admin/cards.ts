@@ -7,7 +7,7 @@ import { withTransaction } from '../db.ts';
 import { CARD_STATUSES } from '../cards.ts';
 import { decryptPin } from '../pin.ts';
 import { applyBalanceChange } from '../../billing/ledger.ts';
-import type { Micros } from '../../money/money.ts';
+import { MAX_AMOUNT_MICROS, MAX_AMOUNT_UNITS, type Micros } from '../../money/money.ts';
 import type { AdminContext } from './context.ts';
 import { AdminError, invalid, notFound, pgCode } from './errors.ts';
 import { amountJson, formatAmount, isoOrNull } from './format.ts';
@@ -24,6 +24,7 @@ import {
   wholeNumber,
 } from './input.ts';
 import { forEachBatch } from './cursor.ts';
+import { exportRow } from './cells.ts';
 
 export const cardFilterSchema = z.object({
   series: seriesNumberInput.optional(),
@@ -334,13 +335,16 @@ async function moveMoney(
   const requestHash = createHash('sha256')
     .update(JSON.stringify({ kind, serial, amount: amount.toString(), note }))
     .digest('hex');
+  const scope = ctx.actor ?? '';
   let snapshot: { cardId: string; spendable: Micros; version: bigint } | undefined;
   const result = await withTransaction(ctx.pool, async (client): Promise<MoneyMoveResult> => {
     if (key !== undefined) {
-      await client.query('SELECT pg_advisory_xact_lock(hashtextextended($1, 0))', [`idempotency:${key}`]);
+      await client.query('SELECT pg_advisory_xact_lock(hashtextextended($1, 0))', [`idempotency:${scope}:${key}`]);
+      // The caller's own key; a key stored before keys were scoped (scope '') is honoured for anyone.
       const prior = await client.query<{ request_hash: string; status_code: number; response: MoneyMoveResponse }>(
-        'SELECT request_hash, status_code, response FROM idempotency_keys WHERE key = $1',
-        [key],
+        `SELECT request_hash, status_code, response FROM idempotency_keys WHERE key = $1 AND scope IN ($2, '')
+          ORDER BY scope DESC LIMIT 1`,
+        [key, scope],
       );
       if (prior.rowCount) {
         const p = prior.rows[0]!;
@@ -353,12 +357,16 @@ async function moveMoney(
     const card = await client.query<{ id: bigint }>('SELECT id FROM cards WHERE serial = $1', [serial]);
     if (!card.rowCount) throw notFound(`unknown card ${serial}`);
     const cardId = card.rows[0]!.id.toString();
-    const ref = key ?? randomUUID();
+    // The ledger ref of a scoped key carries its scope: two clients' equal keys are two credits.
+    const ref = key === undefined ? randomUUID() : scope ? `${scope}/${key}` : key;
     const r = await applyBalanceChange(client, { cardId, amount, reason: kind, ref, note, onFloor: 'reject' });
     if (!r.applied && r.reason === 'below_floor') {
       throw invalid(`the adjustment would take the balance of ${serial} below its floor (balance ${formatAmount(r.balanceAfter)})`);
     }
     if (!r.applied && r.reason === 'no_card') throw notFound(`unknown card ${serial}`);
+    if (r.applied && r.balanceAfter > MAX_AMOUNT_MICROS) {
+      throw invalid(`the balance of ${serial} would exceed ${MAX_AMOUNT_UNITS}, the largest balance a card may hold`);
+    }
     if (r.applied) snapshot = { cardId, spendable: r.balanceAfter + r.creditLimit, version: r.version };
     const response: MoneyMoveResponse = {
       serial,
@@ -369,7 +377,8 @@ async function moveMoney(
       applied: r.applied,
     };
     if (key !== undefined) {
-      await client.query('INSERT INTO idempotency_keys (key, request_hash, status_code, response) VALUES ($1, $2, $3, $4)', [
+      await client.query('INSERT INTO idempotency_keys (scope, key, request_hash, status_code, response) VALUES ($1, $2, $3, $4, $5)', [
+        scope,
         key,
         requestHash,
         200,
@@ -461,14 +470,14 @@ export async function exportCards(ctx: AdminContext, rawFilter: CardFilterInput,
       c.currency, c.status, LEAST(c.expires_at, s.expiry_date) AS expires_at
     FROM cards c JOIN series s ON s.id = c.series_id ${where} ORDER BY c.id`;
   type Row = { serial: string; pin_cipher: Buffer | null; balance_micros: bigint; currency: string; status: string; expires_at: Date | null };
-  const toValues = (r: Row): string[] => [
+  const toValues = (r: Row): string[] => exportRow([
     r.serial,
     ...(opts.withPins ? [r.pin_cipher ? decryptPin(ctx.pinKeys, r.pin_cipher) : ''] : []),
     formatAmount(r.balance_micros),
     r.currency,
     r.status,
     r.expires_at ? r.expires_at.toISOString() : '',
-  ];
+  ]);
   if (opts.format === 'csv') {
     await write(out, stringify([header]));
     return forEachBatch<Row>(ctx.pool, sql, params, (rows) => write(out, stringify(rows.map(toValues))));

@@ -7,6 +7,7 @@ import { invalid, notFound } from './errors.ts';
 import { amountJson, formatAmount, isoOrNull } from './format.ts';
 import { dateInput, pageInput, parseInput, serialInput, seriesNumberInput } from './input.ts';
 import { forEachBatch } from './cursor.ts';
+import { exportRow } from './cells.ts';
 
 export const cdrFilterSchema = z.object({
   card: serialInput.optional(),
@@ -137,11 +138,11 @@ export async function exportCdrs(ctx: AdminContext, raw: CdrFilterInput, out: Wr
   return forEachBatch<CdrRow>(ctx.pool, `SELECT ${CDR_COLUMNS} ${CDR_FROM} ${where} ORDER BY d.id`, params, (rows) =>
     write(
       stringify(
-        rows.map(toCdr).map((c) => [
+        rows.map(toCdr).map((c) => exportRow([
           c.callId, c.serial, c.series, c.did ?? '', c.callerId ?? '', c.destination, c.prefix ?? '', c.billsec,
           c.billedSeconds, formatAmount(c.cost), formatAmount(c.uncollected), c.hangupCause ?? '',
           isoOrNull(c.answeredAt) ?? '', isoOrNull(c.endedAt) ?? '', c.source, c.createdAt.toISOString(),
-        ]),
+        ])),
       ),
     ),
   );
@@ -180,9 +181,9 @@ export async function costReport(ctx: AdminContext, raw: CostReportInput): Promi
   const f = parseInput(costReportSchema, raw);
   const { where, params } = await filterSql(ctx, f);
   const key = f.by === 'card' ? 'c.serial' : 's.series_number';
-  const r = await ctx.pool.query<{ key: string; currency: string; calls: bigint; secs: bigint; cost: bigint }>(
+  const r = await ctx.pool.query<{ key: string; currency: string; calls: bigint; secs: bigint; cost: string }>(
     `SELECT ${key} AS key, c.currency, count(*)::bigint AS calls, sum(d.billed_seconds)::bigint AS secs,
-       sum(d.cost_micros)::bigint AS cost
+       sum(d.cost_micros)::text AS cost
      ${CDR_FROM} ${where} GROUP BY ${key}, c.currency ORDER BY ${key}, c.currency`,
     params,
   );
@@ -192,7 +193,7 @@ export async function costReport(ctx: AdminContext, raw: CostReportInput): Promi
     calls: Number(x.calls),
     billedSeconds: Number(x.secs),
     billedMinutes: minutesOf(Number(x.secs)),
-    totalCost: x.cost,
+    totalCost: BigInt(x.cost),
   }));
 }
 

@@ -10,4 +10,9 @@ export interface AdminContext {
   pool: Pool;
   pinKeys: PinKeys;
   onBalanceChange?: OnBalanceChange;
+  /**
+   * Who acts (`apikey:<name>`, `operator:<name>`, `cli`): idempotency keys are scoped to it, so one client can
+   * neither replay nor block another's key. Unset: the legacy global scope.
+   */
+  actor?: string;
 }

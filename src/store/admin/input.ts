@@ -37,10 +37,18 @@ export const nonNegativeMoney = money((m) => (m < 0n ? 'must not be negative' : 
 export const positiveMoney = money((m) => (m <= 0n ? 'must be greater than zero' : undefined));
 export const nonZeroMoney = money((m) => (m === 0n ? 'must not be zero' : undefined));
 
+const MIN_DATE_MS = Date.UTC(1900, 0, 1);
+const MAX_DATE_MS = Date.UTC(9999, 11, 31, 23, 59, 59, 999);
+
 export const dateInput = z.union([z.string(), z.date()]).transform((v, ctx) => {
   const d = v instanceof Date ? v : new Date(/^\d{4}-\d{2}-\d{2}$/.test(v) ? `${v}T00:00:00Z` : v);
   if (Number.isNaN(d.getTime())) {
     ctx.addIssue({ code: 'custom', message: `invalid date "${String(v)}": expected ISO 8601, e.g. 2026-12-31` });
+    return z.NEVER;
+  }
+  // PostgreSQL stores 4713 BC to 294276 AD and JavaScript more; no card, call or rate lives outside these years.
+  if (d.getTime() < MIN_DATE_MS || d.getTime() > MAX_DATE_MS) {
+    ctx.addIssue({ code: 'custom', message: `invalid date "${String(v)}": must be between 1900-01-01 and 9999-12-31` });
     return z.NEVER;
   }
   return d;

@@ -196,15 +196,16 @@ export async function getSeries(ctx: AdminContext, number: string): Promise<Seri
   const r = await ctx.pool.query<SeriesRow>(`${SELECT_SERIES} WHERE s.series_number = $1`, [num]);
   if (!r.rowCount) throw notFound(`unknown series ${num}`);
   const s = toSeries(r.rows[0]!);
-  const stats = await ctx.pool.query<{ status: string; n: bigint; total: bigint | null }>(
-    'SELECT status, count(*)::bigint AS n, sum(balance_micros)::bigint AS total FROM cards WHERE series_id = $1 GROUP BY status',
+  // The sum stays NUMERIC (text here): a million cards at the largest balance exceed BIGINT.
+  const stats = await ctx.pool.query<{ status: string; n: bigint; total: string | null }>(
+    'SELECT status, count(*)::bigint AS n, sum(balance_micros)::text AS total FROM cards WHERE series_id = $1 GROUP BY status',
     [s.id],
   );
   const cardsByStatus: Record<string, number> = {};
   let totalBalance = 0n;
   for (const row of stats.rows) {
     cardsByStatus[row.status] = Number(row.n);
-    totalBalance += row.total ?? 0n;
+    totalBalance += BigInt(row.total ?? '0');
   }
   return { ...s, cardsByStatus, totalBalance };
 }
