@@ -23,6 +23,7 @@ import { parseDialString } from './dialstring.ts';
 import { bLegCdrJson, postJsonCdr, q850Of, type BLegFacts } from './jsoncdr.ts';
 import { parsePagdArgs, runPagd, type KeyPress } from './pagd.ts';
 import { sayFiles } from './say.ts';
+import { SCHED_REPLY, Scheduler, schedTime } from './sched.ts';
 import type { AppRun, BLegResult, CallResult, CallScript, DigitsEntry, HangupAt, Injection, SimOptions } from './types.ts';
 
 type Pairs = Array<[string, string]>;
@@ -143,6 +144,10 @@ export class SimSession {
   private readonly background: Array<Promise<unknown>> = [];
   private resolveEnd!: (r: CallResult) => void;
   private readonly result: CallResult;
+  /** sched_hangup / sched_broadcast tasks (README-extend.md). */
+  private readonly sched = new Scheduler();
+  /** The carrier leg while it exists: its uuid, and the wait of the bridge (woken when its schedule changes). */
+  private bLeg: { uuid: string; wake?: AppSignal; from?: { us: number; real: number; targetUs: number } } | undefined;
 
   constructor(
     private readonly opts: SimOptions,
@@ -394,8 +399,46 @@ export class SimSession {
     }
   }
 
+  /**
+   * Virtual now while the bridge sleeps: its clock only moves when a sleep ends, but an API command arriving meanwhile
+   * runs at the time really elapsed (what the aborted sleep will then add).
+   */
+  private liveNowUs(): number {
+    const from = this.bLeg?.from;
+    if (!from || this.clock.timeScale <= 0) return this.clock.nowUs();
+    const elapsed = ((performance.now() - from.real) * 1000) / this.clock.timeScale;
+    return Math.max(this.clock.nowUs(), from.us + Math.min(from.targetUs - from.us, Math.round(elapsed)));
+  }
+
+  /** sched_hangup, sched_broadcast, sched_del (mod_commands.c; replies as recorded in README-extend.md). */
+  private schedApi(fn: string, a: string[]): string {
+    if (fn === 'sched_del') return SCHED_REPLY.deleted(a[0] ? this.sched.del(a[0]) : 0);
+    const now = this.liveNowUs();
+    const at = schedTime(a[0] ?? '', now);
+    const uuid = a[1] ?? '';
+    const carrier = this.bLeg?.uuid === uuid;
+    const ivr = uuid === this.ch.uuid && this.alive && !this.closed;
+    if (fn === 'sched_hangup') {
+      if (at === undefined || (!carrier && !ivr)) return SCHED_REPLY.noChannel;
+      const task = this.sched.add({ group: uuid, kind: 'hangup', atUs: at, cause: a[2] ?? 'ALLOTTED_TIMEOUT' });
+      if (ivr) {
+        void this.clock.sleep(Math.max(0, at - now) / 1000).then(() => {
+          if (this.sched.tasks.includes(task)) {
+            this.sched.remove(task);
+            this.hangup(task.cause!, 'switch');
+          }
+        });
+      }
+      return SCHED_REPLY.hangup;
+    }
+    // A broadcast for a channel that does not exist is accepted and never plays (h3).
+    if (at !== undefined && carrier) this.sched.add({ group: uuid, kind: 'broadcast', atUs: at, file: a[2] ?? '' });
+    return SCHED_REPLY.broadcast;
+  }
+
   private api(text: string): string {
     const [fn = '', ...a] = text.split(/\s+/);
+    if (fn === 'sched_del' || fn === 'sched_hangup' || fn === 'sched_broadcast') return this.schedApi(fn, a);
     const mine = a[0] === this.ch.uuid;
     const exists = mine && (this.alive || !this.hangupDone) && !this.closed && this.ch.state !== 'CS_REPORTING';
     switch (fn) {
@@ -757,18 +800,23 @@ export class SimSession {
     leg.answeredUs = this.clock.nowUs();
     res.answered = true;
     const answerSec = Math.floor(leg.answeredUs / 1e6);
-    let capUs = Infinity;
-    let broadcast: { atUs: number; file: string } | undefined;
+    // execute_on_answer runs on the carrier leg: its sched_hangup / sched_broadcast tasks have the leg's uuid as group.
+    this.bLeg = { uuid: bUuid };
     for (const [k, v] of ds.vars) {
       if (!k.startsWith('execute_on_answer')) continue;
       const [app = '', ...rest] = v.trim().split(/\s+/);
       leg.apps.push([app, rest.join(' '), leg.answeredUs]);
-      const plus = /^\+?(\d+)$/.exec(rest[0] ?? '');
-      if (app === 'sched_hangup' && plus) capUs = Math.min(capUs, (answerSec + Number(plus[1])) * 1e6);
-      if (app === 'sched_broadcast' && plus) broadcast = { atUs: (answerSec + Number(plus[1])) * 1e6, file: rest[1] ?? '' };
+      const at = schedTime(rest[0] ?? '', leg.answeredUs);
+      if (at === undefined) continue;
+      if (app === 'sched_hangup') this.sched.add({ group: bUuid, kind: 'hangup', atUs: at, cause: rest[1] ?? 'ALLOTTED_TIMEOUT' });
+      if (app === 'sched_broadcast') this.sched.add({ group: bUuid, kind: 'broadcast', atUs: at, file: rest[1] ?? '' });
     }
+    this.sched.onChange = () => this.bLeg?.wake?.abort();
     await sleepUntil(leg.answeredUs + TICK_MS * 1000);
-    if (signal.aborted) return this.failVars(res, leg, 'ORIGINATOR_CANCEL');
+    if (signal.aborted) {
+      this.endBLeg(bUuid);
+      return this.failVars(res, leg, 'ORIGINATOR_CANCEL');
+    }
     leg.bridgedUs = this.clock.nowUs();
     this.ch.bridgedUs = leg.bridgedUs;
     this.ch.otherLeg = this.otherLegHeaders(leg, tokens);
@@ -780,19 +828,43 @@ export class SimSession {
 
     const talkEnd = script.kind === 'answer' && Number.isFinite(script.talkMs ?? 3000) ? leg.answeredUs + (script.talkMs ?? 3000) * 1000 : Infinity;
     const callerEnd = plan ? (plan.afterAnswer ? leg.bridgedUs + (plan.afterMs ?? 0) * 1000 : relHangup) : Infinity;
-    const endUs = Math.min(talkEnd, capUs, callerEnd);
     let played = false;
-    if (broadcast && broadcast.atUs < endUs) {
-      if (await sleepUntil(broadcast.atUs)) {
-        await this.execute('playback', broadcast.file, randomUUID(), true);
-        played = true;
-      }
-    }
     let by: 'carrier' | 'cap' | 'caller' | 'client' = 'client';
     const resp = () => (played ? 'FILE PLAYED' : '_none_');
-    if (await sleepUntil(endUs === Infinity ? this.clock.nowUs() + 86_400e6 : endUs)) {
-      by = endUs === callerEnd ? 'caller' : endUs === capUs ? 'cap' : 'carrier';
+    // Until the carrier, the caller or the armed cap ends it; the schedule may change meanwhile (API sched_*).
+    for (;;) {
+      if (signal.aborted || !this.alive) break;
+      const now = this.clock.nowUs();
+      const cap = this.sched.next(bUuid, 'hangup');
+      const bc = this.sched.next(bUuid, 'broadcast');
+      if (callerEnd <= now) {
+        by = 'caller';
+        break;
+      }
+      if (cap && cap.atUs <= now) {
+        by = 'cap';
+        break;
+      }
+      if (talkEnd <= now) {
+        by = 'carrier';
+        break;
+      }
+      if (bc && bc.atUs <= now) {
+        this.sched.remove(bc);
+        await this.execute('playback', bc.file ?? '', randomUUID(), true);
+        played = true;
+        continue;
+      }
+      const target = Math.min(callerEnd, cap?.atUs ?? Infinity, talkEnd, bc?.atUs ?? Infinity);
+      const targetUs = target === Infinity ? now + 86_400e6 : target;
+      const wake = new AppSignal();
+      this.bLeg.wake = wake;
+      this.bLeg.from = { us: now, real: performance.now(), targetUs };
+      await this.clock.sleep((targetUs - now) / 1000, wake);
+      this.bLeg.wake = undefined;
+      this.bLeg.from = undefined;
     }
+    this.endBLeg(bUuid);
     leg.endUs = this.clock.nowUs();
     leg.hangupCause = by === 'cap' ? 'ALLOTTED_TIMEOUT' : 'NORMAL_CLEARING';
     leg.q850 = q850Of(leg.hangupCause);
@@ -818,6 +890,13 @@ export class SimSession {
       queueMicrotask(() => this.hangup('NORMAL_CLEARING', 'switch'));
     }
     return resp();
+  }
+
+  /** The carrier leg is gone: its scheduled tasks with it (an API naming it now finds no channel). */
+  private endBLeg(uuid: string): void {
+    this.sched.dropGroup(uuid);
+    this.sched.onChange = undefined;
+    if (this.bLeg?.uuid === uuid) this.bLeg = undefined;
   }
 
   private afterBLegEnd(res: BLegResult, leg: BLegFacts, tokens: ReturnType<Channel['tokens']>, dialVars: Record<string, string>) {
@@ -890,6 +969,7 @@ export class SimSession {
     if (this.script.lingerNoticeEarly) this.write(lingerNotice(this.ch));
     const running = this.running;
     running?.ctrl.abort();
+    this.bLeg?.wake?.abort();
     this.hangupDone = (async () => {
       if (running) await running.done;
       this.simpleEvent('CHANNEL_UNPARK');
@@ -918,6 +998,7 @@ export class SimSession {
 
   private async finishHangupQuietly() {
     this.running?.ctrl.abort();
+    this.bLeg?.wake?.abort();
     this.ch.hangupUs = this.clock.nowUs();
     this.applyHangupVars(this.result.hangupCause ?? 'NORMAL_CLEARING', this.result.hangupBy ?? 'client');
   }
@@ -983,6 +1064,7 @@ export class SimSession {
     this.alive = false;
     this.queueWaiter?.();
     this.running?.ctrl.abort();
+    this.bLeg?.wake?.abort();
     this.result.end = how;
     this.flush();
     if (!this.socket.destroyed) this.socket.end();
