@@ -6,6 +6,7 @@ import {
   type AuthMode,
   type AuthorizeResult,
   type CallServices,
+  type ExtendResult,
   type ReserveResult,
   type SettleResult,
 } from '../flow/services.ts';
@@ -15,6 +16,7 @@ import type { Micros } from '../money/money.ts';
 import { bindCallerId, cardBalance, cardIdByCallerId, cardIdByPin, getCardByPin, CALLER_ID_RE, type CardRecord } from '../store/cards.ts';
 import { statementName } from '../store/db.ts';
 import { authorizeCard } from '../billing/lifecycle.ts';
+import { extendReservation } from '../billing/slices.ts';
 import {
   expireOverdueCalls,
   recoverOpenCalls,
@@ -308,6 +310,8 @@ export function createCallServices(deps: CallServicesDeps): CcardCallServices {
     reserve: (cardId, number, ctx, hint) =>
       guard('reserve', (): Promise<ReserveResult> => reserveCall(billing, cardId, number, ctx, now(), hint)),
 
+    extend: (reservation, wantSeconds, talkedSeconds) =>
+      guard('extend', (): Promise<ExtendResult> => extendReservation(billing, reservation, wantSeconds, talkedSeconds)),
     settle: (reservation, bridge) => guard('settle', (): Promise<SettleResult> => settleReservation(billing, reservation, bridge)),
 
     isLockedOut: (did, callerId) =>

@@ -119,6 +119,7 @@ export async function startService(opts: ServiceOptions = {}): Promise<Service> 
         maxCallSeconds: config.CCARD_MAX_CALL_SECONDS,
         originateTimeoutSec: config.CCARD_ORIGINATE_TIMEOUT,
         holdMarginSec: config.CCARD_HOLD_MARGIN_SECONDS,
+        sliceSeconds: config.CCARD_SLICE_SECONDS,
         lockout: {
           maxFailures: config.CCARD_PIN_LOCKOUT_FAILURES,
           windowSec: config.CCARD_PIN_LOCKOUT_WINDOW,

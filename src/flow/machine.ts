@@ -9,6 +9,7 @@ import { buildDialString } from './dial-string.ts';
 import { MAX_DIALLING_PREFIX_LENGTH, normaliseDestination, type NormaliseResult } from './number.ts';
 import type { ResolvedFlowOptions } from './options.ts';
 import { LANGUAGES, promptPath, type Language, type PromptName } from './prompts.ts';
+import type { SliceKeeperInput } from './slices.ts';
 import {
   ServiceUnavailableError,
   type AccessNumber,
@@ -165,6 +166,22 @@ const cleanDigits = (call: Call, r: DigitsResult): string | undefined =>
   r.success && !call.hungUp && r.digits !== undefined && /^\d+$/.test(r.digits) ? r.digits : undefined;
 
 const validPin = (c: FlowContext, r: DigitsResult): boolean => cleanDigits(c.call, r)?.length === c.access!.pinLength;
+
+/** What the slice keeper needs for this call (src/flow/slices.ts); undefined when one hold covers the call. */
+function sliceInput(c: FlowContext): SliceKeeperInput | undefined {
+  const r = c.pending!;
+  if (!r.sliceSeconds) return undefined;
+  const o = c.opts;
+  const warning =
+    o.warningPrompt === null
+      ? undefined
+      : {
+          file: `${o.soundsPrefix}/${c.lang}/ccard/${o.warningRate}/${o.warningPrompt}.wav`,
+          secondsBeforeEnd: o.warningSecondsBeforeEnd,
+          minLeadSec: o.warningMinLeadSec,
+        };
+  return { call: c.call, services: c.services, reservation: r, warning, log: c.log };
+}
 
 function dialStringFor(c: FlowContext, r: Reservation): string {
   const o = c.opts;
@@ -764,8 +781,9 @@ export const callMachine = setup({
                 maxSeconds: r.maxSeconds,
                 outcome: 'not_bridged',
               };
-              // "This call can last up to N minutes" goes out with the bridge (once: not again on a failover).
-              const preamble = context.onFailover ? [] : durationItems(r.maxSeconds);
+              // "This call can last up to N minutes" goes out with the bridge (once: not again on a failover). In
+              // slices: what the card's available balance buys for this call now, not the first slice.
+              const preamble = context.onFailover ? [] : durationItems(r.announceSeconds ?? r.maxSeconds);
               return {
                 pending: r,
                 bridge: undefined,
@@ -802,8 +820,11 @@ export const callMachine = setup({
           preamble: context.preamble,
           req: {
             dialString: context.dialString!,
-            timeoutMs: (context.opts.originateTimeoutSec + context.pending!.maxSeconds + context.opts.bridgeMarginSec) * 1000,
+            // In slices the cap grows while the call runs: wait up to the longest call any slice could reach.
+            timeoutMs:
+              (context.opts.originateTimeoutSec + (context.pending!.ceilingSeconds ?? context.pending!.maxSeconds) + context.opts.bridgeMarginSec) * 1000,
           },
+          slices: sliceInput(context),
         }),
         onDone: {
           target: 'settlingCall',

@@ -48,6 +48,9 @@ export async function startHarness(
     CCARD_SECRET: 'test-secret-0123456789',
     LOG_LEVEL: 'silent',
     CCARD_SOUNDS_PREFIX: '/usr/share/ccard/sounds',
+    // The simulator's virtual clock runs as fast as it can (timeScale 0): a call's slice would end before any real
+    // timer could extend it. Tests of slices set it (and a real-time simulator) themselves (test/e2e/slices.test.ts).
+    CCARD_SLICE_SECONDS: '0',
     ...opts.env,
   });
   const outcomes: FlowOutcome[] = [];
