@@ -69,7 +69,8 @@ export class CallSession implements Call {
   constructor(
     /** The socket, for listeners that need raw events (e.g. CHANNEL_HANGUP_COMPLETE). */
     readonly connection: EslConnection,
-    channelData: EslEvent,
+    /** The connect reply's channel data (every channel variable as variable_<name>). */
+    readonly channelData: EslEvent,
     options: CallSessionOptions,
   ) {
     this.info = callInfoFrom(channelData);

@@ -132,7 +132,7 @@ export class SimSession {
   /** Taken from the queue, about to run (the simulator's dispatch tick). */
   private starting: { locked: boolean } | undefined;
   /** Queued sendmsg: executes, and a hangup that waits behind an app holding the event lock. */
-  private readonly queue: Array<{ name: string; arg: string; eventUuid: string; locked: boolean; hangupCause?: string }> = [];
+  private readonly queue: Array<{ name: string; arg: string; eventUuid: string; locked: boolean; hangupCause?: string; gen?: number }> = [];
   /** When the last play_and_get_digits completion was sent (real time; see CallResult.decisionsMs). */
   private digitsSentAt: number | undefined;
   private queueWaiter: (() => void) | undefined;
@@ -193,15 +193,34 @@ export class SimSession {
       commands: [],
     };
     this.rxLog.attach(this.result);
+    const dialplan = opts.dialplan ?? {};
+    this.socketsLeft = Math.max(1, dialplan.sockets ?? 1) - 1;
+    if (dialplan.socketResume) this.ch.vars.set('socket_resume', 'true');
   }
 
   run(): Promise<CallResult> {
     const done = new Promise<CallResult>((r) => (this.resolveEnd = r));
-    this.socket = net.connect(this.opts.port, this.opts.host ?? '127.0.0.1');
-    this.socket.setNoDelay(true);
+    this.connect();
+    void this.executor();
+    return done;
+  }
+
+  /** Socket actions of the dialplan not yet run (the `socket` app connects to the ESL server once per action). */
+  private socketsLeft = 0;
+  /** Bumped on every new socket: what the previous one queued is not run. */
+  private generation = 0;
+  /** The application's socket went away while the channel lived on (README-resume.md). */
+  private detached = false;
+
+  /** The `socket` dialplan app: one outbound connection to the ESL server for this channel. */
+  private connect(): void {
+    const socket = net.connect(this.opts.port, this.opts.host ?? '127.0.0.1');
+    this.socket = socket;
+    this.generation++;
+    socket.setNoDelay(true);
     const splitter = new FrameSplitter();
     let chain = Promise.resolve();
-    this.socket.on('data', (chunk) => {
+    socket.on('data', (chunk) => {
       let frames: RawFrame[];
       try {
         frames = splitter.push(chunk);
@@ -210,14 +229,50 @@ export class SimSession {
       }
       for (const f of frames) chain = chain.then(() => this.onCommand(f)).catch((e) => this.log('warn', { err: String(e) }, 'command failed'));
     });
-    this.socket.on('error', (e) => this.log('debug', { err: e.message }, 'socket error'));
-    this.socket.on('close', () => {
-      if (!this.closed) this.finish(this.result.end === 'client-closed' ? 'client-closed' : this.result.end);
+    socket.on('error', (e) => this.log('debug', { err: e.message }, 'socket error'));
+    socket.on('close', () => {
+      if (socket !== this.socket || this.closed) return;
+      if (this.alive) this.detach();
+      else this.finish(this.result.end === 'client-closed' ? 'client-closed' : this.result.end);
     });
     const idle = this.opts.idleTimeoutMs ?? 30_000;
-    this.socket.setTimeout(idle, () => this.finish('idle-timeout'));
-    void this.executor();
-    return done;
+    socket.setTimeout(idle, () => {
+      if (socket === this.socket) this.finish('idle-timeout');
+    });
+  }
+
+  /**
+   * The application's socket closed while the channel lives (its process died, README-resume.md). The app that was
+   * running is broken off, except a bridge, which runs on until one side hangs up (the carrier leg keeps its armed
+   * cap). Then, with socket_resume set (the `resume` command or the channel variable) the dialplan goes on to its
+   * next action: the next `socket` connects again for the same channel; otherwise (or with no socket action left)
+   * the channel is hung up with NORMAL_TEMPORARY_FAILURE.
+   */
+  private detach(): void {
+    this.detached = true;
+    this.pending = [];
+    this.corked = false;
+    this.result.socketLosses = (this.result.socketLosses ?? 0) + 1;
+    this.subscribed = false;
+    this.nixed.clear();
+    this.lingering = false;
+    this.format = this.opts.eventFormat ?? 'plain';
+    this.queue.length = 0;
+    const running = this.running;
+    if (running && running.name !== 'bridge') running.ctrl.abort();
+    void (async () => {
+      if (running) await running.done;
+      await this.clock.sleep(TICK_MS);
+      if (!this.alive || this.closed) return;
+      const resume = (this.ch.vars.get('socket_resume') ?? '').toLowerCase() === 'true';
+      if (!resume) return this.hangup('NORMAL_TEMPORARY_FAILURE', 'switch');
+      if (this.socketsLeft <= 0) return this.hangup('NORMAL_CLEARING', 'switch'); // the dialplan ran out of actions
+      this.socketsLeft--;
+      this.detached = false;
+      this.parkSent = false;
+      this.result.resumes = (this.result.resumes ?? 0) + 1;
+      this.connect();
+    })();
   }
 
   // ---------- output ----------
@@ -386,10 +441,14 @@ export class SimSession {
         this.write(disconnectNotice(this.ch));
         this.finish('exit');
         return;
+      case 'resume':
+        // mod_event_socket: sets the listener's resume flag and socket_resume=true on the channel.
+        this.setVar('socket_resume', 'true');
+        this.write(commandReply('+OK'));
+        return;
       case 'noevents':
       case 'filter':
       case 'divert_events':
-      case 'resume':
       case 'log':
       case 'nolog':
         this.write(commandReply('+OK'));
@@ -478,7 +537,7 @@ export class SimSession {
       }
       const locked = (header(hs, 'event-lock') ?? '').toLowerCase() === 'true';
       this.noteNesting(name);
-      this.queue.push({ name, arg, eventUuid: header(hs, 'Event-UUID') ?? randomUUID(), locked });
+      this.queue.push({ name, arg, eventUuid: header(hs, 'Event-UUID') ?? randomUUID(), locked, gen: this.generation });
       this.queueWaiter?.();
     } else if (cc === 'hangup') {
       const cause = header(hs, 'hangup-cause') ?? 'NORMAL_CLEARING';
@@ -511,6 +570,7 @@ export class SimSession {
       await this.clock.sleep(TICK_MS);
       this.starting = undefined;
       if (!this.alive || this.closed) return;
+      if ((next.gen !== undefined && next.gen !== this.generation) || this.detached) continue; // its socket is gone
       if (next.hangupCause !== undefined) this.hangup(next.hangupCause, 'client');
       else await this.execute(next.name, next.arg, next.eventUuid, false, next.locked);
     }
@@ -1060,6 +1120,7 @@ export class SimSession {
 
   private finish(how: CallResult['end']): void {
     if (this.closed) return;
+    if (this.detached && how === 'nolinger') how = 'dropped';
     this.closed = true;
     this.alive = false;
     this.queueWaiter?.();

@@ -71,6 +71,12 @@ export interface SimOptions {
   record?: boolean;
   /** Give up a call when the client is silent this long (real ms). Default 30000. */
   idleTimeoutMs?: number;
+  /**
+   * The dialplan around the socket app (README-resume.md): how many `socket` actions follow each other (default 1,
+   * as recorded) and whether `set socket_resume=true` runs before them (default false; the client may also send
+   * `resume`).
+   */
+  dialplan?: { sockets?: number; socketResume?: boolean };
 }
 
 export interface AppRun {
@@ -130,6 +136,9 @@ export interface CallResult {
   answerUs: number;
   endUs: number;
   billsec: number;
+  /** Sockets that closed while the channel lived on, and how many times the dialplan connected again. */
+  socketLosses?: number;
+  resumes?: number;
   /** How the socket ended. */
   end: 'exit' | 'linger-timeout' | 'nolinger' | 'dropped' | 'client-closed' | 'idle-timeout';
   /** Frames as sent by FreeSWITCH (rx) and received from the client (tx), raw bytes. */
