@@ -2,6 +2,7 @@ import cluster from 'node:cluster';
 import { Redis } from 'ioredis';
 import { pino, type Logger } from 'pino';
 import { loadConfig, type Config } from '../config/env.ts';
+import { resumeKey } from '../flow/resume.ts';
 import { createEslServer, UNUSED_EVENTS, type EslServer } from '../esl/index.ts';
 import { runCallFlow } from '../flow/run.ts';
 import type { FlowOutcome } from '../flow/machine.ts';
@@ -157,6 +158,7 @@ export async function startService(opts: ServiceOptions = {}): Promise<Service> 
       originateTimeoutSec: config.CCARD_ORIGINATE_TIMEOUT,
       warningSecondsBeforeEnd: config.CCARD_WARNING_SECONDS || 60,
       warningPrompt: config.CCARD_WARNING_SECONDS === 0 ? null : 'low_balance_warning',
+      resumeKey: resumeKey(config.secret),
       ...opts.flow,
     };
     resolveFlowOptions(flowOptions); // a bad CCARD_SOUNDS_PREFIX fails here, not on every call

@@ -204,6 +204,16 @@ export class CallSession implements Call {
     }
   }
 
+  channelVariable(name: string): string | undefined {
+    return this.channelData.variable(name);
+  }
+
+  async readVariable(name: string, signal?: AbortSignal): Promise<string | undefined> {
+    if (!/^[A-Za-z0-9_-]{1,128}$/.test(name)) throw new EslError('ESL_INVALID_ARGUMENT', 'variable name');
+    const v = await this.connection.api(`uuid_getvar ${this.info.uuid} ${name}`, { timeoutMs: this.timeouts.setMs, signal });
+    return v === '_undef_' || v.startsWith('-ERR') ? undefined : v;
+  }
+
   async rearmCap(r: CapRearm, signal?: AbortSignal): Promise<'ok' | 'gone'> {
     if (!UUID_RE.test(r.carrierUuid)) throw new EslError('ESL_INVALID_ARGUMENT', 'carrier uuid');
     if (!Number.isSafeInteger(r.inSeconds) || r.inSeconds < 1) throw new EslError('ESL_INVALID_ARGUMENT', 'cap seconds');

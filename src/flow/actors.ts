@@ -68,7 +68,8 @@ export const flowActors = {
       const stop = (): void => keeper.stop();
       signal.addEventListener('abort', stop, { once: true });
       try {
-        return await input.call.bridge({ ...input.req, onAnswered: (a) => keeper.onAnswered(a) }, signal);
+        const req = input.slices ? { ...input.req, onAnswered: keeper.onAnswered } : input.req;
+        return await input.call.bridge(req, signal);
       } finally {
         signal.removeEventListener('abort', stop);
         keeper.stop();

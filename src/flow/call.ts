@@ -127,6 +127,10 @@ export interface Call {
    * 'gone' when FreeSWITCH answers -ERR (the leg no longer exists: the call is over). README-extend.md.
    */
   rearmCap?(r: CapRearm, signal?: AbortSignal): Promise<'ok' | 'gone'>;
+  /** A channel variable as the connect reply gave it (decoded; lossy for values holding %XX, observation 14). */
+  channelVariable?(name: string): string | undefined;
+  /** A channel variable read now, exactly (`api uuid_getvar`); undefined when unset. */
+  readVariable?(name: string, signal?: AbortSignal): Promise<string | undefined>;
   /** Hangs the IVR leg up; resolves once FreeSWITCH acknowledged (or at once if already hung up). Never rejects. */
   hangup(cause?: string): Promise<void>;
 }
