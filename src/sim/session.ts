@@ -600,6 +600,7 @@ export class SimSession {
     const ctrl = new AppSignal();
     const run: AppRun = { name, arg, eventUuid, startUs: this.clock.nowUs(), endUs: 0, response: '_none_', broadcast };
     this.result.apps.push(run);
+    this.script.onApp?.(name, nth);
     const done = (async () => {
       this.setVar('current_application_data', arg || undefined);
       this.setVar('current_application', name);

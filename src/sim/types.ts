@@ -48,6 +48,8 @@ export interface CallScript {
   lingerNoticeEarly?: boolean;
   /** Virtual start time (µs since epoch). Default: the simulator's clock start. */
   startUs?: number;
+  /** Called when an app starts on the channel (its nth run), e.g. for a test to act at that moment. */
+  onApp?: (app: string, nth: number) => void;
 }
 
 export interface SimOptions {
