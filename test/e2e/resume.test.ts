@@ -3,7 +3,8 @@
  * real PostgreSQL and Redis), the simulator with the shipped dialplan's two `socket` actions (README-resume.md).
  * The worker serving a call is killed (SIGKILL) during the PIN prompt, during the destination prompt, while bridged
  * and after the bridge: the other worker takes the call over, every caller ends normally, every answered call is
- * billed once, and no hold is left.
+ * billed once, and no hold is left. And a crash mid-slice (issue 15 §2): the call ends at the cap armed when the
+ * worker died, billed exactly what that cap holds.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
@@ -61,6 +62,8 @@ beforeAll(async () => {
       CCARD_REDIS_PREFIX: redis.prefix,
       CCARD_SECRET: SECRET,
       CCARD_WORKERS: '2',
+      // Slices of 10 s (the minimum call): the carriers above hang up sooner; the crash mid-slice below does not.
+      CCARD_SLICE_SECONDS: '10',
       CCARD_ESL_PORT: '0',
       CCARD_HTTP_PORT: '0',
       LOG_LEVEL: 'info',
@@ -218,6 +221,41 @@ describe('a ccard worker killed mid-call (CCARD_WORKERS=2, socket_resume)', () =
     expect((await cdrsOf(result.uuid))).toHaveLength(1);
   }, 60_000);
 
+  it('a crash mid-slice: the call still ends at its current cap, billed what was talked, never more than held', async () => {
+    let extendedAt: number | undefined;
+    const { result, victim } = await callAndKill(
+      // The far end would talk for a minute: only the cap ends the call.
+      { digits: [fast(`${card().pin}#`), fast(`${DEST}#`), ''], carrier: () => carrier.answer(100, 60_000) },
+      {
+        app: 'bridge',
+        nth: 1,
+        afterMs: 0,
+        // Killed once the hold was extended (first slice 10 s -> 20 s) and the new cap re-armed a moment later (a
+        // crash between the two leaves the old cap: the call ends there, with more held than it costs).
+        ready: async (uuid) => {
+          const r = await db.pool.query<{ max_seconds: number }>('SELECT max_seconds FROM calls WHERE ivr_uuid = $1', [uuid]);
+          if ((r.rows[0]?.max_seconds ?? 0) > 10) extendedAt ??= Date.now();
+          return extendedAt !== undefined && Date.now() - extendedAt > 300;
+        },
+      },
+    );
+    endedNormally(result, victim);
+    const leg = result.bLegs[0]!;
+    expect(leg.hangupCause).toBe('ALLOTTED_TIMEOUT');
+    const row = await db.pool.query<{ max_seconds: number; reserved_micros: string; status: string }>(
+      'SELECT max_seconds, reserved_micros, status FROM calls WHERE call_id = $1',
+      [leg.uuid],
+    );
+    expect(row.rows[0]!.max_seconds).toBe(20);
+    expect(row.rows[0]!.status).toBe('settled');
+    // The cap armed by the dead worker ended the call on its tick; nothing more was extended after the crash.
+    expect(leg.billsec).toBe(20);
+    const cdrs = await db.pool.query<{ billed_seconds: number; cost_micros: string }>('SELECT billed_seconds, cost_micros FROM cdrs WHERE call_id = $1', [leg.uuid]);
+    expect(cdrs.rows).toHaveLength(1);
+    expect(cdrs.rows[0]!.billed_seconds).toBe(20);
+    expect(BigInt(cdrs.rows[0]!.cost_micros)).toBeLessThanOrEqual(BigInt(row.rows[0]!.reserved_micros));
+  }, 60_000);
+
   it('every answered call billed once, balance = ledger, no call left reserved and no hold left', async () => {
     const bad = await db.pool.query<{ bad: string }>(
       `SELECT count(*) AS bad FROM cards c WHERE c.balance_micros <> (SELECT coalesce(sum(amount_micros), 0) FROM ledger l WHERE l.card_id = c.id)`,
@@ -230,7 +268,7 @@ describe('a ccard worker killed mid-call (CCARD_WORKERS=2, socket_resume)', () =
               (SELECT count(*) FROM (SELECT ref FROM ledger WHERE reason = 'call' GROUP BY ref HAVING count(*) > 1) d) AS dup`,
       [card().id],
     );
-    expect(Number(sums.rows[0]!.n)).toBe(4);
+    expect(Number(sums.rows[0]!.n)).toBe(5);
     expect(sums.rows[0]!.debits).toBe(sums.rows[0]!.cdrs);
     expect(Number(sums.rows[0]!.dup)).toBe(0);
     await waitFor('no call reserved', async () => {
