@@ -102,4 +102,35 @@ describe('simulator: extending the cap of a running call (README-extend.md)', ()
     });
     expect(replies).toEqual(['-ERR No such channel!\n', '+OK Deleted: 0\n', '-ERR No such channel!\n']);
   });
+
+  it('CallSession.rearmCap: ok while the leg lives (sched_del, sched_hangup, sched_broadcast in order), gone once it ended', async () => {
+    const outcomes: string[] = [];
+    const b = '0c0c0c0c-1111-4222-8333-444455556666';
+    server = createEslServer({
+      port: 0,
+      logger: silent,
+      onCall: async (session) => {
+        let rearming: Promise<void> | undefined;
+        const off = session.connection.on('event', (e) => {
+          if (e.name === 'CHANNEL_BRIDGE')
+            rearming = session.rearmCap({ carrierUuid: b, inSeconds: 3, warning: { file: '/tmp/w.wav', inSeconds: 1 } }).then((r) => void outcomes.push(r));
+        });
+        await session.connection.execute('bridge', `{origination_uuid=${b},execute_on_answer_1='sched_hangup +30 allotted_timeout'}sofia/gateway/carrier/15559990000`, {
+          timeoutMs: 60_000,
+          eventLock: false,
+        });
+        off();
+        await rearming;
+        outcomes.push(await session.rearmCap({ carrierUuid: b, inSeconds: 20 }));
+      },
+    });
+    const { port } = await server.listen();
+    const r = await new FreeSwitchSim({ port, timeScale: SCALE }).call({ carrier: () => carrier.answer(100, 60_000) });
+    expect(outcomes).toEqual(['ok', 'gone']);
+    const api = r.commands.filter((c) => c.startsWith('api sched_'));
+    expect(api.slice(0, 3)).toEqual([`api sched_del ${b}`, `api sched_hangup +3 ${b} allotted_timeout`, `api sched_broadcast +1 ${b} /tmp/w.wav both`]);
+    expect(r.bLegs[0]!.hangupCause).toBe('ALLOTTED_TIMEOUT');
+    expect(r.bLegs[0]!.billsec).toBeLessThanOrEqual(5);
+    expect(r.apps.some((a) => a.broadcast && a.arg === '/tmp/w.wav')).toBe(true);
+  });
 });
