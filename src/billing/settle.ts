@@ -197,7 +197,11 @@ export async function reserveCall(
       if (!recorded) return { ok: false, reason: 'insufficient' };
       rememberPricing(callId, { rate: snapshot, maxSeconds: secs });
       const reservation: Reservation = { callId, cardId: card.id, maxSeconds: secs, reserved: amount };
-      if (slice) Object.assign(reservation, { announceSeconds: affordable, sliceSeconds: slice, ceilingSeconds: cfg.maxCallSeconds });
+      // Announced: what the card's available balance (as the atomic hold saw it, not the hint) buys for this call.
+      if (slice) {
+        const announceSeconds = maxSeconds(rule, r.available + amount, cfg.maxCallSeconds);
+        Object.assign(reservation, { announceSeconds, sliceSeconds: slice, ceilingSeconds: cfg.maxCallSeconds });
+      }
       return { ok: true, reservation };
     }
     if (!recorded) return { ok: false, reason: 'insufficient' }; // the card is no longer active
