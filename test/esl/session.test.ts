@@ -344,7 +344,8 @@ describe('EslServer', () => {
 
   it('refuses a socket that is not "async full" without calling onCall', async () => {
     let calls = 0;
-    const server = createEslServer({ port: 0, logger: silent, resume: false, onCall: async () => void calls++ });
+    // The default handshake: with `resume` (README-resume.md).
+    const server = createEslServer({ port: 0, logger: silent, onCall: async () => void calls++ });
     servers.push(server);
     const { port } = await server.listen();
     const connect = (splitFrames(rx('a_success'))[0] as Buffer).toString('latin1').replace('Socket-Mode: async', 'Socket-Mode: static');
@@ -356,7 +357,7 @@ describe('EslServer', () => {
     expect(calls).toBe(0);
     // The handshake went out in one write; nothing was ever executed on the channel.
     expect(reader.all[0]).toBe('connect\n\n');
-    expect(reader.all.slice(1).map((c) => c.split(' ')[0]!.trim())).toEqual(['myevents', 'linger']);
+    expect(reader.all.slice(1).map((c) => c.split(' ')[0]!.trim())).toEqual(['myevents', 'linger', 'resume']);
   });
 
   it('counts active sessions and close() waits for them, then drops what is left', async () => {
