@@ -512,7 +512,7 @@ export const callMachine = setup({
             {
               guard: ({ context }) => context.auth?.ok === true && context.auth.activated,
               target: 'announcingActivation',
-              actions: 'takeAuthorizedCard',
+              actions: ['takeAuthorizedCard', { type: 'markResume', params: { stage: 'a' } }],
             },
             // Resumed after a finished call: its remaining balance and the "another call" offer, as before the crash.
             {
