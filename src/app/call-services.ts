@@ -4,6 +4,7 @@ import {
   ServiceUnavailableError,
   type AuthorizeResult,
   type CallServices,
+  type ExtendResult,
   type ReserveResult,
   type SettleResult,
 } from '../flow/services.ts';
@@ -14,6 +15,7 @@ import { bindCallerId, cardBalance, cardIdByCallerId, getCardByPin, CALLER_ID_RE
 import { statementName } from '../store/db.ts';
 import { ACCESS_SELECT, ACCESS_WITH_CLI_SELECT, toAccessNumber } from '../store/access-numbers.ts';
 import { authorizeCard } from '../billing/lifecycle.ts';
+import { extendReservation } from '../billing/slices.ts';
 import {
   expireOverdueCalls,
   recoverOpenCalls,
@@ -219,6 +221,8 @@ export function createCallServices(deps: CallServicesDeps): CcardCallServices {
     reserve: (cardId, number, ctx, hint) =>
       guard('reserve', (): Promise<ReserveResult> => timeReservation(() => reserveCall(billing, cardId, number, ctx, now(), hint)).then(refused)),
 
+    extend: (reservation, wantSeconds, talkedSeconds) =>
+      guard('extend', (): Promise<ExtendResult> => extendReservation(billing, reservation, wantSeconds, talkedSeconds)),
     settle: async (reservation, bridge) => {
       try {
         return await guard('settle', (): Promise<SettleResult> => settleReservation(billing, reservation, bridge));

@@ -94,7 +94,8 @@ function describeOutcome(o: FlowOutcome | undefined, result: CallResult): string
 export async function runDemo(): Promise<void> {
   const dataDir = await mkdtemp(path.join(os.tmpdir(), 'ccard-demo-'));
   const base = loadConfig({ ...process.env, DATABASE_URL: '', REDIS_URL: '', REDIS_SENTINELS: '', REDIS_SENTINEL_NAME: '', REDIS_CLUSTER_NODES: '' });
-  const config = { ...base, CCARD_DATA_DIR: dataDir, LOG_LEVEL: process.env.LOG_LEVEL ? base.LOG_LEVEL : ('error' as const) };
+  // The simulator plays the calls in virtual time, faster than any real timer could extend a slice: one hold per call.
+  const config = { ...base, CCARD_DATA_DIR: dataDir, CCARD_SLICE_SECONDS: 0, LOG_LEVEL: process.env.LOG_LEVEL ? base.LOG_LEVEL : ('error' as const) };
   const logger = pino({ level: config.LOG_LEVEL });
   const outcomes: FlowOutcome[] = [];
   const out = (s = '') => process.stdout.write(`${s}\n`);

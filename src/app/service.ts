@@ -2,6 +2,7 @@ import cluster from 'node:cluster';
 import type { Cluster, Redis } from 'ioredis';
 import { pino, type Logger } from 'pino';
 import { loadConfig, type Config } from '../config/env.ts';
+import { resumeKey } from '../flow/resume.ts';
 import { createEslServer, UNUSED_EVENTS, type EslServer } from '../esl/index.ts';
 import { runCallFlow } from '../flow/run.ts';
 import type { FlowOutcome } from '../flow/machine.ts';
@@ -132,6 +133,7 @@ export async function startService(opts: ServiceOptions = {}): Promise<Service> 
         maxCallSeconds: config.CCARD_MAX_CALL_SECONDS,
         originateTimeoutSec: config.CCARD_ORIGINATE_TIMEOUT,
         holdMarginSec: config.CCARD_HOLD_MARGIN_SECONDS,
+        sliceSeconds: config.CCARD_SLICE_SECONDS,
         lockout: {
           maxFailures: config.CCARD_PIN_LOCKOUT_FAILURES,
           windowSec: config.CCARD_PIN_LOCKOUT_WINDOW,
@@ -183,6 +185,7 @@ export async function startService(opts: ServiceOptions = {}): Promise<Service> 
       originateTimeoutSec: config.CCARD_ORIGINATE_TIMEOUT,
       warningSecondsBeforeEnd: config.CCARD_WARNING_SECONDS || 60,
       warningPrompt: config.CCARD_WARNING_SECONDS === 0 ? null : 'low_balance_warning',
+      resumeKey: resumeKey(config.secret),
       ...opts.flow,
     };
     resolveFlowOptions(flowOptions); // a bad CCARD_SOUNDS_PREFIX fails here, not on every call

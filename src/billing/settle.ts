@@ -41,6 +41,11 @@ export interface BillingConfig {
   originateTimeoutSec: number;
   /** Extra time a hold lives after the cap, for the CDR to arrive. */
   holdMarginSec: number;
+  /**
+   * Reservations in slices (src/billing/slices.ts): a call holds what this many seconds cost (never less than
+   * minCallSeconds) and grows its hold while it runs. 0 or unset: one hold for the longest affordable call.
+   */
+  sliceSeconds?: number;
 }
 
 type LogFn = (obj: object, msg?: string) => void;
@@ -80,7 +85,11 @@ export interface CallPricing {
  */
 const PRICING_CACHE_MAX = 20_000;
 const pricingCache = new Map<string, CallPricing>();
-function rememberPricing(callId: string, p: CallPricing): void {
+/** What this process knows of a call's pricing (undefined: read the calls row). */
+export function cachedPricing(callId: string): CallPricing | undefined {
+  return pricingCache.get(callId.toLowerCase());
+}
+export function rememberPricing(callId: string, p: CallPricing): void {
   if (pricingCache.size >= PRICING_CACHE_MAX) {
     const oldest = pricingCache.keys().next();
     if (!oldest.done) pricingCache.delete(oldest.value);
@@ -89,7 +98,7 @@ function rememberPricing(callId: string, p: CallPricing): void {
 }
 
 /** Loads the card's spendable from PostgreSQL into the live store (versioned: never overwrites newer). */
-async function loadLive(deps: SettleDeps, cardId: string): Promise<void> {
+export async function loadLive(deps: SettleDeps, cardId: string): Promise<void> {
   const snap = await readSnapshot(deps.pool, cardId);
   if (snap) await deps.live.load(cardId, { spendable: snap.spendable, version: snap.version });
 }
@@ -149,7 +158,10 @@ export async function reserveCall(
       if (p.active >= card.maxConcurrentCalls) return { ok: false, reason: 'too_many_calls' };
       available = p.available;
     }
-    const secs = maxSeconds(rule, available, cfg.maxCallSeconds);
+    // What the card's available balance buys for this call now (announced); the hold is one slice of it.
+    const affordable = maxSeconds(rule, available, cfg.maxCallSeconds);
+    const slice = cfg.sliceSeconds ? Math.max(cfg.sliceSeconds, cfg.minCallSeconds) : 0;
+    const secs = slice ? Math.min(affordable, slice) : affordable;
     if (secs < cfg.minCallSeconds) {
       // A hinted amount is only a guess: the live store says what is left, and first whether the card is busy.
       if (guessed) continue;
@@ -194,7 +206,13 @@ export async function reserveCall(
     if (r.ok) {
       if (!recorded) return inactive();
       rememberPricing(callId, { rate: snapshot, maxSeconds: secs, costAlgorithm: COST_ALGORITHM });
-      return { ok: true, reservation: { callId, cardId: card.id, maxSeconds: secs, reserved: amount } };
+      const reservation: Reservation = { callId, cardId: card.id, maxSeconds: secs, reserved: amount };
+      // Announced: what the card's available balance (as the atomic hold saw it, not the hint) buys for this call.
+      if (slice) {
+        const announceSeconds = maxSeconds(rule, r.available + amount, cfg.maxCallSeconds);
+        Object.assign(reservation, { announceSeconds, sliceSeconds: slice, ceilingSeconds: cfg.maxCallSeconds });
+      }
+      return { ok: true, reservation };
     }
     if (!recorded) return inactive();
     if (r.reason === 'too_many_calls') return { ok: false, reason: 'too_many_calls' };

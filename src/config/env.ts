@@ -69,6 +69,7 @@ const schema = z.object({
   CCARD_ORIGINATE_TIMEOUT: int(5, 300).default(60),
   CCARD_HOLD_MARGIN_SECONDS: int(30, 86_400).default(300),
   CCARD_WARNING_SECONDS: int(0, 600).default(60),
+  CCARD_SLICE_SECONDS: int(0, 86_400).default(180),
   CCARD_PIN_LOCKOUT_FAILURES: int(1, 1000).default(5),
   CCARD_PIN_LOCKOUT_WINDOW: int(1, 86_400).default(600),
   CCARD_PIN_LOCKOUT_SECONDS: int(1, 604_800).default(900),

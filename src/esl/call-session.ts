@@ -6,6 +6,7 @@ import type {
   BridgeRequest,
   BridgeResult,
   Call,
+  CapRearm,
   CallInfo,
   CarrierCdr,
   DigitsRequest,
@@ -68,7 +69,8 @@ export class CallSession implements Call {
   constructor(
     /** The socket, for listeners that need raw events (e.g. CHANNEL_HANGUP_COMPLETE). */
     readonly connection: EslConnection,
-    channelData: EslEvent,
+    /** The connect reply's channel data (every channel variable as variable_<name>). */
+    readonly channelData: EslEvent,
     options: CallSessionOptions,
   ) {
     this.info = callInfoFrom(channelData);
@@ -138,7 +140,10 @@ export class CallSession implements Call {
     let unbridge: EslEvent | undefined;
     let last: EslEvent | undefined;
     const off = this.connection.on('event', (event) => {
-      if (event.name === 'CHANNEL_BRIDGE') answered = true;
+      if (event.name === 'CHANNEL_BRIDGE') {
+        if (!answered && req.onAnswered) this.reportAnswer(event, req.onAnswered);
+        answered = true;
+      }
       else if (event.name === 'CHANNEL_UNBRIDGE') unbridge = event;
       last = event;
     });
@@ -178,6 +183,53 @@ export class CallSession implements Call {
     this.connection.execute('multiunset', `b_leg_cdr b_leg_cdr_${bLegUuid}`, { timeoutMs: this.timeouts.setMs, withNext: true }).catch((err: unknown) =>
       this.log.debug({ err }, 'multiunset b_leg_cdr not done'),
     );
+  }
+
+  /** CHANNEL_BRIDGE: the carrier leg's uuid and answer time, and FreeSWITCH's clock as of this event. */
+  private reportAnswer(event: EslEvent, onAnswered: NonNullable<BridgeRequest['onAnswered']>): void {
+    const carrierUuid = event.get('Other-Leg-Unique-ID') ?? event.get('Bridge-B-Unique-ID');
+    if (!carrierUuid || !UUID_RE.test(carrierUuid)) {
+      this.log.warn('CHANNEL_BRIDGE names no carrier leg: its cap cannot be extended');
+      return;
+    }
+    const receivedAt = performance.now();
+    const num = (v: string | undefined): number | undefined => (v !== undefined && /^\d{1,17}$/.test(v) && v !== '0' ? Number(v) : undefined);
+    const eventUs = num(event.get('Event-Date-Timestamp')) ?? Date.now() * 1000;
+    const answeredUs = num(event.get('Other-Leg-Channel-Answered-Time')) ?? eventUs;
+    const switchNowUs = () => eventUs + Math.round((performance.now() - receivedAt) * 1000);
+    try {
+      onAnswered({ carrierUuid, answeredUs, switchNowUs });
+    } catch (err) {
+      this.log.error({ err }, 'onAnswered failed');
+    }
+  }
+
+  channelVariable(name: string): string | undefined {
+    return this.channelData.variable(name);
+  }
+
+  async readVariable(name: string, signal?: AbortSignal): Promise<string | undefined> {
+    if (!/^[A-Za-z0-9_-]{1,128}$/.test(name)) throw new EslError('ESL_INVALID_ARGUMENT', 'variable name');
+    const v = await this.connection.api(`uuid_getvar ${this.info.uuid} ${name}`, { timeoutMs: this.timeouts.setMs, signal });
+    return v === '_undef_' || v.startsWith('-ERR') ? undefined : v;
+  }
+
+  async rearmCap(r: CapRearm, signal?: AbortSignal): Promise<'ok' | 'gone'> {
+    if (!UUID_RE.test(r.carrierUuid)) throw new EslError('ESL_INVALID_ARGUMENT', 'carrier uuid');
+    if (!Number.isSafeInteger(r.inSeconds) || r.inSeconds < 1) throw new EslError('ESL_INVALID_ARGUMENT', 'cap seconds');
+    const opts = { timeoutMs: this.timeouts.setMs, signal };
+    // Written in the same tick, so they leave in one write: between the delete and the new cap the call has none.
+    const sent = [
+      this.connection.api(`sched_del ${r.carrierUuid}`, opts),
+      this.connection.api(`sched_hangup +${r.inSeconds} ${r.carrierUuid} allotted_timeout`, opts),
+    ];
+    if (r.warning && Number.isSafeInteger(r.warning.inSeconds) && r.warning.inSeconds >= 1) {
+      sent.push(this.connection.api(`sched_broadcast +${r.warning.inSeconds} ${r.carrierUuid} ${checkLine('warning file', r.warning.file)} both`, opts));
+    }
+    const [, hangup, broadcast] = await Promise.all(sent);
+    if (hangup!.startsWith('-ERR')) return 'gone';
+    if (broadcast?.startsWith('-ERR')) this.log.warn({ reply: broadcast.trim() }, 'warning broadcast not scheduled');
+    return 'ok';
   }
 
   async hangup(cause?: string): Promise<void> {
@@ -252,6 +304,7 @@ function setCommand(vars: ReadonlyArray<readonly [string, string]>): [string, st
 }
 
 const DIGITS = /^\d+$/;
+const UUID_RE = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 /**
  * The b-leg JSON CDR as FreeSWITCH copies it (copy_json_cdr=true): exact JSON whose values are url-encoded.

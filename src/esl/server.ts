@@ -28,6 +28,11 @@ export interface EslServerOptions {
    * the listener's event list). ccard never reads them, and they are most of a call's frames. Default none.
    */
   unsubscribe?: readonly string[];
+  /**
+   * Ask for `resume` in the handshake (default true): if this process dies, FreeSWITCH does not hang the caller up
+   * but runs the dialplan's next action, a second `socket` to another process (README-resume.md).
+   */
+  resume?: boolean;
 }
 
 /** The events myevents delivers that nothing in ccard reads: what the service unsubscribes from. */
@@ -86,7 +91,14 @@ export function createEslServer(options: EslServerOptions): EslServer {
           .catch((err: unknown) => baseLog.warn({ err }, 'nixevent refused; receiving every event'))
       : undefined;
     const lingering = connection.command('linger');
-    const handshake = Promise.all([subscribed, nixed, lingering]);
+    const resuming =
+      options.resume === false
+        ? undefined
+        : connection
+            .command('resume')
+            // Without it a dead process still drops its callers, as before: carry on.
+            .catch((err: unknown) => baseLog.warn({ err }, 'resume refused; callers are dropped if this process dies'));
+    const handshake = Promise.all([subscribed, nixed, lingering, resuming]);
     handshake.catch(() => undefined); // awaited once the mode is known to be right
     const connect = await connecting;
     const data = connect.channelData;

@@ -3,6 +3,7 @@ import type { BridgeRequest, Call, DigitsRequest, SayType } from './call.ts';
 import { promptPath, type PromptName } from './prompts.ts';
 import type { CallContextInfo, CallServices, CardView, Reservation, ReserveHint } from './services.ts';
 import type { BridgeResult } from './call.ts';
+import { NO_SLICES, startSliceKeeper, type SliceKeeperInput } from './slices.ts';
 
 /** One item of an announcement: a ccard prompt or a mod_say phrase. */
 export type Announcement = { prompt: PromptName } | { say: SayType; text: string };
@@ -59,10 +60,22 @@ export const flowActors = {
    * The preamble (the duration announcement) and the bridge leave in one write: FreeSWITCH plays the one, then runs
    * the other. A hangup during the announcement means the bridge never runs, which its result then says.
    */
-  bridge: fromPromise<BridgeResult, CallInput & { req: BridgeRequest; lang: string; preamble: Announcement[] }>(({ input, signal }) => {
-    playAll(input.call, input.lang, input.preamble, signal).catch(() => undefined);
-    return input.call.bridge(input.req, signal);
-  }),
+  bridge: fromPromise<BridgeResult, CallInput & { req: BridgeRequest; lang: string; preamble: Announcement[]; slices?: SliceKeeperInput }>(
+    async ({ input, signal }) => {
+      playAll(input.call, input.lang, input.preamble, signal).catch(() => undefined);
+      // Reservations in slices: the keeper grows the hold and re-arms the cap while the bridge runs, and dies with it.
+      const keeper = input.slices ? startSliceKeeper(input.slices) : NO_SLICES;
+      const stop = (): void => keeper.stop();
+      signal.addEventListener('abort', stop, { once: true });
+      try {
+        const req = input.slices ? { ...input.req, onAnswered: keeper.onAnswered } : input.req;
+        return await input.call.bridge(req, signal);
+      } finally {
+        signal.removeEventListener('abort', stop);
+        keeper.stop();
+      }
+    },
+  ),
   /** Never aborted in practice (only the closing state invokes it) and never rejects. */
   hangup: fromPromise<void, CallInput>(({ input }) => input.call.hangup('NORMAL_CLEARING')),
 

@@ -54,6 +54,25 @@ export interface BridgeRequest {
   dialString: string;
   /** How long to wait for the bridge to end (originate timeout + cap + margin). */
   timeoutMs: number;
+  /** Called once when the carrier leg answers (CHANNEL_BRIDGE), with its uuid and FreeSWITCH's clock. */
+  onAnswered?: (a: CarrierAnswer) => void;
+}
+
+/** The carrier leg answered: what re-arming its cap needs. */
+export interface CarrierAnswer {
+  carrierUuid: string;
+  /** The carrier leg's answer time on FreeSWITCH's clock (µs since the epoch). */
+  answeredUs: number;
+  /** FreeSWITCH's clock now (µs), estimated from the bridge event's timestamp and the local monotonic clock. */
+  switchNowUs(): number;
+}
+
+/** The cap re-armed on the carrier leg (see Call.rearmCap); the warning plays `warning.atSeconds` from now. */
+export interface CapRearm {
+  carrierUuid: string;
+  /** The new cap: the carrier leg hangs up (ALLOTTED_TIMEOUT) this many whole seconds after the API runs. */
+  inSeconds: number;
+  warning?: { file: string; inSeconds: number };
 }
 
 export interface BridgeResult {
@@ -102,6 +121,16 @@ export interface Call {
   say(lang: string, type: SayType, text: string, signal?: AbortSignal): Promise<void>;
   playAndGetDigits(req: DigitsRequest, signal?: AbortSignal): Promise<DigitsResult>;
   bridge(req: BridgeRequest, signal?: AbortSignal): Promise<BridgeResult>;
+  /**
+   * Replaces the carrier leg's scheduled cap (and warning) in ONE write: `sched_del <uuid>` (clears both, they share
+   * the leg's uuid as group), `sched_hangup +N <uuid> allotted_timeout`, and `sched_broadcast` for the warning.
+   * 'gone' when FreeSWITCH answers -ERR (the leg no longer exists: the call is over). README-extend.md.
+   */
+  rearmCap?(r: CapRearm, signal?: AbortSignal): Promise<'ok' | 'gone'>;
+  /** A channel variable as the connect reply gave it (decoded; lossy for values holding %XX, observation 14). */
+  channelVariable?(name: string): string | undefined;
+  /** A channel variable read now, exactly (`api uuid_getvar`); undefined when unset. */
+  readVariable?(name: string, signal?: AbortSignal): Promise<string | undefined>;
   /** Hangs the IVR leg up; resolves once FreeSWITCH acknowledged (or at once if already hung up). Never rejects. */
   hangup(cause?: string): Promise<void>;
 }

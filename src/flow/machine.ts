@@ -9,6 +9,8 @@ import { buildDialString } from './dial-string.ts';
 import { MAX_DIALLING_PREFIX_LENGTH, normaliseDestination, type NormaliseResult } from './number.ts';
 import type { ResolvedFlowOptions } from './options.ts';
 import { LANGUAGES, promptPath, type Language, type PromptName } from './prompts.ts';
+import type { SliceKeeperInput } from './slices.ts';
+import { markResume, openResume, RESUME_VARIABLE, resumeActors, type ResumeStage, type ResumeState } from './resume.ts';
 import {
   ServiceUnavailableError,
   type AccessNumber,
@@ -111,6 +113,8 @@ interface FlowContext extends FlowInput {
   ended: EndReason | undefined;
   callerGone: boolean;
   error: unknown;
+  /** The state a dead ccard process sealed on this channel (src/flow/resume.ts), until it is acted on. */
+  resumed: ResumeState | undefined;
 }
 
 const USABLE_CLI_RE = /^\+?\d{3,20}$/;
@@ -167,6 +171,22 @@ const cleanDigits = (call: Call, r: DigitsResult): string | undefined =>
 
 const validPin = (c: FlowContext, r: DigitsResult): boolean => cleanDigits(c.call, r)?.length === c.access!.pinLength;
 
+/** What the slice keeper needs for this call (src/flow/slices.ts); undefined when one hold covers the call. */
+function sliceInput(c: FlowContext): SliceKeeperInput | undefined {
+  const r = c.pending!;
+  if (!r.sliceSeconds) return undefined;
+  const o = c.opts;
+  const warning =
+    o.warningPrompt === null
+      ? undefined
+      : {
+          file: `${o.soundsPrefix}/${c.lang}/ccard/${o.warningRate}/${o.warningPrompt}.wav`,
+          secondsBeforeEnd: o.warningSecondsBeforeEnd,
+          minLeadSec: o.warningMinLeadSec,
+        };
+  return { call: c.call, services: c.services, reservation: r, warning, log: c.log };
+}
+
 function dialStringFor(c: FlowContext, r: Reservation): string {
   const o = c.opts;
   const warn =
@@ -219,7 +239,7 @@ export const callMachine = setup({
     events: {} as { type: 'HANGUP' },
     output: {} as FlowOutcome,
   },
-  actors: flowActors,
+  actors: { ...flowActors, ...resumeActors },
   delays: {
     bridgeGrace: ({ context }) => context.opts.bridgeHangupGraceMs,
   },
@@ -241,6 +261,16 @@ export const callMachine = setup({
     takeAuthorizedCard: assign(({ context }) =>
       context.auth?.ok ? { card: context.auth.card, cardId: context.auth.card.id, activated: context.auth.activated } : {},
     ),
+    /** Seals where the flow is on the channel (with the next command), for a process that may take the call over. */
+    markResume: ({ context }, params: { stage: ResumeStage }) => {
+      if (!context.cardId) return;
+      markResume(context.call, context.opts.resumeKey, {
+        stage: params.stage,
+        cardId: context.cardId,
+        callId: params.stage === 'r' ? context.pending?.callId : undefined,
+        sessionCalls: context.sessionCalls,
+      });
+    },
     // Only used as onError of an invoke: the event is an error event (the setup event type names HANGUP only).
     recordError: assign({ error: ({ event }) => (event as unknown as { error?: unknown }).error }),
     endWith: assign(({ context }, params: { reason: EndReason; prompt?: PromptName }) => ({
@@ -320,6 +350,7 @@ export const callMachine = setup({
     ended: undefined,
     callerGone: false,
     error: undefined,
+    resumed: undefined,
   }),
   // Outside `session` a hangup only marks the caller gone: reserving, bridging and settling finish first.
   on: { HANGUP: { actions: 'markCallerGone' } },
@@ -343,10 +374,11 @@ export const callMachine = setup({
             onDone: {
               target: 'greeted',
               actions: [
-                assign(({ event }) => ({
+                assign(({ context, event }) => ({
                   access: event.output.access,
                   lang: languageOf(event.output.access),
                   lockedOut: event.output.lockedOut,
+                  resumed: openResume(context.opts.resumeKey, context.call.info.uuid, context.call.channelVariable?.(RESUME_VARIABLE)),
                 })),
                 'prepareCall',
               ],
@@ -361,10 +393,25 @@ export const callMachine = setup({
               target: 'ending',
               actions: ['logLockedOut', { type: 'endWith', params: { reason: 'locked_out', prompt: 'locked_out' } }],
             },
+            // A call a dead ccard process handed over (socket_resume): carry on from where it was, no PIN again.
+            { guard: ({ context }) => context.access !== undefined && context.resumed !== undefined, target: 'resuming' },
             { guard: 'hasAccess', target: 'choosingAuth' },
             {
               target: 'ending',
               actions: ['logUnknownNumber', { type: 'endWith', params: { reason: 'number_not_in_service', prompt: 'number_not_in_service' } }],
+            },
+          ],
+        },
+        resuming: {
+          always: [
+            {
+              guard: ({ context }) => context.resumed!.stage === 'r',
+              target: '#call.resumeSettling',
+              actions: assign(({ context }) => ({ cardId: context.resumed!.cardId, sessionCalls: context.resumed!.sessionCalls })),
+            },
+            {
+              target: 'authorizing',
+              actions: assign(({ context }) => ({ cardId: context.resumed!.cardId, sessionCalls: context.resumed!.sessionCalls })),
             },
           ],
         },
@@ -473,9 +520,25 @@ export const callMachine = setup({
             {
               guard: ({ context }) => context.auth?.ok === true && context.auth.activated,
               target: 'announcingActivation',
-              actions: 'takeAuthorizedCard',
+              actions: ['takeAuthorizedCard', { type: 'markResume', params: { stage: 'a' } }],
             },
-            { guard: ({ context }) => context.auth?.ok === true, target: 'afterAuthorize', actions: 'takeAuthorizedCard' },
+            // Resumed after a finished call: its remaining balance and the "another call" offer, as before the crash.
+            {
+              guard: ({ context }) => context.auth?.ok === true && context.resumed?.stage === 'm',
+              target: 'fetchingRemaining',
+              actions: ['takeAuthorizedCard', assign({ resumed: undefined, sessionCalls: ({ context }) => Math.max(0, context.sessionCalls - 1) })],
+            },
+            // Resumed with a reservation that was answered (now settled): the same as after any call.
+            {
+              guard: ({ context }) => context.auth?.ok === true && context.resumed?.stage === 'r' && context.bridge?.answered === true,
+              target: 'afterCall',
+              actions: ['takeAuthorizedCard', assign({ resumed: undefined })],
+            },
+            {
+              guard: ({ context }) => context.auth?.ok === true,
+              target: 'afterAuthorize',
+              actions: ['takeAuthorizedCard', assign({ resumed: undefined }), { type: 'markResume', params: { stage: 'a' } }],
+            },
             {
               // unknown, disabled, expired or no balance: each has its prompt
               target: 'ending',
@@ -673,7 +736,7 @@ export const callMachine = setup({
           always: 'countingCall',
         },
         countingCall: {
-          entry: assign({ sessionCalls: ({ context }) => context.sessionCalls + 1 }),
+          entry: [assign({ sessionCalls: ({ context }) => context.sessionCalls + 1 }), { type: 'markResume', params: { stage: 'm' } }],
           always: [
             { guard: 'anotherCallAllowed', target: 'offeringAnother' },
             { target: 'ending', actions: { type: 'endWith', params: { reason: 'completed', prompt: 'goodbye' } } },
@@ -693,7 +756,7 @@ export const callMachine = setup({
               {
                 guard: ({ context, event }) => cleanDigits(context.call, event.output) === '1',
                 target: 'destination',
-                actions: assign({
+                actions: [{ type: 'markResume', params: { stage: 'a' } }, assign({
                   preamble: [],
                   destTry: 0,
                   entry: undefined,
@@ -701,7 +764,7 @@ export const callMachine = setup({
                   bridge: undefined,
                   dialString: undefined,
                   onFailover: false,
-                }),
+                })],
               },
               { target: 'ending', actions: [assign({ preamble: [] }), { type: 'endWith', params: { reason: 'completed', prompt: 'goodbye' } }] },
             ],
@@ -762,7 +825,8 @@ export const callMachine = setup({
           {
             guard: ({ event }) => event.output.ok,
             target: 'reserved',
-            actions: assign(({ context, event }) => {
+            actions: [
+              assign(({ context, event }) => {
               if (!event.output.ok) return {};
               const r = event.output.reservation;
               const attempt: CallAttempt = {
@@ -772,8 +836,9 @@ export const callMachine = setup({
                 maxSeconds: r.maxSeconds,
                 outcome: 'not_bridged',
               };
-              // "This call can last up to N minutes" goes out with the bridge (once: not again on a failover).
-              const preamble = context.onFailover ? [] : durationItems(r.maxSeconds);
+              // "This call can last up to N minutes" goes out with the bridge (once: not again on a failover). In
+              // slices: what the card's available balance buys for this call now, not the first slice.
+              const preamble = context.onFailover ? [] : durationItems(r.announceSeconds ?? r.maxSeconds);
               return {
                 pending: r,
                 bridge: undefined,
@@ -784,6 +849,9 @@ export const callMachine = setup({
                 played: [...context.played, ...preamble.map(describeAnnouncement)],
               };
             }),
+              // Leaves with the bridge: a process that takes the call over settles this reservation.
+              { type: 'markResume', params: { stage: 'r' } },
+            ],
           },
           {
             target: '#call.session.reserveRefused',
@@ -800,6 +868,44 @@ export const callMachine = setup({
       always: [{ guard: 'callerGone', target: 'closing' }, { target: '#call.session.buildingDialString' }],
     },
 
+    // A call handed over with a reservation: settle it from what the channel says (outside `session`, so a hangup
+    // meanwhile does not cut it short), then the card again (its balance, its status) and on as after any call.
+    resumeSettling: {
+      invoke: {
+        src: 'resumeSettle',
+        input: ({ context }) => ({
+          call: context.call,
+          services: context.services,
+          reservation: { callId: context.resumed!.callId!, cardId: context.resumed!.cardId, maxSeconds: 0, reserved: 0n },
+        }),
+        onDone: {
+          target: 'resumed',
+          actions: assign(({ context, event }) => ({
+            bridge: event.output.bridge,
+            callerGone: context.callerGone || context.call.hungUp,
+            attempts: [
+              {
+                callId: context.resumed!.callId!,
+                number: '',
+                gateway: '',
+                maxSeconds: 0,
+                bridge: event.output.bridge,
+                outcome: classifyBridge(event.output.bridge),
+                settle: event.output.settle,
+              },
+            ],
+          })),
+        },
+        onError: {
+          target: 'resumed',
+          actions: [{ type: 'logSettleError', params: ({ event }) => ({ error: event.error }) }, assign({ bridge: undefined })],
+        },
+      },
+    },
+    resumed: {
+      always: [{ guard: 'callerGone', target: 'closing' }, { target: '#call.session.authorizing' }],
+    },
+
     bridging: {
       exit: assign({ preamble: [] }),
       invoke: {
@@ -810,8 +916,11 @@ export const callMachine = setup({
           preamble: context.preamble,
           req: {
             dialString: context.dialString!,
-            timeoutMs: (context.opts.originateTimeoutSec + context.pending!.maxSeconds + context.opts.bridgeMarginSec) * 1000,
+            // In slices the cap grows while the call runs: wait up to the longest call any slice could reach.
+            timeoutMs:
+              (context.opts.originateTimeoutSec + (context.pending!.ceilingSeconds ?? context.pending!.maxSeconds) + context.opts.bridgeMarginSec) * 1000,
           },
+          slices: sliceInput(context),
         }),
         onDone: {
           target: 'settlingCall',

@@ -31,6 +31,9 @@ export interface FlowOptions {
   bridgeHangupGraceMs?: number;
   /** Played to FreeSWITCH as the invalid prompt of play_and_get_digits; the flow plays its own. */
   pagdInvalidPrompt?: string;
+  /** Key of the seal on the flow's state kept on the channel for a process that takes the call over
+   * (src/flow/resume.ts; derived from CCARD_SECRET). Empty: nothing is sealed and no call is taken over. */
+  resumeKey?: string;
 }
 
 export type ResolvedFlowOptions = Required<FlowOptions>;
@@ -49,6 +52,7 @@ export const FLOW_DEFAULTS: Omit<ResolvedFlowOptions, 'soundsPrefix'> = {
   bridgeMarginSec: 30,
   bridgeHangupGraceMs: 10_000,
   pagdInvalidPrompt: 'silence_stream://250',
+  resumeKey: '',
 };
 
 const POSITIVE_INTS = [

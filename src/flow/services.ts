@@ -63,6 +63,14 @@ export interface Reservation {
   cardId: string;
   maxSeconds: number;
   reserved: Micros;
+  /**
+   * Reservations in slices: maxSeconds is the current slice's cap, announceSeconds what the card's available
+   * balance bought for this call when it was reserved (what the caller is told), sliceSeconds how much each
+   * extension asks for, and ceilingSeconds the longest any call may last. Absent: one hold for the whole call.
+   */
+  announceSeconds?: number;
+  sliceSeconds?: number;
+  ceilingSeconds?: number;
 }
 
 /**
@@ -74,6 +82,9 @@ export interface Reservation {
 export type ReserveRefusal = 'no_rate' | 'insufficient' | 'too_many_calls' | 'card_unknown' | 'card_disabled' | 'card_expired' | 'retry';
 
 export type ReserveResult = { ok: true; reservation: Reservation } | { ok: false; reason: ReserveRefusal };
+
+/** Growing a running call's hold (see extend). */
+export type ExtendResult = { ok: true; maxSeconds: number } | { ok: false; reason: 'gone' | 'insufficient' };
 
 export interface SettleResult {
   /** Seconds billed and what they cost (0 when the carrier never answered). */
@@ -119,6 +130,12 @@ export interface CallServices {
    * otherwise releases the hold. Must always complete (it is never aborted by a hangup).
    */
   settle(reservation: Reservation, bridge: BridgeResult | undefined): Promise<SettleResult>;
+  /**
+   * Grows the hold of an answered call to cover `wantSeconds` in all (fewer when the card cannot fund that many;
+   * 'insufficient' when it cannot fund a single second more), with `talkedSeconds` already talked; the new cap is
+   * recorded before it is returned. 'gone' when the call no longer holds anything (settled or expired).
+   */
+  extend?(reservation: Reservation, wantSeconds: number, talkedSeconds: number): Promise<ExtendResult>;
   /** Brute-force protection: true when this caller ID or DID is locked out. */
   isLockedOut(did: string, callerId: string): Promise<boolean>;
   /** Records a failed PIN try (counts towards the lockout). */

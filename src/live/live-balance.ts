@@ -21,6 +21,16 @@ export type ReserveOutcome =
   | { ok: false; reason: 'insufficient'; available: Micros }
   | { ok: false; reason: 'too_many_calls'; active: number };
 
+/**
+ * Growing a running call's hold (reservations in slices): 'gone' when the call holds nothing any more (settled,
+ * released or expired), 'insufficient' with what the call could hold in all (spendable minus every other hold).
+ */
+export type ExtendOutcome =
+  | { ok: true; available: Micros }
+  | { ok: false; reason: 'gone' }
+  | { ok: false; reason: 'needs_load' }
+  | { ok: false; reason: 'insufficient'; available: Micros };
+
 export interface LiveBalanceStore {
   /** Available funds and live call count, or 'needs_load' when the card is not cached. */
   peek(cardId: string): Promise<{ available: Micros; active: number } | 'needs_load'>;
@@ -32,6 +42,14 @@ export interface LiveBalanceStore {
    * otherwise hold `amount` for callId until now + ttlMs. Re-reserving an existing callId replaces it.
    */
   reserve(cardId: string, callId: string, amount: Micros, ttlMs: number, maxConcurrent: number): Promise<ReserveOutcome>;
+  /**
+   * Atomically: purge expired holds; when callId still holds something, raise its hold to `amount` (the call's
+   * whole hold, not an increment; never lowered) and push its deadline to now + ttlMs, if the card's spendable
+   * minus every other hold covers it. Refuses with 'gone' when callId holds nothing (it is never re-created), with
+   * 'needs_load' when the spendable is not cached, with 'insufficient' (and what callId could hold in all)
+   * otherwise. The concurrency limit does not apply: the call already counts.
+   */
+  extend(cardId: string, callId: string, amount: Micros, ttlMs: number): Promise<ExtendOutcome>;
   /** Drops callId's reservation and, when given, caches the newer snapshot, in one atomic step. Idempotent. */
   settle(cardId: string, callId: string, snap?: CardSnapshot): Promise<void>;
   /** Reservations currently held for the card (for tests and the operator view). */

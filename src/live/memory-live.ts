@@ -1,5 +1,5 @@
 import type { Micros } from '../money/money.ts';
-import type { CardSnapshot, LiveBalanceStore, ReserveOutcome } from './live-balance.ts';
+import type { CardSnapshot, ExtendOutcome, LiveBalanceStore, ReserveOutcome } from './live-balance.ts';
 
 /**
  * LiveBalanceStore in this process, for the embedded mode without Redis (one ccard process only).
@@ -105,6 +105,25 @@ export class MemoryLiveBalance implements LiveBalanceStore {
     e.holds.set(callId, { amount, expiresAt: now + Math.ceil(ttlMs) });
     e.touchedAt = now;
     return { ok: true, available: available - amount };
+  }
+
+  async extend(cardId: string, callId: string, amount: Micros, ttlMs: number): Promise<ExtendOutcome> {
+    if (amount < 0n) throw new RangeError('amount must not be negative');
+    if (!Number.isFinite(ttlMs) || ttlMs < 1) throw new RangeError('ttlMs must be >= 1');
+    const now = this.now();
+    const e = this.entry(cardId, now);
+    const mine = e.holds.get(callId);
+    if (!mine) {
+      this.gc(cardId, e);
+      return { ok: false, reason: 'gone' };
+    }
+    if (!e.snap) return { ok: false, reason: 'needs_load' };
+    const room = e.snap.spendable - this.held(e, callId).sum;
+    const want = amount > mine.amount ? amount : mine.amount;
+    if (room < want) return { ok: false, reason: 'insufficient', available: room };
+    e.holds.set(callId, { amount: want, expiresAt: Math.max(mine.expiresAt, now + Math.ceil(ttlMs)) });
+    e.touchedAt = now;
+    return { ok: true, available: room - want };
   }
 
   async settle(cardId: string, callId: string, snap?: CardSnapshot): Promise<void> {

@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import type { Cluster, Redis } from 'ioredis';
 import type { Micros } from '../money/money.ts';
-import type { CardSnapshot, LiveBalanceStore, ReserveOutcome } from './live-balance.ts';
+import type { CardSnapshot, ExtendOutcome, LiveBalanceStore, ReserveOutcome } from './live-balance.ts';
 
 /**
  * LiveBalanceStore over Redis. Every operation is ONE Lua script, so it is atomic with respect to every other
@@ -96,6 +96,30 @@ redis.call('PEXPIRE', KEYS[1], ARGV[5])
 return {'ok', fmt(avail - amount)}
 `;
 
+// ARGV: callId, amount, ttlMs, idleMs. Grows an existing hold only (never re-creates one that is gone).
+const EXTEND = `${COMMON}
+local now = now_ms()
+purge(now)
+local call = ARGV[1]
+local cur = redis.call('HGET', KEYS[2], call)
+if not cur then return {'gone'} end
+local s = redis.call('HGET', KEYS[1], 's')
+if not s then return {'needs_load'} end
+local sum = held(call)
+local room = tonumber(s) - sum
+local want = math.max(tonumber(ARGV[2]), tonumber(cur))
+if room < want then return {'insufficient', fmt(room)} end
+local deadline = math.max(now + tonumber(ARGV[3]), tonumber(redis.call('ZSCORE', KEYS[3], call)))
+redis.call('HSET', KEYS[2], call, fmt(want))
+redis.call('ZADD', KEYS[3], deadline, call)
+local last = redis.call('ZRANGE', KEYS[3], -1, -1, 'WITHSCORES')
+local keep = tonumber(last[2]) + tonumber(ARGV[4]) + 60000
+redis.call('PEXPIREAT', KEYS[2], fmt(keep))
+redis.call('PEXPIREAT', KEYS[3], fmt(keep))
+redis.call('PEXPIRE', KEYS[1], ARGV[4])
+return {'ok', fmt(room - want)}
+`;
+
 // ARGV: callId, idleMs [, spendable, version]
 const SETTLE = `${COMMON}
 purge(now_ms())
@@ -140,6 +164,7 @@ const SCRIPTS = {
   peek: new Script(PEEK),
   load: new Script(LOAD),
   reserve: new Script(RESERVE),
+  extend: new Script(EXTEND),
   settle: new Script(SETTLE),
   list: new Script(LIST),
 };
@@ -226,6 +251,29 @@ export class RedisLiveBalance implements LiveBalanceStore {
         return { ok: false, reason: 'too_many_calls', active: Number(r[1]) };
       default:
         throw new Error(`unexpected reply from the reserve script: ${JSON.stringify(r)}`);
+    }
+  }
+
+  async extend(cardId: string, callId: string, amount: Micros, ttlMs: number): Promise<ExtendOutcome> {
+    if (amount < 0n) throw new RangeError('amount must not be negative');
+    if (!Number.isFinite(ttlMs) || ttlMs < 1) throw new RangeError('ttlMs must be >= 1');
+    const r = (await SCRIPTS.extend.run(this.redis, this.keys(cardId), [
+      callId,
+      luaSafe('amount', amount),
+      String(Math.ceil(ttlMs)),
+      String(this.idleTtlMs),
+    ])) as string[];
+    switch (r[0]) {
+      case 'ok':
+        return { ok: true, available: BigInt(r[1]!) };
+      case 'gone':
+        return { ok: false, reason: 'gone' };
+      case 'needs_load':
+        return { ok: false, reason: 'needs_load' };
+      case 'insufficient':
+        return { ok: false, reason: 'insufficient', available: BigInt(r[1]!) };
+      default:
+        throw new Error(`unexpected reply from the extend script: ${JSON.stringify(r)}`);
     }
   }
 

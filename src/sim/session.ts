@@ -23,6 +23,7 @@ import { parseDialString } from './dialstring.ts';
 import { backupCdr, bLegCdrJson, postJsonCdr, q850Of, writeCdrFile, type BLegFacts } from './jsoncdr.ts';
 import { parsePagdArgs, runPagd, type KeyPress } from './pagd.ts';
 import { sayFiles } from './say.ts';
+import { SCHED_REPLY, Scheduler, schedTime } from './sched.ts';
 import type { AppRun, BLegResult, CallResult, CallScript, DigitsEntry, HangupAt, Injection, SimOptions } from './types.ts';
 
 type Pairs = Array<[string, string]>;
@@ -131,7 +132,7 @@ export class SimSession {
   /** Taken from the queue, about to run (the simulator's dispatch tick). */
   private starting: { locked: boolean } | undefined;
   /** Queued sendmsg: executes, and a hangup that waits behind an app holding the event lock. */
-  private readonly queue: Array<{ name: string; arg: string; eventUuid: string; locked: boolean; hangupCause?: string }> = [];
+  private readonly queue: Array<{ name: string; arg: string; eventUuid: string; locked: boolean; hangupCause?: string; gen?: number }> = [];
   /** When the last play_and_get_digits completion was sent (real time; see CallResult.decisionsMs). */
   private digitsSentAt: number | undefined;
   private queueWaiter: (() => void) | undefined;
@@ -143,6 +144,10 @@ export class SimSession {
   private readonly background: Array<Promise<unknown>> = [];
   private resolveEnd!: (r: CallResult) => void;
   private readonly result: CallResult;
+  /** sched_hangup / sched_broadcast tasks (README-extend.md). */
+  private readonly sched = new Scheduler();
+  /** The carrier leg while it exists: its uuid, and the wait of the bridge (woken when its schedule changes). */
+  private bLeg: { uuid: string; wake?: AppSignal; from?: { us: number; real: number; targetUs: number } } | undefined;
 
   constructor(
     private readonly opts: SimOptions,
@@ -188,15 +193,34 @@ export class SimSession {
       commands: [],
     };
     this.rxLog.attach(this.result);
+    const dialplan = opts.dialplan ?? {};
+    this.socketsLeft = Math.max(1, dialplan.sockets ?? 1) - 1;
+    if (dialplan.socketResume) this.ch.vars.set('socket_resume', 'true');
   }
 
   run(): Promise<CallResult> {
     const done = new Promise<CallResult>((r) => (this.resolveEnd = r));
-    this.socket = net.connect(this.opts.port, this.opts.host ?? '127.0.0.1');
-    this.socket.setNoDelay(true);
+    this.connect();
+    void this.executor();
+    return done;
+  }
+
+  /** Socket actions of the dialplan not yet run (the `socket` app connects to the ESL server once per action). */
+  private socketsLeft = 0;
+  /** Bumped on every new socket: what the previous one queued is not run. */
+  private generation = 0;
+  /** The application's socket went away while the channel lived on (README-resume.md). */
+  private detached = false;
+
+  /** The `socket` dialplan app: one outbound connection to the ESL server for this channel. */
+  private connect(): void {
+    const socket = net.connect(this.opts.port, this.opts.host ?? '127.0.0.1');
+    this.socket = socket;
+    this.generation++;
+    socket.setNoDelay(true);
     const splitter = new FrameSplitter();
     let chain = Promise.resolve();
-    this.socket.on('data', (chunk) => {
+    socket.on('data', (chunk) => {
       let frames: RawFrame[];
       try {
         frames = splitter.push(chunk);
@@ -205,14 +229,50 @@ export class SimSession {
       }
       for (const f of frames) chain = chain.then(() => this.onCommand(f)).catch((e) => this.log('warn', { err: String(e) }, 'command failed'));
     });
-    this.socket.on('error', (e) => this.log('debug', { err: e.message }, 'socket error'));
-    this.socket.on('close', () => {
-      if (!this.closed) this.finish(this.result.end === 'client-closed' ? 'client-closed' : this.result.end);
+    socket.on('error', (e) => this.log('debug', { err: e.message }, 'socket error'));
+    socket.on('close', () => {
+      if (socket !== this.socket || this.closed) return;
+      if (this.alive) this.detach();
+      else this.finish(this.result.end === 'client-closed' ? 'client-closed' : this.result.end);
     });
     const idle = this.opts.idleTimeoutMs ?? 30_000;
-    this.socket.setTimeout(idle, () => this.finish('idle-timeout'));
-    void this.executor();
-    return done;
+    socket.setTimeout(idle, () => {
+      if (socket === this.socket) this.finish('idle-timeout');
+    });
+  }
+
+  /**
+   * The application's socket closed while the channel lives (its process died, README-resume.md). The app that was
+   * running is broken off, except a bridge, which runs on until one side hangs up (the carrier leg keeps its armed
+   * cap). Then, with socket_resume set (the `resume` command or the channel variable) the dialplan goes on to its
+   * next action: the next `socket` connects again for the same channel; otherwise (or with no socket action left)
+   * the channel is hung up with NORMAL_TEMPORARY_FAILURE.
+   */
+  private detach(): void {
+    this.detached = true;
+    this.pending = [];
+    this.corked = false;
+    this.result.socketLosses = (this.result.socketLosses ?? 0) + 1;
+    this.subscribed = false;
+    this.nixed.clear();
+    this.lingering = false;
+    this.format = this.opts.eventFormat ?? 'plain';
+    this.queue.length = 0;
+    const running = this.running;
+    if (running && running.name !== 'bridge') running.ctrl.abort();
+    void (async () => {
+      if (running) await running.done;
+      await this.clock.sleep(TICK_MS);
+      if (!this.alive || this.closed) return;
+      const resume = (this.ch.vars.get('socket_resume') ?? '').toLowerCase() === 'true';
+      if (!resume) return this.hangup('NORMAL_TEMPORARY_FAILURE', 'switch');
+      if (this.socketsLeft <= 0) return this.hangup('NORMAL_CLEARING', 'switch'); // the dialplan ran out of actions
+      this.socketsLeft--;
+      this.detached = false;
+      this.parkSent = false;
+      this.result.resumes = (this.result.resumes ?? 0) + 1;
+      this.connect();
+    })();
   }
 
   // ---------- output ----------
@@ -381,10 +441,14 @@ export class SimSession {
         this.write(disconnectNotice(this.ch));
         this.finish('exit');
         return;
+      case 'resume':
+        // mod_event_socket: sets the listener's resume flag and socket_resume=true on the channel.
+        this.setVar('socket_resume', 'true');
+        this.write(commandReply('+OK'));
+        return;
       case 'noevents':
       case 'filter':
       case 'divert_events':
-      case 'resume':
       case 'log':
       case 'nolog':
         this.write(commandReply('+OK'));
@@ -394,8 +458,46 @@ export class SimSession {
     }
   }
 
+  /**
+   * Virtual now while the bridge sleeps: its clock only moves when a sleep ends, but an API command arriving meanwhile
+   * runs at the time really elapsed (what the aborted sleep will then add).
+   */
+  private liveNowUs(): number {
+    const from = this.bLeg?.from;
+    if (!from || this.clock.timeScale <= 0) return this.clock.nowUs();
+    const elapsed = ((performance.now() - from.real) * 1000) / this.clock.timeScale;
+    return Math.max(this.clock.nowUs(), from.us + Math.min(from.targetUs - from.us, Math.round(elapsed)));
+  }
+
+  /** sched_hangup, sched_broadcast, sched_del (mod_commands.c; replies as recorded in README-extend.md). */
+  private schedApi(fn: string, a: string[]): string {
+    if (fn === 'sched_del') return SCHED_REPLY.deleted(a[0] ? this.sched.del(a[0]) : 0);
+    const now = this.liveNowUs();
+    const at = schedTime(a[0] ?? '', now);
+    const uuid = a[1] ?? '';
+    const carrier = this.bLeg?.uuid === uuid;
+    const ivr = uuid === this.ch.uuid && this.alive && !this.closed;
+    if (fn === 'sched_hangup') {
+      if (at === undefined || (!carrier && !ivr)) return SCHED_REPLY.noChannel;
+      const task = this.sched.add({ group: uuid, kind: 'hangup', atUs: at, cause: a[2] ?? 'ALLOTTED_TIMEOUT' });
+      if (ivr) {
+        void this.clock.sleep(Math.max(0, at - now) / 1000).then(() => {
+          if (this.sched.tasks.includes(task)) {
+            this.sched.remove(task);
+            this.hangup(task.cause!, 'switch');
+          }
+        });
+      }
+      return SCHED_REPLY.hangup;
+    }
+    // A broadcast for a channel that does not exist is accepted and never plays (h3).
+    if (at !== undefined && carrier) this.sched.add({ group: uuid, kind: 'broadcast', atUs: at, file: a[2] ?? '' });
+    return SCHED_REPLY.broadcast;
+  }
+
   private api(text: string): string {
     const [fn = '', ...a] = text.split(/\s+/);
+    if (fn === 'sched_del' || fn === 'sched_hangup' || fn === 'sched_broadcast') return this.schedApi(fn, a);
     const mine = a[0] === this.ch.uuid;
     const exists = mine && (this.alive || !this.hangupDone) && !this.closed && this.ch.state !== 'CS_REPORTING';
     switch (fn) {
@@ -435,7 +537,7 @@ export class SimSession {
       }
       const locked = (header(hs, 'event-lock') ?? '').toLowerCase() === 'true';
       this.noteNesting(name);
-      this.queue.push({ name, arg, eventUuid: header(hs, 'Event-UUID') ?? randomUUID(), locked });
+      this.queue.push({ name, arg, eventUuid: header(hs, 'Event-UUID') ?? randomUUID(), locked, gen: this.generation });
       this.queueWaiter?.();
     } else if (cc === 'hangup') {
       const cause = header(hs, 'hangup-cause') ?? 'NORMAL_CLEARING';
@@ -468,6 +570,7 @@ export class SimSession {
       await this.clock.sleep(TICK_MS);
       this.starting = undefined;
       if (!this.alive || this.closed) return;
+      if ((next.gen !== undefined && next.gen !== this.generation) || this.detached) continue; // its socket is gone
       if (next.hangupCause !== undefined) this.hangup(next.hangupCause, 'client');
       else await this.execute(next.name, next.arg, next.eventUuid, false, next.locked);
     }
@@ -497,6 +600,7 @@ export class SimSession {
     const ctrl = new AppSignal();
     const run: AppRun = { name, arg, eventUuid, startUs: this.clock.nowUs(), endUs: 0, response: '_none_', broadcast };
     this.result.apps.push(run);
+    this.script.onApp?.(name, nth);
     const done = (async () => {
       this.setVar('current_application_data', arg || undefined);
       this.setVar('current_application', name);
@@ -757,18 +861,23 @@ export class SimSession {
     leg.answeredUs = this.clock.nowUs();
     res.answered = true;
     const answerSec = Math.floor(leg.answeredUs / 1e6);
-    let capUs = Infinity;
-    let broadcast: { atUs: number; file: string } | undefined;
+    // execute_on_answer runs on the carrier leg: its sched_hangup / sched_broadcast tasks have the leg's uuid as group.
+    this.bLeg = { uuid: bUuid };
     for (const [k, v] of ds.vars) {
       if (!k.startsWith('execute_on_answer')) continue;
       const [app = '', ...rest] = v.trim().split(/\s+/);
       leg.apps.push([app, rest.join(' '), leg.answeredUs]);
-      const plus = /^\+?(\d+)$/.exec(rest[0] ?? '');
-      if (app === 'sched_hangup' && plus) capUs = Math.min(capUs, (answerSec + Number(plus[1])) * 1e6);
-      if (app === 'sched_broadcast' && plus) broadcast = { atUs: (answerSec + Number(plus[1])) * 1e6, file: rest[1] ?? '' };
+      const at = schedTime(rest[0] ?? '', leg.answeredUs);
+      if (at === undefined) continue;
+      if (app === 'sched_hangup') this.sched.add({ group: bUuid, kind: 'hangup', atUs: at, cause: rest[1] ?? 'ALLOTTED_TIMEOUT' });
+      if (app === 'sched_broadcast') this.sched.add({ group: bUuid, kind: 'broadcast', atUs: at, file: rest[1] ?? '' });
     }
+    this.sched.onChange = () => this.bLeg?.wake?.abort();
     await sleepUntil(leg.answeredUs + TICK_MS * 1000);
-    if (signal.aborted) return this.failVars(res, leg, 'ORIGINATOR_CANCEL');
+    if (signal.aborted) {
+      this.endBLeg(bUuid);
+      return this.failVars(res, leg, 'ORIGINATOR_CANCEL');
+    }
     leg.bridgedUs = this.clock.nowUs();
     this.ch.bridgedUs = leg.bridgedUs;
     this.ch.otherLeg = this.otherLegHeaders(leg, tokens);
@@ -780,19 +889,43 @@ export class SimSession {
 
     const talkEnd = script.kind === 'answer' && Number.isFinite(script.talkMs ?? 3000) ? leg.answeredUs + (script.talkMs ?? 3000) * 1000 : Infinity;
     const callerEnd = plan ? (plan.afterAnswer ? leg.bridgedUs + (plan.afterMs ?? 0) * 1000 : relHangup) : Infinity;
-    const endUs = Math.min(talkEnd, capUs, callerEnd);
     let played = false;
-    if (broadcast && broadcast.atUs < endUs) {
-      if (await sleepUntil(broadcast.atUs)) {
-        await this.execute('playback', broadcast.file, randomUUID(), true);
-        played = true;
-      }
-    }
     let by: 'carrier' | 'cap' | 'caller' | 'client' = 'client';
     const resp = () => (played ? 'FILE PLAYED' : '_none_');
-    if (await sleepUntil(endUs === Infinity ? this.clock.nowUs() + 86_400e6 : endUs)) {
-      by = endUs === callerEnd ? 'caller' : endUs === capUs ? 'cap' : 'carrier';
+    // Until the carrier, the caller or the armed cap ends it; the schedule may change meanwhile (API sched_*).
+    for (;;) {
+      if (signal.aborted || !this.alive) break;
+      const now = this.clock.nowUs();
+      const cap = this.sched.next(bUuid, 'hangup');
+      const bc = this.sched.next(bUuid, 'broadcast');
+      if (callerEnd <= now) {
+        by = 'caller';
+        break;
+      }
+      if (cap && cap.atUs <= now) {
+        by = 'cap';
+        break;
+      }
+      if (talkEnd <= now) {
+        by = 'carrier';
+        break;
+      }
+      if (bc && bc.atUs <= now) {
+        this.sched.remove(bc);
+        await this.execute('playback', bc.file ?? '', randomUUID(), true);
+        played = true;
+        continue;
+      }
+      const target = Math.min(callerEnd, cap?.atUs ?? Infinity, talkEnd, bc?.atUs ?? Infinity);
+      const targetUs = target === Infinity ? now + 86_400e6 : target;
+      const wake = new AppSignal();
+      this.bLeg.wake = wake;
+      this.bLeg.from = { us: now, real: performance.now(), targetUs };
+      await this.clock.sleep((targetUs - now) / 1000, wake);
+      this.bLeg.wake = undefined;
+      this.bLeg.from = undefined;
     }
+    this.endBLeg(bUuid);
     leg.endUs = this.clock.nowUs();
     leg.hangupCause = by === 'cap' ? 'ALLOTTED_TIMEOUT' : 'NORMAL_CLEARING';
     leg.q850 = q850Of(leg.hangupCause);
@@ -818,6 +951,13 @@ export class SimSession {
       queueMicrotask(() => this.hangup('NORMAL_CLEARING', 'switch'));
     }
     return resp();
+  }
+
+  /** The carrier leg is gone: its scheduled tasks with it (an API naming it now finds no channel). */
+  private endBLeg(uuid: string): void {
+    this.sched.dropGroup(uuid);
+    this.sched.onChange = undefined;
+    if (this.bLeg?.uuid === uuid) this.bLeg = undefined;
   }
 
   private afterBLegEnd(res: BLegResult, leg: BLegFacts, tokens: ReturnType<Channel['tokens']>, dialVars: Record<string, string>) {
@@ -899,6 +1039,7 @@ export class SimSession {
     if (this.script.lingerNoticeEarly) this.write(lingerNotice(this.ch));
     const running = this.running;
     running?.ctrl.abort();
+    this.bLeg?.wake?.abort();
     this.hangupDone = (async () => {
       if (running) await running.done;
       this.simpleEvent('CHANNEL_UNPARK');
@@ -927,6 +1068,7 @@ export class SimSession {
 
   private async finishHangupQuietly() {
     this.running?.ctrl.abort();
+    this.bLeg?.wake?.abort();
     this.ch.hangupUs = this.clock.nowUs();
     this.applyHangupVars(this.result.hangupCause ?? 'NORMAL_CLEARING', this.result.hangupBy ?? 'client');
   }
@@ -988,12 +1130,16 @@ export class SimSession {
 
   private finish(how: CallResult['end']): void {
     if (this.closed) return;
+    if (this.detached && how === 'nolinger') how = 'dropped';
     this.closed = true;
     this.alive = false;
     this.queueWaiter?.();
     // A real FreeSWITCH keeps a bridge up when the socket dies (README-resume): it ends on its own.
     const bridgeRunsOn = how === 'client-closed' && this.opts.bridgeOutlivesSocket === true && this.running?.name === 'bridge' ? this.running : undefined;
-    if (!bridgeRunsOn) this.running?.ctrl.abort();
+    if (!bridgeRunsOn) {
+      this.running?.ctrl.abort();
+      this.bLeg?.wake?.abort();
+    }
     this.result.end = how;
     this.flush();
     if (!this.socket.destroyed) this.socket.end();

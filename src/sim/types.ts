@@ -48,6 +48,8 @@ export interface CallScript {
   lingerNoticeEarly?: boolean;
   /** Virtual start time (µs since epoch). Default: the simulator's clock start. */
   startUs?: number;
+  /** Called when an app starts on the channel (its nth run), e.g. for a test to act at that moment. */
+  onApp?: (app: string, nth: number) => void;
 }
 
 export interface SimOptions {
@@ -82,6 +84,12 @@ export interface SimOptions {
   record?: boolean;
   /** Give up a call when the client is silent this long (real ms). Default 30000. */
   idleTimeoutMs?: number;
+  /**
+   * The dialplan around the socket app (README-resume.md): how many `socket` actions follow each other (default 1,
+   * as recorded) and whether `set socket_resume=true` runs before them (default false; the client may also send
+   * `resume`).
+   */
+  dialplan?: { sockets?: number; socketResume?: boolean };
 }
 
 export interface AppRun {
@@ -143,6 +151,9 @@ export interface CallResult {
   answerUs: number;
   endUs: number;
   billsec: number;
+  /** Sockets that closed while the channel lived on, and how many times the dialplan connected again. */
+  socketLosses?: number;
+  resumes?: number;
   /** How the socket ended. */
   end: 'exit' | 'linger-timeout' | 'nolinger' | 'dropped' | 'client-closed' | 'idle-timeout';
   /** Frames as sent by FreeSWITCH (rx) and received from the client (tx), raw bytes. */

@@ -55,6 +55,9 @@ export async function startHarness(
     CCARD_SOUNDS_PREFIX: '/usr/share/ccard/sounds',
     // Each service its own debit journal (never the repository's .data/).
     CCARD_JOURNAL_DIR: journal,
+    // The simulator's virtual clock runs as fast as it can (timeScale 0): a call's slice would end before any real
+    // timer could extend it. Tests of slices set it (and a real-time simulator) themselves (test/e2e/slices.test.ts).
+    CCARD_SLICE_SECONDS: '0',
     ...opts.env,
   });
   const outcomes: FlowOutcome[] = [];

@@ -11,6 +11,7 @@ import { createEslServer, type EslServer } from '../../src/esl/server.ts';
 import { FIXTURES, commandReader, eventUuidOf, replay, rx, silent, socketPair, splitFrames, tx } from './helpers.ts';
 import { toBodyForm } from './helpers.ts';
 
+// The recordings' probe did not ask for `resume` (README-resume.md): the handshake here is the recorded one.
 const servers: EslServer[] = [];
 const cleanups: (() => void)[] = [];
 afterEach(async () => {
@@ -59,7 +60,7 @@ const waitFor = async (cond: () => boolean, ms = 3_000): Promise<void> => {
 /** Runs the server against a FreeSWITCH replaying NAME; returns the commands our side sent and the recorded ones. */
 async function runReplay(name: string, eventFormat: 'json' | 'plain', onCall: (call: CallSession) => Promise<void>) {
   // The recordings were made without ccard's multiunset of b_leg_cdr after the bridge.
-  const server = createEslServer({ port: 0, logger: silent, eventFormat, onCall, lingerWaitMs: 2_000, dropCarrierCdr: false });
+  const server = createEslServer({ port: 0, logger: silent, resume: false, eventFormat, onCall, lingerWaitMs: 2_000, dropCarrierCdr: false });
   servers.push(server);
   const { port } = await server.listen();
   const r = replay(name, port);
@@ -322,7 +323,7 @@ describe('pure pieces', () => {
 describe('EslServer', () => {
   it('drops a connection that sends garbage or oversized frames and keeps serving others', async () => {
     let calls = 0;
-    const server = createEslServer({ port: 0, logger: silent, eventFormat: 'plain', onCall: async () => void calls++, lingerWaitMs: 2_000 });
+    const server = createEslServer({ port: 0, logger: silent, resume: false, eventFormat: 'plain', onCall: async () => void calls++, lingerWaitMs: 2_000 });
     servers.push(server);
     const { port } = await server.listen();
     const bad = async (payload: string | Buffer): Promise<void> => {
@@ -347,6 +348,7 @@ describe('EslServer', () => {
 
   it('refuses a socket that is not "async full" without calling onCall', async () => {
     let calls = 0;
+    // The default handshake: with `resume` (README-resume.md).
     const server = createEslServer({ port: 0, logger: silent, onCall: async () => void calls++ });
     servers.push(server);
     const { port } = await server.listen();
@@ -359,12 +361,12 @@ describe('EslServer', () => {
     expect(calls).toBe(0);
     // The handshake went out in one write; nothing was ever executed on the channel.
     expect(reader.all[0]).toBe('connect\n\n');
-    expect(reader.all.slice(1).map((c) => c.split(' ')[0]!.trim())).toEqual(['myevents', 'linger']);
+    expect(reader.all.slice(1).map((c) => c.split(' ')[0]!.trim())).toEqual(['myevents', 'linger', 'resume']);
   });
 
   it('counts active sessions and close() waits for them, then drops what is left', async () => {
     let release!: () => void;
-    const server = createEslServer({ port: 0, logger: silent, onCall: () => new Promise<void>((r) => (release = r)), lingerWaitMs: 100 });
+    const server = createEslServer({ port: 0, logger: silent, resume: false, onCall: () => new Promise<void>((r) => (release = r)), lingerWaitMs: 100 });
     const { port } = await server.listen();
     const r = replay('a5_success_json', port);
     await waitFor(() => server.activeSessions === 1 && release !== undefined);

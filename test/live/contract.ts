@@ -193,6 +193,67 @@ export function liveBalanceContract(name: string, factory: LiveStoreFactory): vo
       }
     });
 
+    it('extend grows an existing hold to the new amount, only while the card covers it', async () => {
+      const c = card();
+      await store.load(c, { spendable: 1_000n, version: 1n });
+      await store.reserve(c, 'a', 100n, 60_000, 5);
+      await store.reserve(c, 'b', 300n, 60_000, 5);
+      // The new amount is the call's whole hold, checked against spendable minus every OTHER hold.
+      expect(await store.extend(c, 'a', 500n, 60_000)).toEqual({ ok: true, available: 200n });
+      expect(await store.peek(c)).toEqual({ available: 200n, active: 2 });
+      expect(await store.extend(c, 'a', 701n, 60_000)).toEqual({ ok: false, reason: 'insufficient', available: 700n });
+      // A refused extension keeps the hold as it was.
+      expect((await store.reservations(c)).find((h) => h.callId === 'a')!.amount).toBe(500n);
+      expect(await store.extend(c, 'a', 700n, 60_000)).toEqual({ ok: true, available: 0n });
+      // Never lowered: a smaller amount leaves the hold as it is.
+      expect(await store.extend(c, 'a', 10n, 60_000)).toEqual({ ok: true, available: 0n });
+      expect(await store.peek(c)).toEqual({ available: 0n, active: 2 });
+    });
+
+    it('extend pushes the deadline, ignores the concurrency limit and never re-creates a settled hold', async () => {
+      const c = card();
+      await store.load(c, { spendable: 1_000n, version: 1n });
+      await store.reserve(c, 'a', 100n, 300, 1);
+      expect((await store.extend(c, 'a', 200n, 60_000)).ok).toBe(true);
+      await sleep(400);
+      const holds = await store.reservations(c);
+      expect(holds.map((h) => [h.callId, h.amount])).toEqual([['a', 200n]]);
+      expect(holds[0]!.expiresAt).toBeGreaterThan(Date.now() + 50_000);
+      await store.settle(c, 'a', { spendable: 900n, version: 2n });
+      expect(await store.extend(c, 'a', 300n, 60_000)).toEqual({ ok: false, reason: 'gone' });
+      expect(await store.extend(c, 'never', 1n, 60_000)).toEqual({ ok: false, reason: 'gone' });
+      expect(await store.peek(c)).toEqual({ available: 900n, active: 0 });
+    });
+
+    it('extend says needs_load when the cached spendable was dropped, and a hold that expired is gone', async () => {
+      const c = card();
+      await store.load(c, { spendable: 1_000n, version: 1n });
+      await store.reserve(c, 'short', 100n, 150, 5);
+      await store.reserve(c, 'long', 100n, 60_000, 5);
+      await sleep(250);
+      expect(await store.extend(c, 'short', 200n, 60_000)).toEqual({ ok: false, reason: 'gone' });
+      // That purge dropped the cached spendable too.
+      expect(await store.extend(c, 'long', 200n, 60_000)).toEqual({ ok: false, reason: 'needs_load' });
+      await store.load(c, { spendable: 1_000n, version: 2n });
+      expect(await store.extend(c, 'long', 200n, 60_000)).toEqual({ ok: true, available: 800n });
+    });
+
+    it('simultaneous extensions and reserves never hold more than the card has', async () => {
+      const c = card();
+      await store.load(c, { spendable: 1_000n, version: 1n });
+      for (let i = 0; i < 10; i++) await store.reserve(c, `x${i}`, 50n, 60_000, 50);
+      const ops = await Promise.all([
+        ...Array.from({ length: 10 }, (_, i) => store.extend(c, `x${i}`, 150n, 60_000)),
+        ...Array.from({ length: 10 }, (_, i) => store.reserve(c, `n${i}`, 50n, 60_000, 50)),
+      ]);
+      const holds = await store.reservations(c);
+      const sum = holds.reduce((s, h) => s + h.amount, 0n);
+      expect(sum).toBeLessThanOrEqual(1_000n);
+      expect(ops.filter((r) => r.ok).length).toBeGreaterThan(0);
+      const p = await store.peek(c);
+      expect(p).toEqual({ available: 1_000n - sum, active: holds.length });
+    });
+
     it('keeps separate cards separate', async () => {
       const a = card();
       const b = card();
