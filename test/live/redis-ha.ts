@@ -42,8 +42,8 @@ afterAll(async () => {
 
 export const lockoutServices = (redis: Redis | Cluster) =>
   createCallServices({
-    // The lockout never touches PostgreSQL or the live store.
-    pool: {} as Pool,
+    // The lockout never touches the live store; PostgreSQL only to ask whether a caller ID is bound (none is).
+    pool: { query: async () => ({ rows: [], rowCount: 0 }) } as unknown as Pool,
     live: {} as never,
     rates: { ruleFor: () => undefined },
     pinKeys: {} as never,

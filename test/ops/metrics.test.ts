@@ -77,7 +77,7 @@ describe('GET /metrics after calls through the real server', () => {
     const locked = await h.place({ did: h.data.did, callerId: '15550000001', digits: [] });
     expect(locked.outcome.ended).toBe('locked_out');
     // The carrier leg's CDR once more from mod_json_cdr (already billed), a CDR of a leg ccard never reserved, junk.
-    const cdr = (body: string) => fetch(`http://127.0.0.1:${h.service.http.port}/cdr`, { method: 'POST', body });
+    const cdr = (body: string) => fetch(`http://127.0.0.1:${h.service.http.port}/cdr`, { method: 'POST', body, headers: { 'content-type': 'application/json' } });
     const callId = outcome.calls[0]!.callId;
     const carrierCdr = await h.service.pool.query<{ billsec: number }>('SELECT billsec FROM cdrs WHERE call_id = $1', [callId]);
     const doc = (uuid: string) => JSON.stringify({ variables: { uuid, billsec: String(carrierCdr.rows[0]!.billsec), answer_uepoch: '1700000000000000' } });
