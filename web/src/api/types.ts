@@ -1,0 +1,212 @@
+/**
+ * Response shapes of the API. The server's OpenAPI document types every request (schema.d.ts, generated) but
+ * documents only error responses, so the answers are written here from the server's JSON helpers (cardJson,
+ * seriesJson, cdrJson, ...). Money is always { value: decimal string, micros: integer string }: never a number.
+ */
+import type { paths } from './schema';
+
+export interface Amount {
+  value: string;
+  micros: string;
+}
+export interface Page<T> {
+  items: T[];
+  hasMore: boolean;
+}
+
+export interface Series {
+  id: string;
+  number: string;
+  name: string;
+  count: number;
+  currency: string;
+  initialBalance: Amount;
+  pinLength: number;
+  initialStatus: string;
+  rateTable: string;
+  taxProfile: string | null;
+  activationFee: Amount;
+  maintenanceFee: Amount;
+  maintenanceHours: number | null;
+  expiryDate: string | null;
+  expiryDays: number | null;
+  maxCalls: number;
+  selfcare: boolean;
+  status: string;
+  notes: string;
+  createdAt: string;
+}
+export interface SeriesDetail extends Series {
+  cardsByStatus: Record<string, number>;
+  totalBalance: Amount;
+}
+
+export interface Card {
+  serial: string;
+  series: string;
+  status: string;
+  currency: string;
+  balance: Amount;
+  creditLimit: Amount;
+  maxCalls: number;
+  maxCallsOverride: number | null;
+  rateTable: string;
+  rateTableOverride: string | null;
+  activatedAt: string | null;
+  expiresAt: string | null;
+  lastUsedAt: string | null;
+  createdAt: string;
+  note?: string;
+}
+export interface LedgerEntry {
+  id: string;
+  amount: Amount;
+  balanceAfter: Amount;
+  reason: string;
+  ref: string;
+  note: string;
+  createdAt: string;
+}
+export interface MoneyMove {
+  serial: string;
+  kind: 'topup' | 'adjustment';
+  amount: Amount;
+  balance: Amount;
+  ref: string;
+  applied: boolean;
+}
+
+export interface Did {
+  did: string;
+  [k: string]: unknown;
+}
+export interface CallerId {
+  callerId: string;
+  serial: string;
+  [k: string]: unknown;
+}
+export interface RateTable {
+  name: string;
+  currency?: string;
+  rates?: number;
+  [k: string]: unknown;
+}
+export interface TaxProfile {
+  name: string;
+  percent: string;
+  [k: string]: unknown;
+}
+export interface Cdr {
+  callId: string;
+  serial: string;
+  series: string;
+  did: string | null;
+  callerId: string | null;
+  destination: string;
+  prefix: string | null;
+  billsec: number;
+  billedSeconds: number;
+  cost: Amount;
+  uncollected: Amount;
+  hangupCause: string | null;
+  answeredAt: string | null;
+  endedAt: string | null;
+  source: string;
+  createdAt: string;
+}
+export interface CostRow {
+  key: string;
+  currency: string;
+  calls: number;
+  billedSeconds: number;
+  billedMinutes: string;
+  totalCost: Amount;
+}
+/** One bucket of the cost report's time series (GET /v1/reports/costs/series). */
+export interface CostBucket {
+  start: string;
+  calls: number;
+  answered: number;
+  billedSeconds: number;
+  revenue: Amount;
+}
+export interface LiveCall {
+  callId: string;
+  serial: string;
+  destination: string;
+  startedAt: string;
+  capSeconds: number | null;
+  held: Amount;
+  [k: string]: unknown;
+}
+
+export type Role = 'admin' | 'operator' | 'viewer';
+export interface Me {
+  login: string;
+  role: Role;
+  csrfToken: string;
+}
+export interface Operator {
+  login: string;
+  role: Role;
+  createdAt?: string;
+  disabled?: boolean;
+  [k: string]: unknown;
+}
+export interface ApiKey {
+  name: string;
+  createdAt?: string;
+  revokedAt?: string | null;
+  [k: string]: unknown;
+}
+export interface AuditEntry {
+  id: string;
+  at: string;
+  actor: string;
+  action: string;
+  target?: string | null;
+  before?: unknown;
+  after?: unknown;
+  [k: string]: unknown;
+}
+export interface Job {
+  id: string;
+  kind?: string;
+  status: 'queued' | 'running' | 'done' | 'failed' | string;
+  done?: number;
+  total?: number;
+  phase?: string;
+  error?: { code: string; message: string } | null;
+  result?: unknown;
+}
+
+/** Request bodies, straight from the OpenAPI document. */
+type JsonBody<P extends keyof paths, M extends keyof paths[P]> = paths[P][M] extends { requestBody?: { content: { 'application/json': infer B } } }
+  ? B
+  : never;
+export type SeriesCreateBody = JsonBody<'/v1/series', 'post'>;
+export type SeriesEditBody = JsonBody<'/v1/series/{number}', 'patch'>;
+export type CardLimitsBody = JsonBody<'/v1/cards/{serial}', 'patch'>;
+export type DidAddBody = JsonBody<'/v1/dids', 'post'>;
+export type TaxAddBody = JsonBody<'/v1/tax-profiles', 'post'>;
+type Query<P extends keyof paths> = paths[P] extends { get: { parameters: { query?: infer Q } } } ? NonNullable<Q> : never;
+export type CardSearch = Query<'/v1/cards'>;
+export type CdrSearch = Query<'/v1/cdrs'>;
+export type CostReportQuery = Query<'/v1/reports/costs'>;
+
+/** Selfcare */
+export interface MyCard {
+  serial: string;
+  status: string;
+  currency: string;
+  balance: Amount;
+  expiresAt: string | null;
+  lastUsedAt: string | null;
+}
+export interface MyCall {
+  destination: string;
+  answeredAt: string | null;
+  endedAt: string | null;
+  billedSeconds: number;
+  cost: Amount;
+}
