@@ -7,7 +7,9 @@ import type { PinKeys } from '../store/pin.ts';
 import type { LiveBalanceStore } from '../live/live-balance.ts';
 import type { AdminContext, OnBalanceChange } from '../store/admin/context.ts';
 import { DEFAULT_LOCKOUT, type LockoutPolicy } from '../store/admin/selfcare.ts';
-import { verifyApiKey } from '../store/admin/api-keys.ts';
+import { DEFAULT_CONSOLE_AUTH, v1Authenticate, type ConsoleAuthOptions } from './console-auth.ts';
+import { registerAuditHook } from './audit-hook.ts';
+import { registerAuthRoutes } from './routes/auth.ts';
 import { apiErrorHandler, errorBody } from './errors.ts';
 import { registerAdminRoutes } from './routes/admin.ts';
 import { registerSelfcareRoutes } from './routes/selfcare.ts';
@@ -30,6 +32,8 @@ export interface ApiOptions {
   };
   /** Largest request body (rate CSV imports), default 50 MiB. */
   bodyLimit?: number;
+  /** Operator console: sessions, login lockout, cookie flags, proxy trust. */
+  console?: Partial<ConsoleAuthOptions>;
 }
 
 /**
@@ -40,7 +44,10 @@ export function buildApi(opts: ApiOptions): FastifyInstance {
   const app = Fastify({
     ...(opts.logger ? { loggerInstance: opts.logger } : { logger: false }),
     bodyLimit: opts.bodyLimit ?? 50 * 1024 * 1024,
+    trustProxy: opts.console?.trustProxy ?? false,
   }) as unknown as FastifyInstance;
+  const consoleAuth: ConsoleAuthOptions = { ...DEFAULT_CONSOLE_AUTH, ...opts.console };
+  app.decorateRequest('actor', null);
   const onBalanceChange: OnBalanceChange | undefined =
     opts.onBalanceChange ?? (opts.live ? async (cardId, snap) => void (await opts.live!.load(cardId, snap)) : undefined);
   const ctx: AdminContext = { pool: opts.pool, pinKeys: opts.pinKeys, ...(onBalanceChange && { onBalanceChange }) };
@@ -59,6 +66,7 @@ export function buildApi(opts: ApiOptions): FastifyInstance {
         securitySchemes: {
           apiKey: { type: 'http', scheme: 'bearer', description: 'an API key from `ccard apikey create`' },
           selfcare: { type: 'http', scheme: 'bearer', description: 'a token from POST /selfcare/login' },
+          session: { type: 'apiKey', in: 'cookie', name: 'ccard_session', description: 'operator console session from POST /auth/login (+ X-CSRF-Token on writes)' },
         },
       },
     },
@@ -72,17 +80,14 @@ export function buildApi(opts: ApiOptions): FastifyInstance {
   app.register(
     async (v1) => {
       v1.addContentTypeParser(['text/csv', 'text/plain'], { parseAs: 'string' }, (_req, body, done) => done(null, body));
-      v1.addHook('onRequest', async (req, reply) => {
-        const m = /^Bearer\s+(\S+)$/i.exec(req.headers.authorization ?? '');
-        if (!m) return reply.code(401).send(errorBody('UNAUTHORIZED', 'an API key is required: Authorization: Bearer <key>'));
-        const name = await verifyApiKey(ctx, m[1]!);
-        if (!name) return reply.code(401).send(errorBody('UNAUTHORIZED', 'invalid or revoked API key'));
-        req.log.debug({ apiKey: name }, 'api key');
-      });
+      v1.addHook('onRequest', v1Authenticate(ctx, consoleAuth));
+      registerAuditHook(v1, ctx);
       registerAdminRoutes(v1, ctx);
     },
     { prefix: '/v1' },
   );
+
+  app.register(async (a) => registerAuthRoutes(a, ctx, consoleAuth), { prefix: '/auth' });
 
   app.register(
     async (sc) => {

@@ -79,10 +79,10 @@ export function registerAdminRoutes(app: FastifyInstance, ctx: AdminContext): vo
   app.get(
     '/cards/export',
     doc('cards', 'Export cards as CSV or XLSX (streamed)', {
-      querystring: js(cardFilterSchema.extend({ format: z.enum(['csv', 'xlsx']).optional(), withPins: z.boolean().optional() })),
+      querystring: js(cardFilterSchema.extend({ format: z.enum(['csv', 'xlsx']).optional(), withPins: z.boolean().optional(), confirm: z.literal('pins').optional() })),
     }),
     async (req, reply) => {
-      const { format = 'csv', withPins, ...filter } = req.query as Q;
+      const { format = 'csv', withPins, confirm: _confirm, ...filter } = req.query as Q; // confirm=pins: checked by the auth hook
       if (format !== 'csv' && format !== 'xlsx') throw invalid(`format must be csv or xlsx, not "${format}"`);
       const pins = withPins === undefined ? false : parseInput(booleanInput, withPins);
       await searchCards(ctx, { ...filter, limit: 1 }); // bad filters answer 4xx before streaming starts
