@@ -44,19 +44,11 @@ const ROUTES: Route[] = [
   ['/reports/costs', () => <CostReportPage />],
 ];
 
-const NAV: Array<[string, string, ((s: Session) => boolean)?]> = [
-  ['/series', 'Series'],
-  ['/cards', 'Cards'],
-  ['/calls', 'Calls'],
-  ['/calls/live', 'Live calls'],
-  ['/reports/costs', 'Cost report'],
-  ['/access-numbers', 'Access numbers'],
-  ['/caller-ids', 'Caller IDs'],
-  ['/rate-tables', 'Rate tables'],
-  ['/tax-profiles', 'Tax profiles'],
-  ['/api-keys', 'API keys', (s) => s.isAdmin],
-  ['/operators', 'Operators', (s) => s.isAdmin],
-  ['/audit', 'Audit log', (s) => s.isAdmin],
+const NAV: Array<[group: string, items: Array<[to: string, label: string, show?: (s: Session) => boolean]>]> = [
+  ['Cards', [['/series', 'Series'], ['/cards', 'Cards']]],
+  ['Calls', [['/calls', 'Calls'], ['/calls/live', 'Live calls'], ['/reports/costs', 'Cost report']]],
+  ['Setup', [['/access-numbers', 'Access numbers'], ['/caller-ids', 'Caller IDs'], ['/rate-tables', 'Rate tables'], ['/tax-profiles', 'Tax profiles']]],
+  ['Administration', [['/operators', 'Operators', (s) => s.isAdmin], ['/api-keys', 'API keys', (s) => s.isAdmin], ['/audit', 'Audit log', (s) => s.isAdmin]]],
 ];
 
 export function App() {
@@ -97,13 +89,6 @@ export function App() {
           <Link to="/" className="brand">
             ccard
           </Link>
-          <nav aria-label="Main">
-            {NAV.filter(([, , show]) => !show || show(session)).map(([to, label]) => (
-              <Link key={to} to={to} aria-current={active(to) ? 'page' : undefined}>
-                {label}
-              </Link>
-            ))}
-          </nav>
           <div className="who">
             <span>
               {session.login} <span className="role">{session.role}</span>
@@ -116,6 +101,22 @@ export function App() {
             </button>
           </div>
         </header>
+        <nav className="sidebar" aria-label="Main">
+          {NAV.map(([group, items]) => {
+            const shown = items.filter(([, , show]) => !show || show(session));
+            if (!shown.length) return null;
+            return (
+              <div key={group} className="nav-group">
+                <div className="nav-title">{group}</div>
+                {shown.map(([to, label]) => (
+                  <Link key={to} to={to} aria-current={active(to) ? 'page' : undefined}>
+                    {label}
+                  </Link>
+                ))}
+              </div>
+            );
+          })}
+        </nav>
         <main key={path}>{page}</main>
       </div>
     </SessionContext.Provider>

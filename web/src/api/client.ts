@@ -212,9 +212,14 @@ export const apiKeys = {
 export const audit = {
   list: (q: Params) => request<T.Page<T.AuditEntry>>('GET', '/v1/audit', { query: q }),
 };
+/** The operator's own settings (the card grid's columns, its page size), kept on the server. */
+export interface Preferences {
+  cardColumns?: string[];
+  pageSize?: number;
+}
 export const preferences = {
-  get: (key: string) => request<{ value: unknown }>('GET', `/v1/preferences/${enc(key)}`).then((r) => r.value),
-  set: (key: string, value: unknown) => request<void>('PUT', `/v1/preferences/${enc(key)}`, { body: { value } }),
+  get: () => request<Preferences>('GET', '/v1/me/preferences'),
+  set: (p: Preferences) => request<Preferences>('PUT', '/v1/me/preferences', { body: p }),
 };
 
 // ---- cardholder self-care ----

@@ -143,7 +143,7 @@ export function ErrorBox({ error, title }: { error: ApiError | null | undefined;
     <div className="error-box" role="alert">
       {title && <strong>{title}: </strong>}
       {error.message}
-      {error.details.length > 0 && (
+      {error.details.length > 0 && !(error.details.length === 1 && error.message.includes(error.details[0]!)) && (
         <ul className="details">
           {error.details.map((d, i) => (
             <li key={i}>{d}</li>
@@ -203,6 +203,7 @@ export function PageHeader({ title, children }: { title: string; children?: Reac
 }
 
 export function Pager({ offset, limit, hasMore, count, onPage }: { offset: number; limit: number; hasMore: boolean; count: number; onPage: (offset: number) => void }) {
+  if (offset === 0 && !hasMore) return count > 1 ? <p className="pager">{count} rows</p> : null;
   return (
     <nav className="pager" aria-label="Pages">
       <span>{count ? `${offset + 1}–${offset + count}` : 'no rows'}</span>

@@ -86,7 +86,7 @@ function MyCardPage({ onExpired }: { onExpired: () => void }) {
             {c.balance.value} <span>{c.currency}</span>
           </div>
           <div className="meta">
-            Card {c.serial} · {c.status} · expires {date(c.expiresAt)}
+            Card {c.serial} · {c.status} · {c.expiresAt ? `expires ${date(c.expiresAt)}` : 'no expiry date'}
           </div>
         </section>
       )}
@@ -114,10 +114,11 @@ function MyCardPage({ onExpired }: { onExpired: () => void }) {
           </>
         )}
       </section>
+      {ledger.error?.status !== 404 && (
       <section className="my-card" aria-labelledby="my-ledger-h">
         <h2 id="my-ledger-h">Payments and charges</h2>
         {ledger.error ? (
-          <p className="muted">Not available: {ledger.error.message}</p>
+          <ErrorBox error={ledger.error} />
         ) : !ledger.data ? (
           <Loading />
         ) : ledger.data.items.length === 0 ? (
@@ -136,6 +137,7 @@ function MyCardPage({ onExpired }: { onExpired: () => void }) {
           </ul>
         )}
       </section>
+      )}
       <CallerIds />
     </>
   );

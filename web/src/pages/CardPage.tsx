@@ -131,10 +131,10 @@ export function CardPage({ serial }: { serial: string }) {
               <thead>
                 <tr>
                   <th>When</th>
-                  <th>Reason</th>
+                  <th>Entry</th>
                   <th className="num">Amount</th>
                   <th className="num">Balance after</th>
-                  <th>Note</th>
+                  <th>Reason</th>
                 </tr>
               </thead>
               <tbody>

@@ -34,7 +34,6 @@ const COLUMNS: Column[] = [
 ];
 const DEFAULT_COLS = ['serial', 'series', 'status', 'balance', 'rateTable', 'lastUsedAt', 'expiresAt'];
 const FILTERS = ['series', 'status', 'serial', 'minBalance', 'maxBalance', 'lastUsedAfter', 'lastUsedBefore'] as const;
-const PREF = 'cards.columns';
 const LIMIT = 50;
 
 export function CardsPage() {
@@ -46,9 +45,9 @@ export function CardsPage() {
   const [notice, setNotice] = useState<string | null>(null);
 
   useEffect(() => {
-    api.preferences.get(PREF).then(
-      (v) => setSavedCols(Array.isArray(v) ? v.filter((k): k is string => typeof k === 'string') : []),
-      () => setSavedCols(JSON.parse(localStorage.getItem(`ccard.${s.login}.${PREF}`) ?? '[]') as string[]),
+    api.preferences.get().then(
+      (p) => setSavedCols(p.cardColumns ?? []),
+      () => setSavedCols([]),
     );
   }, [s.login]);
   const cols = useMemo(() => {
@@ -80,7 +79,7 @@ export function CardsPage() {
   const saveColumns = async (keys: string[]) => {
     setSavedCols(keys);
     setQ({ cols: keys.join(',') }, { replace: true });
-    await api.preferences.set(PREF, keys).catch(() => localStorage.setItem(`ccard.${s.login}.${PREF}`, JSON.stringify(keys)));
+    await api.preferences.set({ cardColumns: keys }).catch((e: unknown) => setNotice(`These columns are used here but could not be saved: ${toApiError(e).message}`));
   };
 
   return (

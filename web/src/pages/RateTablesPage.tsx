@@ -61,6 +61,7 @@ export function RateTablesPage() {
       )}
       {s.isAdmin && (
         <ImportForm
+          tables={(tables.data ?? []).map((t) => t.name)}
           onImported={(msg) => {
             setNotice(msg);
             tables.reload();
@@ -72,7 +73,7 @@ export function RateTablesPage() {
   );
 }
 
-function ImportForm({ onImported }: { onImported: (msg: string) => void }) {
+function ImportForm({ tables, onImported }: { tables: string[]; onImported: (msg: string) => void }) {
   const f = useForm({ table: '', merge: false, fileName: '' });
   const [csv, setCsv] = useState<string | null>(null);
   const onFile = async (file: File | undefined) => {
@@ -103,7 +104,12 @@ function ImportForm({ onImported }: { onImported: (msg: string) => void }) {
         }}
       >
         <div className="grid">
-          <TextField label="Rate table" value={f.values.table} error={f.errors.table} onChange={(e) => f.set('table', e.target.value)} />
+          <TextField label="Rate table" list="rate-table-names" hint="an existing table, or a new name" value={f.values.table} error={f.errors.table} onChange={(e) => f.set('table', e.target.value)} />
+          <datalist id="rate-table-names">
+            {tables.map((t) => (
+              <option key={t} value={t} />
+            ))}
+          </datalist>
           <TextField label="CSV file" type="file" accept=".csv,text/csv" error={f.errors.fileName} onChange={(e) => void onFile(e.target.files?.[0])} />
         </div>
         <CheckField label="Merge into the table (keep rates the file does not mention)" checked={Boolean(f.values.merge)} onChange={(v) => f.set('merge', v)} />
