@@ -65,10 +65,11 @@ CREATE TABLE jobs (
 
 -- The card grid. Serials sort and prefix-match in byte order (COLLATE "C": digits and '-', the same order under any
 -- database collation), and a series is a serial range ("300-" .. "300."), so one index serves sort by serial, a
--- series filter and a serial prefix. Balance and last use sort with their own index (id breaks ties).
+-- series filter and a serial prefix. Balance and last use sort with their own index (id breaks ties; the most
+-- recent use first, never-used cards last).
 CREATE INDEX cards_serial_c ON cards (serial COLLATE "C");
 CREATE INDEX cards_balance_id ON cards (balance_micros, id);
-CREATE INDEX cards_last_used_id ON cards (last_used_at, id);
+CREATE INDEX cards_last_used_id ON cards (last_used_at DESC NULLS LAST, id DESC);
 
 -- Reports over a date range and the live view of calls in progress.
 CREATE INDEX calls_created ON calls (created_at);

@@ -10,6 +10,8 @@ import { DEFAULT_LOCKOUT, type LockoutPolicy } from '../store/admin/selfcare.ts'
 import { DEFAULT_CONSOLE_AUTH, v1Authenticate, type ConsoleAuthOptions } from './console-auth.ts';
 import { registerAuditHook } from './audit-hook.ts';
 import { registerAuthRoutes } from './routes/auth.ts';
+import { registerOperatorRoutes } from './routes/operators.ts';
+import { registerConsoleRoutes } from './routes/console.ts';
 import { apiErrorHandler, errorBody } from './errors.ts';
 import { registerAdminRoutes } from './routes/admin.ts';
 import { registerSelfcareRoutes } from './routes/selfcare.ts';
@@ -83,6 +85,8 @@ export function buildApi(opts: ApiOptions): FastifyInstance {
       v1.addHook('onRequest', v1Authenticate(ctx, consoleAuth));
       registerAuditHook(v1, ctx);
       registerAdminRoutes(v1, ctx);
+      registerOperatorRoutes(v1, ctx);
+      registerConsoleRoutes(v1, ctx, { ...(opts.live && { live: opts.live }) });
     },
     { prefix: '/v1' },
   );
