@@ -12,6 +12,7 @@ import { registerAuditHook } from './audit-hook.ts';
 import { registerAuthRoutes } from './routes/auth.ts';
 import { registerOperatorRoutes } from './routes/operators.ts';
 import { registerConsoleRoutes } from './routes/console.ts';
+import { registerSelfcareCardRoutes } from './routes/selfcare-card.ts';
 import { apiErrorHandler, errorBody } from './errors.ts';
 import { registerAdminRoutes } from './routes/admin.ts';
 import { registerSelfcareRoutes } from './routes/selfcare.ts';
@@ -100,6 +101,7 @@ export function buildApi(opts: ApiOptions): FastifyInstance {
         lockout: opts.selfcare?.lockout ?? DEFAULT_LOCKOUT,
         loginRateLimit: opts.selfcare?.loginRateLimit ?? { max: 10, timeWindowMs: 60_000 },
       });
+      registerSelfcareCardRoutes(sc, ctx);
     },
     { prefix: '/selfcare' },
   );
