@@ -13,6 +13,7 @@ import { registerAuthRoutes } from './routes/auth.ts';
 import { registerOperatorRoutes } from './routes/operators.ts';
 import { registerConsoleRoutes } from './routes/console.ts';
 import { registerSelfcareCardRoutes } from './routes/selfcare-card.ts';
+import { registerWeb } from './web.ts';
 import { apiErrorHandler, errorBody } from './errors.ts';
 import { registerAdminRoutes } from './routes/admin.ts';
 import { registerSelfcareRoutes } from './routes/selfcare.ts';
@@ -37,6 +38,8 @@ export interface ApiOptions {
   bodyLimit?: number;
   /** Operator console: sessions, login lockout, cookie flags, proxy trust. */
   console?: Partial<ConsoleAuthOptions>;
+  /** The built console (default dist/web); false: no console, API only. */
+  webRoot?: string | false;
 }
 
 /**
@@ -105,6 +108,8 @@ export function buildApi(opts: ApiOptions): FastifyInstance {
     },
     { prefix: '/selfcare' },
   );
+
+  if (opts.webRoot !== false) registerWeb(app, opts.webRoot);
 
   if (opts.onJsonCdr) {
     const handler = opts.onJsonCdr;
