@@ -48,7 +48,8 @@ async function consoleOrigin(apiPort: number, dist: string): Promise<{ url: stri
         res.writeHead(u.statusCode ?? 502, u.headers);
         u.pipe(res);
       });
-      up.on('error', () => res.writeHead(502).end());
+      up.on('error', () => res.headersSent || res.writeHead(502).end());
+      res.on('close', () => up.destroy()); // a closed tab ends its event stream upstream too
       req.pipe(up);
       return;
     }
@@ -104,6 +105,7 @@ export async function startConsole(): Promise<ConsoleHarness> {
     newContext: launch,
     async close() {
       for (const c of contexts) await c.close().catch(() => {});
+      origin.server?.closeAllConnections();
       await new Promise<void>((r) => (origin.server ? origin.server.close(() => r()) : r()));
       await h.close();
       for (const d of profiles) await rm(d, { recursive: true, force: true });

@@ -91,29 +91,28 @@ const enc = encodeURIComponent;
 // ---- operator session ----
 export const auth = {
   async login(login: string, password: string): Promise<T.Me> {
-    const r = await request<Record<string, unknown>>('POST', '/auth/login', { body: { login, password } });
-    return rememberMe(r);
+    return rememberMe(await request<T.Me>('POST', '/auth/login', { body: { login, password } }));
   },
   async me(): Promise<T.Me> {
-    return rememberMe(await request<Record<string, unknown>>('GET', '/auth/me'));
+    return rememberMe(await request<T.Me>('GET', '/auth/me'));
   },
   async logout(everywhere = false): Promise<void> {
     await request('POST', everywhere ? '/auth/logout-all' : '/auth/logout', { body: {} });
     csrfToken = '';
   },
 };
-/** /auth/me and /auth/login answer the operator (flat or under `operator`) and the session's CSRF token. */
-function rememberMe(r: Record<string, unknown>): T.Me {
-  const op = (r.operator ?? r) as { login: string; role: T.Role };
-  csrfToken = String(r.csrfToken ?? '');
-  return { login: op.login, role: op.role, csrfToken };
+/** /auth/me and /auth/login answer the operator and the session's CSRF token, which every write then carries. */
+function rememberMe(me: T.Me): T.Me {
+  csrfToken = me.csrfToken;
+  return me;
 }
 
 // ---- series ----
 export const series = {
   list: () => request<{ items: T.Series[] }>('GET', '/v1/series').then((r) => r.items),
   get: (n: string) => request<T.SeriesDetail>('GET', `/v1/series/${enc(n)}`),
-  create: (b: T.SeriesCreateBody) => request<{ seriesId: string; number: string; count: number; jobId?: string }>('POST', '/v1/series', { body: b }),
+  /** Starts generating the series in the background (any size): follow the job with jobs.get. */
+  create: (b: T.SeriesCreateBody) => request<T.Job>('POST', '/v1/jobs/series', { body: b }),
   edit: (n: string, b: T.SeriesEditBody) => request<T.Series>('PATCH', `/v1/series/${enc(n)}`, { body: b }),
 };
 
@@ -122,9 +121,11 @@ export const jobs = {
 };
 
 // ---- cards ----
-export type CardQuery = Params & { sort?: string };
 export const cards = {
-  search: (q: CardQuery) => request<T.Page<T.Card>>('GET', '/v1/cards', { query: q }),
+  /** The grid: the server filters, sorts (serial, balance, lastUsedAt) and pages, and counts the matches. */
+  grid: (q: Params) => request<T.CardGridPage>('GET', '/v1/cards/grid', { query: q }),
+  bulk: (b: T.CardBulkBody) => request<T.BulkResult>('POST', '/v1/cards/bulk', { body: b }),
+  overview: (serial: string) => request<T.CardOverview>('GET', `/v1/cards/${enc(serial)}/overview`),
   get: (serial: string) => request<T.Card>('GET', `/v1/cards/${enc(serial)}`),
   setStatus: (serial: string, status: string) => request<T.Card>('POST', `/v1/cards/${enc(serial)}/status`, { body: { status } }),
   setLimits: (serial: string, b: T.CardLimitsBody) => request<T.Card>('PATCH', `/v1/cards/${enc(serial)}`, { body: b }),
@@ -134,10 +135,9 @@ export const cards = {
   adjust: (serial: string, amount: string, reason: string, idempotencyKey: string) =>
     request<T.MoneyMove>('POST', `/v1/cards/${enc(serial)}/adjust`, { body: { amount, reason }, headers: { 'idempotency-key': idempotencyKey } }),
   history: (serial: string, q: Params) => request<T.Page<T.LedgerEntry>>('GET', `/v1/cards/${enc(serial)}/history`, { query: q }),
-  holds: (serial: string) => request<{ items: T.LiveCall[] }>('GET', `/v1/live-calls`, { query: { card: serial } }).then((r) => r.items),
   /** A link that downloads the current search (the browser streams it to disk). */
   exportUrl: (q: Params, format: 'csv' | 'xlsx', withPins = false) =>
-    `/v1/cards/export${queryString({ ...q, limit: undefined, offset: undefined, sort: undefined, format, withPins: withPins || undefined, confirm: withPins ? 'pins' : undefined })}`,
+    `/v1/cards/export${queryString({ ...q, limit: undefined, offset: undefined, sort: undefined, dir: undefined, format, withPins: withPins || undefined, confirm: withPins ? 'pins' : undefined })}`,
 };
 
 // ---- access numbers, caller ids, rates, tax ----
@@ -173,24 +173,23 @@ export const cdrs = {
 };
 export const reports = {
   costs: (q: Params) => request<{ items: T.CostRow[] }>('GET', '/v1/reports/costs', { query: q }).then((r) => r.items),
-  timeSeries: (q: Params) => request<{ items: T.CostBucket[] }>('GET', '/v1/reports/costs/series', { query: q }).then((r) => r.items),
+  /** Groups by card, series or destination, and the per-day or per-hour series for the chart. */
+  trend: (q: Params) => request<T.CostTrend>('GET', '/v1/reports/cost-trend', { query: q }),
 };
 export const live = {
-  list: () => request<{ items: T.LiveCall[] }>('GET', '/v1/live-calls').then((r) => r.items),
-  /** Server-sent events: the whole list of calls in progress each time it changes. */
+  list: () => request<T.LiveCalls>('GET', '/v1/calls/active'),
+  /** Server-sent events: an event "calls" with every call in progress, each second. */
   subscribe(onCalls: (calls: T.LiveCall[]) => void, onState: (connected: boolean) => void): () => void {
-    const es = new EventSource('/v1/live-calls/stream', { withCredentials: true });
+    const es = new EventSource('/v1/calls/live', { withCredentials: true });
     es.onopen = () => onState(true);
     es.onerror = () => onState(false);
     const handle = (ev: MessageEvent<string>) => {
       try {
-        const data = JSON.parse(ev.data) as { items?: T.LiveCall[] } | T.LiveCall[];
-        onCalls(Array.isArray(data) ? data : (data.items ?? []));
+        onCalls((JSON.parse(ev.data) as T.LiveCalls).items);
       } catch {
         /* a malformed event is skipped; the next one carries the whole list */
       }
     };
-    es.onmessage = handle;
     es.addEventListener('calls', handle as EventListener);
     return () => es.close();
   },
@@ -200,26 +199,22 @@ export const live = {
 export const operators = {
   list: () => request<{ items: T.Operator[] }>('GET', '/v1/operators').then((r) => r.items),
   add: (login: string, role: T.Role, password: string) =>
-    request<T.Operator & { password?: string }>('POST', '/v1/operators', { body: { login, role, ...(password && { password }) } }),
-  edit: (login: string, b: { role?: T.Role; disabled?: boolean }) => request<T.Operator>('PATCH', `/v1/operators/${enc(login)}`, { body: b }),
+    request<T.OperatorAdded>('POST', '/v1/operators', { body: { login, role, ...(password && { password }) } }),
+  edit: (login: string, b: { role?: T.Role; password?: string }) => request<T.Operator>('PATCH', `/v1/operators/${enc(login)}`, { body: b }),
   remove: (login: string) => request<void>('DELETE', `/v1/operators/${enc(login)}`),
 };
 export const apiKeys = {
   list: () => request<{ items: T.ApiKey[] }>('GET', '/v1/api-keys').then((r) => r.items),
-  create: (name: string) => request<{ name: string; key: string }>('POST', '/v1/api-keys', { body: { name } }),
+  create: (name: string) => request<T.ApiKeyCreated>('POST', '/v1/api-keys', { body: { name } }),
   revoke: (name: string) => request<void>('DELETE', `/v1/api-keys/${enc(name)}`),
 };
 export const audit = {
-  list: (q: Params) => request<T.Page<T.AuditEntry>>('GET', '/v1/audit', { query: q }),
+  list: (q: Params) => request<T.AuditPage>('GET', '/v1/audit', { query: q }),
 };
 /** The operator's own settings (the card grid's columns, its page size), kept on the server. */
-export interface Preferences {
-  cardColumns?: string[];
-  pageSize?: number;
-}
 export const preferences = {
-  get: () => request<Preferences>('GET', '/v1/me/preferences'),
-  set: (p: Preferences) => request<Preferences>('PUT', '/v1/me/preferences', { body: p }),
+  get: () => request<T.Preferences>('GET', '/v1/me/preferences'),
+  set: (p: T.Preferences) => request<T.Preferences>('PUT', '/v1/me/preferences', { body: p }),
 };
 
 // ---- cardholder self-care ----

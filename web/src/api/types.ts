@@ -122,63 +122,30 @@ export interface CostRow {
   billedMinutes: string;
   totalCost: Amount;
 }
-/** One bucket of the cost report's time series (GET /v1/reports/costs/series). */
-export interface CostBucket {
-  start: string;
-  calls: number;
-  answered: number;
-  billedSeconds: number;
-  revenue: Amount;
-}
-export interface LiveCall {
-  callId: string;
-  serial: string;
-  destination: string;
-  startedAt: string;
-  capSeconds: number | null;
-  held: Amount;
-  [k: string]: unknown;
-}
 
-export type Role = 'admin' | 'operator' | 'viewer';
-export interface Me {
-  login: string;
-  role: Role;
-  csrfToken: string;
-}
-export interface Operator {
-  login: string;
-  role: Role;
-  createdAt?: string;
-  disabled?: boolean;
-  [k: string]: unknown;
-}
-export interface ApiKey {
-  name: string;
-  createdAt?: string;
-  revokedAt?: string | null;
-  [k: string]: unknown;
-}
-export interface AuditEntry {
-  id: string;
-  at: string;
-  actor: string;
-  action: string;
-  target?: string | null;
-  before?: unknown;
-  after?: unknown;
-  [k: string]: unknown;
-}
-export interface Job {
-  id: string;
-  kind?: string;
-  status: 'queued' | 'running' | 'done' | 'failed' | string;
-  done?: number;
-  total?: number;
-  phase?: string;
-  error?: { code: string; message: string } | null;
-  result?: unknown;
-}
+
+/** Answers the server documents (the console's endpoints): straight from the OpenAPI document. */
+type Content<R> = R extends { content: { 'application/json': infer B } } ? B : never;
+type Ok<P extends keyof paths, M extends keyof paths[P]> = paths[P][M] extends { responses: infer R }
+  ? R extends { 200: infer A } ? Content<A> : R extends { 201: infer A } ? Content<A> : R extends { 202: infer A } ? Content<A> : never
+  : never;
+export type Me = Ok<'/auth/me', 'get'>;
+export type Role = Me['role'];
+export type CardGridPage = Ok<'/v1/cards/grid', 'get'>;
+export type BulkResult = Ok<'/v1/cards/bulk', 'post'>;
+export type CardOverview = Ok<'/v1/cards/{serial}/overview', 'get'>;
+export type Job = Ok<'/v1/jobs/{id}', 'get'>;
+export type LiveCalls = Ok<'/v1/calls/active', 'get'>;
+export type LiveCall = LiveCalls['items'][number];
+export type CostTrend = Ok<'/v1/reports/cost-trend', 'get'>;
+export type CostPoint = CostTrend['series'][number];
+export type Operator = Ok<'/v1/operators/{login}', 'get'>;
+export type OperatorAdded = Ok<'/v1/operators', 'post'>;
+export type ApiKey = Ok<'/v1/api-keys', 'get'>['items'][number];
+export type ApiKeyCreated = Ok<'/v1/api-keys', 'post'>;
+export type AuditPage = Ok<'/v1/audit', 'get'>;
+export type AuditEntry = AuditPage['items'][number];
+export type Preferences = Ok<'/v1/me/preferences', 'get'>;
 
 /** Request bodies, straight from the OpenAPI document. */
 type JsonBody<P extends keyof paths, M extends keyof paths[P]> = paths[P][M] extends { requestBody?: { content: { 'application/json': infer B } } }
@@ -187,10 +154,12 @@ type JsonBody<P extends keyof paths, M extends keyof paths[P]> = paths[P][M] ext
 export type SeriesCreateBody = JsonBody<'/v1/series', 'post'>;
 export type SeriesEditBody = JsonBody<'/v1/series/{number}', 'patch'>;
 export type CardLimitsBody = JsonBody<'/v1/cards/{serial}', 'patch'>;
+export type CardBulkBody = JsonBody<'/v1/cards/bulk', 'post'>;
 export type DidAddBody = JsonBody<'/v1/dids', 'post'>;
 export type TaxAddBody = JsonBody<'/v1/tax-profiles', 'post'>;
 type Query<P extends keyof paths> = paths[P] extends { get: { parameters: { query?: infer Q } } } ? NonNullable<Q> : never;
-export type CardSearch = Query<'/v1/cards'>;
+export type CardGridQuery = Query<'/v1/cards/grid'>;
+export type CostTrendQuery = Query<'/v1/reports/cost-trend'>;
 export type CdrSearch = Query<'/v1/cdrs'>;
 export type CostReportQuery = Query<'/v1/reports/costs'>;
 

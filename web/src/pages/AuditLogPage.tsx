@@ -9,9 +9,9 @@ const show = (v: unknown) => (v === undefined || v === null ? '' : typeof v === 
 export function AuditLogPage() {
   const [q, setQ] = useUrlState();
   const offset = Number.parseInt(q.offset ?? '0', 10) || 0;
-  const query = { actor: q.actor, action: q.action, target: q.target, limit: LIMIT, offset };
+  const query = { actor: q.actor, object: q.object, from: q.from, to: q.to, limit: LIMIT, offset };
   const { data, error } = useLoad(() => api.audit.list(query), [JSON.stringify(query)]);
-  const f = useForm({ actor: q.actor ?? '', action: q.action ?? '', target: q.target ?? '' });
+  const f = useForm({ actor: q.actor ?? '', object: q.object ?? '', from: q.from ?? '', to: q.to ?? '' });
   return (
     <>
       <PageHeader title="Audit log" />
@@ -20,12 +20,13 @@ export function AuditLogPage() {
         role="search"
         onSubmit={(e) => {
           e.preventDefault();
-          setQ({ actor: f.values.actor.trim(), action: f.values.action.trim(), target: f.values.target.trim(), offset: undefined });
+          setQ({ actor: f.values.actor.trim(), object: f.values.object.trim(), from: f.values.from, to: f.values.to, offset: undefined });
         }}
       >
         <TextField label="Who" value={f.values.actor} onChange={(e) => f.set('actor', e.target.value)} />
-        <TextField label="Action" value={f.values.action} onChange={(e) => f.set('action', e.target.value)} />
-        <TextField label="Target" value={f.values.target} onChange={(e) => f.set('target', e.target.value)} />
+        <TextField label="Object" hint='e.g. card:100-000000001, or card' value={f.values.object} onChange={(e) => f.set('object', e.target.value)} />
+        <TextField label="From" type="date" value={f.values.from} onChange={(e) => f.set('from', e.target.value)} />
+        <TextField label="To" type="date" value={f.values.to} onChange={(e) => f.set('to', e.target.value)} />
         <button type="submit" className="primary">
           Search
         </button>
@@ -41,7 +42,8 @@ export function AuditLogPage() {
                 <th>When</th>
                 <th>Who</th>
                 <th>Action</th>
-                <th>Target</th>
+                <th>Object</th>
+                <th className="num">Result</th>
                 <th>Before</th>
                 <th>After</th>
               </tr>
@@ -49,10 +51,11 @@ export function AuditLogPage() {
             <tbody>
               {data.items.map((a) => (
                 <tr key={a.id}>
-                  <td>{dateTime(a.at ?? (a.createdAt as string))}</td>
+                  <td>{dateTime(a.at)}</td>
                   <td>{a.actor}</td>
                   <td>{a.action}</td>
-                  <td>{show(a.target)}</td>
+                  <td>{show(a.object)}</td>
+                  <td className="num">{a.status}</td>
                   <td className="json">{show(a.before)}</td>
                   <td className="json">{show(a.after)}</td>
                 </tr>

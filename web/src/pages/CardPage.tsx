@@ -8,20 +8,18 @@ import { Dialog, Empty, ErrorBox, Loading, Notice, PageHeader, Status, TextField
 
 export function CardPage({ serial }: { serial: string }) {
   const s = useSession();
-  const card = useLoad(() => api.cards.get(serial), [serial]);
-  const ledger = useLoad(() => api.cards.history(serial, { limit: 100 }), [serial]);
-  const calls = useLoad(() => api.cdrs.search({ card: serial, limit: 50 }), [serial]);
-  const holds = useLoad(() => api.cards.holds(serial), [serial]);
+  // One request for the page: the card, its latest ledger rows and calls, its live holds and caller IDs.
+  const card = useLoad(() => api.cards.overview(serial), [serial]);
   const [dialog, setDialog] = useState<null | 'topup' | 'adjust'>(null);
   const [notice, setNotice] = useState<string | null>(null);
   const [statusError, setStatusError] = useState<api.ApiError | null>(null);
-  const c = card.data;
+  const c = card.data?.card;
+  const o = card.data;
 
   const done = (msg: string) => {
     setDialog(null);
     setNotice(msg);
     card.reload();
-    ledger.reload();
   };
   const setStatus = async (status: string) => {
     setStatusError(null);
@@ -89,101 +87,108 @@ export function CardPage({ serial }: { serial: string }) {
         </dl>
       )}
 
-      <section aria-labelledby="holds-h">
-        <h2 id="holds-h">Calls in progress</h2>
-        {holds.error ? (
-          <p className="muted">Live holds are not available: {holds.error.message}</p>
-        ) : !holds.data ? (
-          <Loading />
-        ) : holds.data.length === 0 ? (
-          <Empty>No call in progress.</Empty>
-        ) : (
-          <table>
-            <thead>
-              <tr>
-                <th>Destination</th>
-                <th>Started</th>
-                <th className="num">Cap</th>
-                <th className="num">Held</th>
-              </tr>
-            </thead>
-            <tbody>
-              {holds.data.map((h) => (
-                <tr key={h.callId}>
-                  <td>{h.destination}</td>
-                  <td>{dateTime(h.startedAt)}</td>
-                  <td className="num">{duration(h.capSeconds)}</td>
-                  <td className="num">{h.held?.value}</td>
-                </tr>
-              ))}
-            </tbody>
-          </table>
-        )}
-      </section>
-
-      <section aria-labelledby="ledger-h">
-        <h2 id="ledger-h">Ledger</h2>
-        <ErrorBox error={ledger.error} />
-        {ledger.data && ledger.data.items.length === 0 && <Empty>No entries.</Empty>}
-        {ledger.data && ledger.data.items.length > 0 && (
-          <div className="table-wrap">
-            <table aria-label="Ledger">
-              <thead>
-                <tr>
-                  <th>When</th>
-                  <th>Entry</th>
-                  <th className="num">Amount</th>
-                  <th className="num">Balance after</th>
-                  <th>Reason</th>
-                </tr>
-              </thead>
-              <tbody>
-                {ledger.data.items.map((e) => (
-                  <tr key={e.id}>
-                    <td>{dateTime(e.createdAt)}</td>
-                    <td>{e.reason}</td>
-                    <td className="num">{e.amount.value}</td>
-                    <td className="num">{e.balanceAfter.value}</td>
-                    <td>{e.note}</td>
+      {o && (
+        <>
+          <section aria-labelledby="holds-h">
+            <h2 id="holds-h">Calls in progress</h2>
+            {o.holds.length === 0 ? (
+              <Empty>No call in progress.</Empty>
+            ) : (
+              <table aria-label="Calls in progress">
+                <thead>
+                  <tr>
+                    <th>Destination</th>
+                    <th>Started</th>
+                    <th className="num">Cap</th>
+                    <th className="num">Held</th>
                   </tr>
-                ))}
-              </tbody>
-            </table>
-          </div>
-        )}
-      </section>
+                </thead>
+                <tbody>
+                  {o.holds.map((h) => (
+                    <tr key={h.callId}>
+                      <td>{h.destination}</td>
+                      <td>{dateTime(h.startedAt)}</td>
+                      <td className="num">{duration(h.capSeconds)}</td>
+                      <td className="num">{h.held.value}</td>
+                    </tr>
+                  ))}
+                </tbody>
+              </table>
+            )}
+          </section>
 
-      <section aria-labelledby="calls-h">
-        <h2 id="calls-h">Calls</h2>
-        <ErrorBox error={calls.error} />
-        {calls.data && calls.data.items.length === 0 && <Empty>No calls yet.</Empty>}
-        {calls.data && calls.data.items.length > 0 && (
-          <div className="table-wrap">
-            <table aria-label="Calls">
-              <thead>
-                <tr>
-                  <th>Answered</th>
-                  <th>Destination</th>
-                  <th className="num">Billed</th>
-                  <th className="num">Cost</th>
-                  <th>Hangup</th>
-                </tr>
-              </thead>
-              <tbody>
-                {calls.data.items.map((x) => (
-                  <tr key={x.callId}>
-                    <td>{dateTime(x.answeredAt)}</td>
-                    <td>{x.destination}</td>
-                    <td className="num">{duration(x.billedSeconds)}</td>
-                    <td className="num">{x.cost.value}</td>
-                    <td>{x.hangupCause ?? '—'}</td>
-                  </tr>
-                ))}
-              </tbody>
-            </table>
-          </div>
-        )}
-      </section>
+          <section aria-labelledby="ledger-h">
+            <h2 id="ledger-h">Ledger</h2>
+            {o.ledger.length === 0 ? (
+              <Empty>No entries.</Empty>
+            ) : (
+              <div className="table-wrap">
+                <table aria-label="Ledger">
+                  <thead>
+                    <tr>
+                      <th>When</th>
+                      <th>Entry</th>
+                      <th className="num">Amount</th>
+                      <th className="num">Balance after</th>
+                      <th>Reason</th>
+                    </tr>
+                  </thead>
+                  <tbody>
+                    {o.ledger.map((e) => (
+                      <tr key={e.id}>
+                        <td>{dateTime(e.createdAt)}</td>
+                        <td>{e.reason}</td>
+                        <td className="num">{e.amount.value}</td>
+                        <td className="num">{e.balanceAfter.value}</td>
+                        <td>{e.note}</td>
+                      </tr>
+                    ))}
+                  </tbody>
+                </table>
+              </div>
+            )}
+          </section>
+
+          <section aria-labelledby="calls-h">
+            <h2 id="calls-h">
+              Calls <Link to={`/calls?card=${encodeURIComponent(serial)}`}>all calls</Link>
+            </h2>
+            {o.calls.length === 0 ? (
+              <Empty>No calls yet.</Empty>
+            ) : (
+              <div className="table-wrap">
+                <table aria-label="Calls">
+                  <thead>
+                    <tr>
+                      <th>Answered</th>
+                      <th>Destination</th>
+                      <th className="num">Billed</th>
+                      <th className="num">Cost</th>
+                      <th>Hangup</th>
+                    </tr>
+                  </thead>
+                  <tbody>
+                    {o.calls.map((x) => (
+                      <tr key={x.callId}>
+                        <td>{dateTime(x.answeredAt ?? x.createdAt)}</td>
+                        <td>{x.destination}</td>
+                        <td className="num">{duration(x.billedSeconds)}</td>
+                        <td className="num">{x.cost.value}</td>
+                        <td>{x.hangupCause ?? '—'}</td>
+                      </tr>
+                    ))}
+                  </tbody>
+                </table>
+              </div>
+            )}
+          </section>
+
+          <section aria-labelledby="cid-h">
+            <h2 id="cid-h">Caller IDs</h2>
+            {o.callerIds.length === 0 ? <Empty>No caller ID bound: calls need the PIN.</Empty> : <p>{o.callerIds.join(', ')}</p>}
+          </section>
+        </>
+      )}
 
       {dialog && c && (
         <MoneyDialog

@@ -4,7 +4,7 @@
  */
 import { useEffect, useMemo, useState } from 'react';
 import * as api from '../api/client';
-import type { Card } from '../api/types';
+import type { Card, Preferences } from '../api/types';
 import { moneyProblem } from '../lib/money';
 import { dateTime } from '../lib/format';
 import { Link } from '../lib/router';
@@ -21,16 +21,16 @@ interface Column {
 }
 const COLUMNS: Column[] = [
   { key: 'serial', label: 'Serial', sortable: true, render: (c) => <Link to={`/cards/${encodeURIComponent(c.serial)}`}>{c.serial}</Link> },
-  { key: 'series', label: 'Series', sortable: true, render: (c) => c.series },
-  { key: 'status', label: 'Status', sortable: true, render: (c) => <Status value={c.status} /> },
+  { key: 'series', label: 'Series', render: (c) => c.series },
+  { key: 'status', label: 'Status', render: (c) => <Status value={c.status} /> },
   { key: 'balance', label: 'Balance', num: true, sortable: true, render: (c) => `${c.balance.value} ${c.currency}` },
   { key: 'creditLimit', label: 'Credit limit', num: true, render: (c) => c.creditLimit.value },
   { key: 'rateTable', label: 'Rate table', render: (c) => c.rateTable + (c.rateTableOverride ? ' (own)' : '') },
   { key: 'maxCalls', label: 'Simultaneous calls', num: true, render: (c) => String(c.maxCalls) + (c.maxCallsOverride !== null ? ' (own)' : '') },
   { key: 'lastUsedAt', label: 'Last used', sortable: true, render: (c) => dateTime(c.lastUsedAt) },
-  { key: 'expiresAt', label: 'Expires', sortable: true, render: (c) => dateTime(c.expiresAt) },
+  { key: 'expiresAt', label: 'Expires', render: (c) => dateTime(c.expiresAt) },
   { key: 'activatedAt', label: 'Activated', render: (c) => dateTime(c.activatedAt) },
-  { key: 'createdAt', label: 'Created', sortable: true, render: (c) => dateTime(c.createdAt) },
+  { key: 'createdAt', label: 'Created', render: (c) => dateTime(c.createdAt) },
 ];
 const DEFAULT_COLS = ['serial', 'series', 'status', 'balance', 'rateTable', 'lastUsedAt', 'expiresAt'];
 const FILTERS = ['series', 'status', 'serial', 'minBalance', 'maxBalance', 'lastUsedAfter', 'lastUsedBefore'] as const;
@@ -57,8 +57,10 @@ export function CardsPage() {
 
   const offset = Number.parseInt(q.offset ?? '0', 10) || 0;
   const filter = Object.fromEntries(FILTERS.map((k) => [k, q[k]]));
-  const query = { ...filter, sort: q.sort, limit: LIMIT, offset };
-  const { data, error, reload } = useLoad(() => api.cards.search(query), [JSON.stringify(query)]);
+  // sort in the URL: "balance" ascending, "-balance" descending
+  const sortKey = q.sort?.replace(/^-/, '');
+  const query = { ...filter, sort: sortKey, dir: sortKey ? (q.sort!.startsWith('-') ? 'desc' : 'asc') : undefined, limit: LIMIT, offset };
+  const { data, error, reload } = useLoad(() => api.cards.grid(query), [JSON.stringify(query)]);
   useEffect(() => setSelected(new Set()), [JSON.stringify(query)]); // eslint-disable-line react-hooks/exhaustive-deps
 
   const sortBy = (key: string) => {
@@ -79,7 +81,7 @@ export function CardsPage() {
   const saveColumns = async (keys: string[]) => {
     setSavedCols(keys);
     setQ({ cols: keys.join(',') }, { replace: true });
-    await api.preferences.set({ cardColumns: keys }).catch((e: unknown) => setNotice(`These columns are used here but could not be saved: ${toApiError(e).message}`));
+    await api.preferences.set({ cardColumns: keys as NonNullable<Preferences['cardColumns']> }).catch((e: unknown) => setNotice(`These columns are used here but could not be saved: ${toApiError(e).message}`));
   };
 
   return (
@@ -113,6 +115,12 @@ export function CardsPage() {
       )}
       {!data && !error && <Loading />}
       {data && rows.length === 0 && <Empty>No cards match this search.</Empty>}
+      {data && rows.length > 0 && (
+        <p className="count" role="status">
+          {data.totalExact ? '' : 'about '}
+          {data.total.toLocaleString('en')} card{data.total === 1 ? '' : 's'}
+        </p>
+      )}
       {data && rows.length > 0 && (
         <div className="table-wrap">
           <table className="grid-table">
@@ -291,7 +299,6 @@ function ColumnsDialog({ current, onClose, onSave }: { current: string[]; onClos
 function EditSelectedDialog({ serials, onClose, onDone }: { serials: string[]; onClose: () => void; onDone: (n: number) => void }) {
   const tables = useLoad(() => api.rates.tables(), []);
   const f = useForm({ status: '', maxCalls: '', creditLimit: '', rateTable: '' });
-  const [failures, setFailures] = useState<string[]>([]);
   const check = (v: typeof f.values) => {
     const e: Record<string, string> = {};
     if (!v.status && !v.maxCalls.trim() && !v.creditLimit.trim() && !v.rateTable) e.status = 'choose at least one change';
@@ -301,27 +308,17 @@ function EditSelectedDialog({ serials, onClose, onDone }: { serials: string[]; o
     return e;
   };
   const apply = async (v: typeof f.values) => {
-    const bad: string[] = [];
-    let ok = 0;
-    for (const serial of serials) {
-      try {
-        if (v.status) await api.cards.setStatus(serial, v.status);
-        const limits = {
-          ...(v.maxCalls.trim() && { maxCalls: v.maxCalls.trim() }),
-          ...(v.creditLimit.trim() && { creditLimit: v.creditLimit.trim() }),
-          ...(v.rateTable && { rateTable: v.rateTable }),
-        };
-        if (Object.keys(limits).length) await api.cards.setLimits(serial, limits as never);
-        ok++;
-      } catch (e) {
-        bad.push(`${serial}: ${toApiError(e).message}`);
-      }
+    const r = await api.cards.bulk({
+      serials,
+      ...(v.status && { status: v.status as Card['status'] }),
+      ...(v.maxCalls.trim() && { maxCalls: v.maxCalls.trim() === 'series' ? 'series' : Number.parseInt(v.maxCalls.trim(), 10) }),
+      ...(v.creditLimit.trim() && { creditLimit: v.creditLimit.trim() }),
+      ...(v.rateTable && { rateTable: v.rateTable }),
+    } as never);
+    if (r.failed.length) {
+      throw new api.ApiError(400, 'PARTIAL', `${r.updated.length} of ${serials.length} cards updated; these were refused:`, r.failed.map((x) => `${x.serial}: ${x.message}`));
     }
-    if (bad.length) {
-      setFailures(bad);
-      throw new api.ApiError(400, 'PARTIAL', `${ok} of ${serials.length} cards updated; these were refused:`, bad);
-    }
-    onDone(ok);
+    onDone(r.updated.length);
   };
   return (
     <Dialog title={`Edit ${serials.length} selected card${serials.length === 1 ? '' : 's'}`} onClose={onClose}>
@@ -329,7 +326,6 @@ function EditSelectedDialog({ serials, onClose, onDone }: { serials: string[]; o
         noValidate
         onSubmit={(e) => {
           e.preventDefault();
-          setFailures([]);
           void f.submit(check, apply);
         }}
       >
@@ -345,7 +341,6 @@ function EditSelectedDialog({ serials, onClose, onDone }: { serials: string[]; o
           options={[['', 'keep'], ['series', "the series' table"], ...(tables.data ?? []).map((t) => t.name)]}
         />
         <ErrorBox error={f.formError} />
-        {failures.length === 0 && null}
         <div className="buttons">
           <button type="submit" className="primary" disabled={f.busy}>
             {f.busy ? 'Applying…' : 'Apply to selected'}

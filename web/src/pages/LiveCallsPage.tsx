@@ -29,6 +29,8 @@ export function LiveCallsPage() {
             <thead>
               <tr>
                 <th>Card</th>
+                <th>Access number</th>
+                <th>Caller ID</th>
                 <th>Destination</th>
                 <th className="num">Elapsed</th>
                 <th className="num">Cap</th>
@@ -41,10 +43,14 @@ export function LiveCallsPage() {
                   <td>
                     <Link to={`/cards/${encodeURIComponent(c.serial)}`}>{c.serial}</Link>
                   </td>
+                  <td>{c.did ?? '—'}</td>
+                  <td>{c.callerId ?? '—'}</td>
                   <td>{c.destination}</td>
                   <td className="num">{duration((now - new Date(c.startedAt).getTime()) / 1000)}</td>
                   <td className="num">{duration(c.capSeconds)}</td>
-                  <td className="num">{c.held?.value ?? '—'}</td>
+                  <td className="num">
+                    {c.held.value} {c.currency}
+                  </td>
                 </tr>
               ))}
             </tbody>
