@@ -258,7 +258,20 @@ describe('cardholder self-care', () => {
     expect(await my.balance().textContent()).toContain(card.serial);
     await expect.poll(() => my.calls().count()).toBeGreaterThan(0);
     expect(await my.calls().first().textContent()).toContain('15557654321');
+    // what a call costs, per minute
+    await p.getByLabel('Number to call').fill('+1 555 765 4321');
+    await my.button('Look up').click();
+    await expect.poll(() => p.getByRole('status').filter({ hasText: 'per minute' }).textContent()).toMatch(/USA test exchange: 0\.05\d* USD per minute/);
+    // a phone for pinless calls, bound and unbound
+    await p.getByLabel('Add a phone number').fill('15559990000');
+    await my.button('Add').click();
+    const phones = p.getByRole('list', { name: 'Phones without PIN' });
+    await expect.poll(() => phones.textContent()).toContain('15559990000');
+    expect((await c.h.service.pool.query(`SELECT 1 FROM caller_ids WHERE caller_id = '15559990000'`)).rowCount).toBe(1);
     await my.screenshot('09-selfcare-phone');
+    await phones.getByRole('listitem').filter({ hasText: '15559990000' }).getByRole('button', { name: 'Remove' }).click();
+    await expect.poll(() => p.getByRole('status').filter({ hasText: 'removed' }).count()).toBe(1);
+    expect((await c.h.service.pool.query(`SELECT 1 FROM caller_ids WHERE caller_id = '15559990000'`)).rowCount).toBe(0);
     // the page fits the phone: nothing wider than the screen
     expect(await p.evaluate(() => document.documentElement.scrollWidth)).toBeLessThanOrEqual(390);
     await phone.close();

@@ -232,13 +232,10 @@ export const selfcare = {
   },
   me: () => request<T.MyCard>('GET', '/selfcare/me', { bearer: selfcare.token ?? '' }),
   calls: (q: Params) => request<T.Page<T.MyCall>>('GET', '/selfcare/calls', { query: q, bearer: selfcare.token ?? '' }),
-  ledger: (q: Params) => request<T.Page<T.LedgerEntry>>('GET', '/selfcare/ledger', { query: q, bearer: selfcare.token ?? '' }),
-  price: (number: string) =>
-    request<{ destination: string; prefix: string; ratePerMinute: T.Amount; connectFee?: T.Amount; currency: string }>('GET', '/selfcare/price', {
-      query: { number },
-      bearer: selfcare.token ?? '',
-    }),
-  callerIds: () => request<{ items: { callerId: string }[] }>('GET', '/selfcare/caller-ids', { bearer: selfcare.token ?? '' }).then((r) => r.items),
+  ledger: (q: Params) => request<T.MyLedger>('GET', '/selfcare/ledger', { query: q, bearer: selfcare.token ?? '' }),
+  /** What a call to this number costs per minute with this card. */
+  rate: (number: string) => request<T.MyRate>('GET', '/selfcare/rate', { query: { number }, bearer: selfcare.token ?? '' }),
+  callerIds: () => request<T.MyCallerIds>('GET', '/selfcare/caller-ids', { bearer: selfcare.token ?? '' }),
   bind: (callerId: string) => request<unknown>('POST', '/selfcare/caller-ids', { body: { callerId }, bearer: selfcare.token ?? '' }),
   unbind: (callerId: string) => request<void>('DELETE', `/selfcare/caller-ids/${enc(callerId)}`, { bearer: selfcare.token ?? '' }),
 };

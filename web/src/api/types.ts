@@ -146,6 +146,9 @@ export type ApiKeyCreated = Ok<'/v1/api-keys', 'post'>;
 export type AuditPage = Ok<'/v1/audit', 'get'>;
 export type AuditEntry = AuditPage['items'][number];
 export type Preferences = Ok<'/v1/me/preferences', 'get'>;
+export type MyLedger = Ok<'/selfcare/ledger', 'get'>;
+export type MyRate = Ok<'/selfcare/rate', 'get'>;
+export type MyCallerIds = Ok<'/selfcare/caller-ids', 'get'>;
 
 /** Request bodies, straight from the OpenAPI document. */
 type JsonBody<P extends keyof paths, M extends keyof paths[P]> = paths[P][M] extends { requestBody?: { content: { 'application/json': infer B } } }

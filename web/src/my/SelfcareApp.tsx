@@ -125,11 +125,14 @@ function MyCardPage({ onExpired }: { onExpired: () => void }) {
           <Empty>Nothing yet.</Empty>
         ) : (
           <ul className="my-list" aria-label="Ledger">
-            {ledger.data.items.map((e) => (
-              <li key={e.id}>
+            {ledger.data.items.map((e, i) => (
+              <li key={`${e.createdAt}-${i}`}>
                 <div>
-                  <strong>{e.reason}</strong>
-                  <small>{dateTime(e.createdAt)}</small>
+                  <strong>{REASONS[e.reason] ?? e.reason}</strong>
+                  <small>
+                    {dateTime(e.createdAt)}
+                    {e.note ? ` · ${e.note}` : ''}
+                  </small>
                 </div>
                 <span className="cost">{e.amount.value}</span>
               </li>
@@ -143,9 +146,18 @@ function MyCardPage({ onExpired }: { onExpired: () => void }) {
   );
 }
 
+const REASONS: Record<string, string> = {
+  initial: 'Initial balance',
+  topup: 'Top-up',
+  adjustment: 'Adjustment',
+  call: 'Call',
+  activation: 'Activation fee',
+  maintenance: 'Maintenance fee',
+};
+
 function PriceLookup() {
   const f = useForm({ number: '' });
-  const [price, setPrice] = useState<Awaited<ReturnType<typeof api.selfcare.price>> | null>(null);
+  const [price, setPrice] = useState<Awaited<ReturnType<typeof api.selfcare.rate>> | null>(null);
   return (
     <section className="my-card" aria-labelledby="price-h">
       <h2 id="price-h">What does a call cost?</h2>
@@ -157,7 +169,7 @@ function PriceLookup() {
           setPrice(null);
           void f.submit(
             (v) => ({ ...(!/^\+?\d{3,20}$/.test(v.number.replace(/[\s-]/g, '')) && { number: 'enter a phone number, country code first' }) }),
-            async (v) => setPrice(await api.selfcare.price(v.number.replace(/[\s-]/g, ''))),
+            async (v) => setPrice(await api.selfcare.rate(v.number.replace(/[\s-]/g, ''))),
           );
         }}
       >
@@ -169,8 +181,14 @@ function PriceLookup() {
       <ErrorBox error={f.formError} />
       {price && (
         <p className="price" role="status">
-          {price.destination || price.prefix}: <strong>{price.ratePerMinute.value} {price.currency}</strong> per minute
-          {price.connectFee && !/^0(\.0+)?$/.test(price.connectFee.value) ? ` + ${price.connectFee.value} to connect` : ''}
+          {price.destination || `+${price.prefix}`}:{' '}
+          <strong>
+            {price.ratePerMinute} {price.currency}
+          </strong>{' '}
+          per minute
+          {/^0(\.0+)?$/.test(price.connectFee) ? '' : `, plus ${price.connectFee} to connect`}
+          {/^0(\.0+)?$/.test(price.taxPercent) ? '' : `, plus ${price.taxPercent}% tax`}. Billed per {price.initialIncrement} s, then per{' '}
+          {price.subsequentIncrement} s.
         </p>
       )}
     </section>
@@ -182,7 +200,8 @@ function CallerIds() {
   const f = useForm({ callerId: '' });
   const [notice, setNotice] = useState<string | null>(null);
   const [err, setErr] = useState<api.ApiError | null>(null);
-  if (list.error?.status === 404) return null; // this server has no self-service binding
+  // Nothing to offer when no access number identifies callers by caller ID.
+  if (list.data && !list.data.pinlessAvailable && list.data.items.length === 0) return null;
   const unbind = async (cid: string) => {
     try {
       await api.selfcare.unbind(cid);
@@ -197,10 +216,10 @@ function CallerIds() {
       <h2 id="cid-h">Phones that call without a PIN</h2>
       <ErrorBox error={list.error ?? err} />
       {notice && <Notice>{notice}</Notice>}
-      {list.data && list.data.length === 0 && <Empty>None yet.</Empty>}
-      {list.data && list.data.length > 0 && (
-        <ul className="my-list">
-          {list.data.map((c) => (
+      {list.data && list.data.items.length === 0 && <Empty>None yet.</Empty>}
+      {list.data && list.data.items.length > 0 && (
+        <ul className="my-list" aria-label="Phones without PIN">
+          {list.data.items.map((c) => (
             <li key={c.callerId}>
               <strong>{c.callerId}</strong>
               <button type="button" className="link danger" onClick={() => void unbind(c.callerId)}>
@@ -226,7 +245,7 @@ function CallerIds() {
           );
         }}
       >
-        <TextField label="Add a phone number" inputMode="tel" value={f.values.callerId} error={f.errors.callerId} onChange={(e) => f.set('callerId', e.target.value)} />
+        <TextField label="Add a phone number" inputMode="tel" hint={list.data ? `up to ${list.data.max} numbers` : undefined} value={f.values.callerId} error={f.errors.callerId} onChange={(e) => f.set('callerId', e.target.value)} />
         <button type="submit" disabled={f.busy}>
           Add
         </button>
