@@ -5,6 +5,7 @@ import type { LiveBalanceStore } from '../live/live-balance.ts';
 import type { Pool } from '../store/db.ts';
 import type { PinKeys } from '../store/pin.ts';
 import type { CcardCallServices } from './call-services.ts';
+import type { Config } from '../config/env.ts';
 
 export interface HttpServer {
   listen(host: string, port: number): Promise<{ host: string; port: number }>;
@@ -22,12 +23,22 @@ export async function buildHttp(deps: {
   live: LiveBalanceStore;
   logger: Logger;
   services: CcardCallServices;
+  /** The console's session and cookie settings (defaults without it). */
+  config?: Config;
 }): Promise<HttpServer> {
+  const c = deps.config;
   const app = buildApi({
     pool: deps.pool,
     pinKeys: deps.pinKeys,
     logger: deps.logger,
     live: deps.live,
+    ...(c && {
+      console: {
+        trustProxy: c.CCARD_TRUST_PROXY,
+        cookieSecure: c.CCARD_COOKIE_SECURE,
+        session: { idleSeconds: c.CCARD_SESSION_IDLE_SECONDS, absoluteSeconds: c.CCARD_SESSION_MAX_SECONDS },
+      },
+    }),
     onBalanceChange: async (cardId, snapshot) => void (await deps.live.load(cardId, snapshot)),
     onJsonCdr: async (body) => {
       // Any 2xx tells mod_json_cdr the CDR was delivered; a 5xx (thrown: database down) makes it retry and

@@ -131,7 +131,7 @@ export async function startService(opts: ServiceOptions = {}): Promise<Service> 
       logger.info({ recovered }, 'open calls recovered');
     }
 
-    const http: HttpServer = await buildHttp({ pool, pinKeys, live, logger, services });
+    const http: HttpServer = await buildHttp({ pool, pinKeys, live, logger, services, config });
     cleanups.push(() => http.close());
     const httpAddr = await http.listen(config.CCARD_HTTP_HOST, opts.httpPort ?? config.CCARD_HTTP_PORT);
 
@@ -202,6 +202,7 @@ export async function startService(opts: ServiceOptions = {}): Promise<Service> 
 
 /** `ccard serve` / `npm start`: runs until SIGINT or SIGTERM, then drains the calls in progress. */
 export async function runServe(config: Config = loadConfig()): Promise<void> {
+  if (cluster.isPrimary) (await import('./web-build.ts')).ensureWebBuilt((line) => process.stderr.write(`ccard: ${line}\n`));
   if (config.CCARD_WORKERS > 1 && cluster.isPrimary) {
     const logger = pino({ level: config.LOG_LEVEL });
     try {

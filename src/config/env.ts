@@ -53,6 +53,10 @@ const schema = z.object({
     .transform((v) => (v === 'auto' ? availableParallelism() : Number(v)))
     .pipe(z.number().int().min(1).max(64))
     .default(1),
+  CCARD_TRUST_PROXY: z.enum(['true', 'false', '1', '0'], { error: 'must be true or false' }).transform((v) => v === 'true' || v === '1').default(false),
+  CCARD_COOKIE_SECURE: z.enum(['auto', 'always', 'never'], { error: 'must be auto, always or never' }).default('auto'),
+  CCARD_SESSION_IDLE_SECONDS: int(60, 604_800).default(3600),
+  CCARD_SESSION_MAX_SECONDS: int(300, 2_592_000).default(43_200),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
 });
 
