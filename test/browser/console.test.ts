@@ -3,6 +3,7 @@
  * /, cardholders at /my. One service and one browser for the file; the tests run in order and build on each other
  * (the series created early is searched, edited and exported later).
  */
+import { readFile } from 'node:fs/promises';
 import ExcelJS from 'exceljs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Page } from 'playwright-core';
@@ -203,6 +204,65 @@ describe('operator console', () => {
     await ui.topUp('1', '<b onmouseover="window.__xss=3">bold</b>');
     await expect.poll(() => page.getByRole('table', { name: 'Ledger' }).textContent()).toContain('<b onmouseover');
     expect(await page.evaluate(() => (window as unknown as { __xss?: number }).__xss)).toBeUndefined();
+  });
+
+  it('chooses and reorders the grid’s columns, kept for the operator', async () => {
+    await ui.open('/cards?series=42');
+    await expect.poll(() => ui.cardRows().count()).toBe(5);
+    await ui.button('Columns').click();
+    const dialog = page.getByRole('dialog', { name: 'Columns' });
+    await dialog.getByRole('checkbox', { name: 'Rate table' }).uncheck();
+    await dialog.getByRole('button', { name: 'Move Balance up' }).click();
+    await dialog.getByRole('button', { name: 'Save columns' }).click();
+    await dialog.waitFor({ state: 'detached' });
+    const headers = () => page.getByRole('columnheader').allTextContents();
+    await expect.poll(headers).toEqual(['', 'Serial', 'Series', 'Balance', 'Status', 'Last used', 'Expires']);
+    // kept on the server: a fresh visit without the columns in the address shows the same
+    await ui.open('/cards?series=42');
+    await expect.poll(headers).toEqual(['', 'Serial', 'Series', 'Balance', 'Status', 'Last used', 'Expires']);
+    await ui.screenshot('04b-cards-columns');
+  });
+
+  it('asks for an explicit confirmation before a PIN export', async () => {
+    await ui.open('/cards?series=42');
+    await ui.button('Export with PINs…').click();
+    const dialog = page.getByRole('dialog', { name: 'Export with PINs' });
+    expect(await dialog.getByRole('button', { name: 'Download CSV with PINs' }).isDisabled()).toBe(true);
+    await dialog.getByRole('checkbox', { name: /I understand/ }).check();
+    const link = dialog.getByRole('link', { name: 'Download CSV with PINs' });
+    const [download] = await Promise.all([page.waitForEvent('download'), link.click()]);
+    const csv = await readFile((await download.path())!, 'utf8');
+    expect(csv.split('\n')[0]).toMatch(/^serial,pin,/);
+    expect(csv.trim().split('\n')).toHaveLength(6);
+    const audited = await c.h.service.pool.query(`SELECT 1 FROM audit_log WHERE action LIKE '%export%' AND actor = 'operator:alice'`);
+    expect(audited.rowCount).toBeGreaterThan(0);
+  });
+
+  it('opens every page of the console without an error', async () => {
+    const pages: Array<[string, string, string]> = [
+      ['Series', 'Series', '10-series'],
+      ['Calls', 'Calls', '11-calls'],
+      ['Access numbers', 'Access numbers', '12-access-numbers'],
+      ['Caller IDs', 'Caller IDs', '13-caller-ids'],
+      ['Rate tables', 'Rate tables', '14-rate-tables'],
+      ['Tax profiles', 'Tax profiles', '15-tax-profiles'],
+      ['Operators', 'Operators', '16-operators'],
+      ['API keys', 'API keys', '17-api-keys'],
+      ['Audit log', 'Audit log', '18-audit-log'],
+    ];
+    for (const [nav, heading, shot] of pages) {
+      await ui.goTo(nav);
+      await ui.heading(heading).waitFor();
+      await page.waitForLoadState('networkidle');
+      expect(await page.locator('.error-box').count(), `${nav} shows an error`).toBe(0);
+      expect(await page.locator('.loading').count(), `${nav} is still loading`).toBe(0);
+      await ui.screenshot(shot);
+    }
+    await ui.open('/series/100');
+    await ui.heading(/^Series 100/).waitFor();
+    await ui.screenshot('19-series-show');
+    await ui.open('/no/such/page');
+    await ui.heading('Page not found').waitFor();
   });
 
   it('refuses a viewer’s change, with the server’s message', async () => {

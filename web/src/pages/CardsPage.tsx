@@ -366,15 +366,15 @@ function PinExportDialog({ filter, onClose }: { filter: Record<string, string | 
         <input type="checkbox" checked={confirmed} onChange={(e) => setConfirmed(e.target.checked)} />I understand; export the PINs
       </label>
       <div className="buttons">
-        <a
-          className={`button primary${confirmed ? '' : ' disabled'}`}
-          aria-disabled={!confirmed}
-          href={confirmed ? api.cards.exportUrl(filter, 'csv', true) : undefined}
-          download
-          onClick={() => confirmed && setTimeout(onClose, 100)}
-        >
-          Download CSV with PINs
-        </a>
+        {confirmed ? (
+          <a className="button primary" href={api.cards.exportUrl(filter, 'csv', true)} download onClick={() => setTimeout(onClose, 100)}>
+            Download CSV with PINs
+          </a>
+        ) : (
+          <button type="button" className="primary" disabled>
+            Download CSV with PINs
+          </button>
+        )}
         <button type="button" onClick={onClose}>
           Cancel
         </button>
