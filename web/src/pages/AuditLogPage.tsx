@@ -5,6 +5,32 @@ import { Empty, ErrorBox, Loading, PageHeader, Pager, TextField, useForm, useLoa
 
 const LIMIT = 50;
 const show = (v: unknown) => (v === undefined || v === null ? '' : typeof v === 'string' ? v : JSON.stringify(v));
+const isObj = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
+
+/** A value in one short line: amounts by their decimal string, long values cut. */
+function short(v: unknown): string {
+  if (v === undefined || v === null) return '—';
+  if (isObj(v) && typeof v.value === 'string' && 'micros' in v) return v.value;
+  if (Array.isArray(v)) return `${v.length} item${v.length === 1 ? '' : 's'}`;
+  const t = typeof v === 'string' ? v : JSON.stringify(v);
+  return t.length > 48 ? `${t.slice(0, 47)}…` : t;
+}
+
+/** What changed: "status: pending → disabled" for each field that differs (or the new record's fields). */
+function changes(before: unknown, after: unknown): string[] {
+  if (Array.isArray(before) || Array.isArray(after)) {
+    const n = Array.isArray(after) ? after.length : (before as unknown[]).length;
+    return [`${n} record${n === 1 ? '' : 's'}`];
+  }
+  if (isObj(before) && isObj(after)) {
+    const keys = [...new Set([...Object.keys(before), ...Object.keys(after)])];
+    const out = keys.filter((k) => JSON.stringify(before[k]) !== JSON.stringify(after[k])).map((k) => `${k}: ${short(before[k])} → ${short(after[k])}`);
+    return out.length ? out : ['no change'];
+  }
+  const one = isObj(after) ? after : isObj(before) ? before : null;
+  if (one) return Object.entries(one).slice(0, 6).map(([k, v]) => `${k}: ${short(v)}`);
+  return before === undefined && after === undefined ? [] : [`${short(before)} → ${short(after)}`];
+}
 
 export function AuditLogPage() {
   const [q, setQ] = useUrlState();
@@ -44,8 +70,7 @@ export function AuditLogPage() {
                 <th>Action</th>
                 <th>Object</th>
                 <th className="num">Result</th>
-                <th>Before</th>
-                <th>After</th>
+                <th>Change</th>
               </tr>
             </thead>
             <tbody>
@@ -56,8 +81,17 @@ export function AuditLogPage() {
                   <td>{a.action}</td>
                   <td>{show(a.object)}</td>
                   <td className="num">{a.status}</td>
-                  <td className="json">{show(a.before)}</td>
-                  <td className="json">{show(a.after)}</td>
+                  <td className="change">
+                    {changes(a.before, a.after).map((line, i) => (
+                      <div key={i}>{line}</div>
+                    ))}
+                    {(a.before !== null || a.after !== null || a.request !== null) && (
+                      <details>
+                        <summary>details</summary>
+                        <pre>{JSON.stringify({ request: a.request, before: a.before, after: a.after }, null, 2)}</pre>
+                      </details>
+                    )}
+                  </td>
                 </tr>
               ))}
             </tbody>

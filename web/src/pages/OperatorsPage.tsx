@@ -72,6 +72,8 @@ export function OperatorsPage() {
               <th>Login</th>
               <th>Role</th>
               <th>Created</th>
+              <th className="num">Sessions</th>
+              <th>Locked until</th>
               <th aria-label="Actions" />
             </tr>
           </thead>
@@ -92,6 +94,8 @@ export function OperatorsPage() {
                   </select>
                 </td>
                 <td>{dateTime(o.createdAt)}</td>
+                <td className="num">{o.activeSessions}</td>
+                <td>{dateTime(o.lockedUntil)}</td>
                 <td className="row-actions">
                   {o.login !== me.login && (
                     <button type="button" className="danger" onClick={() => confirm(`Remove operator ${o.login}?`) && void act(() => api.operators.remove(o.login), `${o.login} removed`)}>
