@@ -49,7 +49,12 @@ const ORDER: Record<(typeof GRID_SORTS)[number], Record<'asc' | 'desc', string>>
   lastUsedAt: { asc: 'c.last_used_at ASC NULLS FIRST, c.id ASC', desc: 'c.last_used_at DESC NULLS LAST, c.id DESC' },
 };
 
-function gridWhere(f: z.output<typeof cardGridSchema>, seriesId: bigint | undefined): { where: string; params: unknown[] } {
+/**
+ * The WHERE clause. With `seriesAsRange` a series is also given as its serial range, so the serial index serves a
+ * series sorted by serial; otherwise it is left out, because the planner multiplies the two (correlated)
+ * selectivities and would underestimate the matches (the estimated total, and the plan).
+ */
+function gridWhere(f: z.output<typeof cardGridSchema>, seriesId: bigint | undefined, seriesAsRange: boolean): { where: string; params: unknown[] } {
   const conds: string[] = [];
   const params: unknown[] = [];
   const add = (sql: string, ...v: unknown[]) => {
@@ -63,7 +68,7 @@ function gridWhere(f: z.output<typeof cardGridSchema>, seriesId: bigint | undefi
   if (seriesId !== undefined) {
     const p = `${f.series}-`;
     add('c.series_id = ?', seriesId.toString());
-    add('c.serial COLLATE "C" >= ? AND c.serial COLLATE "C" < ?', p, upperBound(p));
+    if (seriesAsRange) add('c.serial COLLATE "C" >= ? AND c.serial COLLATE "C" < ?', p, upperBound(p));
   }
   if (f.serial !== undefined) add('c.serial COLLATE "C" >= ? AND c.serial COLLATE "C" < ?', f.serial, upperBound(f.serial));
   if (f.status !== undefined) add('c.status = ?', f.status);
@@ -89,12 +94,13 @@ export async function cardGrid(ctx: AdminContext, raw: CardGridInput): Promise<C
     if (!r.rowCount) throw notFound(`unknown series ${f.series}`);
     seriesId = r.rows[0]!.id;
   }
-  const { where, params } = gridWhere(f, seriesId);
+  const page = gridWhere(f, seriesId, f.sort === 'serial');
+  const { where, params } = gridWhere(f, seriesId, false);
   const [rows, counted] = await Promise.all([
     ctx.pool.query<CardRow>(
-      `SELECT ${CARD_COLUMNS} FROM cards c JOIN series s ON s.id = c.series_id ${where}
+      `SELECT ${CARD_COLUMNS} FROM cards c JOIN series s ON s.id = c.series_id ${page.where}
        ORDER BY ${ORDER[f.sort][f.dir]} LIMIT ${f.limit + 1} OFFSET ${f.offset}`,
-      params,
+      page.params,
     ),
     ctx.pool.query<{ n: number }>(`SELECT count(*)::int AS n FROM (SELECT 1 FROM cards c ${where} LIMIT ${EXACT_COUNT_LIMIT + 1}) m`, params),
   ]);
