@@ -9,6 +9,7 @@ import { derivePinKeys } from '../../src/store/pin.ts';
 import { addOperator } from '../../src/store/admin/operators.ts';
 import { importRateTable } from '../../src/store/admin/rates.ts';
 import { createSeries } from '../../src/store/admin/series.ts';
+import { cardGrid } from '../../src/store/admin/card-grid.ts';
 import { MemoryLiveBalance } from '../../src/live/memory-live.ts';
 import type { AdminContext } from '../../src/store/admin/context.ts';
 import { login, type ConsoleSession } from './helpers-console.ts';
@@ -69,6 +70,16 @@ describe('card grid', () => {
     expect(used.items.map((c: { serial: string }) => c.serial)).toEqual(['700-000000003', '700-000000007']);
     const pending = (await ops.req('GET', '/v1/cards/grid?status=pending')).json();
     expect(pending.total).toBe(5);
+  });
+
+  it('stops counting at the exact-count limit and answers the planner estimate, flagged', async () => {
+    await db.pool.query('ANALYZE cards');
+    const r = await cardGrid(ctx, { series: '700', limit: 5 }, { exactCountLimit: 10 });
+    expect(r.totalExact).toBe(false);
+    expect(r.total).toBeGreaterThanOrEqual(11);
+    expect(r.items).toHaveLength(5);
+    const exact = await cardGrid(ctx, { series: '700', limit: 5 }, { exactCountLimit: 30 });
+    expect([exact.total, exact.totalExact]).toEqual([30, true]);
   });
 
   it('answers bad filters with a message naming the field', async () => {

@@ -85,7 +85,8 @@ function gridWhere(f: z.output<typeof cardGridSchema>, seriesId: bigint | undefi
  * rows and, beyond, the planner's row estimate is answered with totalExact: false ("about 1,000,000").
  * Never reads more rows than offset + limit (+ the capped count).
  */
-export async function cardGrid(ctx: AdminContext, raw: CardGridInput): Promise<CardGridPage> {
+export async function cardGrid(ctx: AdminContext, raw: CardGridInput, opts: { exactCountLimit?: number } = {}): Promise<CardGridPage> {
+  const exactLimit = opts.exactCountLimit ?? EXACT_COUNT_LIMIT;
   const f = parseInput(cardGridSchema, raw);
   if (f.minBalance !== undefined && f.maxBalance !== undefined && f.minBalance > f.maxBalance) throw invalid('minBalance must not be above maxBalance');
   let seriesId: bigint | undefined;
@@ -102,16 +103,16 @@ export async function cardGrid(ctx: AdminContext, raw: CardGridInput): Promise<C
        ORDER BY ${ORDER[f.sort][f.dir]} LIMIT ${f.limit + 1} OFFSET ${f.offset}`,
       page.params,
     ),
-    ctx.pool.query<{ n: number }>(`SELECT count(*)::int AS n FROM (SELECT 1 FROM cards c ${where} LIMIT ${EXACT_COUNT_LIMIT + 1}) m`, params),
+    ctx.pool.query<{ n: number }>(`SELECT count(*)::int AS n FROM (SELECT 1 FROM cards c ${where} LIMIT ${exactLimit + 1}) m`, params),
   ]);
   let total = counted.rows[0]!.n;
-  let totalExact = total <= EXACT_COUNT_LIMIT;
+  let totalExact = total <= exactLimit;
   if (!totalExact) {
     const plan = await ctx.pool.query<{ 'QUERY PLAN': Array<{ Plan: { 'Plan Rows': number } }> }>(
       `EXPLAIN (FORMAT JSON) SELECT 1 FROM cards c ${where}`,
       params,
     );
-    total = Math.max(EXACT_COUNT_LIMIT + 1, Math.round(plan.rows[0]!['QUERY PLAN'][0]!.Plan['Plan Rows']));
+    total = Math.max(exactLimit + 1, Math.round(plan.rows[0]!['QUERY PLAN'][0]!.Plan['Plan Rows']));
     totalExact = false;
   }
   return { items: rows.rows.slice(0, f.limit).map(toCard), total, totalExact, hasMore: rows.rows.length > f.limit };
