@@ -23,6 +23,13 @@ export async function ensureWebBuilt(): Promise<string> {
   const sources = Math.max(newest(join(root, 'web/src')), statSync(join(root, 'web/index.html')).mtimeMs);
   if (existsSync(index) && statSync(index).mtimeMs >= sources) return WEB_DIST;
   const { build } = await import('vite');
-  await build({ configFile: join(root, 'web/vite.config.ts'), logLevel: 'warn' });
+  // vitest runs with NODE_ENV=test, which would bundle React's development build: build what ccard ships.
+  const nodeEnv = process.env.NODE_ENV;
+  process.env.NODE_ENV = 'production';
+  try {
+    await build({ configFile: join(root, 'web/vite.config.ts'), mode: 'production', logLevel: 'warn' });
+  } finally {
+    process.env.NODE_ENV = nodeEnv;
+  }
   return WEB_DIST;
 }
