@@ -23,13 +23,14 @@ function changes(before: unknown, after: unknown): string[] {
     return [`${n} record${n === 1 ? '' : 's'}`];
   }
   if (isObj(before) && isObj(after)) {
-    const keys = [...new Set([...Object.keys(before), ...Object.keys(after)])];
-    const out = keys.filter((k) => JSON.stringify(before[k]) !== JSON.stringify(after[k])).map((k) => `${k}: ${short(before[k])} → ${short(after[k])}`);
-    return out.length ? out : ['no change'];
+    // "after" is the route's answer: compare the fields both sides have (a top-up answers the move, not the card)
+    const common = Object.keys(before).filter((k) => k in after);
+    const out = common.filter((k) => JSON.stringify(before[k]) !== JSON.stringify(after[k])).map((k) => `${k}: ${short(before[k])} → ${short(after[k])}`);
+    if (out.length) return out;
   }
   const one = isObj(after) ? after : isObj(before) ? before : null;
   if (one) return Object.entries(one).slice(0, 6).map(([k, v]) => `${k}: ${short(v)}`);
-  return before === undefined && after === undefined ? [] : [`${short(before)} → ${short(after)}`];
+  return before == null && after == null ? [] : [`${short(before)} → ${short(after)}`];
 }
 
 export function AuditLogPage() {
