@@ -4,13 +4,14 @@ import { moneyProblem } from '../lib/money';
 import { dateTime, duration, newKey } from '../lib/format';
 import { Link } from '../lib/router';
 import { useSession } from '../session';
+import { EditSelectedDialog } from './CardsPage';
 import { Dialog, Empty, ErrorBox, Loading, Notice, PageHeader, Status, TextField, toApiError, useForm, useLoad } from '../components/ui';
 
 export function CardPage({ serial }: { serial: string }) {
   const s = useSession();
   // One request for the page: the card, its latest ledger rows and calls, its live holds and caller IDs.
   const card = useLoad(() => api.cards.overview(serial), [serial]);
-  const [dialog, setDialog] = useState<null | 'topup' | 'adjust'>(null);
+  const [dialog, setDialog] = useState<null | 'topup' | 'adjust' | 'limits'>(null);
   const [notice, setNotice] = useState<string | null>(null);
   const [statusError, setStatusError] = useState<api.ApiError | null>(null);
   const c = card.data?.card;
@@ -42,6 +43,9 @@ export function CardPage({ serial }: { serial: string }) {
             </button>
             <button type="button" onClick={() => setDialog('adjust')}>
               Adjust balance
+            </button>
+            <button type="button" onClick={() => setDialog('limits')}>
+              Edit limits
             </button>
             {c.status === 'disabled' ? (
               <button type="button" onClick={() => void setStatus('active')}>
@@ -190,7 +194,18 @@ export function CardPage({ serial }: { serial: string }) {
         </>
       )}
 
-      {dialog && c && (
+      {dialog === 'limits' && (
+        <EditSelectedDialog
+          serials={[serial]}
+          onClose={() => setDialog(null)}
+          onDone={() => {
+            setDialog(null);
+            setNotice(`Card ${serial} updated`);
+            card.reload();
+          }}
+        />
+      )}
+      {(dialog === 'topup' || dialog === 'adjust') && c && (
         <MoneyDialog
           kind={dialog}
           serial={serial}

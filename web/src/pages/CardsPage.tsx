@@ -102,7 +102,7 @@ export function CardsPage() {
           </button>
         )}
       </PageHeader>
-      <SearchForm q={q} onSearch={(f) => setQ({ ...f, offset: undefined })} />
+      <SearchForm key={JSON.stringify(filter)} q={q} onSearch={(f) => setQ({ ...f, offset: undefined })} />
       {notice && <Notice>{notice}</Notice>}
       <ErrorBox error={error} />
       {s.canChange && (
@@ -296,7 +296,7 @@ function ColumnsDialog({ current, onClose, onSave }: { current: string[]; onClos
 }
 
 /** Applies the same change to every selected card, one request each, and reports the cards that refused. */
-function EditSelectedDialog({ serials, onClose, onDone }: { serials: string[]; onClose: () => void; onDone: (n: number) => void }) {
+export function EditSelectedDialog({ serials, onClose, onDone }: { serials: string[]; onClose: () => void; onDone: (n: number) => void }) {
   const tables = useLoad(() => api.rates.tables(), []);
   const f = useForm({ status: '', maxCalls: '', creditLimit: '', rateTable: '' });
   const check = (v: typeof f.values) => {
@@ -321,7 +321,7 @@ function EditSelectedDialog({ serials, onClose, onDone }: { serials: string[]; o
     onDone(r.updated.length);
   };
   return (
-    <Dialog title={`Edit ${serials.length} selected card${serials.length === 1 ? '' : 's'}`} onClose={onClose}>
+    <Dialog title={serials.length === 1 ? `Edit card ${serials[0]}` : `Edit ${serials.length} selected cards`} onClose={onClose}>
       <form
         noValidate
         onSubmit={(e) => {
@@ -343,7 +343,7 @@ function EditSelectedDialog({ serials, onClose, onDone }: { serials: string[]; o
         <ErrorBox error={f.formError} />
         <div className="buttons">
           <button type="submit" className="primary" disabled={f.busy}>
-            {f.busy ? 'Applying…' : 'Apply to selected'}
+            {f.busy ? 'Applying…' : serials.length === 1 ? 'Save' : 'Apply to selected'}
           </button>
           <button type="button" onClick={onClose}>
             Cancel
