@@ -175,6 +175,28 @@ describe('calls in progress over SSE', () => {
   });
 });
 
+describe('closing the server', () => {
+  it('ends open event streams instead of waiting for the consoles to leave', async () => {
+    const other = buildApi({ pool: db.pool, pinKeys: keys, live, webRoot: false });
+    await other.listen({ port: 0, host: '127.0.0.1' });
+    const { port } = other.server.address() as AddressInfo;
+    const ended = new Promise<string>((resolve, reject) => {
+      const r = request({ host: '127.0.0.1', port, path: '/v1/calls/live', headers: { cookie: ops.cookie } }, (res) => {
+        let buf = '';
+        res.on('data', (d) => (buf += d.toString()));
+        res.on('end', () => resolve(buf));
+        res.on('error', reject);
+      });
+      r.on('error', reject);
+      r.end();
+    });
+    await new Promise((r) => setTimeout(r, 300));
+    const closed = await Promise.race([other.close().then(() => 'closed'), new Promise((r) => setTimeout(() => r('still open'), 5000))]);
+    expect(closed).toBe('closed');
+    expect(await ended).toContain('event: calls');
+  });
+});
+
 describe('background series creation', () => {
   it('answers a job at once and reports progress until the cards exist', async () => {
     const r = await ops.req('POST', '/v1/jobs/series', { name: 'Bg', number: '720', count: 2000, balance: '1', rateTable: 'std' });

@@ -24,6 +24,12 @@ export interface ConsoleRouteOptions {
 
 /** What the console needs beyond the operator API: the card grid, bulk edit, the card page, jobs, live calls, the chart. */
 export function registerConsoleRoutes(app: FastifyInstance, ctx: AdminContext, o: ConsoleRouteOptions = {}): void {
+  // Open event streams end when the server closes, or closing would wait for every console to leave the page.
+  const streams = new Set<() => void>();
+  app.addHook('preClose', async () => {
+    for (const end of streams) end();
+  });
+
   app.get(
     '/cards/grid',
     doc('cards', 'The card grid: filter, sort (serial, balance, lastUsedAt; asc/desc), page, and the number of matches', { 200: S.cardGridPage }, {
@@ -97,7 +103,13 @@ export function registerConsoleRoutes(app: FastifyInstance, ctx: AdminContext, o
       const stop = () => {
         closed = true;
         clearTimeout(timer);
+        streams.delete(end);
       };
+      const end = () => {
+        stop();
+        res.end();
+      };
+      streams.add(end);
       req.raw.on('close', stop);
       res.on('close', stop);
       res.write('retry: 3000\n\n');
