@@ -149,6 +149,11 @@ describe('sessions reach /v1', () => {
     expect((await app.inject({ method: 'GET', url: '/v1/series', headers: { cookie: 'ccard_session=abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG' } })).statusCode).toBe(401);
     expect((await app.inject({ method: 'GET', url: '/v1/series' })).statusCode).toBe(401);
     expect((await app.inject({ method: 'GET', url: '/auth/me' })).statusCode).toBe(401);
+    for (const cookie of ['ccard_session=%E0%A4%A', 'ccard_session=', 'ccard_session', `ccard_session=${'x'.repeat(5000)}`]) {
+      const r = await app.inject({ method: 'GET', url: '/v1/series', headers: { cookie } });
+      expect(r.statusCode, cookie).toBe(401);
+      expect(r.json().error.code).toBe('UNAUTHORIZED');
+    }
   });
 
   it('ends a session at logout (with its CSRF token), and every session at logout-all', async () => {
