@@ -83,6 +83,20 @@ describe('operator console', () => {
     expect(await row.textContent()).toContain('Spring promo');
   });
 
+  it('shows the progress of a large series while the server generates it', async () => {
+    await ui.goTo('Series');
+    await ui.page.getByRole('link', { name: 'New series' }).click();
+    await ui.fillSeriesForm({ Name: 'Big batch', 'Series number': '7', 'Number of cards': '40000', Balance: '5' });
+    await ui.button('Create series').click();
+    // the job's own progress ("inserting cards: 12,000 of 40,000 cards"), not just a spinner
+    const progress = page.getByRole('status').filter({ has: page.getByRole('progressbar') });
+    await expect.poll(() => progress.textContent(), { timeout: 30_000, interval: 100 }).toMatch(/of 40,000 cards/);
+    await ui.screenshot('03b-series-progress');
+    await ui.heading('Cards').waitFor({ timeout: 60_000 });
+    expect(page.url()).toContain('series=7');
+    expect(Number((await c.h.service.pool.query<{ n: string }>(`SELECT count(*) AS n FROM cards WHERE serial LIKE '7-%'`)).rows[0]!.n)).toBe(40_000);
+  }, 90_000);
+
   it('searches cards by serial prefix, and keeps the search in the address', async () => {
     await ui.goTo('Cards');
     await ui.searchSerial('100-');

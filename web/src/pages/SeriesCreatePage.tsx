@@ -156,9 +156,11 @@ export function SeriesCreatePage() {
           <button type="submit" className="primary" disabled={f.busy}>
             {f.busy ? 'Creating…' : 'Create series'}
           </button>
-          <button type="button" onClick={() => history.back()}>
-            Cancel
-          </button>
+          {!progress && (
+            <button type="button" onClick={() => history.back()}>
+              Cancel
+            </button>
+          )}
         </div>
       </form>
     </>
