@@ -348,6 +348,12 @@ describe('operator console', () => {
     const nav = op.page.getByRole('navigation', { name: 'Main' });
     expect(await nav.getByRole('link', { name: 'Operators' }).count()).toBe(0);
     expect(await nav.getByRole('link', { name: 'API keys' }).count()).toBe(0);
+    // on a phone the grid scrolls inside its frame; the page itself stays the screen's width
+    await op.page.setViewportSize({ width: 390, height: 844 });
+    await op.open('/cards?series=42');
+    await expect.poll(() => op.cardRows().count()).toBe(5);
+    expect(await op.page.evaluate(() => document.documentElement.scrollWidth)).toBeLessThanOrEqual(390);
+    await op.screenshot('20-cards-phone');
     await other.close();
   });
 });

@@ -203,7 +203,7 @@ export function PageHeader({ title, children }: { title: string; children?: Reac
 }
 
 export function Pager({ offset, limit, hasMore, count, onPage }: { offset: number; limit: number; hasMore: boolean; count: number; onPage: (offset: number) => void }) {
-  if (offset === 0 && !hasMore) return count > 1 ? <p className="pager">{count} rows</p> : null;
+  if (offset === 0 && !hasMore) return null;
   return (
     <nav className="pager" aria-label="Pages">
       <span>{count ? `${offset + 1}–${offset + count}` : 'no rows'}</span>
