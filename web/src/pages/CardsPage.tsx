@@ -61,7 +61,7 @@ export function CardsPage() {
   const sortKey = q.sort?.replace(/^-/, '');
   const query = { ...filter, sort: sortKey, dir: sortKey ? (q.sort!.startsWith('-') ? 'desc' : 'asc') : undefined, limit: LIMIT, offset };
   const { data, error, reload } = useLoad(() => api.cards.grid(query), [JSON.stringify(query)]);
-  useEffect(() => setSelected(new Set()), [JSON.stringify(query)]); // eslint-disable-line react-hooks/exhaustive-deps
+  useEffect(() => setSelected(new Set()), [JSON.stringify(query)]); // a new search clears the selection
 
   const sortBy = (key: string) => {
     const cur = q.sort ?? '';

@@ -81,7 +81,6 @@ export function SeriesCreatePage() {
   const taxes = lists.data?.[1] ?? [];
   useEffect(() => {
     if (tables.length && !f.values.rateTable) f.set('rateTable', tables[0]!.name);
-    // eslint-disable-next-line react-hooks/exhaustive-deps
   }, [tables.length]);
 
   const create = async (v: V) => {

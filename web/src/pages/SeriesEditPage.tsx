@@ -26,7 +26,6 @@ export function SeriesEditPage({ number }: { number: string }) {
       selfcare: x.selfcare,
     }))
       f.set(k as keyof V, v);
-    // eslint-disable-next-line react-hooks/exhaustive-deps
   }, [x]);
 
   const check = (v: V) => {
