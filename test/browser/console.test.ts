@@ -128,7 +128,15 @@ describe('operator console', () => {
     const serial = c.h.data.cards.rich.serial;
     const before = await balanceOf(serial);
     await ui.openCard(serial);
+    const keys: string[] = [];
+    const seen = (r: import('playwright-core').Request) => r.url().endsWith('/topup') && keys.push(r.headers()['idempotency-key'] ?? '');
+    page.on('request', seen);
     await ui.topUp('10', 'counter sale', 2);
+    page.off('request', seen);
+    // both clicks went out, with the dialog's one key: the server answered the second from the first
+    expect(keys).toHaveLength(2);
+    expect(keys[0]).toMatch(/^[0-9a-f-]{36}$/);
+    expect(keys[1]).toBe(keys[0]);
     await expect.poll(() => ui.balance().textContent()).toContain('15.00');
     expect(await balanceOf(serial)).toBe(before + 10_000_000n);
     const topups = await c.h.service.pool.query(
