@@ -209,6 +209,11 @@ describe('background series creation', () => {
     }
     expect(job).toMatchObject({ status: 'done', done: 2000, total: 2000, actor: 'operator:ops', result: { number: '720', count: 2000 } });
     expect((await ops.req('GET', '/v1/cards/grid?series=720')).json().total).toBe(2000);
+    const audit = (await admin.req('GET', '/v1/audit?object=series:720')).json().items;
+    expect(audit.map((a: { action: string; actor: string }) => [a.action, a.actor])).toEqual([
+      ['job: series created', 'operator:ops'],
+      ['POST /v1/jobs/series', 'operator:ops'],
+    ]);
   });
 
   it('validates before starting and refuses a taken number', async () => {

@@ -5,6 +5,7 @@ import { parseInput } from './input.ts';
 import { createSeries, seriesCreateSchema, type SeriesCreateInput } from './series.ts';
 import type { GenerationPhase } from './card-gen.ts';
 import { z } from 'zod';
+import { recordAudit } from './audit.ts';
 
 export interface Job {
   id: string;
@@ -80,6 +81,8 @@ export async function startSeriesJob(ctx: AdminContext, raw: SeriesCreateInput, 
       async (r) => {
         await writing;
         await ctx.pool.query(`UPDATE jobs SET status = 'done', phase = 'done', done = total, result = $2, updated_at = now() WHERE id = $1`, [id, JSON.stringify(r)]);
+        // The request was audited when the job started; the series it made is recorded when it exists.
+        await recordAudit(ctx, { actor, action: 'job: series created', object: `series:${r.number}`, status: 201, request: { job: id }, after: r });
       },
       async (err: Error) => {
         await writing;
