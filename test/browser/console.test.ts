@@ -211,6 +211,20 @@ describe('operator console', () => {
     await ui.screenshot('08-cost-report');
   });
 
+  it('searches calls by card and downloads them as CSV', async () => {
+    const serial = c.h.data.cards.rich.serial;
+    await ui.goTo('Calls');
+    await page.getByRole('search').getByLabel('Card').fill(serial);
+    await page.getByRole('search').getByRole('button', { name: 'Search' }).click();
+    const rows = page.getByRole('table', { name: 'Calls' }).getByRole('row').filter({ hasText: serial });
+    await expect.poll(() => rows.count()).toBeGreaterThan(0);
+    expect(new URL(page.url()).searchParams.get('card')).toBe(serial);
+    const download = await ui.download('Download CSV');
+    const lines = (await readFile((await download.path())!, 'utf8')).trim().split('\n');
+    expect(lines.length - 1).toBe(await rows.count());
+    for (const line of lines.slice(1)) expect(line).toContain(serial);
+  });
+
   it('renders a series name and a top-up reason that look like HTML as text', async () => {
     const evil = '<img src=x onerror="window.__xss=1">';
     await ui.createSeries({ Name: evil, 'Series number': '66', 'Number of cards': '1', Notes: '<script>window.__xss=2</script>' });

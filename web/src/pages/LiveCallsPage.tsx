@@ -5,12 +5,16 @@ import { duration } from '../lib/format';
 import { Link } from '../lib/router';
 import { Empty, PageHeader } from '../components/ui';
 
-/** Calls in progress, pushed by the server (SSE); the elapsed time ticks here between pushes. */
+/**
+ * Calls in progress, pushed by the server (SSE) each second; between pushes the elapsed time ticks on from the
+ * server's own figure (elapsedSeconds at the push), so a browser clock that is off does not matter.
+ */
 export function LiveCallsPage() {
-  const [calls, setCalls] = useState<LiveCall[] | null>(null);
+  const [live, setLive] = useState<{ calls: LiveCall[]; at: number } | null>(null);
   const [connected, setConnected] = useState(false);
   const [now, setNow] = useState(() => Date.now());
-  useEffect(() => api.live.subscribe(setCalls, setConnected), []);
+  useEffect(() => api.live.subscribe((calls) => setLive({ calls, at: Date.now() }), setConnected), []);
+  const calls = live?.calls;
   useEffect(() => {
     const t = setInterval(() => setNow(Date.now()), 1000);
     return () => clearInterval(t);
@@ -46,7 +50,7 @@ export function LiveCallsPage() {
                   <td>{c.did ?? '—'}</td>
                   <td>{c.callerId ?? '—'}</td>
                   <td>{c.destination}</td>
-                  <td className="num">{duration((now - new Date(c.startedAt).getTime()) / 1000)}</td>
+                  <td className="num">{duration(c.elapsedSeconds + Math.max(0, now - live!.at) / 1000)}</td>
                   <td className="num">{duration(c.capSeconds)}</td>
                   <td className="num">
                     {c.held.value} {c.currency}
