@@ -155,7 +155,7 @@ export function CardPage({ serial }: { serial: string }) {
 
           <section aria-labelledby="calls-h">
             <h2 id="calls-h">
-              Calls <Link to={`/calls?card=${encodeURIComponent(serial)}`}>all calls</Link>
+              Calls <Link to={`/calls?card=${encodeURIComponent(serial)}`}>all calls of this card</Link>
             </h2>
             {o.calls.length === 0 ? (
               <Empty>No calls yet.</Empty>
