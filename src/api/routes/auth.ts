@@ -49,12 +49,20 @@ export function registerAuthRoutes(app: FastifyInstance, ctx: AdminContext, o: C
       },
     },
     async (req, reply) => {
-      const { token, session } = await operatorLogin(ctx, (req.body ?? {}) as never, {
+      const body = (req.body ?? {}) as { login?: unknown };
+      const { token, session } = await operatorLogin(ctx, body as never, {
         lockout: o.lockout,
         session: o.session,
         ip: req.ip,
         userAgent: req.headers['user-agent'],
+      }).catch((err: unknown) => {
+        // One line per refused login, with the address, for the operator's log watcher (fail2ban and the like).
+        if (err instanceof AdminError && err.code !== 'INVALID_INPUT') {
+          req.log.warn({ login: String(body.login ?? '').slice(0, 64), ip: req.ip, code: err.code }, 'console login refused');
+        }
+        throw err;
       });
+      req.log.info({ login: session.login, ip: req.ip }, 'console login');
       reply.header('set-cookie', sessionCookie(req, o, token, o.session.absoluteSeconds));
       reply.header('cache-control', 'no-store');
       return meJson(session);
