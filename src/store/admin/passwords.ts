@@ -33,7 +33,7 @@ export async function verifyPassword(password: string, stored: string): Promise<
 let decoy: Promise<string> | undefined;
 export const decoyHash = (): Promise<string> => (decoy ??= hashPassword(randomBytes(16).toString('hex')));
 
-/** A one-time password for `ccard operator add`: 20 characters from an unambiguous alphabet (~100 bits). */
+/** A one-time password for `ccard operator add`: 20 characters from an unambiguous alphabet of 56 (~116 bits). */
 export function generatePassword(length = 20): string {
   const alphabet = 'abcdefghijkmnpqrstuvwxyzABCDEFGHJKLMNPQRSTUVWXYZ23456789';
   const bytes = randomBytes(length * 2);
