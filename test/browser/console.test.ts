@@ -361,6 +361,22 @@ describe('operator console', () => {
     await other.close();
   });
 
+  it('logs out everywhere: the operator’s other browser is back at the login', async () => {
+    const [a, b] = [await c.newContext(), await c.newContext()];
+    const [one, two] = [new OperatorConsole(await a.newPage(), c.baseUrl), new OperatorConsole(await b.newPage(), c.baseUrl)];
+    for (const o of [one, two]) {
+      await o.open('/');
+      await o.logIn(operator.login, operator.password);
+      await o.heading('Series').waitFor();
+    }
+    await one.button('Log out everywhere').click();
+    await one.heading('ccard console').waitFor();
+    await two.page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: 'Cards', exact: true }).click(); // its next request is refused
+    await two.heading('ccard console').waitFor();
+    await a.close();
+    await b.close();
+  });
+
   it('an operator (not admin) is not offered the administration pages', async () => {
     const other = await c.newContext();
     const op = new OperatorConsole(await other.newPage(), c.baseUrl);
