@@ -123,18 +123,15 @@ export const jobs = {
 // ---- cards ----
 export const cards = {
   /** The grid: the server filters, sorts (serial, balance, lastUsedAt) and pages, and counts the matches. */
-  grid: (q: Params) => request<T.CardGridPage>('GET', '/v1/cards/grid', { query: q }),
+  grid: (q: T.CardGridQuery) => request<T.CardGridPage>('GET', '/v1/cards/grid', { query: q as Params }),
   bulk: (b: T.CardBulkBody) => request<T.BulkResult>('POST', '/v1/cards/bulk', { body: b }),
   overview: (serial: string) => request<T.CardOverview>('GET', `/v1/cards/${enc(serial)}/overview`),
-  get: (serial: string) => request<T.Card>('GET', `/v1/cards/${enc(serial)}`),
   setStatus: (serial: string, status: string) => request<T.Card>('POST', `/v1/cards/${enc(serial)}/status`, { body: { status } }),
-  setLimits: (serial: string, b: T.CardLimitsBody) => request<T.Card>('PATCH', `/v1/cards/${enc(serial)}`, { body: b }),
   /** idempotencyKey: made once per dialog, so a double click or a retry credits once. */
   topUp: (serial: string, amount: string, reason: string, idempotencyKey: string) =>
     request<T.MoneyMove>('POST', `/v1/cards/${enc(serial)}/topup`, { body: { amount, reason }, headers: { 'idempotency-key': idempotencyKey } }),
   adjust: (serial: string, amount: string, reason: string, idempotencyKey: string) =>
     request<T.MoneyMove>('POST', `/v1/cards/${enc(serial)}/adjust`, { body: { amount, reason }, headers: { 'idempotency-key': idempotencyKey } }),
-  history: (serial: string, q: Params) => request<T.Page<T.LedgerEntry>>('GET', `/v1/cards/${enc(serial)}/history`, { query: q }),
   /** A link that downloads the current search (the browser streams it to disk). */
   exportUrl: (q: Params, format: 'csv' | 'xlsx', withPins = false) =>
     `/v1/cards/export${queryString({ ...q, limit: undefined, offset: undefined, sort: undefined, dir: undefined, format, withPins: withPins || undefined, confirm: withPins ? 'pins' : undefined })}`,
@@ -143,7 +140,6 @@ export const cards = {
 // ---- access numbers, caller ids, rates, tax ----
 export const dids = {
   list: () => request<{ items: T.Did[] }>('GET', '/v1/dids').then((r) => r.items),
-  get: (did: string) => request<T.Did>('GET', `/v1/dids/${enc(did)}`),
   add: (b: T.DidAddBody) => request<T.Did>('POST', '/v1/dids', { body: b }),
   edit: (did: string, b: Record<string, unknown>) => request<T.Did>('PATCH', `/v1/dids/${enc(did)}`, { body: b }),
   remove: (did: string) => request<void>('DELETE', `/v1/dids/${enc(did)}`),
@@ -168,16 +164,14 @@ export const tax = {
 
 // ---- calls ----
 export const cdrs = {
-  search: (q: Params) => request<T.Page<T.Cdr>>('GET', '/v1/cdrs', { query: q }),
+  search: (q: T.CdrQuery) => request<T.Page<T.Cdr>>('GET', '/v1/cdrs', { query: q as Params }),
   exportUrl: (q: Params) => `/v1/cdrs/export${queryString({ ...q, limit: undefined, offset: undefined })}`,
 };
 export const reports = {
-  costs: (q: Params) => request<{ items: T.CostRow[] }>('GET', '/v1/reports/costs', { query: q }).then((r) => r.items),
   /** Groups by card, series or destination, and the per-day or per-hour series for the chart. */
-  trend: (q: Params) => request<T.CostTrend>('GET', '/v1/reports/cost-trend', { query: q }),
+  trend: (q: T.CostTrendQuery) => request<T.CostTrend>('GET', '/v1/reports/cost-trend', { query: q as Params }),
 };
 export const live = {
-  list: () => request<T.LiveCalls>('GET', '/v1/calls/active'),
   /** Server-sent events: an event "calls" with every call in progress, each second. */
   subscribe(onCalls: (calls: T.LiveCall[]) => void, onState: (connected: boolean) => void): () => void {
     const es = new EventSource('/v1/calls/live', { withCredentials: true });
@@ -209,7 +203,7 @@ export const apiKeys = {
   revoke: (name: string) => request<void>('DELETE', `/v1/api-keys/${enc(name)}`),
 };
 export const audit = {
-  list: (q: Params) => request<T.AuditPage>('GET', '/v1/audit', { query: q }),
+  list: (q: T.AuditQuery) => request<T.AuditPage>('GET', '/v1/audit', { query: q as Params }),
 };
 /** The operator's own settings (the card grid's columns, its page size), kept on the server. */
 export const preferences = {

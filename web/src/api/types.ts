@@ -58,15 +58,6 @@ export interface Card {
   createdAt: string;
   note?: string;
 }
-export interface LedgerEntry {
-  id: string;
-  amount: Amount;
-  balanceAfter: Amount;
-  reason: string;
-  ref: string;
-  note: string;
-  createdAt: string;
-}
 export interface MoneyMove {
   serial: string;
   kind: 'topup' | 'adjustment';
@@ -114,14 +105,6 @@ export interface Cdr {
   source: string;
   createdAt: string;
 }
-export interface CostRow {
-  key: string;
-  currency: string;
-  calls: number;
-  billedSeconds: number;
-  billedMinutes: string;
-  totalCost: Amount;
-}
 
 
 /** Answers the server documents (the console's endpoints): straight from the OpenAPI document. */
@@ -156,15 +139,14 @@ type JsonBody<P extends keyof paths, M extends keyof paths[P]> = paths[P][M] ext
   : never;
 export type SeriesCreateBody = JsonBody<'/v1/series', 'post'>;
 export type SeriesEditBody = JsonBody<'/v1/series/{number}', 'patch'>;
-export type CardLimitsBody = JsonBody<'/v1/cards/{serial}', 'patch'>;
 export type CardBulkBody = JsonBody<'/v1/cards/bulk', 'post'>;
 export type DidAddBody = JsonBody<'/v1/dids', 'post'>;
 export type TaxAddBody = JsonBody<'/v1/tax-profiles', 'post'>;
 type Query<P extends keyof paths> = paths[P] extends { get: { parameters: { query?: infer Q } } } ? NonNullable<Q> : never;
 export type CardGridQuery = Query<'/v1/cards/grid'>;
+export type CdrQuery = Query<'/v1/cdrs'>;
 export type CostTrendQuery = Query<'/v1/reports/cost-trend'>;
-export type CdrSearch = Query<'/v1/cdrs'>;
-export type CostReportQuery = Query<'/v1/reports/costs'>;
+export type AuditQuery = Query<'/v1/audit'>;
 
 /** Selfcare */
 export interface MyCard {

@@ -5,6 +5,11 @@
 import { useCallback, useMemo } from 'react';
 import { navigate, useLocation } from './router';
 
+/** A value from the address when it is one of the allowed ones (a hand-edited address falls back to the default). */
+export function oneOf<T extends string>(v: string | undefined, allowed: readonly T[]): T | undefined {
+  return allowed.find((a) => a === v);
+}
+
 export function useUrlState(): [Record<string, string>, (patch: Record<string, string | undefined>, opts?: { replace?: boolean }) => void] {
   const { path, search } = useLocation();
   const state = useMemo(() => Object.fromEntries(new URLSearchParams(search)), [search]);

@@ -4,11 +4,11 @@
  */
 import { useEffect, useMemo, useState } from 'react';
 import * as api from '../api/client';
-import type { Card, Preferences } from '../api/types';
+import type { Card, CardGridQuery, Preferences } from '../api/types';
 import { moneyProblem } from '../lib/money';
 import { dateTime } from '../lib/format';
 import { Link } from '../lib/router';
-import { useUrlState } from '../lib/url-state';
+import { oneOf, useUrlState } from '../lib/url-state';
 import { useSession } from '../session';
 import { Dialog, Empty, ErrorBox, Loading, Notice, PageHeader, Pager, SelectField, Status, TextField, toApiError, useForm, useLoad } from '../components/ui';
 
@@ -58,8 +58,15 @@ export function CardsPage() {
   const offset = Number.parseInt(q.offset ?? '0', 10) || 0;
   const filter = Object.fromEntries(FILTERS.map((k) => [k, q[k]]));
   // sort in the URL: "balance" ascending, "-balance" descending
-  const sortKey = q.sort?.replace(/^-/, '');
-  const query = { ...filter, sort: sortKey, dir: sortKey ? (q.sort!.startsWith('-') ? 'desc' : 'asc') : undefined, limit: LIMIT, offset };
+  const sortKey = oneOf(q.sort?.replace(/^-/, ''), ['serial', 'balance', 'lastUsedAt'] as const);
+  const query: CardGridQuery = {
+    ...filter,
+    status: filter.status as CardGridQuery['status'], // the server names a bad one
+    sort: sortKey,
+    dir: sortKey ? (q.sort!.startsWith('-') ? 'desc' : 'asc') : undefined,
+    limit: LIMIT,
+    offset,
+  };
   const { data, error, reload } = useLoad(() => api.cards.grid(query), [JSON.stringify(query)]);
   useEffect(() => setSelected(new Set()), [JSON.stringify(query)]); // a new search clears the selection
 

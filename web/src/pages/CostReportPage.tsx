@@ -1,8 +1,8 @@
 import * as api from '../api/client';
-import type { CostPoint } from '../api/types';
+import type { CostPoint, CostTrendQuery } from '../api/types';
 import { formatMicros, toMicros } from '../lib/money';
 import { duration } from '../lib/format';
-import { useUrlState } from '../lib/url-state';
+import { oneOf, useUrlState } from '../lib/url-state';
 import { Empty, ErrorBox, Loading, PageHeader, SelectField, TextField, useForm, useLoad } from '../components/ui';
 
 const day = (ms: number) => new Date(ms).toISOString().slice(0, 10);
@@ -12,11 +12,11 @@ const dayAfter = (d: string) => day(Date.parse(`${d}T00:00:00Z`) + 86_400_000);
 
 export function CostReportPage() {
   const [q, setQ] = useUrlState();
-  const by = q.by ?? 'series';
+  const by = oneOf(q.by, ['series', 'card', 'destination'] as const) ?? 'series';
   const from = q.from ?? day(Date.now() - 6 * 86_400_000);
   const to = q.to ?? today();
   const interval = q.interval === 'hour' ? 'hour' : 'day';
-  const query = { by, from, to: dayAfter(to), interval, card: q.card, series: q.series };
+  const query: CostTrendQuery = { by, from, to: dayAfter(to), interval, card: q.card, series: q.series };
   const report = useLoad(() => api.reports.trend(query), [JSON.stringify(query)]);
   const f = useForm({ by, from, to, interval, card: q.card ?? '', series: q.series ?? '' });
   const groupLabel = by === 'card' ? 'Card' : by === 'series' ? 'Series' : 'Destination';
