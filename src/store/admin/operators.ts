@@ -1,6 +1,7 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { z } from 'zod';
 import { withTransaction } from '../db.ts';
+import type { Queryable } from '../cards.ts';
 import type { AdminContext } from './context.ts';
 import { AdminError, conflict, invalid, notFound, pgCode } from './errors.ts';
 import { parseInput } from './input.ts';
@@ -80,7 +81,7 @@ export async function getOperator(ctx: AdminContext, login: string): Promise<Ope
 }
 
 /** Refuses a change that would leave no admin (nobody could manage operators or API keys from the console). */
-async function keepAnAdmin(client: { query: AdminContext['pool']['query'] }, exceptLogin: string): Promise<void> {
+async function keepAnAdmin(client: Queryable, exceptLogin: string): Promise<void> {
   const r = await client.query<{ n: number }>(`SELECT count(*)::int AS n FROM operators WHERE role = 'admin' AND login <> $1`, [exceptLogin]);
   if (r.rows[0]!.n === 0) throw conflict(`"${exceptLogin}" is the last admin: make another operator admin first`);
 }
@@ -100,7 +101,7 @@ export async function editOperator(ctx: AdminContext, login: string, raw: Operat
     const { id, role } = cur.rows[0]!;
     if (i.role !== undefined && role === 'admin' && i.role !== 'admin') {
       await c.query(`SELECT 1 FROM operators WHERE role = 'admin' FOR UPDATE`);
-      await keepAnAdmin(c as never, l);
+      await keepAnAdmin(c, l);
     }
     if (i.role !== undefined) await c.query('UPDATE operators SET role = $2 WHERE id = $1', [id, i.role]);
     if (hash !== undefined) {
@@ -120,7 +121,7 @@ export async function removeOperator(ctx: AdminContext, login: string): Promise<
     if (!cur.rowCount) throw notFound(`unknown operator "${l}"`);
     if (cur.rows[0]!.role === 'admin') {
       await c.query(`SELECT 1 FROM operators WHERE role = 'admin' FOR UPDATE`);
-      await keepAnAdmin(c as never, l);
+      await keepAnAdmin(c, l);
     }
     await c.query('DELETE FROM operators WHERE login = $1', [l]); // sessions go with it (ON DELETE CASCADE)
   });
