@@ -21,6 +21,15 @@ export function maintenance(fee: string, hours: number | null): string {
   if (!hours || /^0(\.0+)?$/.test(fee)) return '—';
   return `${fee} every ${hours} hour${hours === 1 ? '' : 's'}`;
 }
+/**
+ * The day after a YYYY-MM-DD date. The API's "to" is exclusive; the forms' "To" date is the last day included, as
+ * people mean it ("from the 1st to the 6th").
+ */
+export function dayAfter(d: string | undefined): string | undefined {
+  if (!d || !/^\d{4}-\d{2}-\d{2}$/.test(d)) return d;
+  return new Date(Date.parse(`${d}T00:00:00Z`) + 86_400_000).toISOString().slice(0, 10);
+}
+
 /** A fresh idempotency key (one per dialog). */
 export function newKey(): string {
   return crypto.randomUUID();

@@ -1,5 +1,5 @@
 import * as api from '../api/client';
-import { dateTime } from '../lib/format';
+import { dateTime, dayAfter } from '../lib/format';
 import { useUrlState } from '../lib/url-state';
 import { Empty, ErrorBox, Loading, PageHeader, Pager, TextField, useForm, useLoad } from '../components/ui';
 
@@ -36,7 +36,7 @@ function changes(before: unknown, after: unknown): string[] {
 export function AuditLogPage() {
   const [q, setQ] = useUrlState();
   const offset = Number.parseInt(q.offset ?? '0', 10) || 0;
-  const query = { actor: q.actor, object: q.object, from: q.from, to: q.to, limit: LIMIT, offset };
+  const query = { actor: q.actor, object: q.object, from: q.from, to: dayAfter(q.to), limit: LIMIT, offset };
   const { data, error } = useLoad(() => api.audit.list(query), [JSON.stringify(query)]);
   const f = useForm({ actor: q.actor ?? '', object: q.object ?? '', from: q.from ?? '', to: q.to ?? '' });
   return (

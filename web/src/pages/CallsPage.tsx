@@ -1,5 +1,5 @@
 import * as api from '../api/client';
-import { dateTime, duration } from '../lib/format';
+import { dateTime, dayAfter, duration } from '../lib/format';
 import { Link } from '../lib/router';
 import { useUrlState } from '../lib/url-state';
 import { Empty, ErrorBox, Loading, PageHeader, Pager, TextField, useForm, useLoad } from '../components/ui';
@@ -11,7 +11,7 @@ export function CallsPage() {
   const [q, setQ] = useUrlState();
   const offset = Number.parseInt(q.offset ?? '0', 10) || 0;
   const filter = Object.fromEntries(FILTERS.map((k) => [k, q[k]]));
-  const query = { ...filter, limit: LIMIT, offset };
+  const query = { ...filter, to: dayAfter(filter.to), limit: LIMIT, offset };
   const { data, error } = useLoad(() => api.cdrs.search(query), [JSON.stringify(query)]);
   const f = useForm(Object.fromEntries(FILTERS.map((k) => [k, q[k] ?? ''])) as Record<(typeof FILTERS)[number], string>);
   const check = (v: typeof f.values) => ({
@@ -22,7 +22,7 @@ export function CallsPage() {
   return (
     <>
       <PageHeader title="Calls">
-        <a className="button" href={api.cdrs.exportUrl(filter)} download>
+        <a className="button" href={api.cdrs.exportUrl({ ...filter, to: dayAfter(filter.to) })} download>
           Download CSV
         </a>
       </PageHeader>

@@ -1,14 +1,12 @@
 import * as api from '../api/client';
 import type { CostPoint, CostTrendQuery } from '../api/types';
 import { formatMicros, toMicros } from '../lib/money';
-import { duration } from '../lib/format';
+import { dayAfter, duration } from '../lib/format';
 import { oneOf, useUrlState } from '../lib/url-state';
 import { Empty, ErrorBox, Loading, PageHeader, SelectField, TextField, useForm, useLoad } from '../components/ui';
 
 const day = (ms: number) => new Date(ms).toISOString().slice(0, 10);
 const today = () => day(Date.now());
-/** The server's "to" is exclusive; the form's "To" date is the last day shown. */
-const dayAfter = (d: string) => day(Date.parse(`${d}T00:00:00Z`) + 86_400_000);
 
 export function CostReportPage() {
   const [q, setQ] = useUrlState();
@@ -16,7 +14,7 @@ export function CostReportPage() {
   const from = q.from ?? day(Date.now() - 6 * 86_400_000);
   const to = q.to ?? today();
   const interval = q.interval === 'hour' ? 'hour' : 'day';
-  const query: CostTrendQuery = { by, from, to: dayAfter(to), interval, card: q.card, series: q.series };
+  const query: CostTrendQuery = { by, from, to: dayAfter(to)!, interval, card: q.card, series: q.series };
   const report = useLoad(() => api.reports.trend(query), [JSON.stringify(query)]);
   const f = useForm({ by, from, to, interval, card: q.card ?? '', series: q.series ?? '' });
   const groupLabel = by === 'card' ? 'Card' : by === 'series' ? 'Series' : 'Destination';
