@@ -38,7 +38,9 @@ export function distIsFresh(root = ROOT) {
 }
 
 export function buildServer(root = ROOT) {
-  rmSync(join(root, 'dist'), { recursive: true, force: true });
+  // Everything but the web console's build (dist/web, made by `npm run build:web` from web/, not from src/).
+  const dist = join(root, 'dist');
+  if (existsSync(dist)) for (const e of readdirSync(dist)) if (e !== 'web') rmSync(join(dist, e), { recursive: true, force: true });
   const tsc = createRequire(join(root, 'package.json')).resolve('typescript/bin/tsc');
   const r = spawnSync(process.execPath, [tsc, '-p', join(root, 'tsconfig.build.json')], { stdio: 'inherit' });
   if (r.status !== 0) throw new Error(`tsc failed (exit ${r.status ?? r.signal})`);

@@ -7,11 +7,16 @@ import type { PinKeys } from '../store/pin.ts';
 import type { LiveBalanceStore } from '../live/live-balance.ts';
 import type { AdminContext, OnBalanceChange } from '../store/admin/context.ts';
 import { DEFAULT_LOCKOUT, type LockoutPolicy } from '../store/admin/selfcare.ts';
-import { verifyApiKey } from '../store/admin/api-keys.ts';
-import { apiClientErrorHandler, apiErrorHandler, errorBody } from './errors.ts';
 import { registerInputGuards } from './guards.ts';
 import { registerSecurityHeaders } from './headers.ts';
-import './actor.ts';
+import { DEFAULT_CONSOLE_AUTH, v1Authenticate, type ConsoleAuthOptions } from './console-auth.ts';
+import { registerAuditHook } from './audit-hook.ts';
+import { registerAuthRoutes } from './routes/auth.ts';
+import { registerOperatorRoutes } from './routes/operators.ts';
+import { registerConsoleRoutes } from './routes/console.ts';
+import { registerSelfcareCardRoutes } from './routes/selfcare-card.ts';
+import { registerWeb } from './web.ts';
+import { apiClientErrorHandler, apiErrorHandler, errorBody } from './errors.ts';
 import { registerAdminRoutes } from './routes/admin.ts';
 import { registerSelfcareRoutes } from './routes/selfcare.ts';
 import { registerOpsRoutes, type OpsRouteOptions } from './routes/ops.ts';
@@ -40,6 +45,10 @@ export interface ApiOptions {
   ops?: OpsRouteOptions;
   /** Largest request body (rate CSV imports), default 50 MiB. */
   bodyLimit?: number;
+  /** Operator console: sessions, login lockout, cookie flags, proxy trust. */
+  console?: Partial<ConsoleAuthOptions>;
+  /** The built console (default dist/web); false: no console, API only. */
+  webRoot?: string | false;
 }
 
 /**
@@ -52,7 +61,10 @@ export function buildApi(opts: ApiOptions): FastifyInstance {
     bodyLimit: opts.bodyLimit ?? 50 * 1024 * 1024,
     clientErrorHandler: apiClientErrorHandler,
     frameworkErrors: (err, req, reply) => apiErrorHandler(err, req, reply),
+    trustProxy: opts.console?.trustProxy ?? false,
   }) as unknown as FastifyInstance;
+  const consoleAuth: ConsoleAuthOptions = { ...DEFAULT_CONSOLE_AUTH, ...opts.console };
+  app.decorateRequest('actor', null);
   const onBalanceChange: OnBalanceChange | undefined =
     opts.onBalanceChange ?? (opts.live ? async (cardId, snap) => void (await opts.live!.load(cardId, snap)) : undefined);
   const ctx: AdminContext = { pool: opts.pool, pinKeys: opts.pinKeys, ...(onBalanceChange && { onBalanceChange }) };
@@ -72,6 +84,7 @@ export function buildApi(opts: ApiOptions): FastifyInstance {
         securitySchemes: {
           apiKey: { type: 'http', scheme: 'bearer', description: 'an API key from `ccard apikey create`' },
           selfcare: { type: 'http', scheme: 'bearer', description: 'a token from POST /selfcare/login' },
+          session: { type: 'apiKey', in: 'cookie', name: 'ccard_session', description: 'operator console session from POST /auth/login (+ X-CSRF-Token on writes)' },
         },
       },
     },
@@ -85,20 +98,18 @@ export function buildApi(opts: ApiOptions): FastifyInstance {
   app.register(
     async (v1) => {
       v1.addContentTypeParser(['text/csv', 'text/plain'], { parseAs: 'string' }, (_req, body, done) => done(null, body));
-      v1.addHook('onRequest', async (req, reply) => {
-        const m = /^Bearer\s+(\S+)$/i.exec(req.headers.authorization ?? '');
-        if (!m) return reply.code(401).send(errorBody('UNAUTHORIZED', 'an API key is required: Authorization: Bearer <key>'));
-        const name = await verifyApiKey(ctx, m[1]!);
-        if (!name) return reply.code(401).send(errorBody('UNAUTHORIZED', 'invalid or revoked API key'));
-        req.log.debug({ apiKey: name }, 'api key');
-        req.actor = `apikey:${name}`;
-      });
+      v1.addHook('onRequest', v1Authenticate(ctx, consoleAuth));
       registerInputGuards(v1);
+      registerAuditHook(v1, ctx);
       registerAdminRoutes(v1, ctx);
       registerCallsRoutes(v1, ctx);
+      registerOperatorRoutes(v1, ctx);
+      registerConsoleRoutes(v1, ctx, { ...(opts.live && { live: opts.live }) });
     },
     { prefix: '/v1' },
   );
+
+  app.register(async (a) => registerAuthRoutes(a, ctx, consoleAuth), { prefix: '/auth' });
 
   app.register(
     async (sc) => {
@@ -108,11 +119,14 @@ export function buildApi(opts: ApiOptions): FastifyInstance {
         lockout: opts.selfcare?.lockout ?? DEFAULT_LOCKOUT,
         loginRateLimit: opts.selfcare?.loginRateLimit ?? { max: 10, timeWindowMs: 60_000 },
       });
+      registerSelfcareCardRoutes(sc, ctx);
     },
     { prefix: '/selfcare' },
   );
 
   if (opts.ops) app.register(async (ops) => registerOpsRoutes(ops, opts.ops!));
+
+  if (opts.webRoot !== false) registerWeb(app, opts.webRoot);
 
   if (opts.onJsonCdr) registerCdrRoute(app, { handler: opts.onJsonCdr, credentials: opts.cdrCredentials });
   return app;

@@ -8,6 +8,8 @@ import { formatMoney } from '../money/money.ts';
 import { FreeSwitchSim, carrier, type CallResult, type CallScript } from '../sim/index.ts';
 import { seedDemo, type DemoData } from './seed.ts';
 import { startService } from './service.ts';
+import { addOperator } from '../store/admin/operators.ts';
+import { ensureWebBuilt } from './web-build.ts';
 
 interface DemoCall {
   title: string;
@@ -90,8 +92,12 @@ function describeOutcome(o: FlowOutcome | undefined, result: CallResult): string
   return lines;
 }
 
-/** `npm run demo`: a throw-away embedded database, the real server, and simulated FreeSWITCH calls through it. */
-export async function runDemo(): Promise<void> {
+/**
+ * `npm run demo`: a throw-away embedded database, the real server, and simulated FreeSWITCH calls through it.
+ * With `serve` (`npm run demo -- --serve`) it then creates a demo operator, prints the console's URL and login,
+ * and keeps serving (HTTP on CCARD_HTTP_PORT) until Ctrl-C.
+ */
+export async function runDemo(opts: { serve?: boolean } = {}): Promise<void> {
   const dataDir = await mkdtemp(path.join(os.tmpdir(), 'ccard-demo-'));
   const base = loadConfig({ ...process.env, DATABASE_URL: '', REDIS_URL: '', REDIS_SENTINELS: '', REDIS_SENTINEL_NAME: '', REDIS_CLUSTER_NODES: '' });
   // The simulator plays the calls in virtual time, faster than any real timer could extend a slice: one hold per call.
@@ -101,7 +107,15 @@ export async function runDemo(): Promise<void> {
   const out = (s = '') => process.stdout.write(`${s}\n`);
 
   out('ccard demo: embedded PostgreSQL (PGlite) and in-process live balances in a temporary folder');
-  const service = await startService({ config, logger, eslPort: 0, httpPort: 0, scheduler: false, onCallEnded: (o) => outcomes.push(o) });
+  const built = opts.serve ? ensureWebBuilt((line) => out(line)) : false;
+  const service = await startService({
+    config,
+    logger,
+    eslPort: 0,
+    httpPort: opts.serve ? config.CCARD_HTTP_PORT : 0,
+    scheduler: false,
+    onCallEnded: (o) => outcomes.push(o),
+  });
   try {
     const data = await seedDemo(service.pool, service.pinKeys);
     await service.rates.reload();
@@ -140,8 +154,32 @@ export async function runDemo(): Promise<void> {
     }
     const cdrs = await service.pool.query<{ n: bigint }>('SELECT count(*) AS n FROM cdrs');
     out(`  ${cdrs.rows[0]!.n} CDRs recorded (each carrier leg once, although FreeSWITCH reported it twice: socket and mod_json_cdr)`);
+    if (opts.serve) await serveUntilInterrupted(service, data, built, out);
   } finally {
     await service.stop(5_000);
     await rm(dataDir, { recursive: true, force: true });
   }
+}
+
+/** The end of `demo --serve`: a demo operator, self-care on the demo series, the URLs, then wait for Ctrl-C. */
+async function serveUntilInterrupted(
+  service: Awaited<ReturnType<typeof startService>>,
+  data: DemoData,
+  built: boolean,
+  out: (s?: string) => void,
+): Promise<void> {
+  const ctx = { pool: service.pool, pinKeys: service.pinKeys };
+  const { password } = await addOperator(ctx, { login: 'demo', role: 'admin' });
+  await service.pool.query(`UPDATE series SET selfcare = true`);
+  const url = `http://${service.http.host === '0.0.0.0' ? '127.0.0.1' : service.http.host}:${service.http.port}`;
+  out();
+  out(`console:   ${url}/   login demo, password ${password}${built ? '' : '   (not built: run npm run build:web)'}`);
+  out(`self-care: ${url}/my  serial ${data.cards.rich.serial}, PIN ${data.cards.rich.pin}`);
+  out(`API docs:  ${url}/docs`);
+  out('serving until Ctrl-C (everything is deleted then)');
+  await new Promise<void>((resolve) => {
+    process.once('SIGINT', resolve);
+    process.once('SIGTERM', resolve);
+  });
+  out('stopping');
 }

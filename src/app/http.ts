@@ -11,6 +11,7 @@ import { errorBody } from '../api/errors.ts';
 import { buildCdrApp } from '../api/routes/cdr.ts';
 import { countIngest } from '../cdr/counters.ts';
 import { isUnavailableError, type CcardCallServices } from './call-services.ts';
+import type { Config } from '../config/env.ts';
 
 export interface HttpServer {
   listen(host: string, port: number): Promise<{ host: string; port: number }>;
@@ -33,7 +34,10 @@ export async function buildHttp(deps: {
   ops?: OpsRouteOptions;
   /** POST /cdr: credentials (CCARD_CDR_CREDENTIALS), and whether it has its own listener (CCARD_CDR_PORT). */
   cdr?: { credentials?: string | undefined; ownListener?: boolean };
+  /** The console's session and cookie settings (defaults without it). */
+  config?: Config;
 }): Promise<HttpServer> {
+  const c = deps.config;
   const onJsonCdr = async (body: string) => {
     // Any 2xx tells mod_json_cdr the CDR was delivered; a 503 (database down) makes it retry and finally keep the
     // file in its err-log-dir, from where the spool intake (CCARD_CDR_SPOOL_DIR) or `ccard cdr import` bills it.
@@ -56,6 +60,13 @@ export async function buildHttp(deps: {
     logger: deps.logger,
     live: deps.live,
     ...(deps.ops && { ops: deps.ops }),
+    ...(c && {
+      console: {
+        trustProxy: c.CCARD_TRUST_PROXY,
+        cookieSecure: c.CCARD_COOKIE_SECURE,
+        session: { idleSeconds: c.CCARD_SESSION_IDLE_SECONDS, absoluteSeconds: c.CCARD_SESSION_MAX_SECONDS },
+      },
+    }),
     onBalanceChange: async (cardId, snapshot) => void (await deps.live.load(cardId, snapshot)),
     ...(!ownListener && { onJsonCdr, ...(deps.cdr?.credentials && { cdrCredentials: deps.cdr.credentials }) }),
   });

@@ -157,7 +157,7 @@ export async function startService(opts: ServiceOptions = {}): Promise<Service> 
     const readiness = createReadiness({ pool, redis, draining: () => draining });
     const unbindMetrics = bindMetricSources({ pool, isReady: async () => (await readiness()).ready, ...opts.metrics });
     cleanups.push(async () => unbindMetrics());
-    const http: HttpServer = await buildHttp({ pool, pinKeys, live, logger, services, cdr, ops: { readiness, metricsToken: config.CCARD_METRICS_TOKEN } });
+    const http: HttpServer = await buildHttp({ pool, pinKeys, live, logger, services, config, cdr, ops: { readiness, metricsToken: config.CCARD_METRICS_TOKEN } });
     cleanups.push(() => http.close());
     const httpAddr = await http.listen(config.CCARD_HTTP_HOST, opts.httpPort ?? config.CCARD_HTTP_PORT);
     const cdrAddr = cdrPort === undefined ? undefined : await http.listenCdr(config.CCARD_CDR_HOST ?? config.CCARD_HTTP_HOST, cdrPort);
@@ -237,6 +237,7 @@ export async function startService(opts: ServiceOptions = {}): Promise<Service> 
 
 /** `ccard serve` / `npm start`: runs until SIGINT or SIGTERM, then drains the calls in progress. */
 export async function runServe(config: Config = loadConfig()): Promise<void> {
+  if (cluster.isPrimary) (await import('./web-build.ts')).ensureWebBuilt((line) => process.stderr.write(`ccard: ${line}\n`));
   if (config.CCARD_WORKERS > 1 && cluster.isPrimary) {
     const logger = pino({ level: config.LOG_LEVEL });
     try {

@@ -12,6 +12,7 @@ import { registerCdrs } from './commands/cdrs.ts';
 import { registerSystem } from './commands/system.ts';
 import { registerTax } from './commands/tax.ts';
 import { registerCalls } from './commands/calls.ts';
+import { registerOperators } from './commands/operators.ts';
 
 export type { CliOptions } from './runtime.ts';
 
@@ -37,6 +38,7 @@ export function buildProgram(rt: CliRuntime): Command {
   registerCdrs(program, rt);
   registerCalls(program, rt);
   registerSystem(program, rt);
+  registerOperators(program, rt);
   // Every command throws instead of exiting the process, so runCli can return the code (and tests run in-process).
   const override = (cmd: Command) => {
     cmd.exitOverride();

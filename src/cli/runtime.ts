@@ -14,6 +14,8 @@ export interface CliOptions {
   env?: NodeJS.ProcessEnv;
   stdout?: OutStream;
   stderr?: OutStream;
+  /** Where `--password-stdin` reads from (default process.stdin). */
+  stdin?: NodeJS.ReadableStream;
   /** Use this pool instead of connecting from DATABASE_URL (it is not closed by runCli). */
   pool?: Pool;
   /** Called after a committed balance change; default: refresh the Redis live cache when REDIS_URL is set. */
@@ -25,6 +27,7 @@ export class CliRuntime {
   readonly stdout: OutStream;
   readonly stderr: OutStream;
   readonly env: NodeJS.ProcessEnv;
+  readonly stdin: NodeJS.ReadableStream;
   private config?: Config;
   private ctx?: AdminContext;
   private cleanups: Array<() => Promise<void>> = [];
@@ -33,6 +36,7 @@ export class CliRuntime {
     this.env = opts.env ?? process.env;
     this.stdout = opts.stdout ?? process.stdout;
     this.stderr = opts.stderr ?? process.stderr;
+    this.stdin = opts.stdin ?? process.stdin;
   }
 
   getConfig(): Config {

@@ -92,6 +92,10 @@ const schema = z.object({
   CCARD_CDR_CREDENTIALS: z.string().regex(/^[^:\s]+:\S{8,}$/, 'must be user:password (password at least 8 characters, no spaces)').optional(),
   CCARD_CDR_HOST: host.optional(),
   CCARD_CDR_PORT: port.optional(),
+  CCARD_TRUST_PROXY: z.enum(['true', 'false', '1', '0'], { error: 'must be true or false' }).transform((v) => v === 'true' || v === '1').default(false),
+  CCARD_COOKIE_SECURE: z.enum(['auto', 'always', 'never'], { error: 'must be auto, always or never' }).default('auto'),
+  CCARD_SESSION_IDLE_SECONDS: int(60, 604_800).default(3600),
+  CCARD_SESSION_MAX_SECONDS: int(300, 2_592_000).default(43_200),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
 });
 

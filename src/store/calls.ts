@@ -276,7 +276,8 @@ WITH input AS (
   SELECT card_id, sum(cost_micros)::bigint AS total, count(*)::bigint AS n FROM fresh WHERE cost_micros > 0 GROUP BY card_id
 ), upd_card AS (
   -- The version counts balance changes, as one debit at a time would have counted them.
-  UPDATE cards c SET balance_micros = c.balance_micros - p.total, balance_version = c.balance_version + p.n
+  UPDATE cards c SET balance_micros = c.balance_micros - p.total, balance_version = c.balance_version + p.n,
+                     last_used_at = now()
     FROM per_card p
    WHERE c.id = p.card_id AND c.balance_micros - p.total >= -c.credit_limit_micros
   RETURNING c.id, c.balance_micros, c.balance_version, p.total
@@ -332,7 +333,8 @@ WITH call AS (
   ON CONFLICT (call_id) DO NOTHING
   RETURNING call_id
 ), upd_card AS (
-  UPDATE cards c SET balance_micros = c.balance_micros + calc.amount, balance_version = c.balance_version + 1
+  UPDATE cards c SET balance_micros = c.balance_micros + calc.amount, balance_version = c.balance_version + 1,
+                     last_used_at = now()
     FROM calc, ins_cdr
    WHERE c.id = calc.id AND $5::bigint > 0
   RETURNING c.balance_micros, c.balance_version

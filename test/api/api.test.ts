@@ -120,7 +120,7 @@ describe('series and cards', () => {
   });
 
   it('exports cards as CSV and XLSX', async () => {
-    const csv = await req('GET', '/v1/cards/export?series=300&withPins=true');
+    const csv = await req('GET', '/v1/cards/export?series=300&withPins=true&confirm=pins');
     expect(csv.statusCode).toBe(200);
     const rows = parse(csv.body, { columns: true }) as Array<Record<string, string>>;
     expect(rows).toHaveLength(50);

@@ -80,10 +80,10 @@ export function registerAdminRoutes(app: FastifyInstance, ctx: AdminContext): vo
   app.get(
     '/cards/export',
     doc('cards', 'Export cards as CSV or XLSX (streamed)', {
-      querystring: js(cardFilterSchema.extend({ format: z.enum(['csv', 'xlsx']).optional(), withPins: z.boolean().optional() })),
+      querystring: js(cardFilterSchema.extend({ format: z.enum(['csv', 'xlsx']).optional(), withPins: z.boolean().optional(), confirm: z.literal('pins').optional() })),
     }),
     async (req, reply) => {
-      const { format = 'csv', withPins, ...filter } = req.query as Q;
+      const { format = 'csv', withPins, confirm: _confirm, ...filter } = req.query as Q; // confirm=pins: checked by the auth hook
       if (format !== 'csv' && format !== 'xlsx') throw invalid(`format must be csv or xlsx, not "${format}"`);
       const pins = withPins === undefined ? false : parseInput(booleanInput, withPins);
       await searchCards(ctx, { ...filter, limit: 1 }); // bad filters answer 4xx before streaming starts
@@ -118,7 +118,7 @@ export function registerAdminRoutes(app: FastifyInstance, ctx: AdminContext): vo
     if (typeof key !== 'string' || key.trim() === '') throw invalid('the Idempotency-Key header is required for a money-moving request');
     const body = (req.body ?? {}) as { amount?: unknown; reason?: unknown };
     const input = { serial: (req.params as Q).serial, amount: body.amount, reason: body.reason, idempotencyKey: key };
-    const as = req.actor ? { ...ctx, actor: req.actor } : ctx;
+    const as = req.actor ? { ...ctx, actor: req.actor.id } : ctx;
     const r: MoneyMoveResult = kind === 'topup' ? await topUp(as, input as never) : await adjust(as, input as never);
     if (r.replayed) reply.header('idempotent-replayed', 'true');
     return reply.code(r.statusCode).send(r.response);

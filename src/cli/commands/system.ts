@@ -54,8 +54,9 @@ export function registerSystem(program: Command, rt: CliRuntime): void {
   program
     .command('demo')
     .description('run a self-contained demo (simulated FreeSWITCH)')
-    .action(async () => {
-      const mod = (await import(appModule('demo'))) as { runDemo: () => Promise<unknown> };
-      await mod.runDemo();
+    .option('--serve', 'then keep serving the web console (a demo operator is printed) until Ctrl-C')
+    .action(async (o: { serve?: boolean }) => {
+      const mod = (await import(appModule('demo'))) as { runDemo: (opts: { serve?: boolean }) => Promise<unknown> };
+      await mod.runDemo({ serve: o.serve === true });
     });
 }

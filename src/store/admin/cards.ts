@@ -61,7 +61,7 @@ export interface Card {
   createdAt: Date;
 }
 
-interface CardRow {
+export interface CardRow {
   id: bigint;
   serial: string;
   series_number: string;
@@ -80,7 +80,7 @@ interface CardRow {
   created_at: Date;
 }
 
-const toCard = (r: CardRow): Card => ({
+export const toCard = (r: CardRow): Card => ({
   id: r.id.toString(),
   serial: r.serial,
   series: r.series_number,
@@ -120,7 +120,7 @@ export function cardJson(c: Card) {
 
 // expires_at: the effective expiry, the earlier of the card's own and its series' date (LEAST skips NULLs).
 // max_calls and rate_table: the card's own value, else the series' (as src/store/cards.ts reads them for a call).
-const CARD_COLUMNS = `c.id, c.serial, s.series_number, c.status, c.currency, c.balance_micros, c.credit_limit_micros,
+export const CARD_COLUMNS = `c.id, c.serial, s.series_number, c.status, c.currency, c.balance_micros, c.credit_limit_micros,
   c.balance_version, COALESCE(c.max_concurrent_calls, s.max_concurrent_calls) AS max_calls,
   c.max_concurrent_calls AS max_calls_override,
   (SELECT rt.name FROM rate_tables rt WHERE rt.id = COALESCE(c.rate_table_id, s.rate_table_id)) AS rate_table,

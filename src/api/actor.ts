@@ -1,7 +1,0 @@
-/** Who made a request (its idempotency keys are scoped to it): `apikey:<name>`, later `operator:<name>`. */
-declare module 'fastify' {
-  interface FastifyRequest {
-    actor?: string;
-  }
-}
-export {};
