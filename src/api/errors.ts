@@ -1,5 +1,6 @@
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
 import { AdminError } from '../store/admin/errors.ts';
+import { BusyError } from '../store/bulk.ts';
 import { MoneyFormatError } from '../money/money.ts';
 
 /** Every error answer has the same body: { error: { code, message, details? } }. */
@@ -13,11 +14,17 @@ export const errorBody = (code: string, message: string, details?: string[]): Er
 
 export function apiErrorHandler(err: FastifyError | Error, req: FastifyRequest, reply: FastifyReply): void {
   if (err instanceof AdminError) {
+    if (err instanceof BusyError) reply.header('retry-after', String(err.retryAfterSec));
     reply.code(err.httpStatus).send(errorBody(err.code, err.message, err.details));
     return;
   }
   if (err instanceof MoneyFormatError) {
     reply.code(400).send(errorBody('INVALID_INPUT', err.message));
+    return;
+  }
+  if (/timeout exceeded when trying to connect/.test(err.message)) {
+    // Every database connection of this kind of request is busy: a transient overload, not a bug.
+    reply.code(503).header('retry-after', '5').send(errorBody('BUSY', 'the service is busy: try again in 5 s'));
     return;
   }
   const status = (err as FastifyError).statusCode ?? 500;

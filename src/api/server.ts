@@ -11,6 +11,7 @@ import { verifyApiKey } from '../store/admin/api-keys.ts';
 import { apiErrorHandler, errorBody } from './errors.ts';
 import { registerAdminRoutes } from './routes/admin.ts';
 import { registerSelfcareRoutes } from './routes/selfcare.ts';
+import { BulkGate, DEFAULT_BULK_LIMITS, limitedBody, type BulkWork } from '../store/bulk.ts';
 
 export interface ApiOptions {
   pool: Pool;
@@ -30,6 +31,8 @@ export interface ApiOptions {
   };
   /** Largest request body (rate CSV imports), default 50 MiB. */
   bodyLimit?: number;
+  /** Exports, imports and reports: their own pool behind a bounded gate (default: a small gate on `pool`). */
+  bulk?: BulkWork;
 }
 
 /**
@@ -43,7 +46,10 @@ export function buildApi(opts: ApiOptions): FastifyInstance {
   }) as unknown as FastifyInstance;
   const onBalanceChange: OnBalanceChange | undefined =
     opts.onBalanceChange ?? (opts.live ? async (cardId, snap) => void (await opts.live!.load(cardId, snap)) : undefined);
-  const ctx: AdminContext = { pool: opts.pool, pinKeys: opts.pinKeys, ...(onBalanceChange && { onBalanceChange }) };
+  const bulk: BulkWork = opts.bulk ?? { pool: opts.pool, gate: new BulkGate(DEFAULT_BULK_LIMITS), stallMs: 60_000 };
+  const ctx: AdminContext = { pool: opts.pool, pinKeys: opts.pinKeys, bulk, ...(onBalanceChange && { onBalanceChange }) };
+  // Shutdown never waits on an export: running ones are cut, queued ones refused.
+  app.addHook('preClose', async () => bulk.gate.close());
 
   // The zod schemas validate inside the handlers (shared with the CLI); route schemas are documentation only.
   app.setValidatorCompiler(() => (data) => ({ value: data }));
@@ -71,7 +77,15 @@ export function buildApi(opts: ApiOptions): FastifyInstance {
 
   app.register(
     async (v1) => {
-      v1.addContentTypeParser(['text/csv', 'text/plain'], { parseAs: 'string' }, (_req, body, done) => done(null, body));
+      // CSV bodies (rate imports) are read as a stream by the handler, in bounded memory.
+      const limit = opts.bodyLimit ?? 50 * 1024 * 1024;
+      v1.addContentTypeParser(['text/csv', 'text/plain'], (req, payload, done) => {
+        try {
+          done(null, limitedBody(payload, limit, req.headers['content-length']));
+        } catch (err) {
+          done(err as Error, undefined);
+        }
+      });
       v1.addHook('onRequest', async (req, reply) => {
         const m = /^Bearer\s+(\S+)$/i.exec(req.headers.authorization ?? '');
         if (!m) return reply.code(401).send(errorBody('UNAUTHORIZED', 'an API key is required: Authorization: Bearer <key>'));

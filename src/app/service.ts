@@ -13,6 +13,7 @@ import { MemoryLiveBalance } from '../live/memory-live.ts';
 import { RedisLiveBalance } from '../live/redis-live.ts';
 import type { LiveBalanceStore } from '../live/live-balance.ts';
 import { createPool, type Pool } from '../store/db.ts';
+import { BulkGate, type BulkWork } from '../store/bulk.ts';
 import { embeddedDataDir, startEmbeddedPostgres, type EmbeddedPostgres } from '../store/embedded.ts';
 import { migrate } from '../store/migrate.ts';
 import { derivePinKeys, type PinKeys } from '../store/pin.ts';
@@ -41,7 +42,9 @@ export interface ServiceOptions {
 export interface Service {
   config: Config;
   logger: Logger;
+  /** The call-handling pool (flow, CDR debit, reservations, the rate cache). */
   pool: Pool;
+  pools: { calls: Pool; api: Pool; bulk: BulkWork };
   live: LiveBalanceStore;
   rates: RateCache;
   services: CcardCallServices;
@@ -75,8 +78,19 @@ export async function startService(opts: ServiceOptions = {}): Promise<Service> 
       cleanups.push(() => embedded!.stop());
       databaseUrl = embedded.url;
     }
-    const pool = createPool(databaseUrl, embedded ? 8 : 20);
+    // Three pools, so that no HTTP client can take a connection a phone call needs (docs/design.md, "Pools").
+    const sizes = poolSizes(config);
+    const pool = createPool(databaseUrl, sizes.calls);
     cleanups.push(() => pool.end());
+    const apiPool = createPool(databaseUrl, sizes.api);
+    cleanups.push(() => apiPool.end());
+    const bulkPool = createPool(databaseUrl, sizes.bulk);
+    cleanups.push(() => bulkPool.end());
+    const bulk: BulkWork = {
+      pool: bulkPool,
+      gate: new BulkGate({ slots: sizes.bulk, queue: config.CCARD_BULK_QUEUE, queueWaitMs: config.CCARD_BULK_QUEUE_WAIT_MS }),
+      stallMs: config.CCARD_EXPORT_STALL_MS,
+    };
     const applied = await migrate(pool);
     if (applied.length) logger.info({ applied }, 'migrations applied');
 
@@ -131,14 +145,14 @@ export async function startService(opts: ServiceOptions = {}): Promise<Service> 
       logger.info({ recovered }, 'open calls recovered');
     }
 
-    const http: HttpServer = await buildHttp({ pool, pinKeys, live, logger, services });
+    const http: HttpServer = await buildHttp({ pool, apiPool, bulk, pinKeys, live, logger, services });
     cleanups.push(() => http.close());
     const httpAddr = await http.listen(config.CCARD_HTTP_HOST, opts.httpPort ?? config.CCARD_HTTP_PORT);
 
     if (opts.scheduler !== false) {
       const tick = async () => {
         try {
-          const m = await chargeMaintenance(pool, new Date(), live);
+          const m = await chargeMaintenance(apiPool, new Date(), live);
           const expired = await services.expireOverdueCalls();
           if (m.charges || expired) logger.info({ maintenance: m, expiredHolds: expired }, 'scheduler ran');
         } catch (err) {
@@ -180,6 +194,7 @@ export async function startService(opts: ServiceOptions = {}): Promise<Service> 
       config,
       logger,
       pool,
+      pools: { calls: pool, api: apiPool, bulk },
       live,
       rates,
       services,
@@ -198,6 +213,19 @@ export async function startService(opts: ServiceOptions = {}): Promise<Service> 
     await cleanup();
     throw err;
   }
+}
+
+/**
+ * Connections per pool: calls (flow, CDR debit, reservations; one is the rate cache's LISTEN), the API
+ * (interactive requests, self-care, the scheduler) and bulk (exports, imports, reports; also its gate's slots).
+ * The embedded PGlite has one backend behind a 16-connection socket server: small pools keep it working.
+ */
+export function poolSizes(config: Config): { calls: number; api: number; bulk: number } {
+  return {
+    calls: config.CCARD_DB_POOL_CALLS ?? (config.embedded ? 4 : 10),
+    api: config.CCARD_DB_POOL_API ?? (config.embedded ? 2 : 5),
+    bulk: config.CCARD_DB_POOL_BULK ?? (config.embedded ? 1 : 3),
+  };
 }
 
 /** `ccard serve` / `npm start`: runs until SIGINT or SIGTERM, then drains the calls in progress. */

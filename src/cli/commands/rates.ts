@@ -1,8 +1,8 @@
-import { createReadStream } from 'node:fs';
+import { createReadStream, createWriteStream } from 'node:fs';
 import { access } from 'node:fs/promises';
-import { writeFile } from 'node:fs/promises';
+import { once } from 'node:events';
 import type { Command } from 'commander';
-import { exportRateTable, importRateTable, listRateTablesAdmin, listTableRates } from '../../store/admin/rates.ts';
+import { exportRateTable, importRateTable, requireRateTable, listRateTablesAdmin, listTableRates } from '../../store/admin/rates.ts';
 import { defined } from '../../store/admin/input.ts';
 import { invalid } from '../../store/admin/errors.ts';
 import type { CliRuntime } from '../runtime.ts';
@@ -38,9 +38,19 @@ export function registerRates(program: Command, rt: CliRuntime): void {
     .description('export a rate table as CSV (stdout unless --out)')
     .option('--out <file>')
     .action(async (table: string, o) => {
-      const csv = await exportRateTable(await rt.admin(), table);
-      if (o.out) await writeFile(o.out, csv);
-      else rt.stdout.write(csv);
+      const ctx = await rt.admin();
+      if (!o.out) {
+        await exportRateTable(ctx, table, rt.stdout);
+        return;
+      }
+      await requireRateTable(ctx, table); // before creating the file, so a bad name leaves nothing behind
+      const out = createWriteStream(o.out);
+      try {
+        await exportRateTable(ctx, table, out);
+      } finally {
+        out.end();
+        if (!out.closed) await once(out, 'close');
+      }
     });
 
   rates
