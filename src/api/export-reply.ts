@@ -51,6 +51,14 @@ export function sendExport(reply: FastifyReply, ctx: AdminContext, spec: ExportS
       for (const [k, v] of Object.entries(spec.headers ?? {})) reply.header(k, v);
       resolve(reply.send(out));
     };
+    // Once the cursor is done the last rows may still sit in buffers: a reader that takes nothing for the stall
+    // timeout loses its connection, so no answer to a vanished client lingers.
+    const lingerAtMost = (stallMs: number) => {
+      const socket = res.socket;
+      if (stallMs <= 0 || !socket || res.writableFinished) return;
+      socket.setTimeout(stallMs, () => socket.destroy());
+      res.once('close', () => socket.setTimeout(0));
+    };
 
     const job = withBulk(ctx, async (bulkCtx, closing) => {
       const ac = new AbortController();
@@ -75,6 +83,7 @@ export function sendExport(reply: FastifyReply, ctx: AdminContext, spec: ExportS
         await spec.run(bulkCtx, out, { signal: ac.signal, stallMs: ctx.bulk?.stallMs ?? 0 });
         begin(out);
         out.end();
+        lingerAtMost(ctx.bulk?.stallMs ?? 0);
       } catch (err) {
         if (!started) throw err;
         reply.log.warn({ err: (err as Error).message }, 'export cut short');

@@ -551,7 +551,6 @@ export async function streamRates(pool: Pool, tableName: string, out: Writable, 
       params: [table.id],
       header: RATE_CSV_COLUMNS,
       cells: (r) => rateCsvCells(rateFromRow(r), table.decimals),
-      recordDelimiter: '\n',
     },
     opts,
   );

@@ -107,8 +107,8 @@ function reason(signal: AbortSignal): string {
  * The one place a row of cells becomes CSV text (every export goes through it, so cell rules, e.g. neutralising
  * spreadsheet formulas, apply to all of them).
  */
-export function csvText(rows: readonly (readonly unknown[])[], recordDelimiter?: '\n'): string {
-  return stringify(rows as unknown[][], recordDelimiter ? { record_delimiter: recordDelimiter } : {});
+export function csvText(rows: readonly (readonly unknown[])[]): string {
+  return stringify(rows as unknown[][]);
 }
 
 export interface CsvExport<R> {
@@ -117,8 +117,6 @@ export interface CsvExport<R> {
   header: readonly string[];
   /** A database row's cells, in header order. */
   cells: (row: R) => readonly unknown[];
-  /** CSV line ending ("\r\n" by default, as csv-stringify writes it). */
-  recordDelimiter?: '\n';
 }
 
 /**
@@ -128,7 +126,6 @@ export interface CsvExport<R> {
  */
 export async function streamCsv<R extends object>(pool: Pool, out: Writable, spec: CsvExport<R>, opts: StreamOptions = {}): Promise<number> {
   const sink = new ExportSink(out, opts);
-  const text = (rows: readonly (readonly unknown[])[]) => csvText(rows, spec.recordDelimiter);
   let headerSent = false;
   try {
     const n = await forEachBatch<R>(
@@ -137,12 +134,12 @@ export async function streamCsv<R extends object>(pool: Pool, out: Writable, spe
       spec.params,
       async (rows) => {
         const lines = rows.map(spec.cells);
-        await sink.write(text(headerSent ? lines : [spec.header, ...lines]));
+        await sink.write(csvText(headerSent ? lines : [spec.header, ...lines]));
         headerSent = true;
       },
       { signal: opts.signal },
     );
-    if (!headerSent) await sink.write(text([spec.header]));
+    if (!headerSent) await sink.write(csvText([spec.header]));
     return n;
   } finally {
     sink.done();
