@@ -55,7 +55,8 @@ export function sendExport(reply: FastifyReply, ctx: AdminContext, spec: ExportS
     // timeout loses its connection, so no answer to a vanished client lingers.
     const lingerAtMost = (stallMs: number) => {
       const socket = res.socket;
-      if (stallMs <= 0 || !socket || res.writableFinished) return;
+      // (light-my-request's mock socket, in tests, has no timeouts)
+      if (stallMs <= 0 || !socket || typeof socket.setTimeout !== 'function' || res.writableFinished) return;
       socket.setTimeout(stallMs, () => socket.destroy());
       res.once('close', () => socket.setTimeout(0));
     };
