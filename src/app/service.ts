@@ -84,7 +84,12 @@ export async function startService(opts: ServiceOptions = {}): Promise<Service> 
     cleanups.push(() => pool.end());
     const apiPool = createPool(databaseUrl, sizes.api);
     cleanups.push(() => apiPool.end());
-    const bulkPool = createPool(databaseUrl, sizes.bulk);
+    // Belt and braces: PostgreSQL itself ends a bulk transaction left idle well past the stall bound.
+    const bulkPool = createPool(
+      databaseUrl,
+      sizes.bulk,
+      embedded ? {} : { idle_in_transaction_session_timeout: config.CCARD_EXPORT_STALL_MS + 60_000 },
+    );
     cleanups.push(() => bulkPool.end());
     const bulk: BulkWork = {
       pool: bulkPool,
