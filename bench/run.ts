@@ -11,6 +11,7 @@ const BENCHES: Record<string, { file: string; fn: string; what: string }> = {
   rating: { file: './rating.ts', fn: 'benchRating', what: 'rate lookups and costing (issue 3)' },
   money: { file: './money.ts', fn: 'benchMoney', what: 'reservations and idempotent debits (issue 3)' },
   cards: { file: './cards.ts', fn: 'benchCards', what: 'card generation and export (issue 5)' },
+  bulk: { file: './bulk.ts', fn: 'benchBulk', what: 'rate export, bad rate CSV, per-table rate reload (issue 13)' },
 };
 
 const child = process.argv[2] === '--child';
