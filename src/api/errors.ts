@@ -33,7 +33,7 @@ export function apiErrorHandler(err: FastifyError | Error, req: FastifyRequest, 
     return;
   }
   if (status >= 400 && status < 500) {
-    const code = status === 415 ? 'UNSUPPORTED_MEDIA_TYPE' : status === 413 ? 'PAYLOAD_TOO_LARGE' : status === 404 ? 'NOT_FOUND' : 'INVALID_INPUT';
+    const code = status === 415 ? 'UNSUPPORTED_MEDIA_TYPE' : status === 413 ? 'PAYLOAD_TOO_LARGE' : status === 408 ? 'REQUEST_TIMEOUT' : status === 404 ? 'NOT_FOUND' : 'INVALID_INPUT';
     reply.code(status).send(errorBody(code, err.message));
     return;
   }

@@ -81,7 +81,7 @@ export function buildApi(opts: ApiOptions): FastifyInstance {
       const limit = opts.bodyLimit ?? 50 * 1024 * 1024;
       v1.addContentTypeParser(['text/csv', 'text/plain'], (req, payload, done) => {
         try {
-          done(null, limitedBody(payload, limit, req.headers['content-length']));
+          done(null, limitedBody(payload, limit, req.headers['content-length'], bulk.stallMs));
         } catch (err) {
           done(err as Error, undefined);
         }

@@ -145,17 +145,50 @@ export class PayloadTooLargeError extends Error {
   }
 }
 
-/** The body as a stream that fails with PayloadTooLargeError past `limit` bytes (a declared length is checked first). */
-export function limitedBody(body: Readable, limit: number, contentLength?: string): Readable {
+/** A request body whose sender stopped sending (HTTP 408). */
+export class BodyStalledError extends Error {
+  readonly statusCode = 408;
+  readonly code = 'BODY_STALLED';
+  constructor(stallMs: number) {
+    super(`the request body stopped arriving for ${Math.round(stallMs / 1000)} s`);
+  }
+}
+
+/**
+ * The body as a stream that fails with PayloadTooLargeError past `limit` bytes (a declared length is checked first)
+ * and with BodyStalledError when its reader waits `stallMs` for the next piece: an upload that stops never holds an
+ * import's transaction. (The wait counts only while the reader asks for data: a request queued behind the bulk gate
+ * is not the sender's fault.)
+ */
+export function limitedBody(body: Readable, limit: number, contentLength?: string, stallMs = 0): Readable {
   if (contentLength !== undefined && Number(contentLength) > limit) throw new PayloadTooLargeError(limit);
   let seen = 0;
+  let timer: NodeJS.Timeout | undefined;
+  const quiet = () => {
+    clearTimeout(timer);
+    timer = undefined;
+  };
   const counted = new Transform({
     transform(chunk: Buffer, _enc, cb) {
+      quiet();
       seen += chunk.length;
       if (seen > limit) cb(new PayloadTooLargeError(limit));
       else cb(null, chunk);
     },
+    flush(cb) {
+      quiet();
+      cb();
+    },
   });
+  if (stallMs > 0) {
+    const read = counted._read.bind(counted);
+    counted._read = (size: number) => {
+      // (Only the reading side fails: destroying the request itself would close the socket before the 408.)
+      timer ??= setTimeout(() => counted.destroy(new BodyStalledError(stallMs)), stallMs);
+      read(size);
+    };
+    counted.on('close', quiet);
+  }
   body.on('error', (err) => counted.destroy(err));
   return body.pipe(counted);
 }

@@ -1,4 +1,4 @@
-import type { AddressInfo, Socket } from 'node:net';
+import net, { type AddressInfo, type Socket } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { FastifyInstance } from 'fastify';
 import { createTestDb, type TestDb } from '../helpers/env.ts';
@@ -72,7 +72,7 @@ afterAll(async () => {
 
 describe('abandoned and stalled exports', () => {
   it('20+ clients that read 1 KB and hang up leave no open transaction; the API keeps answering', async () => {
-    for (const path of ['/v1/cards/export', '/v1/rates/big/export']) {
+    for (const path of ['/v1/cards/export', '/v1/cards/export?format=xlsx', '/v1/rates/big/export']) {
       const clients = await Promise.all(Array.from({ length: 22 }, () => rawGet(port, path, auth(), { abandonAfter: 1024 })));
       // The gate admits 2 and queues 2; the rest were refused at once (503) or abandoned mid-body.
       expect(clients.every((c) => c.status === 200 || c.status === 503)).toBe(true);
@@ -184,6 +184,28 @@ describe('rate export and import', () => {
     });
     expect(r.status).toBe(413);
     expect(((await r.json()) as { error: { code: string } }).error.code).toBe('PAYLOAD_TOO_LARGE');
+  });
+
+  it('an upload that stops sending is answered 408 after the stall timeout; its transaction is rolled back', async () => {
+    const rows = Array.from({ length: 30_000 }, (_, i) => `${700_000 + i},D,0.01`).join('\n');
+    const socket = net.connect(port, '127.0.0.1');
+    const answer = new Promise<string>((resolve) => {
+      let text = '';
+      socket.on('data', (d: Buffer) => (text += d.toString('latin1')));
+      socket.on('close', () => resolve(text));
+      socket.on('error', () => {});
+    });
+    socket.write(
+      `PUT /v1/rates/stalled HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${key}\r\nContent-Type: text/csv\r\n` +
+        `Content-Length: ${rows.length + 1_000_000}\r\nConnection: close\r\n\r\nprefix,destination,rate\n${rows}\n`,
+    );
+    // The rows sent so far are staged inside the import's transaction, which must not outlive the stall.
+    await until('the import running', async () => bulk.gate.stats.running === 1);
+    const text = await answer;
+    expect(text).toMatch(/^HTTP\/1\.1 408 /);
+    expect(text).toMatch(/"code":"REQUEST_TIMEOUT"/);
+    await released();
+    expect((await db.pool.query(`SELECT 1 FROM rate_tables WHERE name = 'stalled'`)).rowCount).toBe(0);
   });
 
   it('a good import over HTTP is streamed in and applied', async () => {

@@ -176,7 +176,11 @@ export function registerAdminRoutes(app: FastifyInstance, ctx: AdminContext): vo
       // A bad name or option answers 400 before the request waits for bulk capacity.
       rateTableName(table!);
       parseInput(rateImportOptionsSchema, req.query as Q);
-      return withBulk(ctx, (bctx) => importRateTable(bctx, table!, body, req.query as Q));
+      return withBulk(ctx, (bctx, closing) => {
+        // Shutdown ends an upload in progress (its transaction rolls back) instead of waiting for it.
+        if (body instanceof Readable) closing?.addEventListener('abort', () => body.destroy(new Error('the service is shutting down')), { once: true });
+        return importRateTable(bctx, table!, body, req.query as Q);
+      });
     },
   );
   app.get('/rates/:table/export', doc('rates', 'Export a rate table as CSV (streamed)'), async (req, reply) => {
