@@ -1,4 +1,16 @@
+import { randomBytes } from 'node:crypto';
 import type { Pool } from 'pg';
+
+let heldCursors = false;
+
+/**
+ * The embedded PGlite runs one transaction at a time for all its connections, so an export must not keep one open
+ * between batches (every call would wait for the export's reader): there the cursor is declared WITH HOLD and its
+ * transaction committed at once (PostgreSQL materialises the result), and each FETCH runs on its own.
+ */
+export function useHeldCursors(enabled: boolean): void {
+  heldCursors = enabled;
+}
 
 export interface BatchOptions {
   /** Rows per FETCH (default 5000). */
@@ -23,20 +35,24 @@ export async function forEachBatch<R extends object>(
   const { batchSize = 5_000, signal } = opts;
   signal?.throwIfAborted();
   const client = await pool.connect();
+  // A unique name: the embedded database's connections share one session, where held cursors outlive transactions.
+  const cursor = `export_${randomBytes(6).toString('hex')}`;
+  const held = heldCursors;
   let total = 0;
   let broken: Error | undefined;
   try {
     await client.query('BEGIN READ ONLY');
-    await client.query(`DECLARE export_cursor NO SCROLL CURSOR FOR ${sql}`, params);
+    await client.query(`DECLARE ${cursor} NO SCROLL CURSOR ${held ? 'WITH HOLD ' : ''}FOR ${sql}`, params);
+    if (held) await client.query('COMMIT');
     for (;;) {
       signal?.throwIfAborted();
-      const r = await client.query<R>(`FETCH ${batchSize} FROM export_cursor`);
+      const r = await client.query<R>(`FETCH ${batchSize} FROM ${cursor}`);
       if (r.rows.length === 0) break;
       total += r.rows.length;
       await onRows(r.rows);
       if (r.rows.length < batchSize) break;
     }
-    await client.query('COMMIT');
+    if (!held) await client.query('COMMIT');
     return total;
   } catch (err) {
     await client.query('ROLLBACK').catch((e: Error) => {
@@ -44,6 +60,7 @@ export async function forEachBatch<R extends object>(
     });
     throw err;
   } finally {
+    if (held) await client.query(`CLOSE ${cursor}`).catch(() => {});
     client.release(broken ?? false);
   }
 }
