@@ -1,6 +1,7 @@
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
 import { AdminError } from '../store/admin/errors.ts';
 import { BusyError } from '../store/bulk.ts';
+import { ExportAbortedError } from '../store/admin/export-stream.ts';
 import { MoneyFormatError } from '../money/money.ts';
 
 /** Every error answer has the same body: { error: { code, message, details? } }. */
@@ -20,6 +21,12 @@ export function apiErrorHandler(err: FastifyError | Error, req: FastifyRequest, 
   }
   if (err instanceof MoneyFormatError) {
     reply.code(400).send(errorBody('INVALID_INPUT', err.message));
+    return;
+  }
+  if (err instanceof ExportAbortedError) {
+    // An export stopped before its first byte: the client left (nobody reads this) or the service is stopping.
+    req.log.info({ reason: err.message }, 'export stopped before it started');
+    reply.code(503).header('retry-after', '5').send(errorBody('BUSY', `${err.message}: try again in 5 s`));
     return;
   }
   if (/timeout exceeded when trying to connect/.test(err.message)) {

@@ -1,7 +1,7 @@
 import { Transform, type TransformCallback, type Writable } from 'node:stream';
 import type { FastifyReply } from 'fastify';
 import type { AdminContext } from '../store/admin/context.ts';
-import type { StreamOptions } from '../store/admin/export-stream.ts';
+import { ExportAbortedError, type StreamOptions } from '../store/admin/export-stream.ts';
 import { withBulk } from '../store/bulk.ts';
 
 export interface ExportSpec {
@@ -64,7 +64,7 @@ export function sendExport(reply: FastifyReply, ctx: AdminContext, spec: ExportS
     const job = withBulk(ctx, async (bulkCtx, closing) => {
       const ac = new AbortController();
       const stop = (why: string) => {
-        if (!ac.signal.aborted) ac.abort(new Error(why));
+        if (!ac.signal.aborted) ac.abort(new ExportAbortedError(why));
       };
       const onResClose = () => {
         if (!res.writableFinished) stop('the client went away');

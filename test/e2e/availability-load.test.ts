@@ -8,10 +8,11 @@ import { startHarness, waitFor, type Harness } from './harness.ts';
 /**
  * Load tests of issue 13's availability section (loopback only, bounded in count and time): while HTTP clients
  * abuse exports and imports, calls placed through the simulator still complete and bill, and the operator API
- * answers within API_BOUND_MS. Pools are made small so that exhaustion is reached with small numbers: 2 bulk
+ * answers within API_BOUND_MS (3 s; milliseconds when idle: the bound
+ * leaves room for a CI machine running other suites). Pools are made small so that exhaustion is reached with small numbers: 2 bulk
  * connections, 4 queued bulk requests, a 1 s stall timeout.
  */
-const API_BOUND_MS = 2_000;
+const API_BOUND_MS = 3_000;
 const CARDS = 30_000;
 const RATES = 20_000;
 const RATE_PAD = 200; // ~5 MB rate export
@@ -103,7 +104,7 @@ describe('calls and the API survive export and import abuse', () => {
     await released();
     for (const c of clients) c.socket.destroy();
     await callAndBill();
-  });
+  }, 60_000);
 
   it('200 concurrent exports: each is complete or refused with 503 + Retry-After, never a truncated 200', async () => {
     const abuse = Promise.all(Array.from({ length: 200 }, () => rawGet(port, '/v1/cards/export', auth())));
@@ -118,7 +119,7 @@ describe('calls and the API survive export and import abuse', () => {
     }
     for (const c of busy) expect(c.head).toMatch(/\r\nretry-after: \d+\r\n/i);
     await released();
-  });
+  }, 60_000);
 
   it('20 parallel exports of a large rate table', async () => {
     const abuse = Promise.all(Array.from({ length: 20 }, () => rawGet(port, '/v1/rates/big/export', auth())));
@@ -131,7 +132,7 @@ describe('calls and the API survive export and import abuse', () => {
       expect(c.body.toString('utf8').trimEnd().split('\n')).toHaveLength(RATES + 1);
     }
     await released();
-  });
+  }, 60_000);
 
   it('a huge bad rate CSV', async () => {
     const bad = ['prefix,destination,rate', ...Array.from({ length: 200_000 }, (_, i) => `${i},"Bad destination ${i}",oops`)].join('\n');
@@ -146,5 +147,5 @@ describe('calls and the API survive export and import abuse', () => {
     expect(r.body.error.details[100]).toBe('... and 199900 more errors (not listed)');
     // The demo table was not touched: calls are still rated.
     await callAndBill();
-  });
+  }, 60_000);
 });
