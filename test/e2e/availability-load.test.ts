@@ -148,4 +148,16 @@ describe('calls and the API survive export and import abuse', () => {
     // The demo table was not touched: calls are still rated.
     await callAndBill();
   }, 60_000);
+
+  it('SIGTERM (service.stop) does not wait on a stalled export', async () => {
+    h.service.pools.bulk.stallMs = 600_000; // the export alone would hold on for 10 minutes
+    const stalled = await rawGet(port, '/v1/rates/big/export', auth(), { stall: true });
+    expect(stalled.status).toBe(200);
+    expect(h.service.pools.bulk.gate.stats.running).toBe(1);
+    const t0 = Date.now();
+    await h.service.stop(2_000);
+    expect(Date.now() - t0).toBeLessThan(10_000);
+    expect(await openTransactions(h.db.pool, dbName)).toBe(0);
+    stalled.socket.destroy();
+  }, 60_000);
 });
