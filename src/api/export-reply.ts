@@ -61,6 +61,10 @@ export function sendExport(reply: FastifyReply, ctx: AdminContext, spec: ExportS
       res.once('close', () => socket.setTimeout(0));
     };
 
+    // A client that leaves while queued gives its place up at once.
+    const left = new AbortController();
+    const onLeft = () => left.abort();
+    res.once('close', onLeft);
     const job = withBulk(ctx, async (bulkCtx, closing) => {
       const ac = new AbortController();
       const stop = (why: string) => {
@@ -94,8 +98,8 @@ export function sendExport(reply: FastifyReply, ctx: AdminContext, spec: ExportS
         res.off('close', onResClose);
         closing?.removeEventListener('abort', onClosing);
       }
-    });
-    job.catch((err: unknown) => {
+    }, left.signal);
+    job.finally(() => res.off('close', onLeft)).catch((err: unknown) => {
       if (!started) reject(err as Error);
     });
   });

@@ -53,11 +53,13 @@ export class BulkGate {
 
   /**
    * Runs fn once a slot is free. Refuses with BusyError when the queue is full or the wait times out; the slot is
-   * held until fn's promise settles. `signal` fires when the gate closes.
+   * held until fn's promise settles. `signal` fires when the gate closes. `gone` (the client left) takes a job out
+   * of the queue at once, so abandoned requests do not keep others out.
    */
-  async run<T>(fn: (signal: AbortSignal) => Promise<T>): Promise<T> {
-    await this.acquire();
+  async run<T>(fn: (signal: AbortSignal) => Promise<T>, gone?: AbortSignal): Promise<T> {
+    await this.acquire(gone);
     const ac = new AbortController();
+    if (this.closed) ac.abort(new Error('the service is shutting down')); // closed while the slot was handed over
     this.active.add(ac);
     try {
       return await fn(ac.signal);
@@ -81,7 +83,8 @@ export class BulkGate {
     return new BusyError(`${why}: try again in ${this.retryAfterSec} s`, this.retryAfterSec);
   }
 
-  private acquire(): Promise<void> {
+  private acquire(gone?: AbortSignal): Promise<void> {
+    if (gone?.aborted) return Promise.reject(this.busy('the client went away'));
     if (this.closed) return Promise.reject(this.busy('the service is shutting down'));
     if (this.running < this.limits.slots) {
       this.running++;
@@ -91,15 +94,23 @@ export class BulkGate {
       return Promise.reject(this.busy(`too many exports, imports and reports at once (${this.running} running, ${this.waiting.length} waiting)`));
     }
     return new Promise<void>((resolve, reject) => {
-      const w: Waiter = {
-        resolve,
-        reject,
-        timer: setTimeout(() => {
-          const i = this.waiting.indexOf(w);
-          if (i >= 0) this.waiting.splice(i, 1);
-          reject(this.busy(`no bulk capacity freed up within ${Math.round(this.limits.queueWaitMs / 1000)} s`));
-        }, this.limits.queueWaitMs),
+      const leave = (err: Error) => {
+        const i = this.waiting.indexOf(w);
+        if (i >= 0) this.waiting.splice(i, 1);
+        clearTimeout(w.timer);
+        gone?.removeEventListener('abort', onGone);
+        reject(err);
       };
+      const onGone = () => leave(this.busy('the client went away'));
+      const w: Waiter = {
+        resolve: () => {
+          gone?.removeEventListener('abort', onGone);
+          resolve();
+        },
+        reject: leave,
+        timer: setTimeout(() => leave(this.busy(`no bulk capacity freed up within ${Math.round(this.limits.queueWaitMs / 1000)} s`)), this.limits.queueWaitMs),
+      };
+      gone?.addEventListener('abort', onGone, { once: true });
       this.waiting.push(w);
     });
   }
@@ -127,10 +138,14 @@ export interface BulkWork {
  * Runs a bulk operation behind the gate on the bulk pool (the context it gets uses that pool), or directly where
  * there is no gate (the CLI is a process of its own).
  */
-export function withBulk<T>(ctx: AdminContext, fn: (bulkCtx: AdminContext, signal?: AbortSignal) => Promise<T>): Promise<T> {
+export function withBulk<T>(
+  ctx: AdminContext,
+  fn: (bulkCtx: AdminContext, signal?: AbortSignal) => Promise<T>,
+  gone?: AbortSignal,
+): Promise<T> {
   const bulk = ctx.bulk;
   if (!bulk) return fn(ctx);
-  return bulk.gate.run((signal) => fn({ ...ctx, pool: bulk.pool }, signal));
+  return bulk.gate.run((signal) => fn({ ...ctx, pool: bulk.pool }, signal), gone);
 }
 
 /** Limits of a gate nobody configured (tests, an API mounted on its own). */
