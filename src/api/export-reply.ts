@@ -87,7 +87,7 @@ export function sendExport(reply: FastifyReply, ctx: AdminContext, spec: ExportS
       try {
         await spec.run(bulkCtx, out, { signal: ac.signal, stallMs: ctx.bulk?.stallMs ?? 0 });
         begin(out);
-        out.end();
+        if (!out.writableEnded) out.end(); // (the XLSX writer ends it itself)
         lingerAtMost(ctx.bulk?.stallMs ?? 0);
       } catch (err) {
         if (!started) throw err;
