@@ -13,6 +13,7 @@ const BENCHES: Record<string, { file: string; fn: string; what: string }> = {
   cards: { file: './cards.ts', fn: 'benchCards', what: 'card generation and export (issue 5)' },
   startup: { file: './startup.ts', fn: 'benchStartup', what: 'serve start-up and idle memory: tsx vs compiled dist/ (issue 14)' },
   grid: { file: './grid.ts', fn: 'benchGrid', what: "the console's card grid page over 1,000,000 cards (issue 10; BENCH_GRID_CARDS to change)" },
+  bulk: { file: './bulk.ts', fn: 'benchBulk', what: 'rate export, bad rate CSV, per-table rate reload (issue 13)' },
 };
 
 const child = process.argv[2] === '--child';

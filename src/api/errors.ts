@@ -1,6 +1,8 @@
 import { STATUS_CODES } from 'node:http';
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
 import { AdminError } from '../store/admin/errors.ts';
+import { BusyError } from '../store/bulk.ts';
+import { ExportAbortedError } from '../store/admin/export-stream.ts';
 import { MoneyFormatError } from '../money/money.ts';
 
 /** Every error answer has the same body: { error: { code, message, details? } }. */
@@ -14,11 +16,23 @@ export const errorBody = (code: string, message: string, details?: string[]): Er
 
 export function apiErrorHandler(err: FastifyError | Error, req: FastifyRequest, reply: FastifyReply): void {
   if (err instanceof AdminError) {
+    if (err instanceof BusyError) reply.header('retry-after', String(err.retryAfterSec));
     reply.code(err.httpStatus).send(errorBody(err.code, err.message, err.details));
     return;
   }
   if (err instanceof MoneyFormatError) {
     reply.code(400).send(errorBody('INVALID_INPUT', err.message));
+    return;
+  }
+  if (err instanceof ExportAbortedError) {
+    // An export stopped before its first byte: the client left (nobody reads this) or the service is stopping.
+    req.log.info({ reason: err.message }, 'export stopped before it started');
+    reply.code(503).header('retry-after', '5').send(errorBody('BUSY', `${err.message}: try again in 5 s`));
+    return;
+  }
+  if (/timeout exceeded when trying to connect/.test(err.message)) {
+    // Every database connection of this kind of request is busy: a transient overload, not a bug.
+    reply.code(503).header('retry-after', '5').send(errorBody('BUSY', 'the service is busy: try again in 5 s'));
     return;
   }
   const status = (err as FastifyError).statusCode ?? 500;
@@ -27,7 +41,7 @@ export function apiErrorHandler(err: FastifyError | Error, req: FastifyRequest, 
     return;
   }
   if (status >= 400 && status < 500) {
-    const code = status === 415 ? 'UNSUPPORTED_MEDIA_TYPE' : status === 413 ? 'PAYLOAD_TOO_LARGE' : status === 404 ? 'NOT_FOUND' : 'INVALID_INPUT';
+    const code = status === 415 ? 'UNSUPPORTED_MEDIA_TYPE' : status === 413 ? 'PAYLOAD_TOO_LARGE' : status === 408 ? 'REQUEST_TIMEOUT' : status === 404 ? 'NOT_FOUND' : 'INVALID_INPUT';
     reply.code(status).send(errorBody(code, err.message));
     return;
   }

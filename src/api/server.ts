@@ -22,6 +22,7 @@ import { registerSelfcareRoutes } from './routes/selfcare.ts';
 import { registerOpsRoutes, type OpsRouteOptions } from './routes/ops.ts';
 import { registerCdrRoute } from './routes/cdr.ts';
 import { registerCallsRoutes } from './routes/calls.ts';
+import { BulkGate, DEFAULT_BULK_LIMITS, limitedBody, type BulkWork } from '../store/bulk.ts';
 
 export interface ApiOptions {
   pool: Pool;
@@ -49,6 +50,8 @@ export interface ApiOptions {
   console?: Partial<ConsoleAuthOptions>;
   /** The built console (default dist/web); false: no console, API only. */
   webRoot?: string | false;
+  /** Exports, imports and reports: their own pool behind a bounded gate (default: a small gate on `pool`). */
+  bulk?: BulkWork;
 }
 
 /**
@@ -67,7 +70,10 @@ export function buildApi(opts: ApiOptions): FastifyInstance {
   app.decorateRequest('actor', null);
   const onBalanceChange: OnBalanceChange | undefined =
     opts.onBalanceChange ?? (opts.live ? async (cardId, snap) => void (await opts.live!.load(cardId, snap)) : undefined);
-  const ctx: AdminContext = { pool: opts.pool, pinKeys: opts.pinKeys, ...(onBalanceChange && { onBalanceChange }) };
+  const bulk: BulkWork = opts.bulk ?? { pool: opts.pool, gate: new BulkGate(DEFAULT_BULK_LIMITS), stallMs: 60_000 };
+  const ctx: AdminContext = { pool: opts.pool, pinKeys: opts.pinKeys, bulk, ...(onBalanceChange && { onBalanceChange }) };
+  // Shutdown never waits on an export: running ones are cut, queued ones refused.
+  app.addHook('preClose', async () => bulk.gate.close());
 
   // The zod schemas validate inside the handlers (shared with the CLI); route schemas are documentation only.
   app.setValidatorCompiler(() => (data) => ({ value: data }));
@@ -97,7 +103,15 @@ export function buildApi(opts: ApiOptions): FastifyInstance {
 
   app.register(
     async (v1) => {
-      v1.addContentTypeParser(['text/csv', 'text/plain'], { parseAs: 'string' }, (_req, body, done) => done(null, body));
+      // CSV bodies (rate imports) are read as a stream by the handler, in bounded memory.
+      const limit = opts.bodyLimit ?? 50 * 1024 * 1024;
+      v1.addContentTypeParser(['text/csv', 'text/plain'], (req, payload, done) => {
+        try {
+          done(null, limitedBody(payload, limit, req.headers['content-length'], bulk.stallMs));
+        } catch (err) {
+          done(err as Error, undefined);
+        }
+      });
       v1.addHook('onRequest', v1Authenticate(ctx, consoleAuth));
       registerInputGuards(v1);
       registerAuditHook(v1, ctx);

@@ -3,6 +3,7 @@ import type { Logger } from 'pino';
 import { buildApi } from '../api/server.ts';
 import type { LiveBalanceStore } from '../live/live-balance.ts';
 import type { Pool } from '../store/db.ts';
+import type { BulkWork } from '../store/bulk.ts';
 import type { PinKeys } from '../store/pin.ts';
 import type { OpsRouteOptions } from '../api/routes/ops.ts';
 import { countIgnoredCdr } from '../metrics/index.ts';
@@ -27,6 +28,9 @@ export interface HttpServer {
  */
 export async function buildHttp(deps: {
   pool: Pool;
+  /** The API's own pool (default: pool); exports, imports and reports use `bulk`. */
+  apiPool?: Pool;
+  bulk?: BulkWork;
   pinKeys: PinKeys;
   live: LiveBalanceStore;
   logger: Logger;
@@ -55,7 +59,8 @@ export async function buildHttp(deps: {
   const ownListener = deps.cdr?.ownListener === true;
   const cdrApp = ownListener ? buildCdrApp(deps.logger, { handler: onJsonCdr, credentials: deps.cdr?.credentials }) : undefined;
   const app = buildApi({
-    pool: deps.pool,
+    pool: deps.apiPool ?? deps.pool,
+    ...(deps.bulk && { bulk: deps.bulk }),
     pinKeys: deps.pinKeys,
     logger: deps.logger,
     live: deps.live,

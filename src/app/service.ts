@@ -14,6 +14,7 @@ import { MemoryLiveBalance } from '../live/memory-live.ts';
 import { RedisLiveBalance } from '../live/redis-live.ts';
 import type { LiveBalanceStore } from '../live/live-balance.ts';
 import { createPool, type Pool } from '../store/db.ts';
+import { BulkGate, type BulkWork } from '../store/bulk.ts';
 import { embeddedDataDir, startEmbeddedPostgres, type EmbeddedPostgres } from '../store/embedded.ts';
 import { migrate } from '../store/migrate.ts';
 import { derivePinKeys, type PinKeys } from '../store/pin.ts';
@@ -50,7 +51,9 @@ export interface ServiceOptions {
 export interface Service {
   config: Config;
   logger: Logger;
+  /** The call-handling pool (flow, CDR debit, reservations, the rate cache). */
   pool: Pool;
+  pools: { calls: Pool; api: Pool; bulk: BulkWork };
   live: LiveBalanceStore;
   rates: RateCache;
   services: CcardCallServices;
@@ -88,8 +91,24 @@ export async function startService(opts: ServiceOptions = {}): Promise<Service> 
       cleanups.push(() => embedded!.stop());
       databaseUrl = embedded.url;
     }
-    const pool = createPool(databaseUrl, embedded ? 8 : 20);
+    // Three pools, so that no HTTP client can take a connection a phone call needs (docs/design.md, "Pools").
+    const sizes = poolSizes(config);
+    const pool = createPool(databaseUrl, sizes.calls);
     cleanups.push(() => pool.end());
+    const apiPool = createPool(databaseUrl, sizes.api);
+    cleanups.push(() => apiPool.end());
+    // Belt and braces: PostgreSQL itself ends a bulk transaction left idle well past the stall bound.
+    const bulkPool = createPool(
+      databaseUrl,
+      sizes.bulk,
+      embedded ? {} : { idle_in_transaction_session_timeout: config.CCARD_EXPORT_STALL_MS + 60_000 },
+    );
+    cleanups.push(() => bulkPool.end());
+    const bulk: BulkWork = {
+      pool: bulkPool,
+      gate: new BulkGate({ slots: sizes.bulk, queue: config.CCARD_BULK_QUEUE, queueWaitMs: config.CCARD_BULK_QUEUE_WAIT_MS }),
+      stallMs: config.CCARD_EXPORT_STALL_MS,
+    };
     const applied = await migrate(pool);
     if (applied.length) logger.info({ applied }, 'migrations applied');
 
@@ -157,7 +176,7 @@ export async function startService(opts: ServiceOptions = {}): Promise<Service> 
     const readiness = createReadiness({ pool, redis, draining: () => draining });
     const unbindMetrics = bindMetricSources({ pool, isReady: async () => (await readiness()).ready, ...opts.metrics });
     cleanups.push(async () => unbindMetrics());
-    const http: HttpServer = await buildHttp({ pool, pinKeys, live, logger, services, config, cdr, ops: { readiness, metricsToken: config.CCARD_METRICS_TOKEN } });
+    const http: HttpServer = await buildHttp({ pool, apiPool, bulk, pinKeys, live, logger, services, config, cdr, ops: { readiness, metricsToken: config.CCARD_METRICS_TOKEN } });
     cleanups.push(() => http.close());
     const httpAddr = await http.listen(config.CCARD_HTTP_HOST, opts.httpPort ?? config.CCARD_HTTP_PORT);
     const cdrAddr = cdrPort === undefined ? undefined : await http.listenCdr(config.CCARD_CDR_HOST ?? config.CCARD_HTTP_HOST, cdrPort);
@@ -165,9 +184,9 @@ export async function startService(opts: ServiceOptions = {}): Promise<Service> 
     if (opts.scheduler !== false) {
       const tick = async () => {
         try {
-          const m = await chargeMaintenance(pool, new Date(), live);
+          const m = await chargeMaintenance(apiPool, new Date(), live);
           // Cards past their expiry show status 'expired' (the call flow refuses them whether or not this ran).
-          const expiredCards = (await expireCards(pool, new Date())).length;
+          const expiredCards = (await expireCards(apiPool, new Date())).length;
           const overdue = await services.closeOverdueCalls();
           if (m.charges || expiredCards || overdue) logger.info({ maintenance: m, expiredCards, overdueCalls: overdue }, 'scheduler ran');
         } catch (err) {
@@ -210,6 +229,7 @@ export async function startService(opts: ServiceOptions = {}): Promise<Service> 
       config,
       logger,
       pool,
+      pools: { calls: pool, api: apiPool, bulk },
       live,
       rates,
       services,
@@ -233,6 +253,19 @@ export async function startService(opts: ServiceOptions = {}): Promise<Service> 
     await cleanup();
     throw err;
   }
+}
+
+/**
+ * Connections per pool: calls (flow, CDR debit, reservations; one is the rate cache's LISTEN), the API
+ * (interactive requests, self-care, the scheduler) and bulk (exports, imports, reports; also its gate's slots).
+ * The embedded PGlite has one backend behind a 16-connection socket server: small pools keep it working.
+ */
+export function poolSizes(config: Config): { calls: number; api: number; bulk: number } {
+  return {
+    calls: config.CCARD_DB_POOL_CALLS ?? (config.embedded ? 4 : 10),
+    api: config.CCARD_DB_POOL_API ?? (config.embedded ? 2 : 5),
+    bulk: config.CCARD_DB_POOL_BULK ?? (config.embedded ? 1 : 3),
+  };
 }
 
 /** `ccard serve` / `npm start`: runs until SIGINT or SIGTERM, then drains the calls in progress. */

@@ -51,23 +51,34 @@ export interface RateCsvIssue {
 
 export type RateImportErrorCode = 'RATE_CSV_INVALID' | 'RATE_TABLE_MISMATCH';
 
-/** A rate import that changed nothing. `issues` lists every problem found (for RATE_CSV_INVALID: every bad line). */
+/** At most this many problems are listed; the rest are only counted. */
+export const MAX_LISTED_ISSUES = 100;
+
+/**
+ * A rate import that changed nothing. `issues` lists the first problems found (for RATE_CSV_INVALID: the first
+ * MAX_LISTED_ISSUES bad lines); `moreIssues` counts the ones not listed.
+ */
 export class RateImportError extends Error {
   readonly code: RateImportErrorCode;
   readonly issues: readonly RateCsvIssue[];
+  readonly moreIssues: number;
 
-  constructor(code: RateImportErrorCode, issues: RateCsvIssue[], summary?: string) {
+  constructor(code: RateImportErrorCode, issues: RateCsvIssue[], summary?: string, moreIssues = 0) {
+    const total = issues.length + moreIssues;
     const shown = issues.slice(0, 20).map(formatIssue);
-    const more = issues.length > shown.length ? `; ... ${issues.length - shown.length} more` : '';
-    super(summary ?? `rate CSV rejected, nothing imported (${issues.length} error${issues.length === 1 ? '' : 's'}): ${shown.join('; ')}${more}`);
+    const more = total > shown.length ? `; ... ${total - shown.length} more` : '';
+    super(summary ?? `rate CSV rejected, nothing imported (${total} error${total === 1 ? '' : 's'}): ${shown.join('; ')}${more}`);
     this.name = 'RateImportError';
     this.code = code;
     this.issues = issues;
+    this.moreIssues = moreIssues;
   }
 
-  /** "line 7: rate 'abc' is not a decimal number", one per issue. */
+  /** "line 7: rate 'abc' is not a decimal number", one per listed issue, then "... and N more errors". */
   get errors(): string[] {
-    return this.issues.map(formatIssue);
+    const lines = this.issues.map(formatIssue);
+    if (this.moreIssues > 0) lines.push(`... and ${this.moreIssues} more error${this.moreIssues === 1 ? '' : 's'} (not listed)`);
+    return lines;
   }
 }
 
@@ -78,15 +89,81 @@ function formatIssue(issue: RateCsvIssue): string {
 export type RateCsvInput = string | Uint8Array | NodeJS.ReadableStream | AsyncIterable<string | Uint8Array>;
 
 /**
- * Parses and validates a whole rate CSV. Every line is checked and every problem collected; if there is any,
- * throws RateImportError('RATE_CSV_INVALID') listing them all, so a bad file can never be half imported.
+ * Parses and validates a whole rate CSV into memory. Every line is checked; if any is bad, throws
+ * RateImportError('RATE_CSV_INVALID') listing the first MAX_LISTED_ISSUES problems and counting the rest, so a
+ * bad file can never be half imported. For files of any size use readRatesCsv (batches, bounded memory).
  */
 export async function parseRatesCsv(input: RateCsvInput): Promise<RateCsvRow[]> {
-  const issues: RateCsvIssue[] = [];
   const rows: RateCsvRow[] = [];
   const seen = new Map<string, number>();
+  const r = await readRatesCsv(
+    input,
+    (batch) => {
+      for (const row of batch) rows.push(row);
+    },
+    {
+      duplicate: (row) => {
+        const key = `${row.prefix}|${row.effectiveFrom ? row.effectiveFrom.toISOString() : ''}`;
+        const first = seen.get(key);
+        if (first === undefined) seen.set(key, row.line);
+        return first;
+      },
+    },
+  );
+  if (r.issues.length > 0) throw new RateImportError('RATE_CSV_INVALID', r.issues, undefined, r.moreIssues);
+  return rows;
+}
+
+/** The message for a row that repeats (prefix, effective_from) of an earlier line. */
+export function duplicateMessage(row: Pick<RateCsvRow, 'prefix' | 'effectiveFrom'>, firstLine: number): string {
+  return `duplicate of line ${firstLine}: prefix ${row.prefix} with the same effective_from (${row.effectiveFrom ? row.effectiveFrom.toISOString() : 'empty'})`;
+}
+
+export interface ReadRatesOptions {
+  /** Valid rows per onRows call (default 5000). */
+  batchSize?: number;
+  /** Problems listed before the rest are only counted (default MAX_LISTED_ISSUES). */
+  maxIssues?: number;
+  /** The line of an earlier row with the same (prefix, effective_from), if any; omit to check elsewhere (SQL). */
+  duplicate?: (row: RateCsvRow) => number | undefined;
+}
+
+export interface ReadRatesResult {
+  /** Valid rows handed to onRows. */
+  rows: number;
+  /** The first problems, by line. */
+  issues: RateCsvIssue[];
+  /** Problems found beyond the listed ones. */
+  moreIssues: number;
+}
+
+/** Records between two yields to the event loop: parsing a big file never freezes calls and requests. */
+const YIELD_EVERY = 2_000;
+/** A string or buffer input is fed to the parser in pieces of this size (one piece is parsed synchronously). */
+const PIECE = 64 * 1024;
+
+/**
+ * Reads a rate CSV incrementally: valid rows go to `onRows` in batches (which may await, e.g. to insert them),
+ * problems are collected up to opts.maxIssues and counted beyond. Memory stays bounded by one batch plus the
+ * listed problems whatever the size of the file, and the parser yields to the event loop as it goes.
+ */
+export async function readRatesCsv(
+  input: RateCsvInput,
+  onRows: (rows: RateCsvRow[]) => Promise<void> | void,
+  opts: ReadRatesOptions = {},
+): Promise<ReadRatesResult> {
+  const { batchSize = 5_000, maxIssues = MAX_LISTED_ISSUES } = opts;
+  const issues: RateCsvIssue[] = [];
+  let moreIssues = 0;
+  const note: IssueSink = (line, message) => {
+    if (issues.length < maxIssues) issues.push({ line, message });
+    else moreIssues++;
+  };
+  let batch: RateCsvRow[] = [];
+  let rows = 0;
   let columns: (RateCsvColumn | undefined)[] | undefined;
   let headerOk = false;
+  let sinceYield = 0;
 
   const parser = parse({
     bom: true,
@@ -96,58 +173,75 @@ export async function parseRatesCsv(input: RateCsvInput): Promise<RateCsvRow[]> 
     raw: true,
     on_skip: (err: CsvError | undefined, raw: string | undefined) => {
       // err.lines is where the parser gave up; report the line where the broken record starts.
-      if (err) issues.push({ line: errorLine(err) - (raw ? lineBreaks([raw.replace(/[\r\n]+$/, '')]) : 0), message: csvMessage(err) });
+      if (err) note(errorLine(err) - (raw ? lineBreaks([raw.replace(/[\r\n]+$/, '')]) : 0), csvMessage(err));
       return undefined;
     },
   });
-  const source = typeof input === 'string' || input instanceof Uint8Array ? Readable.from([input]) : Readable.from(input);
-  const feeding = pipeline(source, parser);
+  const feeding = pipeline(pieces(input), parser);
 
   try {
     for await (const item of parser as AsyncIterable<{ record: string[]; info: { lines: number } }>) {
+      if (++sinceYield >= YIELD_EVERY) {
+        sinceYield = 0;
+        await new Promise((r) => setImmediate(r));
+      }
       const { record } = item;
       const line = item.info.lines - lineBreaks(record);
       if (columns === undefined) {
         columns = [];
-        headerOk = readHeader(record, columns, issues, line);
+        headerOk = readHeader(record, columns, note, line);
         continue;
       }
       if (record.every((f) => f.trim() === '')) continue; // empty (or all-empty) lines, e.g. trailing ones
       if (!headerOk) continue;
       if (record.length !== columns.length) {
-        issues.push({ line, message: `expected ${columns.length} fields (as in the header), got ${record.length}` });
+        note(line, `expected ${columns.length} fields (as in the header), got ${record.length}`);
         continue;
       }
-      const row = readRow(record, columns, line, issues);
+      const row = readRow(record, columns, line, note);
       if (!row) continue;
-      const key = `${row.prefix}|${row.effectiveFrom ? row.effectiveFrom.toISOString() : ''}`;
-      const first = seen.get(key);
+      const first = opts.duplicate?.(row);
       if (first !== undefined) {
-        issues.push({
-          line,
-          message: `duplicate of line ${first}: prefix ${row.prefix} with the same effective_from (${row.effectiveFrom ? row.effectiveFrom.toISOString() : 'empty'})`,
-        });
+        note(line, duplicateMessage(row, first));
         continue;
       }
-      seen.set(key, line);
-      rows.push(row);
+      rows++;
+      // Once the file is known to be bad its rows are only checked, no longer handed on.
+      if (issues.length > 0) continue;
+      batch.push(row);
+      if (batch.length >= batchSize) {
+        const full = batch;
+        batch = [];
+        await onRows(full);
+      }
     }
     await feeding;
   } catch (err) {
     await feeding.catch(() => {});
     const csvErr = err as Partial<CsvError> & Error;
     if (typeof csvErr.code === 'string' && csvErr.code.startsWith('CSV_')) {
-      issues.push({ line: errorLine(csvErr as CsvError), message: csvMessage(csvErr as CsvError) });
+      note(errorLine(csvErr as CsvError), csvMessage(csvErr as CsvError));
     } else {
       throw err;
     }
   }
-  if (columns === undefined) issues.push({ line: 1, message: 'the file is empty: a header row is required' });
-  if (issues.length > 0) {
-    issues.sort((a, b) => a.line - b.line);
-    throw new RateImportError('RATE_CSV_INVALID', issues);
+  if (columns === undefined) note(1, 'the file is empty: a header row is required');
+  if (issues.length === 0 && batch.length > 0) await onRows(batch);
+  issues.sort((a, b) => a.line - b.line);
+  return { rows, issues, moreIssues };
+}
+
+type IssueSink = (line: number, message: string) => void;
+
+function pieces(input: RateCsvInput): Readable {
+  if (typeof input === 'string' || input instanceof Uint8Array) {
+    return Readable.from(
+      (function* () {
+        for (let i = 0; i < input.length; i += PIECE) yield input.slice(i, i + PIECE);
+      })(),
+    );
   }
-  return rows;
+  return Readable.from(input);
 }
 
 function errorLine(err: CsvError): number {
@@ -171,20 +265,21 @@ function lineBreaks(record: string[]): number {
   return n;
 }
 
-function readHeader(record: string[], columns: (RateCsvColumn | undefined)[], issues: RateCsvIssue[], line: number): boolean {
-  const before = issues.length;
+function readHeader(record: string[], columns: (RateCsvColumn | undefined)[], note: IssueSink, line: number): boolean {
+  let ok = true;
+  const bad = (message: string) => {
+    ok = false;
+    note(line, message);
+  };
   const known = new Set<string>(RATE_CSV_COLUMNS);
   const found = new Set<string>();
   for (const raw of record) {
     const name = raw.trim().toLowerCase();
     if (!known.has(name)) {
-      issues.push({
-        line,
-        message: name === '' ? 'empty column name in the header' : `unknown column '${raw.trim()}' (expected: ${RATE_CSV_COLUMNS.join(', ')})`,
-      });
+      bad(name === '' ? 'empty column name in the header' : `unknown column '${raw.trim()}' (expected: ${RATE_CSV_COLUMNS.join(', ')})`);
       columns.push(undefined);
     } else if (found.has(name)) {
-      issues.push({ line, message: `column '${name}' appears twice` });
+      bad(`column '${name}' appears twice`);
       columns.push(undefined);
     } else {
       found.add(name);
@@ -192,19 +287,22 @@ function readHeader(record: string[], columns: (RateCsvColumn | undefined)[], is
     }
   }
   for (const name of REQUIRED) {
-    if (!found.has(name)) issues.push({ line, message: `missing column '${name}'` });
+    if (!found.has(name)) bad(`missing column '${name}'`);
   }
-  return issues.length === before;
+  return ok;
 }
 
-function readRow(record: string[], columns: (RateCsvColumn | undefined)[], line: number, issues: RateCsvIssue[]): RateCsvRow | undefined {
+function readRow(record: string[], columns: (RateCsvColumn | undefined)[], line: number, note: IssueSink): RateCsvRow | undefined {
   const field: Partial<Record<RateCsvColumn, string>> = {};
   for (let i = 0; i < columns.length; i++) {
     const c = columns[i];
     if (c) field[c] = record[i]!.trim();
   }
-  const before = issues.length;
-  const bad = (message: string) => issues.push({ line, message });
+  let ok = true;
+  const bad = (message: string) => {
+    ok = false;
+    note(line, message);
+  };
 
   const prefix = field.prefix ?? '';
   if (!/^[0-9]{1,20}$/.test(prefix)) bad(`prefix '${prefix}' must be 1 to 20 digits`);
@@ -223,7 +321,7 @@ function readRow(record: string[], columns: (RateCsvColumn | undefined)[], line:
   if (effectiveFrom && effectiveTo && effectiveTo.getTime() <= effectiveFrom.getTime()) {
     bad(`effective_to '${field.effective_to}' must be after effective_from '${field.effective_from}'`);
   }
-  if (issues.length !== before) return undefined;
+  if (!ok) return undefined;
   return {
     line,
     prefix,
@@ -316,20 +414,23 @@ export function formatRateAmount(v: Micros, minDecimals = 0): string {
   return keep ? `${whole}.${keep}` : whole!;
 }
 
+/** One rate's cells in RATE_CSV_COLUMNS order (the file export and the streamed export share it). */
+export function rateCsvCells(r: RateCsvRecord, minDecimals = 0): string[] {
+  return [
+    r.prefix,
+    r.destination,
+    formatRateAmount(r.ratePerMin, minDecimals),
+    formatRateAmount(r.connectFee, minDecimals),
+    String(r.initialIncrement),
+    String(r.subsequentIncrement),
+    r.effectiveFrom ? r.effectiveFrom.toISOString() : '',
+    r.effectiveTo ? r.effectiveTo.toISOString() : '',
+  ];
+}
+
 /** Writes rates in the import format (header + one line per rate); parseRatesCsv reads it back exactly. */
 export function formatRatesCsv(rates: Iterable<RateCsvRecord>, minDecimals = 0): string {
   const rows: string[][] = [[...RATE_CSV_COLUMNS]];
-  for (const r of rates) {
-    rows.push(exportRow([
-      r.prefix,
-      r.destination,
-      formatRateAmount(r.ratePerMin, minDecimals),
-      formatRateAmount(r.connectFee, minDecimals),
-      String(r.initialIncrement),
-      String(r.subsequentIncrement),
-      r.effectiveFrom ? r.effectiveFrom.toISOString() : '',
-      r.effectiveTo ? r.effectiveTo.toISOString() : '',
-    ]));
-  }
+  for (const r of rates) rows.push(exportRow(rateCsvCells(r, minDecimals)));
   return stringify(rows, { record_delimiter: '\n' });
 }

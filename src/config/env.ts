@@ -76,6 +76,12 @@ const schema = z.object({
   CCARD_PIN_GUARD_FAILURES: int(1, 100_000).default(20),
   CCARD_PIN_TRUST_SECONDS: int(1, 31_536_000).default(2_592_000),
   CCARD_MAINTENANCE_INTERVAL: int(10, 86_400).default(300),
+  CCARD_DB_POOL_CALLS: int(2, 1000).optional(),
+  CCARD_DB_POOL_API: int(1, 1000).optional(),
+  CCARD_DB_POOL_BULK: int(1, 1000).optional(),
+  CCARD_BULK_QUEUE: int(0, 100_000).default(20),
+  CCARD_BULK_QUEUE_WAIT_MS: int(0, 600_000).default(10_000),
+  CCARD_EXPORT_STALL_MS: int(100, 3_600_000).default(60_000),
   CCARD_WORKERS: z
     .string()
     .regex(/^(\d+|auto)$/, 'must be a whole number or "auto"')

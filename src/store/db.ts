@@ -22,8 +22,8 @@ export function useNamedStatements(enabled: boolean): void {
 }
 export type PoolClient = pg.PoolClient;
 
-export function createPool(connectionString: string, max = 10): pg.Pool {
-  const pool = new pg.Pool({ connectionString, max, connectionTimeoutMillis: 5_000 });
+export function createPool(connectionString: string, max = 10, extra: pg.PoolConfig = {}): pg.Pool {
+  const pool = new pg.Pool({ connectionString, max, connectionTimeoutMillis: 5_000, ...extra });
   // An idle client losing its connection must not crash the process; the next query reconnects.
   pool.on('error', () => {});
   // A client whose query already failed can still emit 'error' (the socket's ECONNRESET after PostgreSQL's FATAL

@@ -1,6 +1,7 @@
 import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
 import { useNamedStatements } from './db.ts';
+import { useHeldCursors } from './admin/cursor.ts';
 import type { AddressInfo } from 'node:net';
 
 /** Where the embedded database lives inside CCARD_DATA_DIR (the service and the CLI must agree). */
@@ -24,6 +25,7 @@ export async function startEmbeddedPostgres(dataDir: string): Promise<EmbeddedPo
   ]);
   await mkdir(dataDir, { recursive: true });
   useNamedStatements(false);
+  useHeldCursors(true);
   const db = await PGlite.create(dataDir);
   const server = new PGLiteSocketServer({ db, host: '127.0.0.1', port: 0, maxConnections: 16 });
   await server.start();

@@ -1,11 +1,17 @@
+import type { Writable } from 'node:stream';
 import type pg from 'pg';
+import { streamCsv, type StreamOptions } from './admin/export-stream.ts';
 import { withTransaction, type Pool, type PoolClient } from './db.ts';
 import type { Rounding } from '../money/money.ts';
 import { PrefixIndex, type RateEntry } from '../billing/prefix-index.ts';
 import type { RateRule } from '../billing/rating.ts';
 import {
+  duplicateMessage,
   formatRatesCsv,
-  parseRatesCsv,
+  MAX_LISTED_ISSUES,
+  rateCsvCells,
+  readRatesCsv,
+  RATE_CSV_COLUMNS,
   RateImportError,
   type RateCsvInput,
   type RateCsvRow,
@@ -48,6 +54,19 @@ export class RateIndex {
 
   static empty(): RateIndex {
     return new RateIndex([], []);
+  }
+
+  /**
+   * A new index with the tables `ids` replaced by what was read for them (a table in `ids` but not in `tables` was
+   * deleted); every other table is shared with this one. A change to one table rebuilds only that table.
+   */
+  withTables(ids: Iterable<string>, tables: Iterable<RateTableInfo>, rates: Iterable<RateEntry>, loadedAt = new Date()): RateIndex {
+    const fresh = new RateIndex(tables, rates, loadedAt);
+    const next = new RateIndex([], [], loadedAt);
+    const replaced = new Set(ids);
+    for (const [id, t] of this.tables) if (!replaced.has(id)) next.tables.set(id, t);
+    for (const [id, t] of fresh.tables) next.tables.set(id, t);
+    return next;
   }
 
   table(tableId: string | bigint): RateTableInfo | undefined {
@@ -174,6 +193,26 @@ export async function loadRateIndex(pool: Pool): Promise<RateIndex> {
   }
 }
 
+/** Reads the given tables and their rates in one consistent snapshot (missing ids: deleted tables). */
+export async function loadRateTables(pool: Pool, ids: string[]): Promise<{ tables: RateTableInfo[]; rates: RateEntry[] }> {
+  const client = await pool.connect();
+  try {
+    await client.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
+    const tables = await client.query<TableRow>(
+      'SELECT id, name, currency, decimals, rounding, min_billable_seconds FROM rate_tables WHERE id = ANY($1::bigint[]) ORDER BY id',
+      [ids],
+    );
+    const rates = await client.query<RateRow>(`SELECT ${RATE_COLUMNS} FROM rates r WHERE r.rate_table_id = ANY($1::bigint[])`, [ids]);
+    await client.query('COMMIT');
+    return { tables: tables.rows.map(tableFromRow), rates: rates.rows.map(rateFromRow) };
+  } catch (err) {
+    await client.query('ROLLBACK').catch(() => {});
+    throw err;
+  } finally {
+    client.release();
+  }
+}
+
 export interface RateCacheOptions {
   pool: Pool;
   /** Quiet time after the last notification before reloading (a bulk import fires several). Default 100 ms. */
@@ -187,8 +226,10 @@ export interface RateCacheOptions {
 
 /**
  * The current RateIndex, kept fresh: LISTENs on ccard_rates_changed on a dedicated connection and reloads
- * (debounced) whenever the trigger fires. If the listening connection drops it reconnects and reloads, since
- * notifications sent meanwhile are lost. A failed reload keeps serving the previous index.
+ * (debounced) whenever the trigger fires: only the tables named in the notifications (their ids), everything when
+ * a notification names none (TRUNCATE, an older trigger). If the listening connection drops it reconnects and
+ * reloads everything, since notifications sent meanwhile are lost. A failed reload keeps serving the previous
+ * index and is retried with the next change.
  */
 export class RateCache {
   private current: RateIndex = RateIndex.empty();
@@ -198,6 +239,9 @@ export class RateCache {
   private loading: Promise<void> | undefined;
   private again = false;
   private running = false;
+  /** What the next reload reads: everything, or these table ids. */
+  private pendingAll = false;
+  private readonly pending = new Set<string>();
   private readonly debounceMs: number;
   private readonly reconnectMs: number;
   /** Incremented on every successful reload. */
@@ -239,8 +283,14 @@ export class RateCache {
     await this.loading?.catch(() => {});
   }
 
-  /** Reloads now (coalescing with a reload already running: one more runs after it). */
+  /** Reloads every table now (coalescing with a reload already running: one more runs after it). */
   reload(): Promise<void> {
+    this.pendingAll = true;
+    return this.refresh();
+  }
+
+  /** Reads what is pending (everything, or some tables) until nothing is. */
+  private refresh(): Promise<void> {
     if (this.loading) {
       this.again = true;
       return this.loading;
@@ -249,7 +299,25 @@ export class RateCache {
       try {
         do {
           this.again = false;
-          const next = await loadRateIndex(this.opts.pool);
+          const all = this.pendingAll;
+          const ids = [...this.pending];
+          this.pendingAll = false;
+          this.pending.clear();
+          if (!all && ids.length === 0) continue;
+          let next: RateIndex;
+          try {
+            if (all) {
+              next = await loadRateIndex(this.opts.pool);
+            } else {
+              const { tables, rates } = await loadRateTables(this.opts.pool, ids);
+              next = this.current.withTables(ids, tables, rates);
+            }
+          } catch (err) {
+            // Not read: stays pending for the next attempt.
+            if (all) this.pendingAll = true;
+            for (const id of ids) this.pending.add(id);
+            throw err;
+          }
           this.current = next;
           this.version++;
           this.opts.onReload?.(next);
@@ -272,7 +340,7 @@ export class RateCache {
     };
     client.on('error', onError);
     client.on('notification', (msg) => {
-      if (msg.channel === RATES_CHANNEL) this.schedule();
+      if (msg.channel === RATES_CHANNEL) this.schedule(msg.payload);
     });
     try {
       await client.query(`LISTEN ${RATES_CHANNEL}`);
@@ -283,12 +351,15 @@ export class RateCache {
     this.listener = client;
   }
 
-  private schedule(): void {
+  /** A notification: its payload is the id of the table that changed; none means every table. */
+  private schedule(payload: string | undefined): void {
     if (!this.running) return;
+    if (payload && /^\d+$/.test(payload)) this.pending.add(payload);
+    else this.pendingAll = true;
     clearTimeout(this.timer);
     this.timer = setTimeout(() => {
       this.timer = undefined;
-      this.reload().catch((err) => this.opts.onError?.(err));
+      this.refresh().catch((err) => this.opts.onError?.(err));
     }, this.debounceMs);
   }
 
@@ -327,12 +398,12 @@ export interface ImportRatesResult {
   deleted: number;
 }
 
-const BATCH = 5_000;
-
 /**
- * Imports a rate CSV into the table named `tableName` in ONE transaction: the whole file is parsed and validated
- * first (any bad line: RateImportError RATE_CSV_INVALID, nothing touched), then the table is created if missing and
- * its rates replaced (or merged). Concurrent imports into the same table are serialized by a row lock.
+ * Imports a rate CSV into the table named `tableName` in ONE transaction, in bounded memory whatever the size of
+ * the file: rows are validated as they are read and staged in batches in a temporary table; duplicates of
+ * (prefix, effective_from) are found there. Any bad line: RateImportError RATE_CSV_INVALID (the first 100 listed,
+ * the rest counted) and nothing is touched. Then the table is created if missing and its rates replaced (or
+ * merged) from the staged rows. Concurrent imports into the same table are serialized by a row lock.
  */
 export async function importRates(
   pool: Pool,
@@ -340,34 +411,56 @@ export async function importRates(
   csv: RateCsvInput,
   opts: ImportRatesOptions = {},
 ): Promise<ImportRatesResult> {
-  const rows = await parseRatesCsv(csv);
   return withTransaction(pool, async (c) => {
+    await c.query(`CREATE TEMP TABLE rate_import (line int NOT NULL, prefix text NOT NULL, destination text NOT NULL,
+      rate bigint NOT NULL, fee bigint NOT NULL, ini int NOT NULL, sub int NOT NULL, efrom timestamptz, eto timestamptz)
+      ON COMMIT DROP`);
+    const read = await readRatesCsv(csv, async (batch) => {
+      await c.query(`INSERT INTO rate_import SELECT * FROM unnest($1::int[], ${STAGE_COLUMNS})`, [batch.map((r) => r.line), ...columnsOf(batch)]);
+    });
+    if (read.issues.length > 0) throw new RateImportError('RATE_CSV_INVALID', read.issues, undefined, read.moreIssues);
+    const dups = await c.query<{ line: number; prefix: string; efrom: Date | null; first: number; n: bigint }>(
+      `SELECT line, prefix, efrom, first, count(*) OVER () AS n FROM (
+         SELECT line, prefix, efrom, min(line) OVER (PARTITION BY prefix, efrom) AS first FROM rate_import) d
+       WHERE line <> first ORDER BY line LIMIT ${MAX_LISTED_ISSUES}`,
+    );
+    if (dups.rows.length > 0) {
+      const issues = dups.rows.map((d) => ({ line: d.line, message: duplicateMessage({ prefix: d.prefix, effectiveFrom: d.efrom }, d.first) }));
+      throw new RateImportError('RATE_CSV_INVALID', issues, undefined, Number(dups.rows[0]!.n) - issues.length);
+    }
+
     const { id: tableId, created } = await ensureTable(c, tableName, opts);
+    const cols = 'prefix, destination, rate_per_min_micros, connect_fee_micros, initial_increment, subsequent_increment, effective_from, effective_to';
     let inserted = 0;
     let updated = 0;
     let deleted = 0;
     if ((opts.mode ?? 'replace') === 'replace') {
       deleted = (await c.query('DELETE FROM rates WHERE rate_table_id = $1', [tableId])).rowCount ?? 0;
-      for (let i = 0; i < rows.length; i += BATCH) inserted += await insertBatch(c, tableId, rows.slice(i, i + BATCH));
+      inserted = (await c.query(`INSERT INTO rates (rate_table_id, ${cols}) SELECT $1, ${STAGED} FROM rate_import n ORDER BY n.line`, [tableId])).rowCount ?? 0;
     } else {
-      for (let i = 0; i < rows.length; i += BATCH) {
-        const batch = rows.slice(i, i + BATCH);
-        const r = await c.query(
-          `UPDATE rates r SET destination = n.destination, rate_per_min_micros = n.rate, connect_fee_micros = n.fee,
-             initial_increment = n.ini, subsequent_increment = n.sub, effective_to = n.eto
-           FROM ${UNNEST} AS n(prefix, destination, rate, fee, ini, sub, efrom, eto)
-           WHERE r.rate_table_id = $1 AND r.prefix = n.prefix AND r.effective_from IS NOT DISTINCT FROM n.efrom`,
-          [tableId, ...columnsOf(batch)],
-        );
-        updated += r.rowCount ?? 0;
-        inserted += await insertBatch(c, tableId, batch, true);
-      }
+      const u = await c.query(
+        `UPDATE rates r SET destination = n.destination, rate_per_min_micros = n.rate, connect_fee_micros = n.fee,
+           initial_increment = n.ini, subsequent_increment = n.sub, effective_to = n.eto
+         FROM rate_import n
+         WHERE r.rate_table_id = $1 AND r.prefix = n.prefix AND r.effective_from IS NOT DISTINCT FROM n.efrom`,
+        [tableId],
+      );
+      updated = u.rowCount ?? 0;
+      const i = await c.query(
+        `INSERT INTO rates (rate_table_id, ${cols}) SELECT $1, ${STAGED} FROM rate_import n
+         WHERE NOT EXISTS (SELECT 1 FROM rates r WHERE r.rate_table_id = $1 AND r.prefix = n.prefix
+           AND r.effective_from IS NOT DISTINCT FROM n.efrom)
+         ORDER BY n.line`,
+        [tableId],
+      );
+      inserted = i.rowCount ?? 0;
     }
-    return { tableId, created, rows: rows.length, inserted, updated, deleted };
+    return { tableId, created, rows: read.rows, inserted, updated, deleted };
   });
 }
 
-const UNNEST = `unnest($2::text[], $3::text[], $4::bigint[], $5::bigint[], $6::int[], $7::int[], $8::timestamptz[], $9::timestamptz[])`;
+const STAGE_COLUMNS = `$2::text[], $3::text[], $4::bigint[], $5::bigint[], $6::int[], $7::int[], $8::timestamptz[], $9::timestamptz[]`;
+const STAGED = 'n.prefix, n.destination, n.rate, n.fee, n.ini, n.sub, n.efrom, n.eto';
 
 function columnsOf(rows: RateCsvRow[]): unknown[] {
   return [
@@ -380,22 +473,6 @@ function columnsOf(rows: RateCsvRow[]): unknown[] {
     rows.map((r) => r.effectiveFrom?.toISOString() ?? null),
     rows.map((r) => r.effectiveTo?.toISOString() ?? null),
   ];
-}
-
-async function insertBatch(c: PoolClient, tableId: string, rows: RateCsvRow[], onlyNew = false): Promise<number> {
-  const r = await c.query(
-    `INSERT INTO rates (rate_table_id, prefix, destination, rate_per_min_micros, connect_fee_micros,
-       initial_increment, subsequent_increment, effective_from, effective_to)
-     SELECT $1, n.* FROM ${UNNEST} AS n(prefix, destination, rate, fee, ini, sub, efrom, eto)
-     ${
-       onlyNew
-         ? `WHERE NOT EXISTS (SELECT 1 FROM rates r WHERE r.rate_table_id = $1 AND r.prefix = n.prefix
-              AND r.effective_from IS NOT DISTINCT FROM n.efrom)`
-         : ''
-     }`,
-    [tableId, ...columnsOf(rows)],
-  );
-  return r.rowCount ?? 0;
 }
 
 async function ensureTable(c: PoolClient, name: string, opts: ImportRatesOptions): Promise<{ id: string; created: boolean }> {
@@ -457,6 +534,26 @@ export async function listRates(db: Queryable, tableName: string, opts: ListRate
     [tableName, opts.prefix ?? null, opts.limit ?? null, opts.offset ?? 0],
   );
   return r.rows.map(rateFromRow);
+}
+
+/**
+ * Streams a table's rates as CSV in the import format through a cursor (constant memory; the same text as
+ * exportRates). Unknown table: RangeError. See streamCsv for how it stops when the reader goes away.
+ */
+export async function streamRates(pool: Pool, tableName: string, out: Writable, opts: StreamOptions = {}): Promise<number> {
+  const table = await getRateTable(pool, tableName);
+  if (!table) throw new RangeError(`no rate table named "${tableName}"`);
+  return streamCsv<RateRow>(
+    pool,
+    out,
+    {
+      sql: `SELECT ${RATE_COLUMNS} FROM rates r WHERE r.rate_table_id = $1 ORDER BY r.prefix, r.effective_from NULLS FIRST, r.id`,
+      params: [table.id],
+      header: RATE_CSV_COLUMNS,
+      cells: (r) => rateCsvCells(rateFromRow(r), table.decimals),
+    },
+    opts,
+  );
 }
 
 /** The table's rates as CSV in the import format (amounts exact to the micro). Unknown table: RangeError. */

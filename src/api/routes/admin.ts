@@ -1,4 +1,4 @@
-import { PassThrough } from 'node:stream';
+import { PassThrough, Readable } from 'node:stream';
 import type { FastifyInstance, FastifyReply, FastifyRequest, FastifySchema } from 'fastify';
 import { z } from 'zod';
 import type { AdminContext } from '../../store/admin/context.ts';
@@ -23,7 +23,7 @@ import {
 import { addDid, didAddSchema, didEditSchema, editDid, getDid, listDids, removeDid } from '../../store/admin/dids.ts';
 import { addTaxProfile, listTaxProfiles, removeTaxProfile, taxAddSchema, taxProfileJson } from '../../store/admin/tax.ts';
 import { addCallerId, listCallerIds, removeCallerId } from '../../store/admin/caller-ids.ts';
-import { exportRateTable, importRateTable, listRateTablesAdmin, listTableRates, rateImportOptionsSchema } from '../../store/admin/rates.ts';
+import { exportRateTable, importRateTable, rateTableName, listRateTablesAdmin, listTableRates, rateImportOptionsSchema } from '../../store/admin/rates.ts';
 import { cdrFilterSchema, cdrJson, cdrListSchema, costReport, costReportJson, costReportSchema, exportCdrs, listCdrs } from '../../store/admin/cdrs.ts';
 import { amountJson } from '../../store/admin/format.ts';
 import { CARD_STATUSES } from '../../store/cards.ts';
@@ -31,6 +31,8 @@ import { invalid } from '../../store/admin/errors.ts';
 import { booleanInput, pageInput, parseInput } from '../../store/admin/input.ts';
 import { seriesJson } from '../../cli/commands/series.ts';
 import { bearer, errorSchema, js } from '../schema.ts';
+import { withBulk } from '../../store/bulk.ts';
+import { sendExport } from '../export-reply.ts';
 
 type Q = Record<string, string | undefined>;
 const errors = { 400: errorSchema, 401: errorSchema, 404: errorSchema, 409: errorSchema };
@@ -43,19 +45,6 @@ const idemHeader = {
   properties: { 'idempotency-key': { type: 'string', description: 'required: a retry with the same key and body is answered once' } },
   required: ['idempotency-key'],
 };
-
-/** Streams an export into the reply; an error after the first byte aborts the response. */
-function stream(reply: FastifyReply, type: string, filename: string, run: (out: PassThrough) => Promise<unknown>) {
-  const out = new PassThrough();
-  reply.type(type).header('content-disposition', `attachment; filename="${filename}"`);
-  run(out).then(
-    () => {
-      if (!out.writableEnded) out.end();
-    },
-    (err) => out.destroy(err as Error),
-  );
-  return reply.send(out);
-}
 
 export function registerAdminRoutes(app: FastifyInstance, ctx: AdminContext): void {
   // Series
@@ -86,13 +75,14 @@ export function registerAdminRoutes(app: FastifyInstance, ctx: AdminContext): vo
       const { format = 'csv', withPins, confirm: _confirm, ...filter } = req.query as Q; // confirm=pins: checked by the auth hook
       if (format !== 'csv' && format !== 'xlsx') throw invalid(`format must be csv or xlsx, not "${format}"`);
       const pins = withPins === undefined ? false : parseInput(booleanInput, withPins);
-      await searchCards(ctx, { ...filter, limit: 1 }); // bad filters answer 4xx before streaming starts
-      return stream(
-        reply,
-        format === 'csv' ? 'text/csv; charset=utf-8' : 'application/vnd.openxmlformats-officedocument.spreadsheetml.sheet',
-        `cards.${format}`,
-        (out) => exportCards(ctx, filter, out, { format, withPins: pins }),
-      );
+      // A malformed filter answers 400 at once; what needs the database (an unknown series) is checked inside the
+      // bulk slot, still before the first byte, so a flood of exports never queues on the API's connections.
+      parseInput(cardFilterSchema, filter);
+      return sendExport(reply, ctx, {
+        contentType: format === 'csv' ? 'text/csv; charset=utf-8' : 'application/vnd.openxmlformats-officedocument.spreadsheetml.sheet',
+        filename: `cards.${format}`,
+        run: (bctx, out, o) => exportCards(bctx, filter, out, { format, withPins: pins, ...o }),
+      });
     },
   );
   app.get('/cards/:serial', doc('cards', 'Show a card'), async (req) => cardJson(await getCard(ctx, (req.params as Q).serial!)));
@@ -184,13 +174,27 @@ export function registerAdminRoutes(app: FastifyInstance, ctx: AdminContext): vo
       consumes: ['text/csv'],
     }),
     async (req) => {
-      if (typeof req.body !== 'string') throw invalid('send the rate CSV as the body with Content-Type: text/csv');
-      return importRateTable(ctx, (req.params as Q).table!, req.body, req.query as Q);
+      const body = req.body as unknown;
+      if (typeof body !== 'string' && !(body instanceof Readable)) throw invalid('send the rate CSV as the body with Content-Type: text/csv');
+      const { table } = req.params as Q;
+      // A bad name or option answers 400 before the request waits for bulk capacity.
+      rateTableName(table!);
+      parseInput(rateImportOptionsSchema, req.query as Q);
+      return withBulk(ctx, (bctx, closing) => {
+        // Shutdown ends an upload in progress (its transaction rolls back) instead of waiting for it.
+        if (body instanceof Readable) closing?.addEventListener('abort', () => body.destroy(new Error('the service is shutting down')), { once: true });
+        return importRateTable(bctx, table!, body, req.query as Q);
+      });
     },
   );
-  app.get('/rates/:table/export', doc('rates', 'Export a rate table as CSV'), async (req, reply) =>
-    reply.type('text/csv; charset=utf-8').send(await exportRateTable(ctx, (req.params as Q).table!)),
-  );
+  app.get('/rates/:table/export', doc('rates', 'Export a rate table as CSV (streamed)'), async (req, reply) => {
+    const table = rateTableName((req.params as Q).table!);
+    return sendExport(reply, ctx, {
+      contentType: 'text/csv; charset=utf-8',
+      filename: `${table}.csv`,
+      run: (bctx, out, o) => exportRateTable(bctx, table, out, o),
+    });
+  });
 
   // Tax profiles
   app.get('/tax-profiles', doc('tax-profiles', 'List tax profiles'), async () => ({ items: (await listTaxProfiles(ctx)).map(taxProfileJson) }));
@@ -206,15 +210,15 @@ export function registerAdminRoutes(app: FastifyInstance, ctx: AdminContext): vo
 
   // CDRs and reports
   app.get('/cdrs', doc('cdrs', 'List CDRs', { querystring: js(cdrListSchema) }), async (req) => {
-    const r = await listCdrs(ctx, req.query as never);
+    const r = await withBulk(ctx, (bctx) => listCdrs(bctx, req.query as never));
     return { items: r.items.map(cdrJson), hasMore: r.hasMore };
   });
   app.get('/cdrs/export', doc('cdrs', 'Export CDRs as CSV (streamed)', { querystring: js(cdrFilterSchema) }), async (req, reply) => {
     const filter = req.query as Q;
-    await listCdrs(ctx, { ...filter, limit: 1 });
-    return stream(reply, 'text/csv; charset=utf-8', 'cdrs.csv', (out) => exportCdrs(ctx, filter, out));
+    parseInput(cdrFilterSchema, filter);
+    return sendExport(reply, ctx, { contentType: 'text/csv; charset=utf-8', filename: 'cdrs.csv', run: (bctx, out, o) => exportCdrs(bctx, filter, out, o) });
   });
   app.get('/reports/costs', doc('reports', 'Calls, billed minutes and total cost per card or series', { querystring: js(costReportSchema) }), async (req) => ({
-    items: (await costReport(ctx, req.query as never)).map(costReportJson),
+    items: (await withBulk(ctx, (bctx) => costReport(bctx, req.query as never))).map(costReportJson),
   }));
 }

@@ -2,7 +2,7 @@ import { createReadStream } from 'node:fs';
 import { access } from 'node:fs/promises';
 import { writeOutputFile } from '../files.ts';
 import type { Command } from 'commander';
-import { exportRateTable, importRateTable, listRateTablesAdmin, listTableRates } from '../../store/admin/rates.ts';
+import { exportRateTable, importRateTable, requireRateTable, listRateTablesAdmin, listTableRates } from '../../store/admin/rates.ts';
 import { defined } from '../../store/admin/input.ts';
 import { invalid } from '../../store/admin/errors.ts';
 import type { CliRuntime } from '../runtime.ts';
@@ -38,9 +38,14 @@ export function registerRates(program: Command, rt: CliRuntime): void {
     .description('export a rate table as CSV (stdout unless --out)')
     .option('--out <file>')
     .action(async (table: string, o) => {
-      const csv = await exportRateTable(await rt.admin(), table);
-      if (o.out) await writeOutputFile(o.out, {}, async (out) => void out.write(csv));
-      else rt.stdout.write(csv);
+      const ctx = await rt.admin();
+      if (!o.out) {
+        await exportRateTable(ctx, table, rt.stdout);
+        return;
+      }
+      await requireRateTable(ctx, table); // before creating the file, so a bad name leaves nothing behind
+      // Never through a symlink, and a write error is one line naming the file (src/cli/files.ts).
+      await writeOutputFile(o.out, {}, (out) => exportRateTable(ctx, table, out));
     });
 
   rates

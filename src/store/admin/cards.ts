@@ -1,7 +1,6 @@
 import { createHash, randomUUID } from 'node:crypto';
 import type { Writable } from 'node:stream';
 import { z } from 'zod';
-import { stringify } from 'csv-stringify/sync';
 import ExcelJS from 'exceljs';
 import { withTransaction } from '../db.ts';
 import { CARD_STATUSES } from '../cards.ts';
@@ -25,6 +24,7 @@ import {
 } from './input.ts';
 import { forEachBatch } from './cursor.ts';
 import { exportRow } from './cells.ts';
+import { ExportSink, streamCsv, type StreamOptions } from './export-stream.ts';
 
 export const cardFilterSchema = z.object({
   series: seriesNumberInput.optional(),
@@ -447,19 +447,16 @@ export const ledgerEntryJson = (e: LedgerEntry) => ({
   createdAt: e.createdAt.toISOString(),
 });
 
-export interface ExportOptions {
+export interface ExportOptions extends StreamOptions {
   format: 'csv' | 'xlsx';
   withPins?: boolean;
 }
 
-async function write(out: Writable, chunk: string): Promise<void> {
-  if (!out.write(chunk)) await new Promise<void>((resolve) => out.once('drain', resolve));
-}
-
 /**
  * Streams the matching cards to `out` (serial, [pin], balance, currency, status, expires_at) through a cursor:
- * memory stays constant for any number of cards. PINs are decrypted only with withPins. Does not end `out` for
- * CSV; for XLSX the workbook writer finishes the stream.
+ * memory stays constant for any number of cards. PINs are decrypted only with withPins. Nothing is written before
+ * the first batch is read. Does not end `out` for CSV; for XLSX the workbook writer finishes the stream. Stops
+ * (ExportAbortedError) when `out` closes or stalls past opts.stallMs, or opts.signal fires.
  */
 export async function exportCards(ctx: AdminContext, rawFilter: CardFilterInput, out: Writable, opts: ExportOptions): Promise<number> {
   const f = parseInput(cardFilterSchema, rawFilter);
@@ -470,27 +467,46 @@ export async function exportCards(ctx: AdminContext, rawFilter: CardFilterInput,
       c.currency, c.status, LEAST(c.expires_at, s.expiry_date) AS expires_at
     FROM cards c JOIN series s ON s.id = c.series_id ${where} ORDER BY c.id`;
   type Row = { serial: string; pin_cipher: Buffer | null; balance_micros: bigint; currency: string; status: string; expires_at: Date | null };
-  const toValues = (r: Row): string[] => exportRow([
+  const cells = (r: Row): string[] => [
     r.serial,
     ...(opts.withPins ? [r.pin_cipher ? decryptPin(ctx.pinKeys, r.pin_cipher) : ''] : []),
     formatAmount(r.balance_micros),
     r.currency,
     r.status,
     r.expires_at ? r.expires_at.toISOString() : '',
-  ]);
-  if (opts.format === 'csv') {
-    await write(out, stringify([header]));
-    return forEachBatch<Row>(ctx.pool, sql, params, (rows) => write(out, stringify(rows.map(toValues))));
+  ];
+  const stream = { signal: opts.signal, stallMs: opts.stallMs };
+  if (opts.format === 'csv') return streamCsv<Row>(ctx.pool, out, { sql, params, header, cells }, stream);
+
+  // The workbook is opened with the first batch, so nothing is written before the database has answered.
+  const sink = new ExportSink(out, stream);
+  let wb: InstanceType<typeof ExcelJS.stream.xlsx.WorkbookWriter> | undefined;
+  let ws: ExcelJS.Worksheet | undefined;
+  const open = () => {
+    wb = new ExcelJS.stream.xlsx.WorkbookWriter({ stream: out, useSharedStrings: false, useStyles: false });
+    ws = wb.addWorksheet('cards');
+    ws.addRow(header).commit();
+    return ws;
+  };
+  try {
+    const n = await forEachBatch<Row>(
+      ctx.pool,
+      sql,
+      params,
+      async (rows) => {
+        const sheet = ws ?? open();
+        // Every cell is text: a PIN or serial must never turn into a number and lose its leading zeros.
+        for (const r of rows) sheet.addRow(exportRow(cells(r))).commit();
+        // The workbook writes on its own: wait for the reader before reading more rows.
+        await new Promise((r) => setImmediate(r));
+        await sink.writable();
+      },
+      { signal: opts.signal },
+    );
+    (ws ?? open()).commit();
+    await wb!.commit();
+    return n;
+  } finally {
+    sink.done();
   }
-  const wb = new ExcelJS.stream.xlsx.WorkbookWriter({ stream: out, useSharedStrings: false, useStyles: false });
-  const ws = wb.addWorksheet('cards');
-  ws.addRow(header).commit();
-  const n = await forEachBatch<Row>(ctx.pool, sql, params, async (rows) => {
-    // Every cell is text: a PIN or serial must never turn into a number and lose its leading zeros.
-    for (const r of rows) ws.addRow(toValues(r)).commit();
-    await new Promise((r) => setImmediate(r));
-  });
-  ws.commit();
-  await wb.commit();
-  return n;
 }

@@ -1,13 +1,11 @@
 import type { Writable } from 'node:stream';
 import { z } from 'zod';
-import { stringify } from 'csv-stringify/sync';
 import type { Micros } from '../../money/money.ts';
 import type { AdminContext } from './context.ts';
 import { invalid, notFound } from './errors.ts';
 import { amountJson, formatAmount, isoOrNull } from './format.ts';
 import { dateInput, pageInput, parseInput, serialInput, seriesNumberInput } from './input.ts';
-import { forEachBatch } from './cursor.ts';
-import { exportRow } from './cells.ts';
+import { streamCsv, type StreamOptions } from './export-stream.ts';
 
 export const cdrFilterSchema = z.object({
   card: serialInput.optional(),
@@ -127,24 +125,25 @@ const CSV_HEADER = [
   'uncollected', 'hangup_cause', 'answered_at', 'ended_at', 'source', 'created_at',
 ];
 
-/** Streams the matching CDRs as CSV through a cursor (constant memory). */
-export async function exportCdrs(ctx: AdminContext, raw: CdrFilterInput, out: Writable): Promise<number> {
+/** A CDR's cells in CSV_HEADER order. */
+const cdrCells = (c: Cdr): unknown[] => [
+  c.callId, c.serial, c.series, c.did ?? '', c.callerId ?? '', c.destination, c.prefix ?? '', c.billsec,
+  c.billedSeconds, formatAmount(c.cost), formatAmount(c.uncollected), c.hangupCause ?? '',
+  isoOrNull(c.answeredAt) ?? '', isoOrNull(c.endedAt) ?? '', c.source, c.createdAt.toISOString(),
+];
+
+/**
+ * Streams the matching CDRs as CSV through a cursor (constant memory; nothing written before the first batch is
+ * read). Stops when `out` closes or stalls past opts.stallMs, or opts.signal fires.
+ */
+export async function exportCdrs(ctx: AdminContext, raw: CdrFilterInput, out: Writable, opts: StreamOptions = {}): Promise<number> {
   const f = parseInput(cdrFilterSchema, raw);
   const { where, params } = await filterSql(ctx, f);
-  const write = async (s: string) => {
-    if (!out.write(s)) await new Promise<void>((r) => out.once('drain', r));
-  };
-  await write(stringify([CSV_HEADER]));
-  return forEachBatch<CdrRow>(ctx.pool, `SELECT ${CDR_COLUMNS} ${CDR_FROM} ${where} ORDER BY d.id`, params, (rows) =>
-    write(
-      stringify(
-        rows.map(toCdr).map((c) => exportRow([
-          c.callId, c.serial, c.series, c.did ?? '', c.callerId ?? '', c.destination, c.prefix ?? '', c.billsec,
-          c.billedSeconds, formatAmount(c.cost), formatAmount(c.uncollected), c.hangupCause ?? '',
-          isoOrNull(c.answeredAt) ?? '', isoOrNull(c.endedAt) ?? '', c.source, c.createdAt.toISOString(),
-        ])),
-      ),
-    ),
+  return streamCsv<CdrRow>(
+    ctx.pool,
+    out,
+    { sql: `SELECT ${CDR_COLUMNS} ${CDR_FROM} ${where} ORDER BY d.id`, params, header: CSV_HEADER, cells: (r) => cdrCells(toCdr(r)) },
+    opts,
   );
 }
 

@@ -1,6 +1,7 @@
 import type { Pool } from 'pg';
 import type { PinKeys } from '../pin.ts';
 import type { CardSnapshot } from '../../live/live-balance.ts';
+import type { BulkWork } from '../bulk.ts';
 
 /** Called after a committed balance change (the live cache refreshes from it). spendable = balance + credit limit. */
 export type OnBalanceChange = (cardId: string, snapshot: CardSnapshot) => Promise<void>;
@@ -15,4 +16,6 @@ export interface AdminContext {
    * neither replay nor block another's key. Unset: the legacy global scope.
    */
   actor?: string;
+  /** Exports, imports and reports run here, never on `pool` (the API); absent in the CLI (its own process). */
+  bulk?: BulkWork;
 }

@@ -9,7 +9,8 @@ export type AdminErrorCode =
   | 'UNAUTHORIZED'
   | 'FORBIDDEN'
   | 'LOCKED'
-  | 'IDEMPOTENCY_MISMATCH';
+  | 'IDEMPOTENCY_MISMATCH'
+  | 'BUSY';
 
 const HTTP_STATUS: Record<AdminErrorCode, number> = {
   INVALID_INPUT: 400,
@@ -19,6 +20,7 @@ const HTTP_STATUS: Record<AdminErrorCode, number> = {
   CONFLICT: 409,
   IDEMPOTENCY_MISMATCH: 409,
   LOCKED: 429,
+  BUSY: 503,
 };
 
 export class AdminError extends Error {

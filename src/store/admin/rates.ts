@@ -1,6 +1,8 @@
 import { z } from 'zod';
 import { RateImportError, type RateCsvInput } from '../../billing/rates-csv.ts';
-import { exportRates as exportRatesCsv, getRateTable, importRates as importRatesCsv, listRateTables, listRates } from '../rates.ts';
+import type { Writable } from 'node:stream';
+import type { StreamOptions } from './export-stream.ts';
+import { streamRates, getRateTable, importRates as importRatesCsv, listRateTables, listRates } from '../rates.ts';
 import { formatAtLeast } from './format.ts';
 import type { AdminContext } from './context.ts';
 import { AdminError, notFound } from './errors.ts';
@@ -37,10 +39,20 @@ export async function importRateTable(ctx: AdminContext, table: string, csv: Rat
   }
 }
 
-export async function exportRateTable(ctx: AdminContext, table: string): Promise<string> {
+/** A valid rate table name (INVALID_INPUT otherwise). */
+export const rateTableName = (table: string): string => parseInput(tableName, table, 'table');
+
+/** Checks the table name and that it exists (before an answer or a file is started). */
+export async function requireRateTable(ctx: AdminContext, table: string): Promise<string> {
   const name = parseInput(tableName, table, 'table');
   if (!(await getRateTable(ctx.pool, name))) throw notFound(`unknown rate table "${name}"`);
-  return exportRatesCsv(ctx.pool, name);
+  return name;
+}
+
+/** Streams a rate table as CSV in the import format (constant memory); returns the number of rates. */
+export async function exportRateTable(ctx: AdminContext, table: string, out: Writable, opts: StreamOptions = {}): Promise<number> {
+  const name = await requireRateTable(ctx, table);
+  return streamRates(ctx.pool, name, out, opts);
 }
 
 export async function listRateTablesAdmin(ctx: AdminContext) {
