@@ -123,10 +123,17 @@ export function v1Authenticate(ctx: AdminContext, o: ConsoleAuthOptions) {
       );
       return reply.code(403).send(errorBody('FORBIDDEN', `this needs the ${need} role; you are ${req.actor.role}`));
     }
-    if (url === '/v1/cards/export' && isTrue(query.withPins)) {
-      if (query.confirm !== 'pins') {
-        return reply.code(400).send(errorBody('INVALID_INPUT', 'exporting PINs needs confirm=pins (the export is recorded in the audit log)'));
-      }
-    }
   };
+}
+
+/**
+ * A PIN export needs an explicit confirm=pins. A preHandler, so it runs after the input guards: a request with a
+ * parameter the route does not take is refused for that first (`?withPins=true&serie=100` names `serie`).
+ */
+export async function requirePinExportConfirmation(req: FastifyRequest, reply: FastifyReply): Promise<unknown> {
+  if (req.routeOptions.url !== '/v1/cards/export') return;
+  const query = (req.query ?? {}) as Record<string, unknown>;
+  if (isTrue(query.withPins) && query.confirm !== 'pins') {
+    return reply.code(400).send(errorBody('INVALID_INPUT', 'exporting PINs needs confirm=pins (the export is recorded in the audit log)'));
+  }
 }

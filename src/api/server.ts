@@ -9,7 +9,7 @@ import type { AdminContext, OnBalanceChange } from '../store/admin/context.ts';
 import { DEFAULT_LOCKOUT, type LockoutPolicy } from '../store/admin/selfcare.ts';
 import { registerInputGuards } from './guards.ts';
 import { registerSecurityHeaders } from './headers.ts';
-import { DEFAULT_CONSOLE_AUTH, v1Authenticate, type ConsoleAuthOptions } from './console-auth.ts';
+import { DEFAULT_CONSOLE_AUTH, requirePinExportConfirmation, v1Authenticate, type ConsoleAuthOptions } from './console-auth.ts';
 import { registerAuditHook } from './audit-hook.ts';
 import { registerAuthRoutes } from './routes/auth.ts';
 import { registerOperatorRoutes } from './routes/operators.ts';
@@ -114,6 +114,7 @@ export function buildApi(opts: ApiOptions): FastifyInstance {
       });
       v1.addHook('onRequest', v1Authenticate(ctx, consoleAuth));
       registerInputGuards(v1);
+      v1.addHook('preHandler', requirePinExportConfirmation);
       registerAuditHook(v1, ctx);
       registerAdminRoutes(v1, ctx);
       registerCallsRoutes(v1, ctx);

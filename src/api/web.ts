@@ -10,6 +10,12 @@ export const DEFAULT_WEB_ROOT = fileURLToPath(new URL('../../dist/web/', import.
 /** Paths that belong to the API: an unknown one is a JSON 404, never the SPA's page. */
 const API_PREFIXES = ['/v1', '/auth', '/selfcare', '/docs', '/cdr', '/metrics'];
 
+/**
+ * The first path segments of the console's own pages (web/src/App.tsx, /my for self-care): the SPA's page is served
+ * under these only, so any other path is a real 404, not a 200 page that says "not found".
+ */
+export const PAGE_SECTIONS = new Set(['', 'series', 'cards', 'access-numbers', 'caller-ids', 'rate-tables', 'tax-profiles', 'api-keys', 'operators', 'audit', 'calls', 'reports', 'my']);
+
 const NOT_BUILT = `<!doctype html><meta charset="utf-8"><title>ccard</title>
 <p>The ccard console has not been built. Run <code>npm run build:web</code> (or start ccard with <code>npm start</code> /
 <code>npm run demo</code>, which build it when it is missing), then reload. The HTTP API is at <a href="/docs">/docs</a>.</p>`;
@@ -37,6 +43,7 @@ export function registerWeb(app: FastifyInstance, root = DEFAULT_WEB_ROOT): void
     }
     const last = urlPath.split('/').pop() ?? '';
     if (last.includes('.') || urlPath.startsWith('/assets/')) return reply.callNotFound();
+    if (!PAGE_SECTIONS.has(urlPath.split('/')[1] ?? '')) return reply.callNotFound();
     if (!existsSync(path.join(base, 'index.html'))) return reply.code(503).type('text/html; charset=utf-8').send(NOT_BUILT);
     return reply.header('cache-control', 'no-cache').sendFile('index.html', { cacheControl: false });
   };

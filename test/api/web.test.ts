@@ -53,7 +53,7 @@ describe('serving the console', () => {
   });
 
   it('answers JSON 404 for unknown API paths and missing assets, never the page', async () => {
-    for (const url of ['/v1/nothing', '/auth/nothing', '/selfcare/nothing', '/assets/gone.js', '/missing.png', '/assets/x']) {
+    for (const url of ['/v1/nothing', '/auth/nothing', '/selfcare/nothing', '/assets/gone.js', '/missing.png', '/assets/x', '/nowhere', '/wp-admin/setup']) {
       const r = await app.inject({ method: 'GET', url });
       expect(r.statusCode, url).toBe(404);
       expect(r.json().error.code).toBe('NOT_FOUND');

@@ -338,7 +338,7 @@ describe('operator console', () => {
     await ui.open('/series/100');
     await ui.heading(/^Series 100/).waitFor();
     await ui.screenshot('19-series-show');
-    await ui.open('/no/such/page');
+    await ui.open('/cards/100-000000001/no/such/page');
     await ui.heading('Page not found').waitFor();
   });
 
