@@ -107,7 +107,7 @@ export interface SpineOptions {
   holdCalls?: number;
 }
 
-function driver() {
+export function driver() {
   const child = fork(fileURLToPath(new URL('./sim-driver.ts', import.meta.url)), [], {
     // The simulator allocates per frame: a larger young generation halves its GC time (a test double's tuning).
     execArgv: ['--import', 'tsx', '--max-semi-space-size=64', ...(process.env.BENCH_SIM_CPU_PROF ? ['--cpu-prof', '--cpu-prof-dir', process.env.BENCH_SIM_CPU_PROF] : [])],
