@@ -92,8 +92,13 @@ export async function benchRealcall(): Promise<Record<string, number | string>> 
 
     // Warm-up (JIT, pools, prepared statements) with fast calls, then the real-paced run.
     await sim.run({ ...job, kind: 'throughput', calls: 100, concurrency: 10 });
+    // What ccard costs doing nothing (its timers, pools, this benchmark's event-loop monitor): part of every figure.
+    const idleStart = cpuTimes(sim.pid, [server.pid]).server;
+    await new Promise((r) => setTimeout(r, 5000));
+    const idleMsPerS = (cpuTimes(sim.pid, [server.pid]).server - idleStart) / 5;
     await server.ask('mark');
     const before = cpuTimes(sim.pid, [server.pid]);
+    const t0 = Date.now();
     const real = await sim.run<{ calls: number; bridged: number; cdrPosted: number; seconds: number; meanCallMs: number; decisionsMs: number[] }>({
       ...job,
       kind: 'real',
@@ -102,6 +107,7 @@ export async function benchRealcall(): Promise<Record<string, number | string>> 
       cdrUrl,
     });
     const after = cpuTimes(sim.pid, [server.pid]);
+    const windowS = (Date.now() - t0) / 1000;
     const rep = await server.ask<Report>('report');
     const cpuPerCall = (after.server - before.server) / real.calls;
     const per = (k: keyof CpuTimes) => ((after[k] - before[k]) / real.calls).toFixed(1);
@@ -129,6 +135,8 @@ export async function benchRealcall(): Promise<Record<string, number | string>> 
       mean_concurrent_calls: Math.round((real.calls * real.meanCallMs) / 1000 / real.seconds),
       cpu_ms_per_call_ccard: Number(cpuPerCall.toFixed(2)),
       calls_per_s_one_ccard_core: Math.round(1000 / cpuPerCall),
+      ccard_idle_cpu_ms_per_s: Number(idleMsPerS.toFixed(1)),
+      cpu_ms_per_call_ccard_less_idle: Number((cpuPerCall - (idleMsPerS * windowS) / real.calls).toFixed(2)),
       cpu_ms_per_call_others: `simulator ${per('simulator')}, postgres ${per('postgres')}, redis ${per('redis')}`,
       bytes_per_call_read_written: `${Math.round(rep.io.rchar! / real.calls)} / ${Math.round(rep.io.wchar! / real.calls)}`,
       syscalls_per_call_read_write: `${(rep.io.syscr! / real.calls).toFixed(0)} / ${(rep.io.syscw! / real.calls).toFixed(0)}`,

@@ -97,6 +97,8 @@ export async function ingestJsonCdr(deps: JsonCdrDeps, bodyText: string, source:
     endedAt: toDate(intVar(v, 'end_uepoch')),
     hangupCause: strVar(v, 'hangup_cause')?.slice(0, 64),
     source,
+    // The row just read carries the call's pricing: the debit needs no second read of it.
+    pricing: { rate: call.rate, maxSeconds: call.maxSeconds, costAlgorithm: call.costAlgorithm },
   });
   switch (out.status) {
     case 'debited':
