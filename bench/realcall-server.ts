@@ -107,6 +107,12 @@ const answers: Record<string, () => Promise<unknown> | unknown> = {
     return { heapUsed: process.memoryUsage().heapUsed, active: service.esl.server.activeSessions };
   },
   active: () => service.esl.server.activeSessions,
+  // BENCH_CCARD_HEAP_SNAPSHOT=<dir>: a heap snapshot while the calls are held (what a live call keeps).
+  snapshot: async () => {
+    if (!env.BENCH_CCARD_HEAP_SNAPSHOT) return undefined;
+    const { writeHeapSnapshot } = await import('node:v8');
+    return writeHeapSnapshot(path.join(env.BENCH_CCARD_HEAP_SNAPSHOT, `ccard-held-${process.pid}.heapsnapshot`));
+  },
   ledger: async () => {
     const bad = await service.pool.query<{ n: bigint }>(
       `SELECT count(*) AS n FROM cards c WHERE c.balance_micros <> (SELECT coalesce(sum(amount_micros), 0) FROM ledger l WHERE l.card_id = c.id)`,

@@ -119,6 +119,7 @@ export async function benchRealcall(): Promise<Record<string, number | string>> 
     const deadline = Date.now() + 60_000;
     while (Date.now() < deadline && (await server.ask<number>('active')) < hold) await new Promise((r) => setTimeout(r, 250));
     const busy = await server.ask<{ heapUsed: number; active: number }>('heap');
+    await server.ask('snapshot');
     const held = await holding;
     const ledger = await server.ask<{ bad: number; calls: string }>('ledger');
 
