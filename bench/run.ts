@@ -11,6 +11,7 @@ const BENCHES: Record<string, { file: string; fn: string; what: string }> = {
   rating: { file: './rating.ts', fn: 'benchRating', what: 'rate lookups and costing (issue 3)' },
   money: { file: './money.ts', fn: 'benchMoney', what: 'reservations and idempotent debits (issue 3)' },
   cards: { file: './cards.ts', fn: 'benchCards', what: 'card generation and export (issue 5)' },
+  xmlcurl: { file: './xmlcurl.ts', fn: 'benchXmlcurl', what: 'mod_xml_curl dialplan lookups answered from memory (issue 11)' },
   startup: { file: './startup.ts', fn: 'benchStartup', what: 'serve start-up and idle memory: tsx vs compiled dist/ (issue 14)' },
 };
 

@@ -11,6 +11,7 @@ import { verifyApiKey } from '../store/admin/api-keys.ts';
 import { apiErrorHandler, errorBody } from './errors.ts';
 import { registerAdminRoutes } from './routes/admin.ts';
 import { registerSelfcareRoutes } from './routes/selfcare.ts';
+import { registerFreeswitchRoutes, type XmlCurlOptions } from './routes/freeswitch.ts';
 
 export interface ApiOptions {
   pool: Pool;
@@ -28,6 +29,8 @@ export interface ApiOptions {
     /** Login attempts per IP (default 10 per minute). */
     loginRateLimit?: { max: number; timeWindowMs: number };
   };
+  /** mod_xml_curl's dialplan and directory bindings (POST /fs/dialplan, /fs/directory). */
+  xmlCurl?: XmlCurlOptions;
   /** Largest request body (rate CSV imports), default 50 MiB. */
   bodyLimit?: number;
 }
@@ -94,6 +97,8 @@ export function buildApi(opts: ApiOptions): FastifyInstance {
     },
     { prefix: '/selfcare' },
   );
+
+  if (opts.xmlCurl) app.register(async (fs) => registerFreeswitchRoutes(fs, ctx, opts.xmlCurl!));
 
   if (opts.onJsonCdr) {
     const handler = opts.onJsonCdr;

@@ -5,6 +5,7 @@ import type { LiveBalanceStore } from '../live/live-balance.ts';
 import type { Pool } from '../store/db.ts';
 import type { PinKeys } from '../store/pin.ts';
 import type { CcardCallServices } from './call-services.ts';
+import type { XmlCurlOptions } from '../api/routes/freeswitch.ts';
 
 export interface HttpServer {
   listen(host: string, port: number): Promise<{ host: string; port: number }>;
@@ -22,12 +23,14 @@ export async function buildHttp(deps: {
   live: LiveBalanceStore;
   logger: Logger;
   services: CcardCallServices;
+  xmlCurl?: XmlCurlOptions;
 }): Promise<HttpServer> {
   const app = buildApi({
     pool: deps.pool,
     pinKeys: deps.pinKeys,
     logger: deps.logger,
     live: deps.live,
+    ...(deps.xmlCurl && { xmlCurl: deps.xmlCurl }),
     onBalanceChange: async (cardId, snapshot) => void (await deps.live.load(cardId, snapshot)),
     onJsonCdr: async (body) => {
       // Any 2xx tells mod_json_cdr the CDR was delivered; a 5xx (thrown: database down) makes it retry and

@@ -17,6 +17,8 @@ import { embeddedDataDir, startEmbeddedPostgres, type EmbeddedPostgres } from '.
 import { migrate } from '../store/migrate.ts';
 import { derivePinKeys, type PinKeys } from '../store/pin.ts';
 import { RateCache } from '../store/rates.ts';
+import { AccessNumberMap } from '../store/access-number-map.ts';
+import { xmlCurlOptions } from '../xmlcurl/options.ts';
 import { buildHttp, type HttpServer } from './http.ts';
 import { runSupervisor, workerRole } from './cluster.ts';
 
@@ -131,7 +133,12 @@ export async function startService(opts: ServiceOptions = {}): Promise<Service> 
       logger.info({ recovered }, 'open calls recovered');
     }
 
-    const http: HttpServer = await buildHttp({ pool, pinKeys, live, logger, services });
+    // mod_xml_curl's dialplan binding answers from memory (NOTIFY, plus a poll where PGlite drops NOTIFY).
+    const accessNumbers = new AccessNumberMap({ pool, pollMs: embedded ? 2_000 : 30_000, onError: (err) => logger.warn({ err }, 'access number reload failed') });
+    await accessNumbers.start();
+    cleanups.push(() => accessNumbers.stop());
+    const xmlCurl = xmlCurlOptions(config, accessNumbers, opts.eslPort ?? config.CCARD_ESL_PORT);
+    const http: HttpServer = await buildHttp({ pool, pinKeys, live, logger, services, xmlCurl });
     cleanups.push(() => http.close());
     const httpAddr = await http.listen(config.CCARD_HTTP_HOST, opts.httpPort ?? config.CCARD_HTTP_PORT);
 
@@ -175,6 +182,7 @@ export async function startService(opts: ServiceOptions = {}): Promise<Service> 
       },
     });
     const eslAddr = await esl.listen();
+    if (!config.CCARD_DIALPLAN_SOCKETS) xmlCurl.sockets = xmlCurlOptions(config, accessNumbers, eslAddr.port).sockets;
     logger.info({ esl: eslAddr, http: httpAddr, embedded: config.embedded }, 'ccard ready');
 
     let stopping: Promise<void> | undefined;

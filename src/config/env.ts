@@ -53,6 +53,13 @@ const schema = z.object({
     .transform((v) => (v === 'auto' ? availableParallelism() : Number(v)))
     .pipe(z.number().int().min(1).max(64))
     .default(1),
+  CCARD_XMLCURL_ALLOW: z.string().regex(/^(\*|[0-9A-Fa-f.:]+(,[0-9A-Fa-f.:]+)*)$/, 'must be "*" or a comma-separated list of IP addresses').default('127.0.0.1,::1'),
+  CCARD_XMLCURL_USER: z.string().regex(/^[^:\s]{1,64}$/, 'must be 1 to 64 characters, no ":" or spaces').optional(),
+  CCARD_XMLCURL_PASSWORD: z.string().regex(/^\S{8,128}$/, 'must be 8 to 128 characters, no spaces').optional(),
+  CCARD_DIALPLAN_CONTEXTS: z.string().regex(/^[A-Za-z0-9_.-]+(,[A-Za-z0-9_.-]+)*$/, 'must be a comma-separated list of context names').default('public'),
+  CCARD_DIALPLAN_SOCKETS: z.string().regex(/^[A-Za-z0-9.:_-]+:\d+(,[A-Za-z0-9.:_-]+:\d+)*$/, 'must be a comma-separated list of host:port').optional(),
+  CCARD_DEVICE_CONTEXT: z.string().regex(/^[A-Za-z0-9_.-]{1,64}$/, 'must be a context name').default('ccard_devices'),
+  CCARD_SIP_DOMAIN: z.string().regex(/^[A-Za-z0-9.:-]{1,253}$/, 'must be a SIP domain (host name or IP address)').default('127.0.0.1'),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
 });
 
@@ -89,6 +96,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     throw new ConfigError(
       'invalid configuration:\n  CCARD_WORKERS: more than one worker needs DATABASE_URL and REDIS_URL (the embedded database and the in-process live store belong to one process)',
     );
+  }
+  if (!cfg.CCARD_XMLCURL_USER !== !cfg.CCARD_XMLCURL_PASSWORD) {
+    throw new ConfigError('invalid configuration:\n  CCARD_XMLCURL_USER: set both CCARD_XMLCURL_USER and CCARD_XMLCURL_PASSWORD, or neither');
   }
   return { ...cfg, embedded, secret: cfg.CCARD_SECRET ?? DEMO_SECRET };
 }
