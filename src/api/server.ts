@@ -12,6 +12,7 @@ import { apiErrorHandler, errorBody } from './errors.ts';
 import { registerAdminRoutes } from './routes/admin.ts';
 import { registerSelfcareRoutes } from './routes/selfcare.ts';
 import { registerFreeswitchRoutes, type XmlCurlOptions } from './routes/freeswitch.ts';
+import { registerDeviceRoutes } from './routes/devices.ts';
 
 export interface ApiOptions {
   pool: Pool;
@@ -31,6 +32,8 @@ export interface ApiOptions {
   };
   /** mod_xml_curl's dialplan and directory bindings (POST /fs/dialplan, /fs/directory). */
   xmlCurl?: XmlCurlOptions;
+  /** CCARD_SIP_DOMAIN: the realm device passwords are hashed with (default 127.0.0.1). */
+  sipDomain?: string;
   /** Largest request body (rate CSV imports), default 50 MiB. */
   bodyLimit?: number;
 }
@@ -83,6 +86,7 @@ export function buildApi(opts: ApiOptions): FastifyInstance {
         req.log.debug({ apiKey: name }, 'api key');
       });
       registerAdminRoutes(v1, ctx);
+      registerDeviceRoutes(v1, ctx, opts.sipDomain ?? '127.0.0.1');
     },
     { prefix: '/v1' },
   );

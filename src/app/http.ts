@@ -24,6 +24,7 @@ export async function buildHttp(deps: {
   logger: Logger;
   services: CcardCallServices;
   xmlCurl?: XmlCurlOptions;
+  sipDomain?: string;
 }): Promise<HttpServer> {
   const app = buildApi({
     pool: deps.pool,
@@ -31,6 +32,7 @@ export async function buildHttp(deps: {
     logger: deps.logger,
     live: deps.live,
     ...(deps.xmlCurl && { xmlCurl: deps.xmlCurl }),
+    ...(deps.sipDomain && { sipDomain: deps.sipDomain }),
     onBalanceChange: async (cardId, snapshot) => void (await deps.live.load(cardId, snapshot)),
     onJsonCdr: async (body) => {
       // Any 2xx tells mod_json_cdr the CDR was delivered; a 5xx (thrown: database down) makes it retry and

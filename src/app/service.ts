@@ -138,7 +138,7 @@ export async function startService(opts: ServiceOptions = {}): Promise<Service> 
     await accessNumbers.start();
     cleanups.push(() => accessNumbers.stop());
     const xmlCurl = xmlCurlOptions(config, accessNumbers, opts.eslPort ?? config.CCARD_ESL_PORT);
-    const http: HttpServer = await buildHttp({ pool, pinKeys, live, logger, services, xmlCurl });
+    const http: HttpServer = await buildHttp({ pool, pinKeys, live, logger, services, xmlCurl, sipDomain: config.CCARD_SIP_DOMAIN });
     cleanups.push(() => http.close());
     const httpAddr = await http.listen(config.CCARD_HTTP_HOST, opts.httpPort ?? config.CCARD_HTTP_PORT);
 

@@ -10,6 +10,7 @@ import { registerRates } from './commands/rates.ts';
 import { registerCdrs } from './commands/cdrs.ts';
 import { registerSystem } from './commands/system.ts';
 import { registerTax } from './commands/tax.ts';
+import { registerDevices } from './commands/devices.ts';
 
 export type { CliOptions } from './runtime.ts';
 
@@ -34,6 +35,7 @@ export function buildProgram(rt: CliRuntime): Command {
   registerTax(program, rt);
   registerCdrs(program, rt);
   registerSystem(program, rt);
+  registerDevices(program, rt);
   // Every command throws instead of exiting the process, so runCli can return the code (and tests run in-process).
   const override = (cmd: Command) => {
     cmd.exitOverride();
