@@ -13,6 +13,7 @@ import { registerAdminRoutes } from './routes/admin.ts';
 import { registerSelfcareRoutes } from './routes/selfcare.ts';
 import { registerFreeswitchRoutes, type XmlCurlOptions } from './routes/freeswitch.ts';
 import { registerDeviceRoutes } from './routes/devices.ts';
+import { registerProvisionRoutes, type ProvisionOptions } from './routes/provision.ts';
 
 export interface ApiOptions {
   pool: Pool;
@@ -34,6 +35,8 @@ export interface ApiOptions {
   xmlCurl?: XmlCurlOptions;
   /** CCARD_SIP_DOMAIN: the realm device passwords are hashed with (default 127.0.0.1). */
   sipDomain?: string;
+  /** POST /provision limits (tests shorten them). */
+  provision?: Omit<ProvisionOptions, 'sipDomain'>;
   /** Largest request body (rate CSV imports), default 50 MiB. */
   bodyLimit?: number;
 }
@@ -102,6 +105,7 @@ export function buildApi(opts: ApiOptions): FastifyInstance {
     { prefix: '/selfcare' },
   );
 
+  app.register(async (p) => registerProvisionRoutes(p, ctx, { sipDomain: opts.sipDomain ?? '127.0.0.1', ...opts.provision }));
   if (opts.xmlCurl) app.register(async (fs) => registerFreeswitchRoutes(fs, ctx, opts.xmlCurl!));
 
   if (opts.onJsonCdr) {

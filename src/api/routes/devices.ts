@@ -2,6 +2,7 @@ import type { FastifyInstance, FastifySchema } from 'fastify';
 import { z } from 'zod';
 import type { AdminContext } from '../../store/admin/context.ts';
 import { addDevice, deviceAddSchema, deviceEditSchema, editDevice, getDevice, listDevices, removeDevice, resetDevicePassword } from '../../store/admin/devices.ts';
+import { brandSchema, createProvisionCode, getBrand, provisionCreateSchema, setBrand } from '../../store/admin/provision.ts';
 import { bearer, errorSchema, js } from '../schema.ts';
 
 type Q = Record<string, string | undefined>;
@@ -26,6 +27,11 @@ export function registerDeviceRoutes(app: FastifyInstance, ctx: AdminContext, si
   app.post('/devices/:user/reset-password', doc('Set a fresh password (in this answer only)'), async (req) =>
     resetDevicePassword(ctx, (req.params as Q).user!, sipDomain, { actor: 'api', ip: req.ip }),
   );
+  app.post('/provision-codes', doc('Issue a provisioning code for a card\'s device', { body: js(provisionCreateSchema) }), async (req, reply) =>
+    reply.code(201).send(await createProvisionCode(ctx, (req.body ?? {}) as never, sipDomain, 'api')),
+  );
+  app.get('/brand', doc('The branding a dialler gets with its credentials'), async () => getBrand(ctx));
+  app.put('/brand', doc('Set the branding (any subset of the fields)', { body: js(brandSchema) }), async (req) => setBrand(ctx, (req.body ?? {}) as never));
   app.delete('/devices/:user', doc('Remove a device'), async (req, reply) => {
     await removeDevice(ctx, (req.params as Q).user!, 'api');
     return reply.code(204).send();

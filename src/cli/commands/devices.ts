@@ -1,6 +1,7 @@
 import { Command } from 'commander';
 import { addDevice, editDevice, getDevice, listDevices, removeDevice, resetDevicePassword, type Device, type DeviceWithPassword } from '../../store/admin/devices.ts';
 import { defined } from '../../store/admin/input.ts';
+import { createProvisionCode, getBrand, setBrand, type Brand } from '../../store/admin/provision.ts';
 import type { CliRuntime } from '../runtime.ts';
 
 function printDevices(rt: CliRuntime, items: Device[]): void {
@@ -95,5 +96,57 @@ export function registerDevices(program: Command, rt: CliRuntime): void {
       const d = await resetDevicePassword(await rt.admin(), user, realm(), { actor: 'cli' });
       if (o.json) return rt.json(d);
       printCredentials(rt, d, `new password for device ${d.username}`);
+    });
+
+  const provision = program.command('provision').description('provisioning codes: a dialler types one to get branding and SIP credentials');
+  provision
+    .command('create <serial>')
+    .description('issue a code for a card\'s device (created when the card has no device of that name)')
+    .option('--device <name>', 'the device the code sets up (default: a new device)')
+    .option('--expires <duration>', 'lifetime: 30m, 12h, 7d (default 7d)')
+    .option('--uses <n>', 'redemptions allowed (default 1)')
+    .option('--json', 'print JSON')
+    .action(async (serial: string, o) => {
+      const p = await createProvisionCode(await rt.admin(), defined({ serial, device: o.device, expires: o.expires, uses: o.uses }) as { serial: string }, realm(), 'cli');
+      if (o.json) return rt.json(p);
+      rt.out(`provisioning code ${p.code} for device ${p.device.username} (${p.device.name}) of card ${p.serial}`);
+      rt.out(`valid until ${p.expiresAt}, ${p.uses} use${p.uses === 1 ? '' : 's'}; each redemption sets a fresh password`);
+    });
+
+  const brand = program.command('brand').description('the branding diallers get with their credentials');
+  const showBrand = (b: Brand) =>
+    rt.details([
+      ['name', b.name], ['logo URL', b.logoUrl], ['primary colour', b.primaryColor], ['secondary colour', b.secondaryColor],
+      ['support number', b.supportNumber], ['top-up URL', b.topupUrl], ['SIP proxy', b.sipProxy], ['SIP transport', b.sipTransport],
+    ]);
+  brand
+    .command('set')
+    .option('--name <name>')
+    .option('--logo-url <url>')
+    .option('--primary-color <#rrggbb>')
+    .option('--secondary-color <#rrggbb>')
+    .option('--support-number <number>')
+    .option('--topup-url <url>')
+    .option('--sip-proxy <host[:port]>', 'outbound proxy diallers use (default: the SIP domain)')
+    .option('--sip-transport <udp|tcp|tls>')
+    .option('--json', 'print JSON')
+    .action(async (o) => {
+      const b = await setBrand(
+        await rt.admin(),
+        defined({
+          name: o.name, logoUrl: o.logoUrl, primaryColor: o.primaryColor, secondaryColor: o.secondaryColor, supportNumber: o.supportNumber,
+          topupUrl: o.topupUrl, sipProxy: o.sipProxy, sipTransport: o.sipTransport,
+        }),
+      );
+      if (o.json) return rt.json(b);
+      showBrand(b);
+    });
+  brand
+    .command('show')
+    .option('--json', 'print JSON')
+    .action(async (o) => {
+      const b = await getBrand(await rt.admin());
+      if (o.json) return rt.json(b);
+      showBrand(b);
     });
 }
