@@ -13,6 +13,8 @@ import { registerAdminRoutes } from './routes/admin.ts';
 import { registerSelfcareRoutes } from './routes/selfcare.ts';
 import { registerFreeswitchRoutes, type XmlCurlOptions } from './routes/freeswitch.ts';
 import { registerDeviceRoutes } from './routes/devices.ts';
+import { registerVoucherRoutes } from './routes/vouchers.ts';
+import { registerSelfcareVoucherRoutes } from './routes/selfcare-voucher.ts';
 import { registerProvisionRoutes, type ProvisionOptions } from './routes/provision.ts';
 
 export interface ApiOptions {
@@ -90,6 +92,7 @@ export function buildApi(opts: ApiOptions): FastifyInstance {
       });
       registerAdminRoutes(v1, ctx);
       registerDeviceRoutes(v1, ctx, opts.sipDomain ?? '127.0.0.1');
+      registerVoucherRoutes(v1, ctx);
     },
     { prefix: '/v1' },
   );
@@ -101,6 +104,7 @@ export function buildApi(opts: ApiOptions): FastifyInstance {
         lockout: opts.selfcare?.lockout ?? DEFAULT_LOCKOUT,
         loginRateLimit: opts.selfcare?.loginRateLimit ?? { max: 10, timeWindowMs: 60_000 },
       });
+      registerSelfcareVoucherRoutes(sc, ctx, { lockout: opts.selfcare?.lockout ?? DEFAULT_LOCKOUT, rateLimit: opts.selfcare?.loginRateLimit });
     },
     { prefix: '/selfcare' },
   );

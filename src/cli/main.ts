@@ -11,6 +11,7 @@ import { registerCdrs } from './commands/cdrs.ts';
 import { registerSystem } from './commands/system.ts';
 import { registerTax } from './commands/tax.ts';
 import { registerDevices } from './commands/devices.ts';
+import { registerVouchers } from './commands/vouchers.ts';
 
 export type { CliOptions } from './runtime.ts';
 
@@ -36,6 +37,7 @@ export function buildProgram(rt: CliRuntime): Command {
   registerCdrs(program, rt);
   registerSystem(program, rt);
   registerDevices(program, rt);
+  registerVouchers(program, rt);
   // Every command throws instead of exiting the process, so runCli can return the code (and tests run in-process).
   const override = (cmd: Command) => {
     cmd.exitOverride();
