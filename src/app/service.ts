@@ -19,6 +19,7 @@ import { derivePinKeys, type PinKeys } from '../store/pin.ts';
 import { RateCache } from '../store/rates.ts';
 import { AccessNumberMap } from '../store/access-number-map.ts';
 import { xmlCurlOptions } from '../xmlcurl/options.ts';
+import { createDeviceCalls } from '../flow/device.ts';
 import { buildHttp, type HttpServer } from './http.ts';
 import { runSupervisor, workerRole } from './cluster.ts';
 
@@ -128,6 +129,8 @@ export async function startService(opts: ServiceOptions = {}): Promise<Service> 
         },
       },
     });
+    // Calls from devices (cards as SIP accounts) use the settings of the access number CCARD_DEVICE_DID.
+    services.deviceCall = createDeviceCalls({ pool, pinKeys, deviceDid: config.CCARD_DEVICE_DID, accessNumber: (did) => services.accessNumber(did) });
     if (opts.recover !== false) {
       const recovered = await services.recoverOpenCalls();
       logger.info({ recovered }, 'open calls recovered');

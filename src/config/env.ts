@@ -59,6 +59,7 @@ const schema = z.object({
   CCARD_DIALPLAN_CONTEXTS: z.string().regex(/^[A-Za-z0-9_.-]+(,[A-Za-z0-9_.-]+)*$/, 'must be a comma-separated list of context names').default('public'),
   CCARD_DIALPLAN_SOCKETS: z.string().regex(/^[A-Za-z0-9.:_-]+:\d+(,[A-Za-z0-9.:_-]+:\d+)*$/, 'must be a comma-separated list of host:port').optional(),
   CCARD_DEVICE_CONTEXT: z.string().regex(/^[A-Za-z0-9_.-]{1,64}$/, 'must be a context name').default('ccard_devices'),
+  CCARD_DEVICE_DID: z.string().regex(/^\+?[0-9]{3,20}$/, 'must be an access number (3 to 20 digits, optionally after +)').optional(),
   CCARD_SIP_DOMAIN: z.string().regex(/^[A-Za-z0-9.:-]{1,253}$/, 'must be a SIP domain (host name or IP address)').default('127.0.0.1'),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
 });

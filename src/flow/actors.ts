@@ -3,6 +3,7 @@ import type { BridgeRequest, Call, DigitsRequest, SayType } from './call.ts';
 import { promptPath, type PromptName } from './prompts.ts';
 import type { CallContextInfo, CallServices, CardView, Reservation, ReserveHint } from './services.ts';
 import type { BridgeResult } from './call.ts';
+import type { DeviceCallResult, DeviceClaims } from './device.ts';
 
 /** One item of an announcement: a ccard prompt or a mod_say phrase. */
 export type Announcement = { prompt: PromptName } | { say: SayType; text: string };
@@ -47,12 +48,17 @@ export const flowActors = {
   }),
   /** The access number (and the caller ID's card) and the lockout, looked up at once. */
   greet: fromPromise(
-    async ({ input }: { input: ServicesInput & { did: string; callerId: string; cliCallerId: string | undefined } }) => {
+    async ({ input }: { input: ServicesInput & { did: string; callerId: string; cliCallerId: string | undefined; device?: DeviceClaims } }) => {
+      // A device call: its card and the device access number's settings instead (no lockout: no PIN is asked).
+      if (input.device) {
+        const device: DeviceCallResult = input.services.deviceCall ? await input.services.deviceCall(input.device) : { ok: false, reason: 'no_access' };
+        return { access: device.ok ? device.access : undefined, lockedOut: false, device };
+      }
       const [access, lockedOut] = await Promise.all([
         input.services.accessNumber(input.did, input.cliCallerId),
         input.services.isLockedOut(input.did, input.callerId),
       ]);
-      return { access, lockedOut };
+      return { access, lockedOut, device: undefined as DeviceCallResult | undefined };
     },
   ),
   /**

@@ -19,6 +19,7 @@ import {
   type ReserveRefusal,
   type SettleResult,
 } from './services.ts';
+import { DEVICE_LOW_SECONDS, type DeviceCallResult } from './device.ts';
 
 /** The settle input for a reservation whose bridge was never sent. */
 const NOT_BRIDGED: BridgeResult = {
@@ -111,6 +112,8 @@ interface FlowContext extends FlowInput {
   ended: EndReason | undefined;
   callerGone: boolean;
   error: unknown;
+  /** A call from a device (src/flow/device.ts): the result of checking its claims. */
+  device: DeviceCallResult | undefined;
 }
 
 const USABLE_CLI_RE = /^\+?\d{3,20}$/;
@@ -266,7 +269,8 @@ export const callMachine = setup({
     cliFirst: ({ context }) => context.access!.authMode !== 'pin' && usableCallerId(context.call),
     cliOnly: ({ context }) => context.access!.authMode === 'cli',
     pinTriesLeft: ({ context }) => context.pinTry < context.access!.pinTries,
-    destTriesLeft: ({ context }) => context.destTry < context.opts.destTries,
+    destTriesLeft: ({ context }) => context.destTry < context.opts.destTries && context.device === undefined,
+    isDevice: ({ context }) => context.device?.ok === true,
     offerBind: ({ context }) =>
       context.pinEntry !== undefined &&
       context.access!.authMode === 'cli-then-pin' &&
@@ -320,6 +324,7 @@ export const callMachine = setup({
     ended: undefined,
     callerGone: false,
     error: undefined,
+    device: undefined,
   }),
   // Outside `session` a hangup only marks the caller gone: reserving, bridging and settling finish first.
   on: { HANGUP: { actions: 'markCallerGone' } },
@@ -339,6 +344,7 @@ export const callMachine = setup({
               did: context.call.info.did,
               callerId: context.call.info.callerId,
               cliCallerId: usableCallerId(context.call) ? context.call.info.callerId : undefined,
+              device: context.call.info.device,
             }),
             onDone: {
               target: 'greeted',
@@ -347,6 +353,7 @@ export const callMachine = setup({
                   access: event.output.access,
                   lang: languageOf(event.output.access),
                   lockedOut: event.output.lockedOut,
+                  device: event.output.device,
                 })),
                 'prepareCall',
               ],
@@ -356,6 +363,16 @@ export const callMachine = setup({
         },
         greeted: {
           always: [
+            // A device call: its card from ccard's own directory variables, no PIN (src/flow/device.ts).
+            { guard: ({ context }) => context.device?.ok === true, target: 'authorizing', actions: assign({ cardId: ({ context }) => (context.device as { cardId: string }).cardId }) },
+            {
+              guard: ({ context }) => context.device !== undefined,
+              target: 'ending',
+              actions: [
+                ({ context }) => context.log.warn({ device: context.call.info.device, refused: context.device }, 'device call refused'),
+                { type: 'endWith', params: { reason: 'card_unknown', prompt: 'card_unknown' } },
+              ],
+            },
             {
               guard: ({ context }) => context.access !== undefined && context.lockedOut,
               target: 'ending',
@@ -499,7 +516,20 @@ export const callMachine = setup({
           },
         },
         afterAuthorize: {
-          always: [{ guard: 'offerBind', target: 'offeringBind' }, { target: 'announcingBalance' }],
+          always: [
+            // A device dialled its destination already: no balance announcement, no destination prompt.
+            {
+              guard: 'isDevice',
+              target: 'destination.routing',
+              actions: assign(({ context }) => {
+                const dialled = context.call.info.did;
+                const entry: NormaliseResult = /^\+?\d{1,32}$/.test(dialled) ? normaliseDestination(dialled, context.access!) : { ok: false, reason: 'invalid' };
+                return { entry, number: entry.ok ? entry.number : undefined };
+              }),
+            },
+            { guard: 'offerBind', target: 'offeringBind' },
+            { target: 'announcingBalance' },
+          ],
         },
         offeringBind: {
           entry: { type: 'recordPlayed', params: { items: [{ prompt: 'bind_cli_offer' }] } },
@@ -636,6 +666,16 @@ export const callMachine = setup({
         },
         afterCall: {
           always: [
+            // A device call ends with its one call: the failure prompt (busy, no answer...) if it failed, then hangup.
+            {
+              guard: 'isDevice',
+              target: 'ending',
+              actions: [
+                assign({ preamble: ({ context }) => (context.bridge?.answered ? [] : [{ prompt: failurePrompt(context) }]) }),
+                assign({ played: ({ context }) => [...context.played, ...context.preamble.map(describeAnnouncement)] }),
+                { type: 'endWith', params: { reason: 'completed' } },
+              ],
+            },
             // The debit returned the balance after it: say that one.
             {
               guard: ({ context }) => context.bridge?.answered === true && context.attempts.at(-1)?.settle !== undefined,
@@ -773,7 +813,9 @@ export const callMachine = setup({
                 outcome: 'not_bridged',
               };
               // "This call can last up to N minutes" goes out with the bridge (once: not again on a failover).
-              const preamble = context.onFailover ? [] : durationItems(r.maxSeconds);
+              // A device call is silent unless the balance is low.
+              const quiet = context.onFailover || (context.device !== undefined && r.maxSeconds >= DEVICE_LOW_SECONDS);
+              const preamble = quiet ? [] : durationItems(r.maxSeconds);
               return {
                 pending: r,
                 bridge: undefined,

@@ -122,4 +122,6 @@ export interface CallServices {
   recordPinFailure(did: string, callerId: string): Promise<void>;
   /** Binds a caller ID to a card (cli-then-pin with bindCliAfterPin). */
   bindCli(callerId: string, cardId: string): Promise<void>;
+  /** A device call's card, after checking its claims (src/flow/device.ts); absent: device calls are refused. */
+  deviceCall?(claims: import('./device.ts').DeviceClaims): Promise<import('./device.ts').DeviceCallResult>;
 }

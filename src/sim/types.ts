@@ -48,6 +48,8 @@ export interface CallScript {
   lingerNoticeEarly?: boolean;
   /** Virtual start time (µs since epoch). Default: the simulator's clock start. */
   startUs?: number;
+  /** Channel variables set before the socket connects (a device's, see deviceChannelVariables in sim/xmlcurl.ts). */
+  channelVariables?: Record<string, string>;
 }
 
 export interface SimOptions {

@@ -345,3 +345,23 @@ export class XmlCurlClient {
     return interpretDirectory(answer, fields);
   }
 }
+
+/**
+ * The channel variables FreeSWITCH puts on the INVITE leg of a device it authenticated through the directory
+ * (connect-reply.raw): the authentication's own, then the directory answer's <variables>.
+ */
+export function deviceChannelVariables(auth: { user: string; domain: string; variables: Record<string, string> }): Record<string, string> {
+  return {
+    sofia_profile_name: 'devices',
+    sip_authorized: 'true',
+    sip_auth_username: auth.user,
+    sip_auth_realm: auth.domain,
+    user_name: auth.user,
+    domain_name: auth.domain,
+    requested_user_name: auth.user,
+    requested_domain_name: auth.domain,
+    number_alias: auth.user,
+    sip_number_alias: auth.user,
+    ...auth.variables,
+  };
+}
