@@ -121,3 +121,20 @@ describe('device calls (cards as SIP accounts)', () => {
     expect(outcome.played).toEqual(['invalid_destination', 'goodbye']);
   });
 });
+
+describe('the device leg CDR (cdr-device-leg.http)', () => {
+  it('is not a carrier leg: ccard ignores it and debits nothing', async () => {
+    const { readFileSync } = await import('node:fs');
+    const { join } = await import('node:path');
+    const { XMLCURL } = await import('../xmlcurl/recorded.ts');
+    const h = await startHarness();
+    try {
+      const text = readFileSync(join(XMLCURL, 'cdr-device-leg.http'), 'utf8');
+      const body = text.slice(text.indexOf('\r\n\r\n') + 4);
+      expect(JSON.parse(body).variables).toMatchObject({ cc_card_id: '42', sip_authorized: 'true' });
+      expect(await h.service.services.ingestJsonCdr(body)).toMatchObject({ status: 'ignored', reason: 'not_a_ccard_leg' });
+    } finally {
+      await h.close();
+    }
+  });
+});

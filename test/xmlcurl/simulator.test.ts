@@ -152,3 +152,30 @@ describe('dialplan answers as mod_dialplan_xml took them (timeline.tsv)', () => 
     expect(at('doc-no-match-15550009876', '15550009876').outcome).toBe('no-route');
   });
 });
+
+describe('the authenticated device call on the outbound socket (connect-reply.raw)', () => {
+  it('yields the device claims ccard checks, from the recorded bytes', async () => {
+    const { FrameParser, EslEvent } = await import('../../src/esl/parser.ts');
+    const { callInfoFrom } = await import('../../src/esl/call-session.ts');
+    const frames = new FrameParser().push(raw('connect-reply.raw'));
+    expect(frames).toHaveLength(1);
+    const info = callInfoFrom(new EslEvent(frames[0]!.headers, undefined, 'plain'));
+    expect(info.did).toBe('15559870000');
+    // The recording's directory answered cc_card_id=42 without ccard's signature: a claim ccard will refuse.
+    expect(info.device).toEqual({ sipAuthorized: true, cardId: '42', deviceId: '', user: '', authUser: '70001', sig: '' });
+    const { createDeviceCalls } = await import('../../src/flow/device.ts');
+    const { derivePinKeys } = await import('../../src/store/pin.ts');
+    const check = createDeviceCalls({ pool: undefined as never, pinKeys: derivePinKeys('x'.repeat(16)), deviceDid: '1', accessNumber: async () => undefined });
+    expect(await check(info.device!)).toEqual({ ok: false, reason: 'forged' });
+  });
+
+  it('the access-number recordings carry no device claims', async () => {
+    const { FrameParser, EslEvent } = await import('../../src/esl/parser.ts');
+    const { callInfoFrom } = await import('../../src/esl/call-session.ts');
+    const { readFileSync } = await import('node:fs');
+    const { join } = await import('node:path');
+    const { FIXTURES } = await import('../sim/recorded.ts');
+    const frames = new FrameParser().push(readFileSync(join(FIXTURES, 'a3_success_nolinger.rx.raw')));
+    expect(callInfoFrom(new EslEvent(frames[0]!.headers, undefined, 'plain')).device).toBeUndefined();
+  });
+});
