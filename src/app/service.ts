@@ -20,6 +20,7 @@ import { RateCache } from '../store/rates.ts';
 import { AccessNumberMap } from '../store/access-number-map.ts';
 import { xmlCurlOptions } from '../xmlcurl/options.ts';
 import { createDeviceCalls } from '../flow/device.ts';
+import { createIvrVouchers } from '../flow/voucher.ts';
 import { buildHttp, type HttpServer } from './http.ts';
 import { runSupervisor, workerRole } from './cluster.ts';
 
@@ -131,6 +132,12 @@ export async function startService(opts: ServiceOptions = {}): Promise<Service> 
     });
     // Calls from devices (cards as SIP accounts) use the settings of the access number CCARD_DEVICE_DID.
     services.deviceCall = createDeviceCalls({ pool, pinKeys, deviceDid: config.CCARD_DEVICE_DID, accessNumber: (did) => services.accessNumber(did) });
+    // Voucher recharge in the IVR (access numbers with voucher_recharge): wrong vouchers count as wrong PINs.
+    services.redeemVoucher = createIvrVouchers({
+      admin: { pool, pinKeys, onBalanceChange: async (cardId, snapshot) => void (await live.load(cardId, snapshot)) },
+      recordPinFailure: (did, callerId) => services.recordPinFailure(did, callerId),
+      isLockedOut: (did, callerId) => services.isLockedOut(did, callerId),
+    });
     if (opts.recover !== false) {
       const recovered = await services.recoverOpenCalls();
       logger.info({ recovered }, 'open calls recovered');

@@ -20,6 +20,7 @@ import {
   type SettleResult,
 } from './services.ts';
 import { DEVICE_LOW_SECONDS, type DeviceCallResult } from './device.ts';
+import { VOUCHER_KEY, VOUCHER_MAX_DIGITS, voucherActors, type IvrVoucherResult } from './voucher.ts';
 
 /** The settle input for a reservation whose bridge was never sent. */
 const NOT_BRIDGED: BridgeResult = {
@@ -114,6 +115,8 @@ interface FlowContext extends FlowInput {
   error: unknown;
   /** A call from a device (src/flow/device.ts): the result of checking its claims. */
   device: DeviceCallResult | undefined;
+  /** The last IVR voucher redemption (src/flow/voucher.ts). */
+  voucher: IvrVoucherResult | undefined;
 }
 
 const USABLE_CLI_RE = /^\+?\d{3,20}$/;
@@ -136,7 +139,7 @@ const money = (m: Micros): Announcement => ({ say: 'CURRENCY', text: formatMoney
 
 function digitsRequest(
   c: FlowContext,
-  kind: 'pin' | 'destination' | 'menu',
+  kind: 'pin' | 'destination' | 'menu' | 'voucher',
   prompt: PromptName,
 ): DigitsRequest {
   const base = {
@@ -159,6 +162,8 @@ function digitsRequest(
         variable: 'ivr_destination',
         regex: '^(\\d+|\\*)$',
       };
+    case 'voucher':
+      return { ...base, min: VOUCHER_MAX_DIGITS, max: VOUCHER_MAX_DIGITS, timeoutMs: c.opts.pinTimeoutMs, variable: 'ccard_voucher', regex: `^\\d{${VOUCHER_MAX_DIGITS}}$` };
     case 'menu':
       return { ...base, min: 1, max: 1, timeoutMs: c.opts.menuTimeoutMs, variable: 'ccard_choice', regex: '^\\d$' };
   }
@@ -222,7 +227,7 @@ export const callMachine = setup({
     events: {} as { type: 'HANGUP' },
     output: {} as FlowOutcome,
   },
-  actors: flowActors,
+  actors: { ...flowActors, ...voucherActors },
   delays: {
     bridgeGrace: ({ context }) => context.opts.bridgeHangupGraceMs,
   },
@@ -325,6 +330,7 @@ export const callMachine = setup({
     callerGone: false,
     error: undefined,
     device: undefined,
+    voucher: undefined,
   }),
   // Outside `session` a hangup only marks the caller gone: reserving, bridging and settling finish first.
   on: { HANGUP: { actions: 'markCallerGone' } },
@@ -599,6 +605,11 @@ export const callMachine = setup({
                     actions: assign({ preamble: [] }),
                   },
                   {
+                    guard: ({ context, event }) => voucherOffered(context) && cleanDigits(context.call, event.output) === VOUCHER_KEY,
+                    target: '#call.session.voucher',
+                    actions: assign({ preamble: [] }),
+                  },
+                  {
                     target: 'routing',
                     actions: assign(({ context, event }) => {
                       const digits = cleanDigits(context.call, event.output);
@@ -638,6 +649,71 @@ export const callMachine = setup({
                     actions: { type: 'endWith', params: { reason: 'destination_tries_exhausted', prompt: 'goodbye' } },
                   },
                 ],
+                onError: FAILED,
+              },
+            },
+          },
+        },
+        // Voucher recharge (src/flow/voucher.ts): key it, hear the result and the new balance, back to the destination.
+        voucher: {
+          initial: 'asking',
+          states: {
+            asking: {
+              entry: { type: 'recordPlayed', params: { items: [{ prompt: 'enter_voucher' }] } },
+              invoke: {
+                src: 'collectDigits',
+                input: ({ context }) => ({ call: context.call, req: digitsRequest(context, 'voucher', 'enter_voucher') }),
+                onDone: [
+                  // Keyed digits, right or wrong, are a try (a wrong one counts toward the lockout); nothing keyed is not.
+                  {
+                    guard: ({ context, event }) => !context.call.hungUp && /^\d+$/.test(event.output.digits ?? ''),
+                    target: 'redeeming',
+                    actions: assign({ number: ({ event }) => event.output.digits }),
+                  },
+                  { target: '#call.session.announcingBalance' },
+                ],
+                onError: FAILED,
+              },
+            },
+            redeeming: {
+              invoke: {
+                src: 'redeemVoucher',
+                input: ({ context }) => ({
+                  services: context.services,
+                  cardId: context.cardId!,
+                  number: context.number!,
+                  did: context.call.info.did,
+                  callerId: context.call.info.callerId,
+                }),
+                onDone: { target: 'told', actions: assign({ voucher: ({ event }) => event.output, number: undefined }) },
+                onError: FAILED,
+              },
+            },
+            told: {
+              always: [
+                {
+                  guard: ({ context }) => context.voucher?.ok === true,
+                  target: 'announcing',
+                  actions: assign({
+                    card: ({ context }) => {
+                      const v = context.voucher as { amount: Micros; balance: Micros };
+                      return { ...context.card!, balance: v.balance, available: context.card!.available + v.amount };
+                    },
+                    refusal: 'voucher_accepted',
+                  }),
+                },
+                { guard: ({ context }) => context.voucher?.ok === false && context.voucher.reason === 'locked', target: '#call.session.ending', actions: { type: 'endWith', params: { reason: 'locked_out', prompt: 'locked_out' } } },
+                { guard: ({ context }) => context.voucher?.ok === false && context.voucher.reason === 'card', target: '#call.session.ending', actions: { type: 'endWith', params: { reason: 'card_disabled', prompt: 'card_disabled' } } },
+                { guard: ({ context }) => context.voucher?.ok === false && context.voucher.reason === 'currency', target: 'announcing', actions: assign({ refusal: 'voucher_wrong_currency' }) },
+                { target: 'announcing', actions: assign({ refusal: 'voucher_invalid' }) },
+              ],
+            },
+            announcing: {
+              entry: assign({ played: ({ context }) => [...context.played, context.refusal!] }),
+              invoke: {
+                src: 'announce',
+                input: ({ context }) => ({ call: context.call, lang: context.lang, items: [{ prompt: context.refusal! }] }),
+                onDone: { target: '#call.session.announcingBalance', actions: assign({ refusal: undefined }) },
                 onError: FAILED,
               },
             },
@@ -971,8 +1047,10 @@ export const callMachine = setup({
 });
 
 function balanceItems(c: FlowContext): Announcement[] {
-  return [{ prompt: 'you_have' }, money(c.card!.balance)];
+  return [{ prompt: 'you_have' }, money(c.card!.balance), ...(voucherOffered(c) ? [{ prompt: 'voucher_offer' } as const] : [])];
 }
+
+const voucherOffered = (c: FlowContext): boolean => c.access?.voucherRecharge === true && c.services.redeemVoucher !== undefined && c.device === undefined;
 
 function remainingItems(c: FlowContext): Announcement[] {
   return [{ prompt: 'remaining_balance' }, money(c.card!.balance)];
