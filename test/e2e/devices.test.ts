@@ -4,7 +4,7 @@
  * ESL server with the variables FreeSWITCH put on the channel. Billed exactly once; forged claims refused.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { carrier } from '../../src/sim/index.ts';
+import { carrier, FreeSwitchSim } from '../../src/sim/index.ts';
 import { XmlCurlClient, deviceChannelVariables } from '../../src/sim/xmlcurl.ts';
 import { addDevice, editDevice } from '../../src/store/admin/devices.ts';
 import { startHarness, waitFor, type Harness } from './harness.ts';
@@ -111,6 +111,30 @@ describe('device calls (cards as SIP accounts)', () => {
       await h.service.pool.query("UPDATE cards SET status = 'active' WHERE id = $1", [h.data.cards.rich.id]);
     }
   });
+
+  it('a device call in progress counts toward the card\'s simultaneous-call limit', async () => {
+    const { rich } = h.data.cards;
+    await h.service.pool.query('UPDATE cards SET max_concurrent_calls = 1 WHERE id = $1', [rich.id]);
+    try {
+      const d = await device('long-call');
+      const vars = await authenticatedVariables(d.username, d.password, '15557654321');
+      const n = h.outcomes.length;
+      // A simulator on a running clock for the device's call: it talks 10 virtual minutes (3 s).
+      const slow = new FreeSwitchSim({ port: h.service.esl.port, timeScale: 0.005 });
+      const long = slow.call({ did: '15557654321', callerId: d.username, channelVariables: vars, carrier: () => carrier.answer(0, 10 * 60_000) });
+      await waitFor('the device call to reserve', async () => ((await h.service.live.reservations(rich.id)).length > 0 ? true : undefined));
+      const second = await h.sim.call({ did: h.data.did, callerId: '15551110099', digits: [`${rich.pin}#`, '15557654321#'] });
+      expect(second.prompts).toContain('ccard/too_many_calls.wav');
+      expect(second.dialStrings).toHaveLength(0);
+      const first = await long;
+      await slow.drain();
+      expect(first.bLegs[0]!.answered).toBe(true);
+      const outs = (await h.waitOutcomes(n + 2)).slice(n);
+      expect(outs.map((o) => o.ended).sort()).toEqual(['completed', 'too_many_calls']);
+    } finally {
+      await h.service.pool.query('UPDATE cards SET max_concurrent_calls = NULL WHERE id = $1', [rich.id]);
+    }
+  }, 20_000);
 
   it('a refused destination is said once, then the call ends', async () => {
     const d = await device('refused');
