@@ -376,7 +376,14 @@ export const callMachine = setup({
               target: 'ending',
               actions: [
                 ({ context }) => context.log.warn({ device: context.call.info.device, refused: context.device }, 'device call refused'),
-                { type: 'endWith', params: { reason: 'card_unknown', prompt: 'card_unknown' } },
+                {
+                  type: 'endWith',
+                  // No CCARD_DEVICE_DID (or it is disabled): the service is not offered; anything else: not a valid card.
+                  params: ({ context }) =>
+                    context.device?.ok === false && context.device.reason === 'no_access'
+                      ? { reason: 'number_not_in_service', prompt: 'number_not_in_service' }
+                      : { reason: 'card_unknown', prompt: 'card_unknown' },
+                },
               ],
             },
             {

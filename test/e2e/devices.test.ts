@@ -136,6 +136,19 @@ describe('device calls (cards as SIP accounts)', () => {
     }
   }, 20_000);
 
+  it('with CCARD_DEVICE_DID disabled, device calls hear "not in service"', async () => {
+    const d = await device('no-service');
+    const vars = await authenticatedVariables(d.username, d.password, '15551234567');
+    await h.service.pool.query('UPDATE access_numbers SET enabled = false WHERE did = $1', [h.data.did]);
+    try {
+      const { result, outcome } = await h.place({ did: '15551234567', channelVariables: vars });
+      expect(outcome.ended).toBe('number_not_in_service');
+      expect(result.dialStrings).toEqual([]);
+    } finally {
+      await h.service.pool.query('UPDATE access_numbers SET enabled = true WHERE did = $1', [h.data.did]);
+    }
+  });
+
   it('a refused destination is said once, then the call ends', async () => {
     const d = await device('refused');
     const vars = await authenticatedVariables(d.username, d.password, '1900555');
