@@ -179,3 +179,33 @@ describe('the authenticated device call on the outbound socket (connect-reply.ra
     expect(callInfoFrom(new EslEvent(frames[0]!.headers, undefined, 'plain')).device).toBeUndefined();
   });
 });
+
+describe('the simulator plays an authenticated device call like the recording (connect-session)', () => {
+  it('connect reply: the same device headers, values and socket mode as connect-reply.raw', async () => {
+    const { replayClient, splitFrames, hv } = await import('../sim/recorded.ts');
+    const { FreeSwitchSim } = await import('../../src/sim/index.ts');
+    const { deviceChannelVariables } = await import('../../src/sim/xmlcurl.ts');
+    const out = await replayClient('xml_curl/connect-session', async (port) => {
+      const sim = new FreeSwitchSim({ port, timeScale: 0 });
+      await sim.call({
+        did: '15559870000',
+        callerId: '70001',
+        channelVariables: deviceChannelVariables({ user: '70001', domain: '127.0.0.1', variables: { cc_card_id: '42', user_context: 'public' } }),
+      });
+    });
+    const recorded = splitFrames(raw('connect-session.rx.raw'));
+    const names = [
+      'variable_sip_authorized', 'variable_sip_auth_username', 'variable_sip_auth_realm', 'variable_user_name', 'variable_domain_name',
+      'variable_requested_user_name', 'variable_requested_domain_name', 'variable_number_alias', 'variable_sip_number_alias',
+      'variable_cc_card_id', 'variable_user_context', 'Socket-Mode', 'Control', 'Caller-Destination-Number', 'Caller-Caller-ID-Number',
+    ];
+    for (const n of names) {
+      expect(hv(recorded[0]!, n), n).toBeDefined();
+      expect(hv(out.frames[0]!, n), n).toBe(hv(recorded[0]!, n));
+    }
+    expect(hv(out.frames[0]!, 'variable_sip_authorized')).toBe('true');
+    // Then, as recorded: "+OK bye" to exit and the disconnect notice.
+    const tail = (fs: typeof recorded) => fs.slice(1).map((f) => `${hv(f, 'Content-Type')}|${hv(f, 'Reply-Text') ?? ''}`);
+    expect(tail(out.frames)).toEqual(tail(recorded));
+  });
+});
