@@ -131,7 +131,14 @@ export async function startService(opts: ServiceOptions = {}): Promise<Service> 
       },
     });
     // Calls from devices (cards as SIP accounts) use the settings of the access number CCARD_DEVICE_DID.
-    services.deviceCall = createDeviceCalls({ pool, pinKeys, deviceDid: config.CCARD_DEVICE_DID, accessNumber: (did) => services.accessNumber(did) });
+    const deviceCalls = createDeviceCalls({
+      pool,
+      pinKeys,
+      deviceDid: config.CCARD_DEVICE_DID,
+      accessNumber: (did) => services.accessNumber(did),
+      staleAfterSec: config.CCARD_MAX_CALL_SECONDS + config.CCARD_HOLD_MARGIN_SECONDS + 3600,
+    });
+    services.deviceCall = deviceCalls.deviceCall;
     // Voucher recharge in the IVR (access numbers with voucher_recharge): wrong vouchers count as wrong PINs.
     services.redeemVoucher = createIvrVouchers({
       admin: { pool, pinKeys, onBalanceChange: async (cardId, snapshot) => void (await live.load(cardId, snapshot)) },
@@ -187,7 +194,9 @@ export async function startService(opts: ServiceOptions = {}): Promise<Service> 
       commandTimeoutMs: config.CCARD_ESL_COMMAND_TIMEOUT_MS,
       onCall: async (session) => {
         const call = opts.wrapCall ? opts.wrapCall(session) : session;
-        const outcome = await runCallFlow(call, services, flowOptions, logger);
+        const outcome = await runCallFlow(call, services, flowOptions, logger).finally(() =>
+          call.info.device ? deviceCalls.deviceCallEnded(call.info.uuid).catch((err) => logger.warn({ err }, 'device line not freed')) : undefined,
+        );
         opts.onCallEnded?.(outcome);
       },
     });

@@ -48,10 +48,10 @@ export const flowActors = {
   }),
   /** The access number (and the caller ID's card) and the lockout, looked up at once. */
   greet: fromPromise(
-    async ({ input }: { input: ServicesInput & { did: string; callerId: string; cliCallerId: string | undefined; device?: DeviceClaims } }) => {
+    async ({ input }: { input: ServicesInput & { did: string; callerId: string; cliCallerId: string | undefined; device?: DeviceClaims; ivrUuid?: string } }) => {
       // A device call: its card and the device access number's settings instead (no lockout: no PIN is asked).
       if (input.device) {
-        const device: DeviceCallResult = input.services.deviceCall ? await input.services.deviceCall(input.device) : { ok: false, reason: 'no_access' };
+        const device: DeviceCallResult = input.services.deviceCall ? await input.services.deviceCall(input.device, input.ivrUuid ?? '') : { ok: false, reason: 'no_access' };
         return { access: device.ok ? device.access : undefined, lockedOut: false, device };
       }
       const [access, lockedOut] = await Promise.all([

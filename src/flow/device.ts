@@ -5,7 +5,7 @@
  * that only its own directory can make, and a device still enabled on that card: never from SIP headers (X-…)
  * or the caller ID, which any caller sets.
  */
-import type { Pool } from '../store/db.ts';
+import { withTransaction, type Pool } from '../store/db.ts';
 import type { PinKeys } from '../store/pin.ts';
 import { verifyDeviceSignature } from '../store/devices.ts';
 import type { AccessNumber, CallServices } from './services.ts';
@@ -38,8 +38,11 @@ export function deviceClaimsFrom(get: (header: string) => string | undefined): D
 
 export type DeviceCallResult =
   | { ok: true; cardId: string; access: AccessNumber }
-  /** forged: claims without sip_authorized or a valid signature; device: disabled or removed; no_access: no CCARD_DEVICE_DID. */
-  | { ok: false; reason: 'forged' | 'device' | 'no_access' };
+  /**
+   * forged: claims without sip_authorized or a valid signature; device: disabled or removed; no_access: no usable
+   * CCARD_DEVICE_DID; lines: the device already has `lines` calls in progress.
+   */
+  | { ok: false; reason: 'forged' | 'device' | 'no_access' | 'lines' };
 
 /** The balance under which a device call hears "this call can last up to N minutes" (otherwise it is silent). */
 export const DEVICE_LOW_SECONDS = 300;
@@ -48,16 +51,45 @@ export const DEVICE_LOW_SECONDS = 300;
  * Checks a device call's claims and answers its card and the access number whose settings (gateway, language,
  * digit rules, prefixes, country code) device calls use: CCARD_DEVICE_DID.
  */
-export function createDeviceCalls(deps: { pool: Pool; pinKeys: PinKeys; deviceDid: string | undefined; accessNumber: CallServices['accessNumber'] }) {
-  return async (c: DeviceClaims): Promise<DeviceCallResult> => {
+export function createDeviceCalls(deps: {
+  pool: Pool;
+  pinKeys: PinKeys;
+  deviceDid: string | undefined;
+  accessNumber: CallServices['accessNumber'];
+  /** A device_calls row older than this is a leftover of a crash (the longest call plus its margin). */
+  staleAfterSec: number;
+}) {
+  const check = async (c: DeviceClaims, ivrUuid: string): Promise<DeviceCallResult> => {
     if (!c.sipAuthorized || !/^\d{1,19}$/.test(c.cardId) || !/^\d{1,19}$/.test(c.deviceId) || c.user === '' || c.authUser !== c.user) {
       return { ok: false, reason: 'forged' };
     }
     if (!verifyDeviceSignature(deps.pinKeys, c.cardId, c.deviceId, c.user, c.sig)) return { ok: false, reason: 'forged' };
-    const d = await deps.pool.query('SELECT 1 FROM devices WHERE id = $1 AND card_id = $2 AND username = $3 AND enabled', [c.deviceId, c.cardId, c.user]);
-    if (!d.rowCount) return { ok: false, reason: 'device' };
     const access = deps.deviceDid ? await deps.accessNumber(deps.deviceDid) : undefined;
-    if (!access) return { ok: false, reason: 'no_access' };
-    return { ok: true, cardId: c.cardId, access };
+    // The device's row serialises its calls: counting and taking a line are one step.
+    const line = await withTransaction(deps.pool, async (q) => {
+      const d = await q.query<{ lines: number }>('SELECT lines FROM devices WHERE id = $1 AND card_id = $2 AND username = $3 AND enabled FOR UPDATE', [
+        c.deviceId,
+        c.cardId,
+        c.user,
+      ]);
+      if (!d.rowCount) return 'device' as const;
+      if (!access) return 'no_access' as const;
+      const busy = await q.query<{ n: number }>(
+        `SELECT count(*)::int AS n FROM device_calls WHERE device_id = $1 AND ivr_uuid <> $2 AND started_at > now() - make_interval(secs => $3)`,
+        [c.deviceId, ivrUuid, deps.staleAfterSec],
+      );
+      if (busy.rows[0]!.n >= d.rows[0]!.lines) return 'lines' as const;
+      await q.query('INSERT INTO device_calls (ivr_uuid, device_id) VALUES ($1, $2) ON CONFLICT (ivr_uuid) DO NOTHING', [ivrUuid, c.deviceId]);
+      return 'ok' as const;
+    });
+    if (line !== 'ok') return { ok: false, reason: line };
+    return { ok: true, cardId: c.cardId, access: access! };
+  };
+  return {
+    deviceCall: check,
+    /** Frees the line of a device call that ended (any call: nothing happens for a call that took no line). */
+    deviceCallEnded: async (ivrUuid: string): Promise<void> => {
+      await deps.pool.query('DELETE FROM device_calls WHERE ivr_uuid = $1', [ivrUuid]);
+    },
   };
 }

@@ -351,6 +351,7 @@ export const callMachine = setup({
               callerId: context.call.info.callerId,
               cliCallerId: usableCallerId(context.call) ? context.call.info.callerId : undefined,
               device: context.call.info.device,
+              ivrUuid: context.call.info.uuid,
             }),
             onDone: {
               target: 'greeted',
@@ -382,7 +383,9 @@ export const callMachine = setup({
                   params: ({ context }) =>
                     context.device?.ok === false && context.device.reason === 'no_access'
                       ? { reason: 'number_not_in_service', prompt: 'number_not_in_service' }
-                      : { reason: 'card_unknown', prompt: 'card_unknown' },
+                      : context.device?.ok === false && context.device.reason === 'lines'
+                        ? { reason: 'too_many_calls', prompt: 'too_many_calls' }
+                        : { reason: 'card_unknown', prompt: 'card_unknown' },
                 },
               ],
             },

@@ -127,5 +127,5 @@ export interface CallServices {
   /** A device call's card, after checking its claims (src/flow/device.ts); absent: device calls are refused. */
   /** IVR voucher recharge (src/flow/voucher.ts); absent: the voucher menu is never offered. */
   redeemVoucher?(cardId: string, number: string, did: string, callerId: string): Promise<import('./voucher.ts').IvrVoucherResult>;
-  deviceCall?(claims: import('./device.ts').DeviceClaims): Promise<import('./device.ts').DeviceCallResult>;
+  deviceCall?(claims: import('./device.ts').DeviceClaims, ivrUuid: string): Promise<import('./device.ts').DeviceCallResult>;
 }

@@ -136,6 +136,28 @@ describe('device calls (cards as SIP accounts)', () => {
     }
   }, 20_000);
 
+  it('a device takes at most --lines calls at once; the line is freed when the call ends', async () => {
+    const { rich } = h.data.cards;
+    await h.service.pool.query('UPDATE cards SET max_concurrent_calls = 5 WHERE id = $1', [rich.id]);
+    try {
+      const d = await device('one-line');
+      const vars = await authenticatedVariables(d.username, d.password, '15557654321');
+      const slow = new FreeSwitchSim({ port: h.service.esl.port, timeScale: 0.005 });
+      const long = slow.call({ did: '15557654321', callerId: d.username, channelVariables: vars, carrier: () => carrier.answer(0, 10 * 60_000) });
+      await waitFor('the device call to reserve', async () => ((await h.service.live.reservations(rich.id)).length > 0 ? true : undefined));
+      const second = await h.place({ did: '15551234567', channelVariables: vars });
+      expect(second.outcome.ended).toBe('too_many_calls');
+      expect(second.result.dialStrings).toEqual([]);
+      // (Another device of the card would get a line, but the running call holds what the balance buys.)
+      await long;
+      await slow.drain();
+      await waitFor('the line to be freed', async () => ((await h.service.pool.query('SELECT 1 FROM device_calls')).rowCount === 0 ? true : undefined));
+      expect((await h.place({ did: '15551234567', channelVariables: vars, carrier: () => carrier.answer(0, 1000) })).outcome.ended).toBe('completed');
+    } finally {
+      await h.service.pool.query('UPDATE cards SET max_concurrent_calls = NULL WHERE id = $1', [rich.id]);
+    }
+  }, 20_000);
+
   it('with CCARD_DEVICE_DID disabled, device calls hear "not in service"', async () => {
     const d = await device('no-service');
     const vars = await authenticatedVariables(d.username, d.password, '15551234567');

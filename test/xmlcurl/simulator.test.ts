@@ -165,8 +165,8 @@ describe('the authenticated device call on the outbound socket (connect-reply.ra
     expect(info.device).toEqual({ sipAuthorized: true, cardId: '42', deviceId: '', user: '', authUser: '70001', sig: '' });
     const { createDeviceCalls } = await import('../../src/flow/device.ts');
     const { derivePinKeys } = await import('../../src/store/pin.ts');
-    const check = createDeviceCalls({ pool: undefined as never, pinKeys: derivePinKeys('x'.repeat(16)), deviceDid: '1', accessNumber: async () => undefined });
-    expect(await check(info.device!)).toEqual({ ok: false, reason: 'forged' });
+    const { deviceCall } = createDeviceCalls({ pool: undefined as never, pinKeys: derivePinKeys('x'.repeat(16)), deviceDid: '1', accessNumber: async () => undefined, staleAfterSec: 60 });
+    expect(await deviceCall(info.device!, info.uuid)).toEqual({ ok: false, reason: 'forged' });
   });
 
   it('the access-number recordings carry no device claims', async () => {
