@@ -72,6 +72,11 @@ declare -A PROMPT_es=(
   [bind_cli_offer]='Para llamar desde este teléfono sin PIN, presione 1.'
   [cli_bound]='Este teléfono ha quedado registrado con su tarjeta.'
   [goodbye]='Gracias por su llamada. Adiós.'
+  [voucher_offer]='Para recargar su tarjeta con un cupón, presione 0.'
+  [enter_voucher]='Por favor, ingrese el número del cupón, seguido de la tecla numeral.'
+  [voucher_accepted]='Su tarjeta ha sido recargada.'
+  [voucher_invalid]='Ese cupón no es válido.'
+  [voucher_wrong_currency]='Ese cupón no se puede usar con esta tarjeta.'
 )
 
 # ---------------------------------------------------------------------------------------------------------------

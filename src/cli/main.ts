@@ -13,6 +13,8 @@ import { registerSystem } from './commands/system.ts';
 import { registerTax } from './commands/tax.ts';
 import { registerCalls } from './commands/calls.ts';
 import { registerOperators } from './commands/operators.ts';
+import { registerDevices } from './commands/devices.ts';
+import { registerVouchers } from './commands/vouchers.ts';
 
 export type { CliOptions } from './runtime.ts';
 
@@ -39,6 +41,8 @@ export function buildProgram(rt: CliRuntime): Command {
   registerCalls(program, rt);
   registerSystem(program, rt);
   registerOperators(program, rt);
+  registerDevices(program, rt);
+  registerVouchers(program, rt);
   // Every command throws instead of exiting the process, so runCli can return the code (and tests run in-process).
   const override = (cmd: Command) => {
     cmd.exitOverride();

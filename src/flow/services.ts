@@ -28,6 +28,8 @@ export interface AccessNumber {
   pinTries: number;
   bindCliAfterPin: boolean;
   maxCallsPerSession: number;
+  /** Offer voucher recharge (key 0) after the balance announcement. */
+  voucherRecharge?: boolean;
   /**
    * The card bound to the caller ID given to accessNumber, read in the same query: null when none, undefined when
    * it was not looked up (then the flow asks cardIdByCli).
@@ -142,4 +144,8 @@ export interface CallServices {
   recordPinFailure(did: string, callerId: string): Promise<void>;
   /** Binds a caller ID to a card (cli-then-pin with bindCliAfterPin). */
   bindCli(callerId: string, cardId: string): Promise<void>;
+  /** A device call's card, after checking its claims (src/flow/device.ts); absent: device calls are refused. */
+  /** IVR voucher recharge (src/flow/voucher.ts); absent: the voucher menu is never offered. */
+  redeemVoucher?(cardId: string, number: string, did: string, callerId: string): Promise<import('./voucher.ts').IvrVoucherResult>;
+  deviceCall?(claims: import('./device.ts').DeviceClaims, ivrUuid: string): Promise<import('./device.ts').DeviceCallResult>;
 }
