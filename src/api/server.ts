@@ -11,6 +11,7 @@ import { verifyApiKey } from '../store/admin/api-keys.ts';
 import { apiErrorHandler, errorBody } from './errors.ts';
 import { registerAdminRoutes } from './routes/admin.ts';
 import { registerSelfcareRoutes } from './routes/selfcare.ts';
+import { registerRoutingRoutes } from './routes/routing.ts';
 
 export interface ApiOptions {
   pool: Pool;
@@ -80,6 +81,7 @@ export function buildApi(opts: ApiOptions): FastifyInstance {
         req.log.debug({ apiKey: name }, 'api key');
       });
       registerAdminRoutes(v1, ctx);
+      registerRoutingRoutes(v1, ctx);
     },
     { prefix: '/v1' },
   );

@@ -10,6 +10,7 @@ import { registerRates } from './commands/rates.ts';
 import { registerCdrs } from './commands/cdrs.ts';
 import { registerSystem } from './commands/system.ts';
 import { registerTax } from './commands/tax.ts';
+import { registerCarriers } from './commands/carriers.ts';
 
 export type { CliOptions } from './runtime.ts';
 
@@ -33,6 +34,7 @@ export function buildProgram(rt: CliRuntime): Command {
   registerRates(program, rt);
   registerTax(program, rt);
   registerCdrs(program, rt);
+  registerCarriers(program, rt);
   registerSystem(program, rt);
   // Every command throws instead of exiting the process, so runCli can return the code (and tests run in-process).
   const override = (cmd: Command) => {
