@@ -25,6 +25,10 @@ import {
   type RecoverySummary,
 } from '../billing/settle.ts';
 import { ingestJsonCdr, type IngestResult } from '../cdr/json-cdr.ts';
+import { reserveRouted, settleRouted, type RoutingDeps } from '../billing/route-call.ts';
+import { CarrierHealth, type CarrierHealthConfig } from '../billing/carrier-health.ts';
+import { MemoryCarrierSlots, RedisCarrierSlots } from '../live/carrier-slots.ts';
+import type { RateIndex } from '../store/rates.ts';
 
 export interface LockoutConfig {
   /** Failed PIN tries from one caller ID within windowSec before it is locked out. */
@@ -39,6 +43,8 @@ export interface CallServicesConfig extends BillingConfig {
   lockout: LockoutConfig;
   /** Any single operation taking longer fails closed with ServiceUnavailableError (default 10 s). */
   opTimeoutMs?: number;
+  /** Carrier failures before a cool-down (routing plans). */
+  carrierHealth?: CarrierHealthConfig;
 }
 
 export interface CallServicesDeps {
@@ -201,6 +207,17 @@ export function createCallServices(deps: CallServicesDeps): CcardCallServices {
     : new MemoryLockout(config.lockout, () => now().getTime());
   const didMax = config.lockout.didMaxFailures ?? config.lockout.maxFailures * 10;
   const guard = <T>(what: string, op: () => Promise<T>) => failClosed(what, timeoutMs, op);
+  // Routing plans need the whole rate index (buy rates, plans, carriers): the RateCache the service passes has it.
+  const rates = deps.rates as typeof deps.rates & { index?: RateIndex };
+  const routing: RoutingDeps | undefined =
+    'index' in rates
+      ? {
+          ...billing,
+          index: () => rates.index!,
+          slots: deps.redis ? new RedisCarrierSlots(deps.redis, deps.redisPrefix ?? 'ccard:') : new MemoryCarrierSlots(),
+          health: new CarrierHealth(config.carrierHealth, logger),
+        }
+      : undefined;
 
   /** Status, expiry and first-use activation, then the card's spendable into the live store (one round trip). */
   async function authorize(cardOrId: string | CardRecord): Promise<AuthorizeResult> {
@@ -217,7 +234,12 @@ export function createCallServices(deps: CallServicesDeps): CcardCallServices {
         currency: card.currency,
         available,
         balance: card.balance,
-        pricing: { rateTableId: card.rateTableId, taxPpm: card.taxPpm, maxConcurrentCalls: card.maxConcurrentCalls },
+        pricing: {
+          rateTableId: card.rateTableId,
+          taxPpm: card.taxPpm,
+          maxConcurrentCalls: card.maxConcurrentCalls,
+          routingPlanId: card.routingPlanId,
+        },
       },
     };
   }
@@ -255,9 +277,14 @@ export function createCallServices(deps: CallServicesDeps): CcardCallServices {
 
 
     reserve: (cardId, number, ctx, hint) =>
-      guard('reserve', (): Promise<ReserveResult> => reserveCall(billing, cardId, number, ctx, now(), hint)),
+      guard('reserve', (): Promise<ReserveResult> =>
+        routing ? reserveRouted(routing, cardId, number, ctx, now(), hint) : reserveCall(billing, cardId, number, ctx, now(), hint),
+      ),
 
-    settle: (reservation, bridge) => guard('settle', (): Promise<SettleResult> => settleReservation(billing, reservation, bridge)),
+    settle: (reservation, bridge) =>
+      guard('settle', (): Promise<SettleResult> =>
+        routing ? settleRouted(routing, reservation, bridge) : settleReservation(billing, reservation, bridge),
+      ),
 
     isLockedOut: (did, callerId) =>
       guard('isLockedOut', async () => {

@@ -124,6 +124,7 @@ export async function startService(opts: ServiceOptions = {}): Promise<Service> 
           windowSec: config.CCARD_PIN_LOCKOUT_WINDOW,
           lockoutSec: config.CCARD_PIN_LOCKOUT_SECONDS,
         },
+        carrierHealth: { failures: config.CCARD_CARRIER_FAILURES, windowSec: config.CCARD_CARRIER_FAILURE_WINDOW, cooldownSec: config.CCARD_CARRIER_COOLDOWN },
       },
     });
     if (opts.recover !== false) {

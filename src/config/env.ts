@@ -47,6 +47,9 @@ const schema = z.object({
   CCARD_PIN_LOCKOUT_WINDOW: int(1, 86_400).default(600),
   CCARD_PIN_LOCKOUT_SECONDS: int(1, 604_800).default(900),
   CCARD_MAINTENANCE_INTERVAL: int(10, 86_400).default(300),
+  CCARD_CARRIER_FAILURES: int(1, 10_000).default(5),
+  CCARD_CARRIER_FAILURE_WINDOW: int(1, 86_400).default(60),
+  CCARD_CARRIER_COOLDOWN: int(1, 86_400).default(120),
   CCARD_WORKERS: z
     .string()
     .regex(/^(\d+|auto)$/, 'must be a whole number or "auto"')

@@ -148,7 +148,7 @@ export async function exportCdrs(ctx: AdminContext, raw: CdrFilterInput, out: Wr
 }
 
 export const costReportSchema = z.object({
-  by: z.enum(['card', 'series']),
+  by: z.enum(['card', 'series', 'destination', 'carrier', 'destination-carrier']),
   from: dateInput.optional(),
   to: dateInput.optional(),
   card: serialInput.optional(),
@@ -164,6 +164,10 @@ export interface CostReportRow {
   /** billedSeconds / 60, exact: whole minutes and the remaining seconds as a decimal fraction ("12.5", "1.0166..."). */
   billedMinutes: string;
   totalCost: Micros;
+  /** What the carriers charged for the routed calls of the row (null: none was routed by a plan). */
+  buyCost: Micros | null;
+  /** Sell minus buy over the routed calls (null: none). Revenue includes tax when the series has a tax profile. */
+  margin: Micros | null;
 }
 
 /** seconds/60 written exactly when it terminates, else to 6 decimals rounded half up. */
@@ -179,11 +183,19 @@ export function minutesOf(seconds: number): string {
 export async function costReport(ctx: AdminContext, raw: CostReportInput): Promise<CostReportRow[]> {
   const f = parseInput(costReportSchema, raw);
   const { where, params } = await filterSql(ctx, f);
-  const key = f.by === 'card' ? 'c.serial' : 's.series_number';
-  const r = await ctx.pool.query<{ key: string; currency: string; calls: bigint; secs: bigint; cost: bigint }>(
+  const carrier = `COALESCE(ca.name, '(access number gateway)')`;
+  const key = {
+    card: 'c.serial',
+    series: 's.series_number',
+    destination: `COALESCE(d.prefix, '')`,
+    carrier,
+    'destination-carrier': `COALESCE(d.prefix, '') || ' via ' || ${carrier}`,
+  }[f.by];
+  const r = await ctx.pool.query<{ key: string; currency: string; calls: bigint; secs: bigint; cost: bigint; buy: bigint | null; routed: bigint | null }>(
     `SELECT ${key} AS key, c.currency, count(*)::bigint AS calls, sum(d.billed_seconds)::bigint AS secs,
-       sum(d.cost_micros)::bigint AS cost
-     ${CDR_FROM} ${where} GROUP BY ${key}, c.currency ORDER BY ${key}, c.currency`,
+       sum(d.cost_micros)::bigint AS cost, sum(d.buy_cost_micros)::bigint AS buy,
+       sum(d.cost_micros) FILTER (WHERE d.buy_cost_micros IS NOT NULL)::bigint AS routed
+     ${CDR_FROM} LEFT JOIN carriers ca ON ca.id = d.carrier_id ${where} GROUP BY ${key}, c.currency ORDER BY ${key}, c.currency`,
     params,
   );
   return r.rows.map((x) => ({
@@ -193,7 +205,14 @@ export async function costReport(ctx: AdminContext, raw: CostReportInput): Promi
     billedSeconds: Number(x.secs),
     billedMinutes: minutesOf(Number(x.secs)),
     totalCost: x.cost,
+    buyCost: x.buy,
+    margin: x.buy === null ? null : (x.routed ?? 0n) - x.buy,
   }));
 }
 
-export const costReportJson = (r: CostReportRow) => ({ ...r, totalCost: amountJson(r.totalCost) });
+export const costReportJson = (r: CostReportRow) => ({
+  ...r,
+  totalCost: amountJson(r.totalCost),
+  buyCost: r.buyCost === null ? null : amountJson(r.buyCost),
+  margin: r.margin === null ? null : amountJson(r.margin),
+});
