@@ -1,0 +1,104 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { mkdtemp, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { createTestDb, type TestDb } from '../helpers/env.ts';
+import { cli, type CliRun } from './helpers.ts';
+
+let db: TestDb;
+let run: (...args: string[]) => Promise<CliRun>;
+let dir: string;
+
+const ok = (r: CliRun) => {
+  expect(r.code, r.err).toBe(0);
+  return r;
+};
+const failsWith = (r: CliRun, code: number, re: RegExp) => {
+  expect(r.code, r.err).toBe(code);
+  expect(r.err).toMatch(re);
+  expect(r.err.trim().split('\n')).toHaveLength(1);
+};
+
+beforeAll(async () => {
+  db = await createTestDb();
+  run = cli(db);
+  dir = await mkdtemp(path.join(tmpdir(), 'ccard-routing-'));
+  await writeFile(path.join(dir, 'sell.csv'), 'prefix,rate\n1,0.05\n44,0.04\n');
+  await writeFile(path.join(dir, 'buy.csv'), 'prefix,rate\n1,0.01\n');
+  ok(await run('rates', 'import', 'sell', path.join(dir, 'sell.csv')));
+  ok(await run('series', 'create', '--name', 'S', '--number', '42', '--count', '2', '--balance', '5', '--rate-table', 'sell'));
+});
+afterAll(async () => {
+  await db?.drop();
+});
+
+describe('ccard carrier', () => {
+  it('adds, lists, shows, edits and removes carriers; the buy rates import into their table', async () => {
+    const added = ok(await run('carrier', 'add', 'acme', '--gateway', 'acme-gw', '--max-calls', '30', '--prefix-strip', '1', '--prefix-add', '00', '--json')).json();
+    expect(added).toMatchObject({ name: 'acme', gateway: 'acme-gw', buyRates: 'buy-acme', maxCalls: 30, prefixStrip: 1, prefixAdd: '00', enabled: true });
+    ok(await run('rates', 'import', 'buy-acme', path.join(dir, 'buy.csv')));
+    expect(ok(await run('carrier', 'show', 'acme', '--json')).json().buyRateCount).toBe(1);
+    ok(await run('carrier', 'add', 'beta', '--gateway', 'beta-gw'));
+    expect(ok(await run('carrier', 'list', '--json')).json().map((c: { name: string }) => c.name)).toEqual(['acme', 'beta']);
+    const edited = ok(await run('carrier', 'edit', 'beta', '--max-calls', '5', '--enabled', 'no', '--json')).json();
+    expect(edited).toMatchObject({ maxCalls: 5, enabled: false });
+    expect(ok(await run('carrier', 'edit', 'beta', '--max-calls', 'none', '--json')).json().maxCalls).toBeNull();
+    failsWith(await run('carrier', 'add', 'acme', '--gateway', 'x'), 1, /already exists/);
+    failsWith(await run('carrier', 'add', 'bad name', '--gateway', 'x'), 1, /name/);
+    failsWith(await run('carrier', 'add', 'gamma', '--gateway', 'x;y'), 1, /gateway/);
+    failsWith(await run('carrier', 'show', 'nope'), 1, /unknown carrier "nope"/);
+    ok(await run('carrier', 'remove', 'beta'));
+    failsWith(await run('carrier', 'show', 'beta'), 1, /unknown carrier/);
+  });
+});
+
+describe('ccard route', () => {
+  it('plans with entries, assigned to a series and overridden per card; removal refused while in use', async () => {
+    ok(await run('carrier', 'add', 'c2', '--gateway', 'c2-gw'));
+    ok(await run('route', 'plan', 'add', 'retail'));
+    ok(await run('route', 'plan', 'entry', 'retail', 'default', '--least-cost'));
+    ok(await run('route', 'plan', 'entry', 'retail', '44', '--carriers', 'acme*3|c2'));
+    ok(await run('route', 'plan', 'entry', 'retail', '1900', '--block'));
+    const shown = ok(await run('route', 'plan', 'show', 'retail', '--json')).json();
+    expect(shown.entries).toEqual([
+      { prefix: 'default', mode: 'lcr', carriers: [] },
+      { prefix: '1900', mode: 'block', carriers: [] },
+      {
+        prefix: '44',
+        mode: 'ordered',
+        carriers: [
+          { carrier: 'acme', position: 0, weight: 3 },
+          { carrier: 'c2', position: 0, weight: 1 },
+        ],
+      },
+    ]);
+    expect(ok(await run('route', 'plan', 'show', 'retail')).out).toMatch(/acme\*3\|c2/);
+    failsWith(await run('route', 'plan', 'entry', 'retail', '33', '--carriers', 'nobody'), 1, /unknown carrier "nobody"/);
+    failsWith(await run('route', 'plan', 'entry', 'retail', '33'), 1, /needs at least one carrier/);
+    failsWith(await run('route', 'plan', 'entry', 'retail', '3x', '--block'), 1, /prefix/);
+    failsWith(await run('route', 'plan', 'add', 'other', '--loss-prompt', 'nonsense'), 1, /lossPrompt: must be one of the prompts/);
+
+    ok(await run('route', 'assign', 'retail', '--series', '42'));
+    ok(await run('route', 'plan', 'add', 'vip'));
+    ok(await run('route', 'assign', 'vip', '--card', '42-000000001'));
+    const plans = await db.pool.query<{ serial: string; plan: string | null }>(
+      `SELECT c.serial, p.name AS plan FROM cards c JOIN series s ON s.id = c.series_id
+         LEFT JOIN routing_plans p ON p.id = COALESCE(c.routing_plan_id, s.routing_plan_id) ORDER BY c.serial`,
+    );
+    expect(plans.rows).toEqual([
+      { serial: '42-000000001', plan: 'vip' },
+      { serial: '42-000000002', plan: 'retail' },
+    ]);
+    failsWith(await run('route', 'plan', 'remove', 'retail'), 1, /used by 1 series/);
+    failsWith(await run('carrier', 'remove', 'acme'), 1, /used by routing plan retail/);
+    failsWith(await run('route', 'assign', 'retail'), 1, /exactly one of series or card/);
+    failsWith(await run('route', 'assign', 'nope', '--series', '42'), 1, /unknown routing plan/);
+    ok(await run('route', 'assign', 'series', '--card', '42-000000001'));
+    ok(await run('route', 'plan', 'remove', 'vip'));
+    ok(await run('route', 'plan', 'entry-remove', 'retail', '1900'));
+    failsWith(await run('route', 'plan', 'entry-remove', 'retail', '1900'), 1, /no entry for prefix 1900/);
+    expect(ok(await run('route', 'plan', 'list', '--json')).json()).toEqual([
+      { name: 'retail', lossPrompt: 'destination_unprofitable', entries: 2, series: 1 },
+    ]);
+  });
+});
