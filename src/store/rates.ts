@@ -3,7 +3,7 @@ import { withTransaction, type Pool, type PoolClient } from './db.ts';
 import type { Rounding } from '../money/money.ts';
 import { PrefixIndex, type RateEntry } from '../billing/prefix-index.ts';
 import type { RateRule } from '../billing/rating.ts';
-import { RoutingIndex } from '../billing/routing.ts';
+import { RoutingIndex, stampMinute } from '../billing/routing.ts';
 import { loadRouting } from './routing.ts';
 import {
   formatRatesCsv,
@@ -46,6 +46,7 @@ export class RateIndex {
     const byTable = new Map<string, RateEntry[]>();
     for (const t of tables) byTable.set(t.id, []);
     for (const r of rates) {
+      stampMinute(r);
       const list = byTable.get(r.rateTableId);
       if (!list) throw new RangeError(`rate ${r.id} belongs to unknown rate table ${r.rateTableId}`);
       list.push(r);
