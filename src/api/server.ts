@@ -7,11 +7,13 @@ import type { PinKeys } from '../store/pin.ts';
 import type { LiveBalanceStore } from '../live/live-balance.ts';
 import type { AdminContext, OnBalanceChange } from '../store/admin/context.ts';
 import { DEFAULT_LOCKOUT, type LockoutPolicy } from '../store/admin/selfcare.ts';
-import { verifyApiKey } from '../store/admin/api-keys.ts';
+import { apiKeyPrincipal } from '../store/admin/api-keys.ts';
 import { apiErrorHandler, errorBody } from './errors.ts';
 import { registerAdminRoutes } from './routes/admin.ts';
 import { registerSelfcareRoutes } from './routes/selfcare.ts';
 import { registerRoutingRoutes } from './routes/routing.ts';
+import { registerResellerRoutes } from './routes/resellers.ts';
+import { registerPrincipalScope } from './principal.ts';
 
 export interface ApiOptions {
   pool: Pool;
@@ -76,12 +78,15 @@ export function buildApi(opts: ApiOptions): FastifyInstance {
       v1.addHook('onRequest', async (req, reply) => {
         const m = /^Bearer\s+(\S+)$/i.exec(req.headers.authorization ?? '');
         if (!m) return reply.code(401).send(errorBody('UNAUTHORIZED', 'an API key is required: Authorization: Bearer <key>'));
-        const name = await verifyApiKey(ctx, m[1]!);
-        if (!name) return reply.code(401).send(errorBody('UNAUTHORIZED', 'invalid or revoked API key'));
-        req.log.debug({ apiKey: name }, 'api key');
+        const principal = await apiKeyPrincipal(ctx, m[1]!);
+        if (!principal) return reply.code(401).send(errorBody('UNAUTHORIZED', 'invalid or revoked API key'));
+        req.principal = principal;
+        req.log.debug({ apiKey: principal.name }, 'api key');
       });
+      registerPrincipalScope(v1, ctx);
       registerAdminRoutes(v1, ctx);
       registerRoutingRoutes(v1, ctx);
+      registerResellerRoutes(v1, ctx);
     },
     { prefix: '/v1' },
   );

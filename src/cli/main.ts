@@ -11,6 +11,7 @@ import { registerCdrs } from './commands/cdrs.ts';
 import { registerSystem } from './commands/system.ts';
 import { registerTax } from './commands/tax.ts';
 import { registerCarriers } from './commands/carriers.ts';
+import { registerResellers } from './commands/resellers.ts';
 
 export type { CliOptions } from './runtime.ts';
 
@@ -35,6 +36,7 @@ export function buildProgram(rt: CliRuntime): Command {
   registerTax(program, rt);
   registerCdrs(program, rt);
   registerCarriers(program, rt);
+  registerResellers(program, rt);
   registerSystem(program, rt);
   // Every command throws instead of exiting the process, so runCli can return the code (and tests run in-process).
   const override = (cmd: Command) => {

@@ -4,6 +4,7 @@ import { stringify } from 'csv-stringify/sync';
 import type { Micros } from '../../money/money.ts';
 import type { AdminContext } from './context.ts';
 import { invalid, notFound } from './errors.ts';
+import { resellerScope } from './scope.ts';
 import { amountJson, formatAmount, isoOrNull } from './format.ts';
 import { dateInput, pageInput, parseInput, serialInput, seriesNumberInput } from './input.ts';
 import { forEachBatch } from './cursor.ts';
@@ -105,6 +106,8 @@ async function filterSql(ctx: AdminContext, f: z.output<typeof cdrFilterSchema>)
     if (!r.rowCount) throw notFound(`unknown series ${f.series}`);
     add('s.series_number = ?', f.series);
   }
+  const reseller = resellerScope();
+  if (reseller !== null) add('s.reseller_id = ?', reseller);
   if (f.from && f.to && f.from >= f.to) throw invalid('"from" must be before "to"');
   if (f.from) add('d.created_at >= ?', f.from);
   if (f.to) add('d.created_at < ?', f.to);

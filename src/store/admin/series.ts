@@ -6,6 +6,8 @@ import type { AdminContext } from './context.ts';
 import { conflict, invalid, notFound, pgCode } from './errors.ts';
 import { booleanInput, dateInput, nonNegativeMoney, parseInput, seriesNumberInput, wholeNumber } from './input.ts';
 import { generateCards, type OnGenerationProgress } from './card-gen.ts';
+import { resellerScope } from './scope.ts';
+import { changeWholesale, resellerIdByName } from './resellers.ts';
 
 export const MAX_SERIES_CARDS = 10_000_000;
 
@@ -27,6 +29,8 @@ export const seriesCreateSchema = z.object({
   maxCalls: wholeNumber(1, 1000).default(1),
   selfcare: booleanInput.default(false),
   notes: z.string().max(2000).default(''),
+  /** The reseller that owns the series (operator only; a reseller's own series are always its own). */
+  reseller: z.string().trim().min(1).max(64).optional(),
 });
 export type SeriesCreateInput = z.input<typeof seriesCreateSchema>;
 
@@ -163,6 +167,15 @@ export async function createSeries(
       if (pgCode(err) === '23505') throw conflict(`series ${input.number} already exists`);
       throw err;
     }
+    // A reseller's series: its cards' value (count x balance) is drawn from the wholesale balance first, atomically.
+    const scoped = resellerScope();
+    if (scoped !== null && input.reseller !== undefined) throw invalid('reseller: set by your API key');
+    const resellerId = scoped ?? (input.reseller !== undefined ? await resellerIdByName(client, input.reseller) : null);
+    if (resellerId !== null) {
+      const face = input.balance * BigInt(input.count);
+      if (face > 0n) await changeWholesale(client, resellerId, face, 'generation', `series:${input.number}`, `${input.count} cards`);
+      await client.query('UPDATE series SET reseller_id = $2 WHERE id = $1', [seriesId, resellerId]);
+    }
     await generateCards(
       client,
       ctx.pinKeys,
@@ -182,7 +195,11 @@ export async function createSeries(
 }
 
 export async function listSeries(ctx: AdminContext): Promise<Series[]> {
-  const r = await ctx.pool.query<SeriesRow>(`${SELECT_SERIES} ORDER BY s.series_number`);
+  const reseller = resellerScope();
+  const r = await ctx.pool.query<SeriesRow>(
+    `${SELECT_SERIES} ${reseller !== null ? 'WHERE s.reseller_id = $1' : ''} ORDER BY s.series_number`,
+    reseller !== null ? [reseller] : [],
+  );
   return r.rows.map(toSeries);
 }
 

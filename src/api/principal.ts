@@ -1,0 +1,90 @@
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import type { AdminContext } from '../store/admin/context.ts';
+import { runScoped } from '../store/admin/scope.ts';
+import { errorBody } from './errors.ts';
+
+/**
+ * Who is calling the API: an API key now (a console login later). resellerId null is the operator. This file is
+ * the one place that turns a principal into what it may see: the scope every store query filters by
+ * (src/store/admin/scope.ts) and, for a reseller, the routes it may use and the objects it may name.
+ */
+export interface Principal {
+  name: string;
+  resellerId: string | null;
+}
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    principal?: Principal;
+  }
+}
+
+type Q = Record<string, string | undefined>;
+
+/**
+ * The routes a reseller may use (under /v1). Everything else (access numbers, rates, tax, carriers, routing, caller
+ * IDs, balance adjustments, per-card pricing) is the operator's: a reseller gets the 404 of a route that does not
+ * exist, so a key cannot even learn what is there.
+ */
+const RESELLER_ROUTES = new Set([
+  'GET /v1/series',
+  'POST /v1/series',
+  'GET /v1/series/:number',
+  'PATCH /v1/series/:number',
+  'GET /v1/cards',
+  'GET /v1/cards/export',
+  'GET /v1/cards/:serial',
+  'POST /v1/cards/:serial/status',
+  'POST /v1/cards/:serial/topup',
+  'GET /v1/cards/:serial/history',
+  'GET /v1/cdrs',
+  'GET /v1/cdrs/export',
+  'GET /v1/reports/costs',
+  'GET /v1/reseller',
+  'GET /v1/reseller/report',
+]);
+
+const noRoute = (req: FastifyRequest, reply: FastifyReply) =>
+  reply.code(404).send(errorBody('NOT_FOUND', `no route ${req.method} ${req.url.split('?')[0]}`));
+
+/**
+ * A reseller naming a card or series that is not its own gets exactly what naming a missing one gets (the store's
+ * own 404 text), whether it is named in the path or in a filter.
+ */
+async function ownsAll(ctx: AdminContext, resellerId: string, req: FastifyRequest): Promise<{ message: string } | undefined> {
+  const params = (req.params ?? {}) as Q;
+  const query = (req.query ?? {}) as Q;
+  const serials = [params.serial, query.card].filter((s): s is string => typeof s === 'string').map((s) => s.trim());
+  const numbers = [params.number, query.series].filter((s): s is string => typeof s === 'string').map((s) => s.trim());
+  for (const serial of serials) {
+    const r = await ctx.pool.query(
+      'SELECT 1 FROM cards c JOIN series s ON s.id = c.series_id WHERE c.serial = $1 AND s.reseller_id = $2',
+      [serial, resellerId],
+    );
+    if (!r.rowCount) return { message: `unknown card ${serial}` };
+  }
+  for (const number of numbers) {
+    const r = await ctx.pool.query('SELECT 1 FROM series WHERE series_number = $1 AND reseller_id = $2', [number, resellerId]);
+    if (!r.rowCount) return { message: `unknown series ${number}` };
+  }
+  return undefined;
+}
+
+/**
+ * Registers, after the authentication hook has set req.principal: the reseller guard (preHandler: routes and
+ * ownership) and the scope around the rest of the request (every store query of the handler runs inside it).
+ */
+export function registerPrincipalScope(app: FastifyInstance, ctx: AdminContext): void {
+  app.addHook('preHandler', async (req, reply) => {
+    const p = req.principal;
+    if (!p || p.resellerId === null) return;
+    const route = `${req.method} ${req.routeOptions.url ?? ''}`;
+    if (!RESELLER_ROUTES.has(route)) return noRoute(req, reply);
+    const denied = await ownsAll(ctx, p.resellerId, req);
+    if (denied) return reply.code(404).send(errorBody('NOT_FOUND', denied.message));
+  });
+  // Callback style on purpose: run() wraps the rest of the request's lifecycle (fastify continues from done()).
+  app.addHook('preHandler', (req, _reply, done) => {
+    runScoped({ resellerId: req.principal?.resellerId ?? null }, done);
+  });
+}
