@@ -102,3 +102,32 @@ describe('ccard route', () => {
     ]);
   });
 });
+
+describe('ccard reseller', () => {
+  it('adds, tops up, generates a series for a reseller (drawn), reports, and makes a reseller API key', async () => {
+    const added = ok(await run('reseller', 'add', 'shop', '--credit-limit', '5', '--discount', '10', '--json')).json();
+    expect(added).toMatchObject({ name: 'shop', balance: { value: '0.00' }, creditLimit: { value: '5.00' }, discountPercent: '10' });
+    failsWith(await run('reseller', 'add', 'shop'), 1, /already exists/);
+    ok(await run('reseller', 'topup', 'shop', '20', '--ref', 'inv-1'));
+    failsWith(await run('reseller', 'topup', 'shop', '20', '--ref', 'inv-1'), 1, /already applied/);
+    // 3 cards x 8.00 = 24.00 face, 21.60 at 10% off: 20 + 5 credit covers it
+    ok(await run('series', 'create', '--name', 'Shop', '--number', '77', '--count', '3', '--balance', '8', '--rate-table', 'sell', '--reseller', 'shop'));
+    const shown = ok(await run('reseller', 'show', 'shop', '--ledger', '--json')).json();
+    expect(shown).toMatchObject({ balance: { value: '-1.60' }, series: ['77'] });
+    expect(shown.ledger.map((l: { reason: string }) => l.reason)).toEqual(['generation', 'topup']);
+    failsWith(
+      await run('series', 'create', '--name', 'More', '--number', '78', '--count', '1', '--balance', '5', '--rate-table', 'sell', '--reseller', 'shop'),
+      1,
+      /wholesale balance does not cover 4\.50/,
+    );
+    failsWith(await run('series', 'create', '--name', 'X', '--number', '79', '--count', '1', '--rate-table', 'sell', '--reseller', 'nobody'), 1, /unknown reseller "nobody"/);
+    const report = ok(await run('reseller', 'report', '--json')).json();
+    expect(report).toEqual([
+      expect.objectContaining({ reseller: 'shop', cards: 3, cardsSold: 0, faceValue: expect.objectContaining({ value: '24.00' }), wholesale: expect.objectContaining({ value: '21.60' }), owed: expect.objectContaining({ value: '1.60' }) }),
+    ]);
+    const key = ok(await run('apikey', 'create', 'shop-key', '--reseller', 'shop', '--json')).json();
+    expect(key).toMatchObject({ name: 'shop-key', reseller: 'shop' });
+    failsWith(await run('apikey', 'create', 'x-key', '--reseller', 'nobody'), 1, /unknown reseller/);
+    expect(ok(await run('reseller', 'list')).out).toMatch(/shop/);
+  });
+});
