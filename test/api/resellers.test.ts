@@ -203,3 +203,44 @@ describe('a reseller key sees only its own', () => {
     expect(notes.rows[0]!.notes).toBe('');
   });
 });
+
+describe('operator endpoints for resellers, carriers and routing plans', () => {
+  it('manages resellers and their wholesale balance', async () => {
+    const op = as('op');
+    const add = await op('POST', '/v1/resellers', { name: 'epsilon', creditLimit: '10', discount: '12.5' });
+    expect(add.statusCode, add.body).toBe(201);
+    expect(add.json()).toMatchObject({ name: 'epsilon', balance: { micros: '0' }, creditLimit: { micros: '10000000' }, discountPercent: '12.5' });
+    expect((await op('POST', '/v1/resellers', { name: 'epsilon' })).statusCode).toBe(409);
+    expect((await op('POST', '/v1/resellers', { name: 'bad name' })).statusCode).toBe(400);
+    expect((await op('POST', '/v1/resellers/epsilon/topup', { amount: 12.5 })).statusCode).toBe(400); // never a float
+    const t = await op('POST', '/v1/resellers/epsilon/topup', { amount: '12.50', ref: 'inv-9' });
+    expect(t.json().balance.micros).toBe('12500000');
+    expect((await op('POST', '/v1/resellers/epsilon/topup', { amount: '12.50', ref: 'inv-9' })).statusCode).toBe(409);
+    expect((await op('GET', '/v1/resellers/epsilon/ledger')).json().items).toEqual([
+      expect.objectContaining({ reason: 'topup', ref: 'inv-9', amount: { value: '12.50', micros: '12500000' } }),
+    ]);
+    expect((await op('GET', '/v1/resellers/nobody')).statusCode).toBe(404);
+    expect((await op('GET', '/v1/reseller')).statusCode).toBe(404);
+  });
+
+  it('manages carriers and routing plans', async () => {
+    const op = as('op');
+    expect((await op('POST', '/v1/carriers', { name: 'acme', gateway: 'acme-gw', maxCalls: 10 })).statusCode).toBe(201);
+    expect((await op('POST', '/v1/carriers', { name: 'acme', gateway: 'acme-gw' })).statusCode).toBe(409);
+    expect((await op('POST', '/v1/carriers', { name: 'x', gateway: 'bad gw' })).statusCode).toBe(400);
+    expect((await op('PATCH', '/v1/carriers/acme', { prefixAdd: '00' })).json()).toMatchObject({ prefixAdd: '00', buyRates: 'buy-acme' });
+    expect((await op('POST', '/v1/routing-plans', { name: 'p1' })).statusCode).toBe(201);
+    const e = await op('PUT', '/v1/routing-plans/p1/entries', { prefix: '44', mode: 'ordered', carriers: [{ carrier: 'acme' }] });
+    expect(e.json().entries).toEqual([{ prefix: '44', mode: 'ordered', carriers: [{ carrier: 'acme', position: 0, weight: 1 }] }]);
+    expect((await op('PUT', '/v1/routing-plans/p1/entries', { prefix: '4x', mode: 'block' })).statusCode).toBe(400);
+    expect((await op('POST', '/v1/routing-plans/assign', { plan: 'p1', series: '700' })).json()).toEqual({ plan: 'p1', series: '700' });
+    expect((await op('GET', '/v1/routing-plans/p1')).json()).toMatchObject({ series: ['700'] });
+    expect((await op('DELETE', '/v1/routing-plans/p1')).statusCode).toBe(409);
+    expect((await op('DELETE', '/v1/carriers/acme')).statusCode).toBe(409);
+    expect((await op('DELETE', '/v1/routing-plans/p1/entries/44')).statusCode).toBe(204);
+    expect((await op('DELETE', '/v1/carriers/acme')).statusCode).toBe(204);
+    // A reseller cannot see any of it.
+    expect((await as('alpha')('GET', '/v1/carriers')).statusCode).toBe(404);
+    expect((await as('alpha')('GET', '/v1/routing-plans/p1')).statusCode).toBe(404);
+  });
+});
