@@ -121,8 +121,11 @@ function benchRoute(sellRates: RateEntry[], numbers: string[], count: number, ca
  * with 11..14-digit numbers: half random, half extending a real prefix. Also cost() and maxSeconds() per second.
  */
 export async function benchRating(opts: BenchRatingOptions = {}): Promise<Record<string, number | string>> {
-  const count = opts.prefixes ?? 1_000_000;
-  const ms = opts.ms ?? 1_000;
+  // BENCH_PREFIXES / BENCH_MS / BENCH_CARRIERS: a small run (e.g. 100000 / 300) proves it works on a loaded machine.
+  const env = process.env;
+  const count = opts.prefixes ?? (Number(env.BENCH_PREFIXES) || 1_000_000);
+  const ms = opts.ms ?? (Number(env.BENCH_MS) || 1_000);
+  const carriers = opts.carriers ?? (env.BENCH_CARRIERS !== undefined ? Number(env.BENCH_CARRIERS) : 3);
   const rand = rng(42);
   const seen = new Set<string>();
   const rates: RateEntry[] = [];
@@ -189,7 +192,7 @@ export async function benchRating(opts: BenchRatingOptions = {}): Promise<Record
   const balances = rules.map(() => BigInt(Math.floor(rand() * 50_000_000)));
   const costs = measure((i) => cost(rules[i & 1023]!, i % 7200), ms);
   const maxes = measure((i) => maxSeconds(rules[i & 1023]!, balances[i & 1023]!, 14_400), ms);
-  const route = (opts.carriers ?? 3) > 0 ? benchRoute(rates, numbers, count, opts.carriers ?? 3, ms, 7) : undefined;
+  const route = carriers > 0 ? benchRoute(rates, numbers, count, carriers, ms, 7) : undefined;
 
   return {
     prefixes: index.prefixCount,
@@ -222,17 +225,5 @@ export async function benchRating(opts: BenchRatingOptions = {}): Promise<Record
 }
 
 if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
-  // BENCH_PREFIXES / BENCH_MS: a small run (e.g. 100000 / 300) proves it works on a loaded machine.
-  const env = process.env;
-  console.log(
-    JSON.stringify(
-      await benchRating({
-        ...(env.BENCH_PREFIXES && { prefixes: Number(env.BENCH_PREFIXES) }),
-        ...(env.BENCH_MS && { ms: Number(env.BENCH_MS) }),
-        ...(env.BENCH_CARRIERS && { carriers: Number(env.BENCH_CARRIERS) }),
-      }),
-      null,
-      2,
-    ),
-  );
+  console.log(JSON.stringify(await benchRating(), null, 2));
 }
