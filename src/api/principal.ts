@@ -27,21 +27,21 @@ type Q = Record<string, string | undefined>;
  * exist, so a key cannot even learn what is there.
  */
 const RESELLER_ROUTES = new Set([
-  'GET /v1/series',
-  'POST /v1/series',
-  'GET /v1/series/:number',
-  'PATCH /v1/series/:number',
-  'GET /v1/cards',
-  'GET /v1/cards/export',
-  'GET /v1/cards/:serial',
-  'POST /v1/cards/:serial/status',
-  'POST /v1/cards/:serial/topup',
-  'GET /v1/cards/:serial/history',
-  'GET /v1/cdrs',
-  'GET /v1/cdrs/export',
-  'GET /v1/reports/costs',
-  'GET /v1/reseller',
-  'GET /v1/reseller/report',
+  'GET /series',
+  'POST /series',
+  'GET /series/:number',
+  'PATCH /series/:number',
+  'GET /cards',
+  'GET /cards/export',
+  'GET /cards/:serial',
+  'POST /cards/:serial/status',
+  'POST /cards/:serial/topup',
+  'GET /cards/:serial/history',
+  'GET /cdrs',
+  'GET /cdrs/export',
+  'GET /reports/costs',
+  'GET /reseller',
+  'GET /reseller/report',
 ]);
 
 const noRoute = (req: FastifyRequest, reply: FastifyReply) =>
@@ -73,12 +73,15 @@ async function ownsAll(ctx: AdminContext, resellerId: string, req: FastifyReques
 /**
  * Registers, after the authentication hook has set req.principal: the reseller guard (preHandler: routes and
  * ownership) and the scope around the rest of the request (every store query of the handler runs inside it).
+ * `prefix` is the route group's prefix ('/v1'); another group (a console API with logins) registers it the same way
+ * once its own authentication sets req.principal.
  */
-export function registerPrincipalScope(app: FastifyInstance, ctx: AdminContext): void {
+export function registerPrincipalScope(app: FastifyInstance, ctx: AdminContext, prefix = '/v1'): void {
   app.addHook('preHandler', async (req, reply) => {
     const p = req.principal;
     if (!p || p.resellerId === null) return;
-    const route = `${req.method} ${req.routeOptions.url ?? ''}`;
+    const url = req.routeOptions.url ?? '';
+    const route = `${req.method} ${url.startsWith(prefix) ? url.slice(prefix.length) : url}`;
     if (!RESELLER_ROUTES.has(route)) return noRoute(req, reply);
     const denied = await ownsAll(ctx, p.resellerId, req);
     if (denied) return reply.code(404).send(errorBody('NOT_FOUND', denied.message));

@@ -116,6 +116,7 @@ export function registerSeries(program: Command, rt: CliRuntime): void {
         ['activation fee', formatAmount(s.activationFee)], ['maintenance fee', formatAmount(s.maintenanceFee)],
         ['maintenance hours', s.maintenanceHours], ['expiry date', isoOrNull(s.expiryDate)], ['expiry days', s.expiryDays],
         ['max calls', s.maxCalls], ['selfcare', s.selfcare ? 'yes' : 'no'], ['notes', s.notes], ['created', s.createdAt.toISOString()],
+        ['reseller', s.reseller ?? '(operator)'], ['routing plan', s.routingPlan ?? '(access number gateway)'],
       ]);
     });
 

@@ -72,6 +72,9 @@ export interface Series {
   status: string;
   notes: string;
   createdAt: Date;
+  /** The reseller that owns the series (null: the operator) and the series' routing plan (null: none). */
+  reseller: string | null;
+  routingPlan: string | null;
 }
 
 interface SeriesRow {
@@ -95,10 +98,14 @@ interface SeriesRow {
   status: string;
   notes: string;
   created_at: Date;
+  reseller: string | null;
+  routing_plan: string | null;
 }
 
 const SELECT_SERIES = `
-  SELECT s.*, rt.name AS rate_table, tp.name AS tax_profile
+  SELECT s.*, rt.name AS rate_table, tp.name AS tax_profile,
+         (SELECT r.name FROM resellers r WHERE r.id = s.reseller_id) AS reseller,
+         (SELECT p.name FROM routing_plans p WHERE p.id = s.routing_plan_id) AS routing_plan
   FROM series s JOIN rate_tables rt ON rt.id = s.rate_table_id LEFT JOIN tax_profiles tp ON tp.id = s.tax_profile_id`;
 
 function toSeries(r: SeriesRow): Series {
@@ -123,6 +130,8 @@ function toSeries(r: SeriesRow): Series {
     status: r.status,
     notes: r.notes,
     createdAt: r.created_at,
+    reseller: r.reseller,
+    routingPlan: r.routing_plan,
   };
 }
 
