@@ -1,6 +1,6 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { AdminContext } from '../store/admin/context.ts';
-import { runScoped } from '../store/admin/scope.ts';
+import { foreignObject, runScoped } from '../store/admin/scope.ts';
 import { errorBody } from './errors.ts';
 
 /**
@@ -51,23 +51,12 @@ const noRoute = (req: FastifyRequest, reply: FastifyReply) =>
  * A reseller naming a card or series that is not its own gets exactly what naming a missing one gets (the store's
  * own 404 text), whether it is named in the path or in a filter.
  */
-async function ownsAll(ctx: AdminContext, resellerId: string, req: FastifyRequest): Promise<{ message: string } | undefined> {
+function ownsAll(ctx: AdminContext, resellerId: string, req: FastifyRequest): Promise<string | undefined> {
   const params = (req.params ?? {}) as Q;
   const query = (req.query ?? {}) as Q;
-  const serials = [params.serial, query.card].filter((s): s is string => typeof s === 'string').map((s) => s.trim());
-  const numbers = [params.number, query.series].filter((s): s is string => typeof s === 'string').map((s) => s.trim());
-  for (const serial of serials) {
-    const r = await ctx.pool.query(
-      'SELECT 1 FROM cards c JOIN series s ON s.id = c.series_id WHERE c.serial = $1 AND s.reseller_id = $2',
-      [serial, resellerId],
-    );
-    if (!r.rowCount) return { message: `unknown card ${serial}` };
-  }
-  for (const number of numbers) {
-    const r = await ctx.pool.query('SELECT 1 FROM series WHERE series_number = $1 AND reseller_id = $2', [number, resellerId]);
-    if (!r.rowCount) return { message: `unknown series ${number}` };
-  }
-  return undefined;
+  const serials = [params.serial, query.card].filter((s): s is string => typeof s === 'string');
+  const numbers = [params.number, query.series].filter((s): s is string => typeof s === 'string');
+  return foreignObject(ctx.pool, resellerId, serials, numbers);
 }
 
 /**
@@ -84,7 +73,7 @@ export function registerPrincipalScope(app: FastifyInstance, ctx: AdminContext, 
     const route = `${req.method} ${url.startsWith(prefix) ? url.slice(prefix.length) : url}`;
     if (!RESELLER_ROUTES.has(route)) return noRoute(req, reply);
     const denied = await ownsAll(ctx, p.resellerId, req);
-    if (denied) return reply.code(404).send(errorBody('NOT_FOUND', denied.message));
+    if (denied) return reply.code(404).send(errorBody('NOT_FOUND', denied));
   });
   // Callback style on purpose: run() wraps the rest of the request's lifecycle (fastify continues from done()).
   app.addHook('preHandler', (req, _reply, done) => {

@@ -12,6 +12,7 @@ import { registerSystem } from './commands/system.ts';
 import { registerTax } from './commands/tax.ts';
 import { registerCarriers } from './commands/carriers.ts';
 import { registerResellers } from './commands/resellers.ts';
+import { parseScoped } from './scope.ts';
 
 export type { CliOptions } from './runtime.ts';
 
@@ -55,7 +56,7 @@ export async function runCli(argv: readonly string[], opts: CliOptions = {}): Pr
   const rt = new CliRuntime(opts);
   const program = buildProgram(rt);
   try {
-    await program.parseAsync([...argv], { from: 'node' });
+    await parseScoped(program, rt, argv);
     return EXIT_OK;
   } catch (err) {
     if (err instanceof CommanderError) {

@@ -131,3 +131,77 @@ describe('ccard reseller', () => {
     expect(ok(await run('reseller', 'list')).out).toMatch(/shop/);
   });
 });
+
+describe('the CLI as a reseller (CCARD_RESELLER)', () => {
+  it("every command: another reseller's card or series answers exactly as a missing one; lists show only its own", async () => {
+    const { runCli, buildProgram } = await import('../../src/cli/main.ts');
+    const { CliRuntime } = await import('../../src/cli/runtime.ts');
+    const { Writable } = await import('node:stream');
+    ok(await run('reseller', 'add', 'other'));
+    ok(await run('reseller', 'topup', 'other', '100'));
+    ok(await run('series', 'create', '--name', 'Other', '--number', '88', '--count', '2', '--balance', '3', '--rate-table', 'sell', '--reseller', 'other', '--status', 'active'));
+    const asShop = async (...args: string[]) => {
+      let out = '';
+      let err = '';
+      const sink = (f: (s: string) => void) => new Writable({ write: (c, _e, cb) => (f(c.toString()), cb()) });
+      const code = await runCli(['node', 'ccard', ...args], {
+        env: { DATABASE_URL: db.url, CCARD_SECRET: 'test-secret-0123456789', CCARD_RESELLER: 'shop' },
+        stdout: sink((s) => (out += s)),
+        stderr: sink((s) => (err += s)),
+        pool: db.pool,
+      });
+      return { code, out, err };
+    };
+    // Lists: only shop's series 77.
+    expect(JSON.parse((await asShop('series', 'list', '--json')).out).map((s: { number: string }) => s.number)).toEqual(['77']);
+    expect(JSON.parse((await asShop('cards', 'list', '--json')).out).items.map((c: { serial: string }) => c.serial.slice(0, 3))).toEqual(['77-', '77-', '77-']);
+    expect((await asShop('cards', 'export', '--format', 'csv')).out).not.toMatch(/88-|42-/);
+
+    const leaves: string[][] = [];
+    const walk = (cmd: import('commander').Command, path: string[]) => {
+      if (cmd.commands.length === 0) leaves.push(path);
+      for (const c of cmd.commands) if (c.name() !== 'help') walk(c, [...path, c.name()]);
+    };
+    walk(buildProgram(new CliRuntime({ env: {} })), []);
+    expect(leaves.length).toBeGreaterThan(40);
+    const argsFor = (path: string[], serial: string, number: string) => {
+      const program = buildProgram(new CliRuntime({ env: {} }));
+      let cmd = program;
+      for (const p of path) cmd = cmd.commands.find((c) => c.name() === p)!;
+      const positional = cmd.registeredArguments.map((a) =>
+        a.name() === 'serial' ? serial : a.name() === 'number' ? number : a.name() === 'amount' ? '1' : a.name() === 'status' ? 'disabled' : 'x',
+      );
+      return [...path, ...positional];
+    };
+    let probed = 0;
+    for (const path of leaves) {
+      if (['serve', 'demo', 'migrate'].includes(path[0]!)) continue;
+      const theirs = await asShop(...argsFor(path, '88-000000001', '88'));
+      const missing = await asShop(...argsFor(path, '77-000000999', '76'));
+      const norm = (s: string) => s.replace(/88-000000001|77-000000999/g, 'X').replace(/\b(88|76)\b/g, 'N');
+      expect(theirs.code, path.join(' ')).toBe(missing.code);
+      expect(norm(theirs.err), path.join(' ')).toBe(norm(missing.err));
+      expect(theirs.out, path.join(' ')).not.toMatch(/88-000000002|Other/);
+      if (path.join(' ') === 'cards show' || path.join(' ') === 'cards topup') expect(theirs.err).toMatch(/^ccard: error: unknown card 88-000000001\n$/);
+      if (path.join(' ') === 'series show') expect(theirs.err).toMatch(/unknown series 88/);
+      probed++;
+    }
+    expect(probed).toBeGreaterThan(35);
+    // The filters name objects too.
+    for (const args of [['cards', 'list', '--series', '88'], ['cdr', 'list', '--card', '88-000000001'], ['report', 'costs', '--by', 'card', '--series', '88']]) {
+      const r = await asShop(...args);
+      expect(r.code, args.join(' ')).toBe(1);
+      expect(r.err).toMatch(/unknown (card 88-000000001|series 88)/);
+    }
+    // Nothing of other's changed.
+    const rows = await db.pool.query<{ status: string; balance_micros: bigint }>(`SELECT status, balance_micros FROM cards WHERE serial LIKE '88-%' ORDER BY serial`);
+    expect(rows.rows).toEqual([
+      { status: 'active', balance_micros: 3_000_000n },
+      { status: 'active', balance_micros: 3_000_000n },
+    ]);
+    // An operator-only command is unknown to a reseller.
+    const did = await asShop('did', 'list');
+    expect(did.code).toBe(1);
+    expect(did.err).toMatch(/unknown command "did list"/);
+  });
+});
