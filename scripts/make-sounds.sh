@@ -58,6 +58,7 @@ declare -A PROMPT_es=(
   [invalid_destination]='Ese número no es válido.'
   [destination_not_allowed]='No se permiten llamadas a ese número.'
   [no_rate]='Las llamadas a ese destino no están disponibles.'
+  [destination_unprofitable]='No se pueden hacer llamadas a ese destino con esta tarjeta.'
   [call_can_last]='Esta llamada puede durar hasta'
   [minutes]='minutos'
   [minute]='minuto'

@@ -28,6 +28,9 @@ import { registerDeviceRoutes } from './routes/devices.ts';
 import { registerVoucherRoutes } from './routes/vouchers.ts';
 import { registerSelfcareVoucherRoutes } from './routes/selfcare-voucher.ts';
 import { registerProvisionRoutes, type ProvisionOptions } from './routes/provision.ts';
+import { registerRoutingRoutes } from './routes/routing.ts';
+import { registerResellerRoutes } from './routes/resellers.ts';
+import { registerPrincipalScope } from './principal.ts';
 
 export interface ApiOptions {
   pool: Pool;
@@ -126,6 +129,7 @@ export function buildApi(opts: ApiOptions): FastifyInstance {
       v1.addHook('onRequest', v1Authenticate(ctx, consoleAuth));
       registerInputGuards(v1);
       v1.addHook('preHandler', requirePinExportConfirmation);
+      registerPrincipalScope(v1, ctx);
       registerAuditHook(v1, ctx);
       registerAdminRoutes(v1, ctx);
       registerCallsRoutes(v1, ctx);
@@ -133,6 +137,8 @@ export function buildApi(opts: ApiOptions): FastifyInstance {
       registerConsoleRoutes(v1, ctx, { ...(opts.live && { live: opts.live }) });
       registerDeviceRoutes(v1, ctx, opts.sipDomain ?? '127.0.0.1');
       registerVoucherRoutes(v1, ctx);
+      registerRoutingRoutes(v1, ctx);
+      registerResellerRoutes(v1, ctx);
     },
     { prefix: '/v1' },
   );

@@ -164,6 +164,7 @@ export async function startService(opts: ServiceOptions = {}): Promise<Service> 
           guardFailures: config.CCARD_PIN_GUARD_FAILURES,
           trustSec: config.CCARD_PIN_TRUST_SECONDS,
         },
+        carrierHealth: { failures: config.CCARD_CARRIER_FAILURES, windowSec: config.CCARD_CARRIER_FAILURE_WINDOW, cooldownSec: config.CCARD_CARRIER_COOLDOWN },
       },
     });
     // Call endings already on disk (debit journal, CDR spool) are billed first: a call whose CDR is waiting there

@@ -82,6 +82,10 @@ const schema = z.object({
   CCARD_BULK_QUEUE: int(0, 100_000).default(20),
   CCARD_BULK_QUEUE_WAIT_MS: int(0, 600_000).default(10_000),
   CCARD_EXPORT_STALL_MS: int(100, 3_600_000).default(60_000),
+  CCARD_CARRIER_FAILURES: int(1, 10_000).default(5),
+  CCARD_CARRIER_FAILURE_WINDOW: int(1, 86_400).default(60),
+  CCARD_CARRIER_COOLDOWN: int(1, 86_400).default(120),
+  CCARD_RESELLER: z.string().regex(/^[A-Za-z0-9_.-]{1,64}$/, 'must be a reseller name').optional(),
   CCARD_WORKERS: z
     .string()
     .regex(/^(\d+|auto)$/, 'must be a whole number or "auto"')

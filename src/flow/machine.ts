@@ -6,6 +6,7 @@ import { describeAnnouncement, flowActors, type Announcement } from './actors.ts
 import { classifyBridge, OUTCOME_PROMPT, type BridgeOutcome } from './bridge-outcome.ts';
 import type { BridgeResult, Call, DigitsRequest, DigitsResult } from './call.ts';
 import { buildDialString } from './dial-string.ts';
+import { nextAttempt } from './routing.ts';
 import { MAX_DIALLING_PREFIX_LENGTH, normaliseDestination, type NormaliseResult } from './number.ts';
 import type { ResolvedFlowOptions } from './options.ts';
 import { LANGUAGES, promptPath, type Language, type PromptName } from './prompts.ts';
@@ -19,6 +20,7 @@ import {
   type CardView,
   type Reservation,
   type ReserveRefusal,
+  type RouteChoice,
   type SettleResult,
 } from './services.ts';
 import { DEVICE_LOW_SECONDS, type DeviceCallResult } from './device.ts';
@@ -54,6 +56,8 @@ export interface CallAttempt {
   callId: string;
   number: string;
   gateway: string;
+  /** The carrier a routing plan chose (absent: the access number's gateway). */
+  route?: RouteChoice;
   maxSeconds: number;
   dialString?: string;
   bridge?: BridgeResult;
@@ -103,6 +107,8 @@ interface FlowContext extends FlowInput {
   auth: AuthorizeResult | undefined;
   gateway: string | undefined;
   onFailover: boolean;
+  /** Carriers of a routing plan already tried for this destination (failover skips them). */
+  triedCarriers: string[];
   /** Reserved and not yet settled: whoever ends the call must settle it. */
   pending: Reservation | undefined;
   dialString: string | undefined;
@@ -205,8 +211,8 @@ function dialStringFor(c: FlowContext, r: Reservation): string {
         }
       : undefined;
   return buildDialString({
-    gateway: c.gateway!,
-    number: c.number!,
+    gateway: r.route?.gateway ?? c.gateway!,
+    number: r.route?.dialNumber ?? c.number!,
     callId: r.callId,
     cardId: r.cardId,
     originateTimeoutSec: o.originateTimeoutSec,
@@ -233,6 +239,8 @@ const RESERVE_REFUSAL = {
   card_disabled: 'card_disabled',
   card_expired: 'card_expired',
   retry: 'try_again',
+  loss: 'destination_unprofitable',
+  no_carrier: 'congestion',
 } as const satisfies Record<ReserveRefusal, PromptName>;
 
 /** Refusals about the card, not the number: the call ends (with this reason and prompt) instead of asking again. */
@@ -318,11 +326,7 @@ export const callMachine = setup({
     dialStringBuilt: ({ context }) => context.dialString !== undefined,
     answered: ({ context }) => context.bridge?.answered === true,
     bridgeFailedHard: ({ context }) => context.bridgeError !== undefined,
-    failover: ({ context }) =>
-      !context.onFailover &&
-      !!context.access!.failoverGateway &&
-      context.bridge !== undefined &&
-      classifyBridge(context.bridge) === 'congestion',
+    failover: ({ context }) => nextAttempt(context.bridge, context.attempts.at(-1), context.access!, context.onFailover).kind !== 'none',
     anotherCallAllowed: ({ context }) => context.sessionCalls < context.access!.maxCallsPerSession,
     hangupError: ({ context }) => hangupLike(context.error) || context.callerGone || context.call.hungUp,
     serviceUnavailable: ({ context }) => context.error instanceof ServiceUnavailableError,
@@ -348,6 +352,7 @@ export const callMachine = setup({
     auth: undefined,
     gateway: undefined,
     onFailover: false,
+    triedCarriers: [],
     pending: undefined,
     dialString: undefined,
     bridge: undefined,
@@ -701,7 +706,7 @@ export const callMachine = setup({
                 {
                   guard: 'entryOk',
                   target: '#call.reserving',
-                  actions: assign({ gateway: ({ context }) => context.access!.gateway, onFailover: false }),
+                  actions: assign({ gateway: ({ context }) => context.access!.gateway, onFailover: false, triedCarriers: [] }),
                 },
                 { guard: 'entryNotAllowed', target: 'refusing', actions: { type: 'refuse', params: { prompt: 'destination_not_allowed' } } },
                 { target: 'refusing', actions: { type: 'refuse', params: { prompt: 'invalid_destination' } } },
@@ -945,7 +950,11 @@ export const callMachine = setup({
           // What the card could spend when it was authorized is the first guess (the Lua script has the last word).
           // Once a reservation was made in this session (another call, a failover) that figure is stale: the live
           // store is read instead.
-          hint: { card: context.card, available: context.attempts.length === 0 ? context.card?.available : undefined },
+          hint: {
+            card: context.card,
+            available: context.attempts.length === 0 ? context.card?.available : undefined,
+            triedCarriers: context.triedCarriers,
+          },
         }),
         onDone: [
           {
@@ -958,7 +967,8 @@ export const callMachine = setup({
               const attempt: CallAttempt = {
                 callId: r.callId,
                 number: context.number!,
-                gateway: context.gateway!,
+                gateway: r.route?.gateway ?? context.gateway!,
+                ...(r.route && { route: r.route }),
                 maxSeconds: r.maxSeconds,
                 outcome: 'not_bridged',
               };
@@ -986,7 +996,7 @@ export const callMachine = setup({
             target: '#call.session.reserveRefused',
             actions: assign({
               refusal: ({ event }) =>
-                event.output.ok ? undefined : RESERVE_REFUSAL[event.output.reason],
+                event.output.ok ? undefined : (event.output.prompt ?? RESERVE_REFUSAL[event.output.reason]),
             }),
           },
         ],
@@ -1106,7 +1116,11 @@ export const callMachine = setup({
         {
           guard: 'failover',
           target: 'reserving',
-          actions: assign({ gateway: ({ context }) => context.access!.failoverGateway!, onFailover: true }),
+          actions: assign(({ context }) => {
+            const next = nextAttempt(context.bridge, context.attempts.at(-1), context.access!, context.onFailover);
+            if (next.kind === 'next_carrier') return { onFailover: true, triedCarriers: [...context.triedCarriers, next.tried] };
+            return { gateway: next.kind === 'failover_gateway' ? next.gateway : context.gateway, onFailover: true };
+          }),
         },
         { target: '#call.session.afterCall' },
       ],

@@ -25,6 +25,7 @@ export const PROMPTS = {
   invalid_destination: 'That number is not valid.',
   destination_not_allowed: 'Calls to that number are not allowed.',
   no_rate: 'Calls to that destination are not available.',
+  destination_unprofitable: 'Calls to that destination cannot be made with this card.',
   call_can_last: 'This call can last up to',
   minutes: 'minutes',
   minute: 'minute',

@@ -1,5 +1,6 @@
 import type { Micros } from '../money/money.ts';
 import type { BridgeResult } from './call.ts';
+import type { PromptName } from './prompts.ts';
 
 /**
  * What the call flow needs from billing and storage. Implemented by src/app/call-services.ts over PostgreSQL
@@ -53,6 +54,8 @@ export interface CardPricing {
   rateTableId: string;
   taxPpm: number;
   maxConcurrentCalls: number;
+  /** The card's routing plan, else its series' (null: the access number's gateway). */
+  routingPlanId?: string | null;
 }
 
 export type AuthorizeResult =
@@ -73,6 +76,18 @@ export interface Reservation {
   announceSeconds?: number;
   sliceSeconds?: number;
   ceilingSeconds?: number;
+  /** Set when a routing plan chose the carrier (src/billing/route-call.ts); else the access number's gateway. */
+  route?: RouteChoice;
+}
+
+export interface RouteChoice {
+  carrierId: string;
+  carrier: string;
+  gateway: string;
+  /** The number as the carrier wants it (its prefix strip / add). */
+  dialNumber: string;
+  /** Another carrier of the plan could take a congestion-class failure over. */
+  more: boolean;
 }
 
 /**
@@ -81,9 +96,20 @@ export interface Reservation {
  * authorized, then changed during the IVR); the funds could not be held after several tries (other calls on the
  * card kept changing what is left: the caller may try again).
  */
-export type ReserveRefusal = 'no_rate' | 'insufficient' | 'too_many_calls' | 'card_unknown' | 'card_disabled' | 'card_expired' | 'retry';
+export type ReserveRefusal =
+  | 'no_rate'
+  | 'insufficient'
+  | 'too_many_calls'
+  | 'card_unknown'
+  | 'card_disabled'
+  | 'card_expired'
+  | 'retry'
+  /** Routing: every carrier for the destination costs more than the card pays (prompt: the plan's loss prompt). */
+  | 'loss'
+  /** Routing: no carrier can take the call now (tried, cooling down, at its call limit). */
+  | 'no_carrier';
 
-export type ReserveResult = { ok: true; reservation: Reservation } | { ok: false; reason: ReserveRefusal };
+export type ReserveResult = { ok: true; reservation: Reservation } | { ok: false; reason: ReserveRefusal; prompt?: PromptName };
 
 /** Growing a running call's hold (see extend). */
 export type ExtendResult = { ok: true; maxSeconds: number } | { ok: false; reason: 'gone' | 'insufficient' };
@@ -105,6 +131,8 @@ export interface CallContextInfo {
 export interface ReserveHint {
   card?: CardView;
   available?: Micros;
+  /** Carriers already tried for this destination in this call (failover): routing skips them. */
+  triedCarriers?: readonly string[];
 }
 
 export interface CallServices {

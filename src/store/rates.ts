@@ -5,6 +5,8 @@ import { withTransaction, type Pool, type PoolClient } from './db.ts';
 import type { Rounding } from '../money/money.ts';
 import { PrefixIndex, type RateEntry } from '../billing/prefix-index.ts';
 import type { RateRule } from '../billing/rating.ts';
+import { RoutingIndex, stampMinute } from '../billing/routing.ts';
+import { loadRouting } from './routing.ts';
 import {
   duplicateMessage,
   formatRatesCsv,
@@ -34,16 +36,23 @@ export interface RatedNumber {
   table: RateTableInfo;
 }
 
-/** All rate tables in memory: one PrefixIndex per table plus the table's billing rules. Immutable once built. */
+/**
+ * All rate tables in memory: one PrefixIndex per table plus the table's billing rules, and the routing plans and
+ * carriers (whose buy rates are rate tables too: a route lookup is the same trie walk as a sell lookup). Immutable
+ * once built.
+ */
 export class RateIndex {
   private readonly tables = new Map<string, { info: RateTableInfo; index: PrefixIndex }>();
   /** When this snapshot was read from the database. */
   readonly loadedAt: Date;
+  readonly routing: RoutingIndex;
 
-  constructor(tables: Iterable<RateTableInfo>, rates: Iterable<RateEntry>, loadedAt = new Date()) {
+  constructor(tables: Iterable<RateTableInfo>, rates: Iterable<RateEntry>, loadedAt = new Date(), routing = RoutingIndex.empty()) {
+    this.routing = routing;
     const byTable = new Map<string, RateEntry[]>();
     for (const t of tables) byTable.set(t.id, []);
     for (const r of rates) {
+      stampMinute(r);
       const list = byTable.get(r.rateTableId);
       if (!list) throw new RangeError(`rate ${r.id} belongs to unknown rate table ${r.rateTableId}`);
       list.push(r);
@@ -183,8 +192,9 @@ export async function loadRateIndex(pool: Pool): Promise<RateIndex> {
       'SELECT id, name, currency, decimals, rounding, min_billable_seconds FROM rate_tables ORDER BY id',
     );
     const rates = await client.query<RateRow>(`SELECT ${RATE_COLUMNS} FROM rates r`);
+    const routing = await loadRouting(client);
     await client.query('COMMIT');
-    return new RateIndex(tables.rows.map(tableFromRow), rates.rows.map(rateFromRow), at);
+    return new RateIndex(tables.rows.map(tableFromRow), rates.rows.map(rateFromRow), at, routing);
   } catch (err) {
     await client.query('ROLLBACK').catch(() => {});
     throw err;
