@@ -82,7 +82,17 @@ describe('roles on every write route', () => {
       else expect(r.statusCode, `${w.method} ${w.path}: ${r.body}`).not.toBe(403);
     }
     const adminOnly = writes.filter((w) => requiredRole(w.method, fastifyPath(w.path)) === 'admin').map((w) => w.path);
-    expect(new Set(adminOnly)).toEqual(new Set(['/v1/rates/{table}', '/v1/tax-profiles', '/v1/tax-profiles/{name}', '/v1/operators', '/v1/operators/{login}', '/v1/api-keys', '/v1/api-keys/{name}']));
+    expect(new Set(adminOnly)).toEqual(
+      new Set([
+        '/v1/rates/{table}', '/v1/tax-profiles', '/v1/tax-profiles/{name}', '/v1/operators', '/v1/operators/{login}', '/v1/api-keys', '/v1/api-keys/{name}',
+        '/v1/brand', '/v1/carriers', '/v1/carriers/{name}', '/v1/resellers', '/v1/resellers/{name}/topup',
+        '/v1/routing-plans', '/v1/routing-plans/assign', '/v1/routing-plans/{name}', '/v1/routing-plans/{name}/entries', '/v1/routing-plans/{name}/entries/{prefix}',
+      ]),
+    );
+    // Devices, provisioning codes and vouchers are the operator's day-to-day work.
+    const operatorAreas = writes.filter((w) => /^\/v1\/(devices|provision-codes|vouchers)(\/|$)/.test(w.path));
+    expect(operatorAreas.length).toBeGreaterThanOrEqual(6);
+    for (const w of operatorAreas) expect(requiredRole(w.method, fastifyPath(w.path)), `${w.method} ${w.path}`).toBe('operator');
   });
 
   it('lets an admin reach every write route', async () => {

@@ -65,16 +65,21 @@ describe('IVR voucher recharge', () => {
   it('wrong vouchers count toward the same lockout as wrong PINs', async () => {
     const callerId = '15550007003';
     const { rich } = h.data.cards;
-    // One wrong PIN, then the right one, then two wrong vouchers: the third failure locks the caller out.
+    // A right PIN forgets the caller's earlier wrong PINs and trusts its number (src/app/pin-guard.ts); wrong vouchers
+    // then count on that number exactly like wrong PINs: the third (CCARD_PIN_LOCKOUT_FAILURES=3) ends the trust
+    // and locks the caller out, even with the right PIN.
     const { outcome } = await h.place({
       did: h.data.did,
       callerId,
-      digits: ['9999999999#', `${rich.pin}#`, '0#', '4539578763621486#', '0#', '4539578763621487#'],
+      digits: ['9999999999#', `${rich.pin}#`, '0#', '4539578763621486#', '0#', '4539578763621478#', '0#', '4539578763621460#'],
     });
-    expect(outcome.played.filter((p) => p === 'voucher_invalid')).toHaveLength(1);
+    expect(outcome.played.filter((p) => p === 'voucher_invalid')).toHaveLength(2);
     expect(outcome.ended).toBe('locked_out');
     const again = await h.place({ did: h.data.did, callerId, digits: [`${rich.pin}#`] });
     expect(again.outcome.ended).toBe('locked_out');
+    // Another caller ID is not affected.
+    const other = await h.place({ did: h.data.did, callerId: '15550007013', digits: [`${rich.pin}#`, ''] });
+    expect(other.outcome.ended).not.toBe('locked_out');
   });
 
   it('a voucher of another currency is refused without a recharge', async () => {

@@ -2,7 +2,7 @@ import type { FastifyInstance } from 'fastify';
 import { z } from 'zod';
 import type { AdminContext } from '../../store/admin/context.ts';
 import { AdminError } from '../../store/admin/errors.ts';
-import type { LockoutPolicy } from '../../store/admin/selfcare.ts';
+import { selfcareCardAllowed, type LockoutPolicy } from '../../store/admin/selfcare.ts';
 import { selfcareRedeemVoucher, voucherRechargeJson } from '../../store/admin/vouchers.ts';
 import { errorSchema, js } from '../schema.ts';
 import { selfcareTokenKey, verifySelfcareToken } from '../selfcare-token.ts';
@@ -27,7 +27,9 @@ export function registerSelfcareVoucherRoutes(app: FastifyInstance, ctx: AdminCo
       const m = /^Bearer\s+(\S+)$/i.exec(req.headers.authorization ?? '');
       const c = m ? verifySelfcareToken(key, m[1]!) : null;
       if (!c) throw new AdminError('UNAUTHORIZED', 'log in first: Authorization: Bearer <token from POST /selfcare/login>');
-      const r = await selfcareRedeemVoucher(ctx, c.sub, (req.body as { number?: unknown } | undefined)?.number, opts.lockout);
+      if (!(await selfcareCardAllowed(ctx, c.sub, c.serial))) throw new AdminError('UNAUTHORIZED', 'log in again');
+      const number = (req.body as { number?: unknown } | undefined)?.number;
+      const r = await selfcareRedeemVoucher(ctx, { cardId: c.sub, serial: c.serial }, number, opts.lockout, req.ip);
       const j = voucherRechargeJson(r);
       return { amount: j.amount, balance: j.balance, currency: j.currency };
     },

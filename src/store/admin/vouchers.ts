@@ -5,7 +5,7 @@ import { stringify } from 'csv-stringify/sync';
 import ExcelJS from 'exceljs';
 import type { PoolClient } from 'pg';
 import { withTransaction } from '../db.ts';
-import type { LockoutPolicy } from './selfcare.ts';
+import { clientSubject, countFailure, locked, readCounter, serialFailureSubject, type LockoutPolicy } from './selfcare.ts';
 import { decryptPin, encryptPin, type PinKeys } from '../pin.ts';
 import { applyBalanceChange } from '../../billing/ledger.ts';
 import type { Micros } from '../../money/money.ts';
@@ -214,26 +214,29 @@ export async function redeemVoucher(
 export const voucherRedeemSchema = z.object({ number: z.string().trim().min(1, 'is required').max(40), serial: serialInput });
 
 /**
- * A cardholder's recharge from self-care. A wrong voucher counts toward the same lockout as a wrong self-care PIN
- * (selfcare_lockouts, serialised on the card's row): after the limit the card can neither log in nor recharge
- * until the lock ends. A voucher of another currency is refused without counting (it is a real voucher).
+ * A cardholder's recharge from self-care. A wrong voucher counts exactly like a wrong self-care PIN, on the same
+ * counters (selfcare_login_failures): the card's serial and the client's address, each serialised on its row and
+ * committed although the recharge is refused. After the serial's limit the card can neither log in nor recharge
+ * until the lock ends; an address over its limit is refused first. A voucher of another currency, or one the
+ * card cannot take, is refused without counting (it is a real voucher).
  */
-export async function selfcareRedeemVoucher(ctx: AdminContext, cardId: string, rawNumber: unknown, policy: LockoutPolicy): Promise<VoucherRecharge> {
+export async function selfcareRedeemVoucher(
+  ctx: AdminContext,
+  card: { cardId: string; serial: string },
+  rawNumber: unknown,
+  policy: LockoutPolicy,
+  clientIp?: string,
+): Promise<VoucherRecharge> {
   const number = parseInput(z.string().trim().min(1, 'is required').max(40), rawNumber, 'number');
+  const cardId = card.cardId;
   let snapshot: { cardId: string; spendable: Micros; version: bigint } | undefined;
+  const ipSubject = clientSubject(clientIp);
+  const serialSubject = serialFailureSubject(card.serial);
   const outcome = await withTransaction(ctx.pool, async (c): Promise<{ ok: true; r: VoucherRecharge } | { ok: false; error: AdminError }> => {
-    await c.query('INSERT INTO selfcare_lockouts (card_id) VALUES ($1) ON CONFLICT DO NOTHING', [cardId]);
-    const lock = await c.query<{ failures: number; window_expired: boolean; locked_for: number | null }>(
-      `SELECT failures, window_started_at + make_interval(secs => $2) <= now() AS window_expired,
-         CASE WHEN locked_until > now() THEN ceil(extract(epoch FROM locked_until - now()))::int END AS locked_for
-       FROM selfcare_lockouts WHERE card_id = $1 FOR UPDATE`,
-      [cardId, policy.windowSeconds],
-    );
-    const l = lock.rows[0]!;
-    if (l.locked_for !== null) {
-      const minutes = Math.ceil(l.locked_for / 60);
-      return { ok: false, error: new AdminError('LOCKED', `too many failed attempts: try again in ${minutes} minute${minutes === 1 ? '' : 's'}`) };
-    }
+    const ip = await readCounter(c, ipSubject, policy.windowSeconds);
+    if (ip.locked_for !== null) return { ok: false, error: locked(ip.locked_for, ' from this address') };
+    const serial = await readCounter(c, serialSubject, policy.windowSeconds);
+    if (serial.locked_for !== null) return { ok: false, error: locked(serial.locked_for, '') };
     await c.query('SAVEPOINT voucher');
     try {
       const r = await redeemVoucher(ctx, { number, cardId }, c);
@@ -243,18 +246,8 @@ export async function selfcareRedeemVoucher(ctx: AdminContext, cardId: string, r
     } catch (err) {
       await c.query('ROLLBACK TO SAVEPOINT voucher');
       if (!(err instanceof VoucherError) || err.reason !== 'invalid') throw err;
-      const failures = (l.window_expired ? 0 : l.failures) + 1;
-      if (failures >= policy.maxFailures) {
-        await c.query(
-          `UPDATE selfcare_lockouts SET failures = 0, window_started_at = now(), locked_until = now() + make_interval(secs => $2) WHERE card_id = $1`,
-          [cardId, policy.lockSeconds],
-        );
-      } else {
-        await c.query(
-          `UPDATE selfcare_lockouts SET failures = $2, window_started_at = CASE WHEN $3 THEN now() ELSE window_started_at END WHERE card_id = $1`,
-          [cardId, failures, l.window_expired],
-        );
-      }
+      await countFailure(c, ipSubject, ip, policy.ipMaxFailures ?? 10, policy.lockSeconds);
+      await countFailure(c, serialSubject, serial, policy.maxFailures, policy.lockSeconds);
       return { ok: false, error: err };
     }
   });
