@@ -22,7 +22,7 @@ export const VOUCHER_MAX_DIGITS = VOUCHER_DIGITS;
 export function createIvrVouchers(deps: { admin: AdminContext; recordPinFailure: CallServices['recordPinFailure']; isLockedOut: CallServices['isLockedOut'] }) {
   return async (cardId: string, number: string, did: string, callerId: string): Promise<IvrVoucherResult> => {
     try {
-      const r = await redeemVoucher(deps.admin, { number, cardId });
+      const r = await redeemVoucher(deps.admin, { number, cardId }, undefined, { actor: `ivr:${callerId || 'withheld'}`, action: `ivr voucher on ${did}` });
       return { ok: true, amount: r.amount, balance: r.balance };
     } catch (err) {
       if (!(err instanceof VoucherError)) throw err;

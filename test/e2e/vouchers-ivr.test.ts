@@ -52,6 +52,8 @@ describe('IVR voucher recharge', () => {
     expect(await h.balance(rich.id)).toBe(before + 10_000_000n - cost);
     const ledger = await h.service.pool.query("SELECT reason, amount_micros FROM ledger WHERE card_id = $1 AND ref LIKE 'voucher:%'", [rich.id]);
     expect(ledger.rows).toEqual([{ reason: 'topup', amount_micros: 10_000_000n }]);
+    const logged = await h.service.pool.query("SELECT actor, object FROM audit_log WHERE action LIKE 'ivr voucher%'");
+    expect(logged.rows).toEqual([{ actor: 'ivr:15550007001', object: `card:${rich.serial}` }]);
   });
 
   it('no voucher menu where the access number does not enable it', async () => {

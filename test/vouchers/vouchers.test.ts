@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { mkdtempSync, readFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, statSync, symlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { FastifyInstance } from 'fastify';
@@ -76,6 +76,16 @@ describe('ccard voucher (CLI)', () => {
     expect(e.err).toBe(`exported 5 vouchers to ${file}\n`);
     const rows = parse(readFileSync(file, 'utf8'), { columns: true }) as Array<Record<string, string>>;
     expect(rows).toHaveLength(5);
+    // Like a PIN export: created new with mode 0600, never overwritten, never through a symlink; audited.
+    expect(statSync(file).mode & 0o777).toBe(0o600);
+    const twice = await run('voucher', 'export', 'B1', '--out', file, '--with-numbers');
+    expect(twice.code).toBe(1);
+    expect(twice.err).toMatch(/already exists/);
+    symlinkSync(join(dir, 'elsewhere.csv'), join(dir, 'link.csv'));
+    expect((await run('voucher', 'export', 'B1', '--out', join(dir, 'link.csv'), '--with-numbers')).err).toMatch(/symbolic link|already exists/);
+    expect(existsSync(join(dir, 'elsewhere.csv'))).toBe(false);
+    const logged = await db.pool.query("SELECT actor, action FROM audit_log WHERE object = 'voucher-batch:B1'");
+    expect(logged.rows).toEqual([{ actor: 'cli:local', action: 'ccard voucher export --with-numbers' }]);
     expect(rows.every((r) => isValidVoucherNumber(r.number!) && r.value === '10.00' && r.currency === 'USD')).toBe(true);
     const dump = JSON.stringify((await db.pool.query("SELECT encode(number_hash, 'hex') h, encode(number_cipher, 'hex') c FROM vouchers")).rows);
     for (const r of rows) expect(dump).not.toContain(r.number);
@@ -96,6 +106,10 @@ describe('ccard voucher (CLI)', () => {
     expect(again.err).toBe('ccard: error: invalid, used or expired voucher\n');
     expect((await run('voucher', 'redeem', '1234567812345678', '5-000000002')).err).toMatch(/invalid, used or expired voucher/);
     expect((await run('voucher', 'list', '--json')).json()).toEqual([expect.objectContaining({ batch: 'B1', used: 1, count: 5 })]);
+    // The redemption is in the audit log, the number only as its last 4 digits.
+    const redeemed = await db.pool.query("SELECT actor, object, request FROM audit_log WHERE action = 'ccard voucher redeem'");
+    expect(redeemed.rows).toEqual([{ actor: 'cli:local', object: 'card:5-000000001', request: expect.objectContaining({ number: `…${rows[0]!.number!.slice(-4)}` }) }]);
+    expect(JSON.stringify(redeemed.rows)).not.toContain(rows[0]!.number);
     expect((await run('voucher', 'create', '--count', '0', '--value', '1', '--currency', 'USD')).err).toMatch(/count: must be at least 1/);
     expect((await run('voucher', 'create', '--count', '1', '--value', '1.5x', '--currency', 'USD')).code).toBe(1);
     expect((await run('voucher', 'create', '--count', '1', '--value', '1', '--currency', 'USD', '--batch', 'B1')).err).toMatch(/batch B1 already exists/);
@@ -134,9 +148,27 @@ describe('vouchers over the API', () => {
   it('operator: create, list, export, redeem', async () => {
     const c = await app.inject({ method: 'POST', url: '/v1/vouchers', headers: auth(), payload: { count: 2, value: '5.00', currency: 'USD', batch: 'API1' } });
     expect(c.statusCode).toBe(201);
-    const csv = await app.inject({ method: 'GET', url: '/v1/vouchers/API1/export?withNumbers=true', headers: auth() });
+    const unconfirmed = await app.inject({ method: 'GET', url: '/v1/vouchers/API1/export?withNumbers=true', headers: auth() });
+    expect(unconfirmed.statusCode).toBe(400);
+    expect(unconfirmed.json().error.message).toMatch(/confirm=numbers/);
+    expect((await app.inject({ method: 'GET', url: '/v1/vouchers/NOPE/export', headers: auth() })).statusCode).toBe(404);
+    expect((await app.inject({ method: 'GET', url: '/v1/vouchers/API1/export?withNumber=true', headers: auth() })).statusCode).toBe(400);
+    const csv = await app.inject({ method: 'GET', url: '/v1/vouchers/API1/export?withNumbers=true&confirm=numbers', headers: auth() });
+    expect(csv.statusCode).toBe(200);
     const rows = parse(csv.body, { columns: true }) as Array<{ number: string }>;
     expect(rows).toHaveLength(2);
+    const audit = await app.inject({ method: 'GET', url: '/v1/audit?object=voucher-batch:API1', headers: auth() });
+    expect(audit.json().items.filter((a: { action: string }) => a.action.startsWith('GET'))).toEqual([
+      expect.objectContaining({ actor: 'apikey:voucher-test', action: 'GET /v1/vouchers/:batch/export', request: { query: { withNumbers: 'true', confirm: 'numbers' } } }),
+    ]);
+    // Cells go through the export's neutralising: a batch name that a spreadsheet would read as a formula is quoted.
+    await createVouchers(ctx, { count: 1, value: '1', currency: 'USD', batch: '-HYPERLINK' });
+    for (const format of ['csv', 'xlsx']) {
+      const x = await app.inject({ method: 'GET', url: `/v1/vouchers/-HYPERLINK/export?format=${format}`, headers: auth() });
+      expect(x.statusCode).toBe(200);
+      if (format === 'csv') expect((parse(x.body, { columns: true }) as Array<{ batch: string }>)[0]!.batch).toBe("'-HYPERLINK");
+      else expect(x.rawPayload.subarray(0, 2).toString()).toBe('PK');
+    }
     const r = await app.inject({ method: 'POST', url: '/v1/vouchers/redeem', headers: auth(), payload: { number: rows[0]!.number, serial: '5-000000005' } });
     expect(r.statusCode).toBe(200);
     expect(r.json()).toMatchObject({ serial: '5-000000005', amount: { value: '5.00' } });
@@ -156,6 +188,8 @@ describe('vouchers over the API', () => {
     const ok = await sc(good!);
     expect(ok.statusCode).toBe(200);
     expect(ok.json()).toEqual({ amount: { value: '4.00', micros: '4000000' }, balance: { value: '5.00', micros: '5000000' }, currency: 'USD' });
+    const logged = await db.pool.query("SELECT action, object, status FROM audit_log WHERE actor = 'card:5-000000006'");
+    expect(logged.rows).toEqual([{ action: 'POST /selfcare/voucher', object: 'card:5-000000006', status: 200 }]);
     // One wrong PIN, then two wrong vouchers: the third failure locks the card (maxFailures 3).
     expect((await app.inject({ method: 'POST', url: '/selfcare/login', payload: { serial: '5-000000006', pin: '0000000000' } })).statusCode).toBe(401);
     expect((await sc(good!)).statusCode).toBe(400);

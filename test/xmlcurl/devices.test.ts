@@ -171,7 +171,13 @@ describe('ccard device (CLI)', () => {
     expect(gone.err).toBe(`ccard: error: unknown device ${d.username}\n`);
     expect((await run('device', 'show', 'abc')).err).toMatch(/device: must be the device's SIP user/);
     const audit = await db.pool.query("SELECT action FROM device_audit WHERE actor = 'cli' ORDER BY id");
-    expect(audit.rows.map((r) => r.action)).toEqual(['device.add', 'device.add', 'device.reset_password', 'device.remove']);
+    expect(audit.rows.map((r) => r.action)).toEqual(['device.add', 'device.add', 'device.edit', 'device.edit', 'device.reset_password', 'device.remove']);
+    // The same events in the console's audit log (`ccard audit list`, GET /v1/audit).
+    const log = await db.pool.query("SELECT action, object FROM audit_log WHERE actor = 'cli:local' AND object = $1 ORDER BY id", [`device:${d.username}`]);
+    expect(log.rows.map((r) => r.action)).toEqual(['device.add', 'device.edit', 'device.edit', 'device.reset_password', 'device.remove']);
+    const listed = await run('audit', 'list', '--object', `device:${d.username}`, '--json');
+    expect(listed.code, listed.err).toBe(0);
+    expect(listed.json().map((x: { action: string }) => x.action)).toEqual(['device.remove', 'device.reset_password', 'device.edit', 'device.edit', 'device.add']);
   });
 });
 

@@ -70,6 +70,18 @@ describe('provisioning codes', () => {
     expect(again.statusCode).toBe(404);
     const audit = await db.pool.query("SELECT action, ip FROM device_audit WHERE action LIKE 'provision.%' ORDER BY id");
     expect(audit.rows).toEqual(expect.arrayContaining([{ action: 'provision.redeem', ip: '198.51.100.7' }, { action: 'provision.failed', ip: '198.51.100.7' }]));
+    // ...and in the console's audit log, by the client's address; neither the code nor the password is stored.
+    const log = await db.pool.query("SELECT actor, action, object, status FROM audit_log WHERE action LIKE 'provision.%' AND actor = 'provision:198.51.100.7' ORDER BY id");
+    expect(log.rows).toEqual(
+      expect.arrayContaining([
+        { actor: 'provision:198.51.100.7', action: 'provision.redeem', object: `device:${p.device.username}`, status: 200 },
+        { actor: 'provision:198.51.100.7', action: 'provision.failed', object: null, status: 404 },
+      ]),
+    );
+    const dump = JSON.stringify((await db.pool.query('SELECT actor, action, object, request::text, before::text, after::text FROM audit_log')).rows);
+    expect(dump).not.toContain(body.sip.password);
+    expect(dump).not.toContain(p.code);
+    expect(dump).not.toContain(p.code.replace('-', ''));
   });
 
   it('each redemption sets a fresh password: the previous one stops working', async () => {

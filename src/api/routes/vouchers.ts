@@ -1,4 +1,3 @@
-import { PassThrough } from 'node:stream';
 import type { FastifyInstance, FastifySchema } from 'fastify';
 import { z } from 'zod';
 import type { AdminContext } from '../../store/admin/context.ts';
@@ -14,6 +13,7 @@ import {
   voucherRechargeJson,
   voucherRedeemSchema,
 } from '../../store/admin/vouchers.ts';
+import { sendExport } from '../export-reply.ts';
 import { bearer, errorSchema, js } from '../schema.ts';
 
 type Q = Record<string, string | undefined>;
@@ -30,22 +30,22 @@ export function registerVoucherRoutes(app: FastifyInstance, ctx: AdminContext): 
   app.get('/vouchers', doc('Voucher batches'), async () => ({ items: (await listVoucherBatches(ctx)).map(voucherBatchJson) }));
   app.get(
     '/vouchers/:batch/export',
-    doc('Export a batch as CSV or XLSX (streamed)', { querystring: js(z.object({ format: z.enum(['csv', 'xlsx']).optional(), withNumbers: z.boolean().optional() })) }),
+    doc('Export a batch as CSV or XLSX (streamed; numbers need withNumbers=true&confirm=numbers and the operator role)', {
+      querystring: js(z.object({ format: z.enum(['csv', 'xlsx']).optional(), withNumbers: z.boolean().optional(), confirm: z.literal('numbers').optional() })),
+    }),
     async (req, reply) => {
-      const { format = 'csv', withNumbers } = req.query as Q;
+      const { format = 'csv', withNumbers, confirm } = req.query as Q;
       if (format !== 'csv' && format !== 'xlsx') throw invalid(`format must be csv or xlsx, not "${format}"`);
       const batch = (req.params as Q).batch!;
       const numbers = withNumbers === undefined ? false : parseInput(booleanInput, withNumbers);
-      if (!(await listVoucherBatches(ctx, batch)).length) throw invalid(`unknown voucher batch ${batch}`);
-      const out = new PassThrough();
-      reply
-        .type(format === 'csv' ? 'text/csv; charset=utf-8' : 'application/vnd.openxmlformats-officedocument.spreadsheetml.sheet')
-        .header('content-disposition', `attachment; filename="vouchers.${format}"`);
-      exportVouchers(ctx, batch, out, { format, withNumbers: numbers }).then(
-        () => void (!out.writableEnded && out.end()),
-        (err) => out.destroy(err as Error),
-      );
-      return reply.send(out);
+      if (numbers && confirm !== 'numbers') throw invalid('exporting voucher numbers needs confirm=numbers (the export is recorded in the audit log)');
+      // Through the bulk gate like every export; an unknown batch is a 404 before the first byte.
+      return sendExport(reply, ctx, {
+        contentType: format === 'csv' ? 'text/csv; charset=utf-8' : 'application/vnd.openxmlformats-officedocument.spreadsheetml.sheet',
+        filename: `vouchers.${format}`,
+        headers: numbers ? { 'cache-control': 'no-store' } : undefined,
+        run: (bctx, out, o) => exportVouchers(bctx, batch, out, { format, withNumbers: numbers, ...o }),
+      });
     },
   );
   app.post('/vouchers/redeem', doc('Recharge a card with a voucher', { body: js(voucherRedeemSchema) }), async (req) =>

@@ -68,7 +68,7 @@ export function registerDevices(program: Command, rt: CliRuntime): void {
     .option('--json', 'print JSON')
     .action(async (user: string, o) => {
       const enabled = o.enable ? true : o.disable ? false : undefined;
-      const d = await editDevice(await rt.admin(), user, defined({ name: o.name, lines: o.lines, enabled }));
+      const d = await editDevice(await rt.admin(), user, defined({ name: o.name, lines: o.lines, enabled }), 'cli');
       if (o.json) return rt.json(d);
       rt.out(`updated device ${d.username}`);
     });
@@ -77,7 +77,7 @@ export function registerDevices(program: Command, rt: CliRuntime): void {
     .command('disable <user>')
     .description('refuse the device\'s registrations and calls (ccard\'s directory answers "not found")')
     .action(async (user: string) => {
-      const d = await editDevice(await rt.admin(), user, { enabled: false });
+      const d = await editDevice(await rt.admin(), user, { enabled: false }, 'cli');
       rt.out(`disabled device ${d.username}`);
     });
 

@@ -1,5 +1,3 @@
-import { once } from 'node:events';
-import { createWriteStream } from 'node:fs';
 import { Command } from 'commander';
 import { invalid } from '../../store/admin/errors.ts';
 import { defined } from '../../store/admin/input.ts';
@@ -16,6 +14,8 @@ import {
 } from '../../store/admin/vouchers.ts';
 import { parseInput } from '../../store/admin/input.ts';
 import type { CliRuntime } from '../runtime.ts';
+import { writeOutputFile } from '../files.ts';
+import { recordAudit } from '../../store/admin/audit.ts';
 
 function printBatches(rt: CliRuntime, items: VoucherBatch[]): void {
   rt.table(
@@ -62,12 +62,14 @@ export function registerVouchers(program: Command, rt: CliRuntime): void {
     .action(async (batch: string, o) => {
       if (o.format !== 'csv' && o.format !== 'xlsx') throw invalid(`--format must be csv or xlsx, not "${o.format}"`);
       const ctx = await rt.admin();
+      // Checked before the file is created, so an unknown batch leaves nothing behind.
       if (!(await listVoucherBatches(ctx, batch)).length) throw invalid(`unknown voucher batch ${batch}`);
-      const out = createWriteStream(o.out);
-      await once(out, 'open');
-      const n = await exportVouchers(ctx, batch, out, { format: o.format, withNumbers: o.withNumbers === true });
-      if (!out.writableEnded) out.end();
-      if (!out.closed) await once(out, 'close');
+      const withNumbers = o.withNumbers === true;
+      // Like `cards export --with-pins`: with numbers the file is created new, 0600, never through a symlink.
+      const n = await writeOutputFile(o.out, { secret: withNumbers }, (out) => exportVouchers(ctx, batch, out, { format: o.format, withNumbers }));
+      if (withNumbers) {
+        await recordAudit(ctx, { actor: 'cli:local', action: 'ccard voucher export --with-numbers', object: `voucher-batch:${batch}`, status: 200, request: { format: o.format, rows: n } });
+      }
       rt.stderr.write(`exported ${n} vouchers to ${o.out}\n`);
     });
 
@@ -77,7 +79,7 @@ export function registerVouchers(program: Command, rt: CliRuntime): void {
     .option('--json', 'print JSON')
     .action(async (number: string, serial: string, o) => {
       const i = parseInput(voucherRedeemSchema, { number, serial });
-      const r = await redeemVoucher(await rt.admin(), i);
+      const r = await redeemVoucher(await rt.admin(), i, undefined, { actor: 'cli:local', action: 'ccard voucher redeem' });
       if (o.json) return rt.json(voucherRechargeJson(r));
       rt.out(`card ${r.serial} recharged with ${formatAmount(r.amount)} ${r.currency}: balance ${formatAmount(r.balance)} (${r.ref})`);
     });

@@ -3,6 +3,7 @@ import type { PoolClient } from 'pg';
 import { withTransaction } from '../db.ts';
 import { a1Hash, generateDevicePassword, generateDeviceUsername } from '../devices.ts';
 import type { AdminContext } from './context.ts';
+import { recordAudit } from './audit.ts';
 import { conflict, invalid, notFound, pgCode } from './errors.ts';
 import { booleanInput, parseInput, serialInput, wholeNumber } from './input.ts';
 
@@ -50,19 +51,45 @@ const toDevice = (r: Row): Device => ({
   createdAt: r.created_at.toISOString(),
 });
 
-/** A security-relevant device event (device_audit; see docs/design.md). */
+/** Actors of /v1 requests ("operator:alice", "apikey:ci"; "api" from older callers): the API's audit hook records those. */
+const recordedByApi = (actor: string) => actor === 'api' || /^(operator|apikey):/.test(actor);
+
+/**
+ * A security-relevant device event: a row in device_audit (device and card ids, client address) and, unless the
+ * API's audit hook already records the request (a /v1 write, with its request, before and after), one in the
+ * console's audit log too, so `ccard audit list` and GET /v1/audit show provisioning redemptions (actor
+ * `provision:<address>`, failures with status 404) and CLI changes (actor `cli:local`). See docs/design.md.
+ */
 export async function auditDevice(
   q: Pick<PoolClient, 'query'>,
   e: { action: string; deviceId?: bigint | string | null; cardId?: bigint | string | null; actor?: string; ip?: string; detail?: Record<string, unknown> },
 ): Promise<void> {
+  const actor = e.actor ?? '';
   await q.query('INSERT INTO device_audit (action, device_id, card_id, actor, ip, detail) VALUES ($1, $2, $3, $4, $5, $6)', [
     e.action,
     e.deviceId ?? null,
     e.cardId ?? null,
-    e.actor ?? '',
+    actor,
     e.ip ?? '',
     JSON.stringify(e.detail ?? {}),
   ]);
+  if (recordedByApi(actor)) return;
+  const username =
+    typeof e.detail?.username === 'string'
+      ? e.detail.username
+      : e.deviceId != null
+        ? (await q.query<{ username: string }>('SELECT username FROM devices WHERE id = $1', [e.deviceId])).rows[0]?.username
+        : undefined;
+  await recordAudit(
+    { pool: q as AdminContext['pool'] },
+    {
+      actor: actor.includes(':') ? actor : `${actor || 'system'}:${e.ip || 'local'}`,
+      action: e.action,
+      object: username ? `device:${username}` : null,
+      status: e.action.endsWith('.failed') ? 404 : 200,
+      request: { ...(e.ip ? { ip: e.ip } : {}), ...e.detail },
+    },
+  );
 }
 
 /** Adds a SIP account to a card; answers its generated username and password (shown once, stored as an A1 hash). */
@@ -113,7 +140,7 @@ export async function getDevice(ctx: AdminContext, username: string): Promise<De
   return toDevice(r.rows[0]!);
 }
 
-export async function editDevice(ctx: AdminContext, username: string, raw: DeviceEditInput): Promise<Device> {
+export async function editDevice(ctx: AdminContext, username: string, raw: DeviceEditInput, actor = 'operator'): Promise<Device> {
   const u = parseInput(usernameInput, username, 'device');
   const i = parseInput(deviceEditSchema, raw);
   const sets: string[] = [];
@@ -126,8 +153,11 @@ export async function editDevice(ctx: AdminContext, username: string, raw: Devic
   }
   if (!sets.length) throw invalid('nothing to change: give --name, --lines, --enable or --disable');
   try {
-    const r = await ctx.pool.query<{ id: bigint }>(`UPDATE devices SET ${sets.join(', ')} WHERE username = $1 RETURNING id`, vals);
-    if (!r.rowCount) throw notFound(`unknown device ${u}`);
+    await withTransaction(ctx.pool, async (c) => {
+      const r = await c.query<{ id: bigint; card_id: bigint }>(`UPDATE devices SET ${sets.join(', ')} WHERE username = $1 RETURNING id, card_id`, vals);
+      if (!r.rowCount) throw notFound(`unknown device ${u}`);
+      await auditDevice(c, { action: 'device.edit', deviceId: r.rows[0]!.id, cardId: r.rows[0]!.card_id, actor, detail: { ...i } });
+    });
   } catch (err) {
     if (pgCode(err) === '23505') throw conflict(`the card already has a device named "${i.name}"`);
     throw err;

@@ -1,7 +1,6 @@
 import { createHmac, randomInt } from 'node:crypto';
 import type { Writable } from 'node:stream';
 import { z } from 'zod';
-import { stringify } from 'csv-stringify/sync';
 import ExcelJS from 'exceljs';
 import type { PoolClient } from 'pg';
 import { withTransaction } from '../db.ts';
@@ -14,6 +13,9 @@ import { AdminError, conflict, invalid, notFound } from './errors.ts';
 import { amountJson, formatAmount, isoOrNull } from './format.ts';
 import { dateInput, parseInput, positiveMoney, serialInput, wholeNumber } from './input.ts';
 import { forEachBatch } from './cursor.ts';
+import { recordAudit } from './audit.ts';
+import { exportRow } from './cells.ts';
+import { ExportSink, streamCsv, type StreamOptions } from './export-stream.ts';
 
 /** Voucher numbers: 15 random digits and a Luhn check digit (a mistyped digit is caught before any lookup). */
 export const VOUCHER_DIGITS = 16;
@@ -44,6 +46,9 @@ export function generateVoucherNumber(): string {
 export function voucherHash(keys: PinKeys, number: string): Buffer {
   return createHmac('sha256', keys.hashKey).update(`ccard-voucher:${number}`).digest();
 }
+
+/** A voucher number for a log: only its last 4 digits ("…1486"). */
+export const maskVoucher = (n: string) => `…${normaliseVoucher(n).slice(-4)}`;
 
 /** A number as keyed or typed: spaces and dashes dropped. */
 export const normaliseVoucher = (s: string) => s.replace(/[\s-]/g, '');
@@ -103,40 +108,65 @@ export async function listVoucherBatches(ctx: AdminContext, batch?: string): Pro
   return r.rows.map((x) => ({ batch: x.batch, value: x.value_micros, currency: x.currency, count: x.count, used: x.used, expiresAt: x.expires_at, createdAt: x.created_at }));
 }
 
-/** Streams a batch as CSV or XLSX; the numbers only with withNumbers (like `cards export --with-pins`). */
-export async function exportVouchers(ctx: AdminContext, batch: string, out: Writable, opts: { format: 'csv' | 'xlsx'; withNumbers: boolean }): Promise<number> {
+/**
+ * Streams a batch as CSV or XLSX through the card export's machinery (streamCsv / ExportSink: every cell through
+ * exportRow, nothing written before the first batch of rows, stops when `out` closes or stalls or opts.signal
+ * fires); the numbers are decrypted only with withNumbers (like `cards export --with-pins`).
+ */
+export async function exportVouchers(
+  ctx: AdminContext,
+  batch: string,
+  out: Writable,
+  opts: { format: 'csv' | 'xlsx'; withNumbers: boolean } & StreamOptions,
+): Promise<number> {
   if (!(await listVoucherBatches(ctx, batch)).length) throw notFound(`unknown voucher batch ${batch}`);
   const header = ['batch', 'id', ...(opts.withNumbers ? ['number'] : []), 'value', 'currency', 'expires_at', 'used_at', 'used_by'];
-  type Row = { batch: string; id: bigint; number_cipher: Buffer; value_micros: bigint; currency: string; expires_at: Date | null; used_at: Date | null; serial: string | null };
-  const sql = `SELECT v.batch, v.id, v.number_cipher, v.value_micros, v.currency, v.expires_at, v.used_at, c.serial
+  type Row = { batch: string; id: bigint; number_cipher: Buffer | null; value_micros: bigint; currency: string; expires_at: Date | null; used_at: Date | null; serial: string | null };
+  const sql = `SELECT v.batch, v.id, ${opts.withNumbers ? 'v.number_cipher' : 'NULL::bytea AS number_cipher'}, v.value_micros, v.currency,
+      v.expires_at, v.used_at, c.serial
     FROM vouchers v LEFT JOIN cards c ON c.id = v.used_by_card_id WHERE v.batch = $1 ORDER BY v.id`;
-  const values = (r: Row) => [
+  const cells = (r: Row): string[] => [
     r.batch,
     r.id.toString(),
-    ...(opts.withNumbers ? [decryptPin(ctx.pinKeys, r.number_cipher)] : []),
+    ...(opts.withNumbers ? [r.number_cipher ? decryptPin(ctx.pinKeys, r.number_cipher) : ''] : []),
     formatAmount(r.value_micros),
     r.currency,
     isoOrNull(r.expires_at) ?? '',
     isoOrNull(r.used_at) ?? '',
     r.serial ?? '',
   ];
-  const write = (chunk: string) =>
-    new Promise<void>((res, rej) => {
-      out.write(chunk, (e) => (e ? rej(e) : res()));
-    });
-  if (opts.format === 'csv') {
-    await write(stringify([header]));
-    return forEachBatch<Row>(ctx.pool, sql, [batch], (rows) => write(stringify(rows.map(values))));
+  const stream = { signal: opts.signal, stallMs: opts.stallMs };
+  if (opts.format === 'csv') return streamCsv<Row>(ctx.pool, out, { sql, params: [batch], header, cells }, stream);
+
+  // As the card export: the workbook is opened with the first batch, every cell is text and neutralised.
+  const sink = new ExportSink(out, stream);
+  let wb: InstanceType<typeof ExcelJS.stream.xlsx.WorkbookWriter> | undefined;
+  let ws: ExcelJS.Worksheet | undefined;
+  const open = () => {
+    wb = new ExcelJS.stream.xlsx.WorkbookWriter({ stream: out, useSharedStrings: false, useStyles: false });
+    ws = wb.addWorksheet('vouchers');
+    ws.addRow(header).commit();
+    return ws;
+  };
+  try {
+    const n = await forEachBatch<Row>(
+      ctx.pool,
+      sql,
+      [batch],
+      async (rows) => {
+        const sheet = ws ?? open();
+        for (const r of rows) sheet.addRow(exportRow(cells(r))).commit();
+        await new Promise((r) => setImmediate(r));
+        await sink.writable();
+      },
+      { signal: opts.signal },
+    );
+    (ws ?? open()).commit();
+    await wb!.commit();
+    return n;
+  } finally {
+    sink.done();
   }
-  const wb = new ExcelJS.stream.xlsx.WorkbookWriter({ stream: out, useSharedStrings: false, useStyles: false });
-  const ws = wb.addWorksheet('vouchers');
-  ws.addRow(header).commit();
-  const n = await forEachBatch<Row>(ctx.pool, sql, [batch], async (rows) => {
-    for (const r of rows) ws.addRow(values(r)).commit();
-  });
-  ws.commit();
-  await wb.commit();
-  return n;
 }
 
 export type VoucherFailure = 'invalid' | 'currency' | 'card';
@@ -172,6 +202,11 @@ export async function redeemVoucher(
   ctx: AdminContext,
   input: { number: string; cardId?: string; serial?: string },
   client?: PoolClient,
+  /**
+   * Who redeems, when not a /v1 request (whose audit hook records it): self-care (`card:<serial>`) or the IVR
+   * (`ivr:<caller ID>`). The redemption is then written to the audit log in the same transaction.
+   */
+  audit?: { actor: string; action: string },
 ): Promise<VoucherRecharge> {
   const number = normaliseVoucher(input.number);
   if (!isValidVoucherNumber(number)) throw new VoucherError('invalid', 'invalid, used or expired voucher');
@@ -202,6 +237,19 @@ export async function redeemVoucher(
     const r = await applyBalanceChange(c, { cardId: k.id.toString(), amount: row.value_micros, reason: 'topup', ref, note: `voucher ${row.batch}`, onFloor: 'reject' });
     if (!r.applied) throw new Error(`voucher ${row.id} credit not applied (${r.reason})`);
     snapshot = { cardId: k.id.toString(), spendable: r.balanceAfter + r.creditLimit, version: r.version };
+    if (audit) {
+      await recordAudit(
+        { pool: c as unknown as AdminContext['pool'] },
+        {
+          actor: audit.actor,
+          action: audit.action,
+          object: `card:${k.serial}`,
+          status: 200,
+          request: { voucher: row.id.toString(), batch: row.batch, number: maskVoucher(number) },
+          after: { amount: formatAmount(row.value_micros), balance: formatAmount(r.balanceAfter), currency: k.currency, ref },
+        },
+      );
+    }
     return { serial: k.serial, voucherId: row.id.toString(), amount: row.value_micros, balance: r.balanceAfter, currency: k.currency, ref };
   };
   const result = client ? await run(client) : await withTransaction(ctx.pool, run);
@@ -239,7 +287,7 @@ export async function selfcareRedeemVoucher(
     if (serial.locked_for !== null) return { ok: false, error: locked(serial.locked_for, '') };
     await c.query('SAVEPOINT voucher');
     try {
-      const r = await redeemVoucher(ctx, { number, cardId }, c);
+      const r = await redeemVoucher(ctx, { number, cardId }, c, { actor: `card:${card.serial}`, action: 'POST /selfcare/voucher' });
       snapshot = (r as VoucherRecharge & { snapshot?: typeof snapshot }).snapshot;
       delete (r as VoucherRecharge & { snapshot?: unknown }).snapshot;
       return { ok: true, r };
