@@ -180,6 +180,18 @@ describe('a reseller key sees only its own', () => {
         expect(theirs.body, `${method} ${path}`).not.toMatch(/600-000000002|700-0000|"beta"/);
       }
     }
+    // Vouchers, devices and provisioning codes are the operator's: every such route answers a reseller "no route", so a
+    // reseller can neither see nor redeem another's vouchers nor reach any device.
+    const operatorOnly = paths.filter(([p]) => /^\/v1\/(vouchers|devices|provision-codes)(\/|$)/.test(p));
+    expect(operatorOnly.map(([p]) => p)).toEqual(expect.arrayContaining(['/v1/vouchers', '/v1/vouchers/redeem', '/v1/vouchers/{batch}/export', '/v1/devices', '/v1/devices/{user}', '/v1/provision-codes']));
+    for (const [path, methods] of operatorOnly) {
+      for (const m of Object.keys(methods)) {
+        const url = path.replace('{batch}', 'B1').replace('{user}', '100000001');
+        const r = await as('alpha')(m.toUpperCase() as Method, url, m === 'get' || m === 'delete' ? undefined : { number: '4539578763621486', serial: '500-000000001', count: 1, value: '1', currency: 'USD' });
+        expect(r.statusCode, `${m} ${path}`).toBe(404);
+        expect(r.json().error.message, `${m} ${path}`).toMatch(/^no route /);
+      }
+    }
     // The filters name objects too.
     for (const url of ['/v1/cards?series=', '/v1/cards/export?series=', '/v1/cdrs?series=', '/v1/cdrs/export?series=', '/v1/reports/costs?by=card&series=']) {
       const theirs = await as('alpha')('GET', `${url}600`);
