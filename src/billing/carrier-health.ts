@@ -13,7 +13,7 @@ export const DEFAULT_CARRIER_HEALTH: CarrierHealthConfig = { failures: 5, window
 
 type LogFn = (obj: object, msg?: string) => void;
 
-/** Counters for the metrics endpoint (src/metrics, wired by the lead): totals since start, by carrier name. */
+/** Counters for the metrics endpoint (src/metrics/guards.ts): totals since start, by carrier name. */
 const failureTotals = new Map<string, number>();
 const cooldownTotals = new Map<string, number>();
 
