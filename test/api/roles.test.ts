@@ -121,6 +121,18 @@ describe('roles on every write route', () => {
     expect(ok.body.split('\n')[0]).toMatch(/^serial,pin,/);
     const audit = (await sessions.admin!.req('GET', '/v1/audit?object=cards:pins')).json().items;
     expect(audit[0]).toMatchObject({ actor: 'operator:operator', action: 'GET /v1/cards/export', request: { query: { series: '800', withPins: 'true', confirm: 'pins' } } });
+    // Voucher numbers are as sensitive: operator role, confirm=numbers, audited; without numbers a read like any other.
+    await sessions.admin!.req('POST', '/v1/vouchers', { count: 1, value: '1', currency: 'USD', batch: 'RV' }, { 'idempotency-key': 'rv' });
+    for (const w of ['true', '1', 'yes']) {
+      expect((await sessions.viewer!.req('GET', `/v1/vouchers/RV/export?withNumbers=${w}&confirm=numbers`)).statusCode, w).toBe(403);
+    }
+    expect((await sessions.viewer!.req('GET', '/v1/vouchers/RV/export')).statusCode).toBe(200);
+    expect((await sessions.operator!.req('GET', '/v1/vouchers/RV/export?withNumbers=true')).statusCode).toBe(400);
+    const numbers = await sessions.operator!.req('GET', '/v1/vouchers/RV/export?withNumbers=true&confirm=numbers');
+    expect(numbers.statusCode).toBe(200);
+    expect(numbers.body.split('\n')[0]).toBe('batch,id,number,value,currency,expires_at,used_at,used_by');
+    const vaudit = (await sessions.admin!.req('GET', '/v1/audit?object=voucher-batch:RV')).json().items;
+    expect(vaudit.map((a: { actor: string; action: string }) => `${a.actor} ${a.action}`)).toEqual(['operator:operator GET /v1/vouchers/:batch/export', 'operator:admin POST /v1/vouchers']);
     const refusals = (await sessions.admin!.req('GET', '/v1/audit?actor=operator:viewer')).json().items;
     expect(refusals.some((a: { status: number }) => a.status === 403)).toBe(true);
   });
