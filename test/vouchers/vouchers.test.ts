@@ -196,7 +196,7 @@ describe('vouchers over the API', () => {
     expect((await sc('4539578763621486')).statusCode).toBe(400);
     const locked = await sc('4539578763621486');
     expect(locked.statusCode).toBe(429);
-    expect(locked.json().error.code).toBe('LOCKED');
+    expect(locked.json().error).toEqual({ code: 'LOCKED', message: 'too many failed attempts: try again in 15 minutes' });
     const relog = await app.inject({ method: 'POST', url: '/selfcare/login', payload: { serial: '5-000000006', pin: await pinOf('5-000000006') } });
     expect(relog.json().error.code).toBe('LOCKED');
   });

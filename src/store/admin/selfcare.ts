@@ -79,9 +79,9 @@ export async function countFailure(c: PoolClient, subject: string, row: { failur
 /** The failure counter of one card's self-care: wrong PINs at login and wrong vouchers once logged in. */
 export const serialFailureSubject = (serial: string) => `serial:${serial}`;
 
-export const locked = (seconds: number, what: string) => {
+export const locked = (seconds: number, what: string, tries = 'logins') => {
   const minutes = Math.ceil(seconds / 60);
-  return new AdminError('LOCKED', `too many failed logins${what}: try again in ${minutes} minute${minutes === 1 ? '' : 's'}`);
+  return new AdminError('LOCKED', `too many failed ${tries}${what}: try again in ${minutes} minute${minutes === 1 ? '' : 's'}`);
 };
 
 /**

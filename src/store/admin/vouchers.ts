@@ -282,9 +282,9 @@ export async function selfcareRedeemVoucher(
   const serialSubject = serialFailureSubject(card.serial);
   const outcome = await withTransaction(ctx.pool, async (c): Promise<{ ok: true; r: VoucherRecharge } | { ok: false; error: AdminError }> => {
     const ip = await readCounter(c, ipSubject, policy.windowSeconds);
-    if (ip.locked_for !== null) return { ok: false, error: locked(ip.locked_for, ' from this address') };
+    if (ip.locked_for !== null) return { ok: false, error: locked(ip.locked_for, ' from this address', 'attempts') };
     const serial = await readCounter(c, serialSubject, policy.windowSeconds);
-    if (serial.locked_for !== null) return { ok: false, error: locked(serial.locked_for, '') };
+    if (serial.locked_for !== null) return { ok: false, error: locked(serial.locked_for, '', 'attempts') };
     await c.query('SAVEPOINT voucher');
     try {
       const r = await redeemVoucher(ctx, { number, cardId }, c, { actor: `card:${card.serial}`, action: 'POST /selfcare/voucher' });
