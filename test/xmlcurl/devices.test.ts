@@ -206,5 +206,19 @@ describe('/v1/devices (API)', () => {
     expect(gone.statusCode).toBe(404);
     expect(gone.json()).toEqual({ error: { code: 'NOT_FOUND', message: `unknown device ${d.username}` } });
     expect((await req('POST', '/v1/devices', { serial: 'nope' })).json().error.code).toBe('INVALID_INPUT');
+    // Each change is in the audit log once (the API's hook, with the key as actor), passwords redacted.
+    const audit = (await req('GET', `/v1/audit?object=device:${d.username}`)).json().items as Array<{ actor: string; action: string; after: unknown }>;
+    expect(audit.map((a) => a.action)).toEqual([
+      'DELETE /v1/devices/:user',
+      'POST /v1/devices/:user/reset-password',
+      'PATCH /v1/devices/:user',
+      'POST /v1/devices/:user/disable',
+      'PATCH /v1/devices/:user',
+    ]);
+    expect(new Set(audit.map((a) => a.actor))).toEqual(new Set(['apikey:devices-test']));
+    const all = (await req('GET', '/v1/audit?actor=apikey:devices-test&limit=100')).body;
+    expect(all).toContain('POST /v1/devices');
+    expect(all).not.toContain(d.password);
+    expect(all).not.toContain(reset.password);
   });
 });
