@@ -71,7 +71,8 @@ export class RateIndex {
    */
   withTables(ids: Iterable<string>, tables: Iterable<RateTableInfo>, rates: Iterable<RateEntry>, loadedAt = new Date()): RateIndex {
     const fresh = new RateIndex(tables, rates, loadedAt);
-    const next = new RateIndex([], [], loadedAt);
+    // The routing plans and carriers are not a rate table: kept as they are (their changes reload everything).
+    const next = new RateIndex([], [], loadedAt, this.routing);
     const replaced = new Set(ids);
     for (const [id, t] of this.tables) if (!replaced.has(id)) next.tables.set(id, t);
     for (const [id, t] of fresh.tables) next.tables.set(id, t);
@@ -305,6 +306,10 @@ export class RateCache {
       this.again = true;
       return this.loading;
     }
+    // Nothing to read (a debounced notification whose change a reload() already read): nothing to start. Starting
+    // anyway would finish synchronously, clearing `loading` before it was set, and leave a settled promise there
+    // that every later reload would return: the index would never change again.
+    if (!this.pendingAll && this.pending.size === 0) return Promise.resolve();
     this.loading = (async () => {
       try {
         do {
