@@ -119,6 +119,9 @@ export function v1Authenticate(ctx: AdminContext, o: ConsoleAuthOptions) {
     }
     const url = req.routeOptions.url;
     if (url === undefined) return; // no such route: the not-found handler answers
+    // A reseller's key is not judged by role: the principal scope answers everything outside its own routes and
+    // objects with the 404 of a missing one (src/api/principal.ts), so it cannot even learn which routes exist.
+    if (req.principal?.resellerId != null) return;
     const query = (req.query ?? {}) as Record<string, unknown>;
     const need = (req.routeOptions.config as { role?: Role } | undefined)?.role ?? requiredRole(req.method, url, query);
     if (!roleAtLeast(req.actor.role, need)) {

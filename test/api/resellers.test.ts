@@ -176,6 +176,8 @@ describe('a reseller key sees only its own', () => {
           // an operator-only route: the same 404 as a route that does not exist
           expect(theirs.json().error.message, `${method} ${path}`).toMatch(/^no route /);
         }
+        // Never a 403: a refusal by role would tell the key that the route exists.
+        expect(theirs.statusCode, `${method} ${path}`).not.toBe(403);
         // Never any of beta's or the operator's data (only what the request itself named is echoed).
         expect(theirs.body, `${method} ${path}`).not.toMatch(/600-000000002|700-0000|"beta"/);
       }
