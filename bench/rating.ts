@@ -2,6 +2,8 @@ import { loadavg } from 'node:os';
 import { pathToFileURL } from 'node:url';
 import { PrefixIndex, type RateEntry } from '../src/billing/prefix-index.ts';
 import { cost, maxSeconds, type RateRule } from '../src/billing/rating.ts';
+import { planRoute, RoutingIndex, type Carrier } from '../src/billing/routing.ts';
+import { RateIndex, type RateTableInfo } from '../src/store/rates.ts';
 
 /** Deterministic PRNG (mulberry32) so runs are comparable. */
 function rng(seed: number): () => number {
@@ -49,6 +51,69 @@ export interface BenchRatingOptions {
   prefixes?: number;
   /** Minimum timing per measurement. */
   ms?: number;
+  /** Carriers of the sell + route measurement, each with a buy-rate table of `prefixes` prefixes (default 3; 0 skips it). */
+  carriers?: number;
+}
+
+function randomTable(rand: () => number, tableId: string, count: number, firstId: number): RateEntry[] {
+  const seen = new Set<string>();
+  const out: RateEntry[] = [];
+  while (seen.size < count) {
+    const prefix = digits(rand, 1 + Math.floor(rand() * 10));
+    if (seen.has(prefix)) continue;
+    seen.add(prefix);
+    out.push({
+      id: String(firstId + out.length),
+      rateTableId: tableId,
+      prefix,
+      destination: '',
+      ratePerMin: BigInt(Math.floor(rand() * 500_000)),
+      connectFee: 0n,
+      initialIncrement: 60,
+      subsequentIncrement: 60,
+      effectiveFrom: null,
+      effectiveTo: null,
+    });
+  }
+  return out;
+}
+
+/**
+ * Sell + route: per number, the sell rate (the card's table) and the routing decision of a least-cost plan over
+ * `carriers` carriers (the plan's entry, then each carrier's buy rate, all in the same RateIndex; loss filter and
+ * ordering included): what a routed reservation does before it touches Redis or PostgreSQL.
+ */
+function benchRoute(sellRates: RateEntry[], numbers: string[], count: number, carriers: number, ms: number, seed: number) {
+  const rand = rng(seed);
+  const tables: RateTableInfo[] = [{ id: '1', name: 'sell', currency: 'USD', decimals: 2, rounding: 'up', minBillableSeconds: 0 }];
+  const carrierList: Carrier[] = [];
+  const all: RateEntry[][] = [sellRates];
+  for (let k = 0; k < carriers; k++) {
+    const id = String(k + 2);
+    tables.push({ id, name: `buy-${id}`, currency: 'USD', decimals: 2, rounding: 'up', minBillableSeconds: 0 });
+    carrierList.push({ id, name: `c${id}`, gateway: `gw${id}`, rateTableId: id, maxCalls: null, prefixStrip: 0, prefixAdd: '', enabled: true });
+    all.push(randomTable(rand, id, count, 10_000_000 * (k + 1)));
+  }
+  const routing = new RoutingIndex(carrierList, [{ id: 'p', name: 'lcr', lossPrompt: 'destination_unprofitable' }], [
+    { id: '1', planId: 'p', prefix: '', mode: 'lcr', carriers: [] },
+  ]);
+  const t0 = process.hrtime.bigint();
+  const index = new RateIndex(tables, all.flat(), new Date(), routing);
+  const buildMs = Number(process.hrtime.bigint() - t0) / 1e6;
+  const lookup = (t: string, n: string, at: Date | number) => index.lookup(t, n, at);
+  const now = Date.now();
+  const n = numbers.length;
+  let routed = 0;
+  for (let i = 0; i < 20_000; i++) {
+    const sell = index.ruleFor('1', numbers[i % n]!, 0, now);
+    if (sell && planRoute(routing, lookup, 'p', numbers[i % n]!, sell.rule, now).kind === 'route') routed++;
+  }
+  const r = measure((i) => {
+    const num = numbers[i % n]!;
+    const sell = index.ruleFor('1', num, 0, now);
+    return sell ? planRoute(routing, lookup, 'p', num, sell.rule, now) : undefined;
+  }, ms);
+  return { carriers, rates: index.rateCount, buildMs: Math.round(buildMs), routedRatio: Math.round((routed / 20_000) * 1000) / 1000, ...r };
 }
 
 /**
@@ -56,8 +121,11 @@ export interface BenchRatingOptions {
  * with 11..14-digit numbers: half random, half extending a real prefix. Also cost() and maxSeconds() per second.
  */
 export async function benchRating(opts: BenchRatingOptions = {}): Promise<Record<string, number | string>> {
-  const count = opts.prefixes ?? 1_000_000;
-  const ms = opts.ms ?? 1_000;
+  // BENCH_PREFIXES / BENCH_MS / BENCH_CARRIERS: a small run (e.g. 100000 / 300) proves it works on a loaded machine.
+  const env = process.env;
+  const count = opts.prefixes ?? (Number(env.BENCH_PREFIXES) || 1_000_000);
+  const ms = opts.ms ?? (Number(env.BENCH_MS) || 1_000);
+  const carriers = opts.carriers ?? (env.BENCH_CARRIERS !== undefined ? Number(env.BENCH_CARRIERS) : 3);
   const rand = rng(42);
   const seen = new Set<string>();
   const rates: RateEntry[] = [];
@@ -124,6 +192,7 @@ export async function benchRating(opts: BenchRatingOptions = {}): Promise<Record
   const balances = rules.map(() => BigInt(Math.floor(rand() * 50_000_000)));
   const costs = measure((i) => cost(rules[i & 1023]!, i % 7200), ms);
   const maxes = measure((i) => maxSeconds(rules[i & 1023]!, balances[i & 1023]!, 14_400), ms);
+  const route = carriers > 0 ? benchRoute(rates, numbers, count, carriers, ms, 7) : undefined;
 
   return {
     prefixes: index.prefixCount,
@@ -139,6 +208,16 @@ export async function benchRating(opts: BenchRatingOptions = {}): Promise<Record
     costPerCpuSec: costs.cpu,
     maxSecondsPerSec: maxes.wall,
     maxSecondsPerCpuSec: maxes.cpu,
+    ...(route && {
+      routeCarriers: route.carriers,
+      routeTablesRates: route.rates,
+      routeBuildMs: route.buildMs,
+      routeRoutedRatio: route.routedRatio,
+      // One decision = the sell lookup, the plan's entry and one buy lookup per carrier (2 + carriers trie walks).
+      sellPlusRoutePerSec: route.wall,
+      sellPlusRoutePerCpuSec: route.cpu,
+      sellPlusRouteLookupsPerSec: route.wall * (2 + route.carriers),
+    }),
     loadAverage1m: Math.round(loadavg()[0]! * 100) / 100,
     maxSecondsCap: 14_400,
     node: process.version,

@@ -12,6 +12,7 @@ const BENCHES: Record<string, { file: string; fn: string; what: string }> = {
   rating: { file: './rating.ts', fn: 'benchRating', what: 'rate lookups and costing (issue 3)' },
   money: { file: './money.ts', fn: 'benchMoney', what: 'reservations and idempotent debits (issue 3)' },
   cards: { file: './cards.ts', fn: 'benchCards', what: 'card generation and export (issue 5)' },
+  xmlcurl: { file: './xmlcurl.ts', fn: 'benchXmlcurl', what: 'mod_xml_curl dialplan lookups answered from memory (issue 11)' },
   startup: { file: './startup.ts', fn: 'benchStartup', what: 'serve start-up and idle memory: tsx vs compiled dist/ (issue 14)' },
   grid: { file: './grid.ts', fn: 'benchGrid', what: "the console's card grid page over 1,000,000 cards (issue 10; BENCH_GRID_CARDS to change)" },
   bulk: { file: './bulk.ts', fn: 'benchBulk', what: 'rate export, bad rate CSV, per-table rate reload (issue 13)' },

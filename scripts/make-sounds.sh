@@ -58,6 +58,7 @@ declare -A PROMPT_es=(
   [invalid_destination]='Ese número no es válido.'
   [destination_not_allowed]='No se permiten llamadas a ese número.'
   [no_rate]='Las llamadas a ese destino no están disponibles.'
+  [destination_unprofitable]='No se pueden hacer llamadas a ese destino con esta tarjeta.'
   [call_can_last]='Esta llamada puede durar hasta'
   [minutes]='minutos'
   [minute]='minuto'
@@ -72,6 +73,11 @@ declare -A PROMPT_es=(
   [bind_cli_offer]='Para llamar desde este teléfono sin PIN, presione 1.'
   [cli_bound]='Este teléfono ha quedado registrado con su tarjeta.'
   [goodbye]='Gracias por su llamada. Adiós.'
+  [voucher_offer]='Para recargar su tarjeta con un cupón, presione 0.'
+  [enter_voucher]='Por favor, ingrese el número del cupón, seguido de la tecla numeral.'
+  [voucher_accepted]='Su tarjeta ha sido recargada.'
+  [voucher_invalid]='Ese cupón no es válido.'
+  [voucher_wrong_currency]='Ese cupón no se puede usar con esta tarjeta.'
 )
 
 # ---------------------------------------------------------------------------------------------------------------

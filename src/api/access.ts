@@ -6,15 +6,16 @@ import type { Role } from '../store/admin/operators.ts';
  *
  * - viewer: every read, except the admin's pages (operators, API keys, audit log), and its own preferences.
  * - operator: also changes cards (status, limits, top-up, adjust, bulk edit), series, access numbers and caller IDs,
- *   and exports PINs (with confirm=pins, audited).
- * - admin: also operators, API keys, rate tables and tax profiles.
+ *   devices, provisioning codes and vouchers (create, redeem), and exports PINs and voucher numbers (with
+ *   confirm=pins / confirm=numbers, audited).
+ * - admin: also operators, API keys, rate tables, tax profiles, the brand, carriers, routing plans and resellers.
  *
  * A route may name its role itself (route config `role`); otherwise these rules decide. An unknown write route
  * needs admin, so a route added later without thought fails closed.
  */
 const ADMIN_AREAS = ['/v1/operators', '/v1/api-keys', '/v1/rates', '/v1/tax-profiles'];
 const ADMIN_READS = ['/v1/operators', '/v1/api-keys', '/v1/audit'];
-const OPERATOR_AREAS = ['/v1/series', '/v1/cards', '/v1/dids', '/v1/caller-ids', '/v1/jobs'];
+const OPERATOR_AREAS = ['/v1/series', '/v1/cards', '/v1/dids', '/v1/caller-ids', '/v1/jobs', '/v1/devices', '/v1/provision-codes', '/v1/vouchers'];
 
 const under = (url: string, areas: string[]) => areas.some((a) => url === a || url.startsWith(`${a}/`));
 
@@ -23,6 +24,7 @@ export function requiredRole(method: string, routeUrl: string, query: Record<str
   if (read) {
     if (under(routeUrl, ADMIN_READS)) return 'admin';
     if (routeUrl === '/v1/cards/export' && isTrue(query.withPins)) return 'operator';
+    if (routeUrl === '/v1/vouchers/:batch/export' && isTrue(query.withNumbers)) return 'operator';
     return 'viewer';
   }
   if (routeUrl === '/v1/me/preferences') return 'viewer';

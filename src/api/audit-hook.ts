@@ -11,6 +11,9 @@ import { listApiKeys } from '../store/admin/api-keys.ts';
 import { getRateTable } from '../store/rates.ts';
 import { seriesJson } from '../cli/commands/series.ts';
 import { isTrue } from './access.ts';
+import { getDevice } from '../store/admin/devices.ts';
+import { getBrand } from '../store/admin/provision.ts';
+import { maskVoucher } from '../store/admin/vouchers.ts';
 
 type P = Record<string, string>;
 type B = Record<string, unknown>;
@@ -20,6 +23,8 @@ interface Subject {
   object: (params: P, body: B) => string | null;
   /** The object's state before the change (null when it does not exist yet). */
   before?: (ctx: AdminContext, params: P, body: B) => Promise<unknown>;
+  /** What of the request is stored, when the body holds a secret the generic redaction does not know. */
+  request?: (body: B) => unknown;
 }
 
 const orNull = async <T>(p: Promise<T>): Promise<T | null> => p.catch(() => null);
@@ -67,9 +72,29 @@ const SUBJECTS: Record<string, Subject> = {
     before: async (ctx, p) => (await listApiKeys(ctx)).find((k) => k.name === p.name) ?? null,
   },
   '/v1/me/preferences': { object: () => null },
+  '/v1/devices': { object: (_p, b) => `card:${str(b.serial)}` },
+  '/v1/devices/:user': { object: (p) => `device:${p.user}`, before: (ctx, p) => orNull(getDevice(ctx, p.user!)) },
+  '/v1/devices/:user/disable': { object: (p) => `device:${p.user}`, before: (ctx, p) => orNull(getDevice(ctx, p.user!)) },
+  '/v1/devices/:user/reset-password': { object: (p) => `device:${p.user}` },
+  '/v1/provision-codes': { object: (_p, b) => `card:${str(b.serial)}` },
+  '/v1/brand': { object: () => 'brand', before: (ctx) => orNull(getBrand(ctx)) },
+  '/v1/vouchers': { object: (_p, b) => (b.batch ? `voucher-batch:${str(b.batch)}` : 'voucher-batch') },
+  // A redeemed voucher is spent, but its number is still kept out of the log (the last 4 digits tell it apart).
+  '/v1/vouchers/redeem': {
+    object: (_p, b) => `card:${str(b.serial)}`,
+    before: (ctx, _p, b) => orNull(getCard(ctx, str(b.serial)).then(cardJson)),
+    request: (b) => ({ serial: b.serial, number: maskVoucher(str(b.number)) }),
+  },
 };
 
 const WRITES = new Set(['POST', 'PUT', 'PATCH', 'DELETE']);
+
+/** The reads that are recorded: exports of secrets (PINs, voucher numbers). Their audit object, else undefined. */
+function sensitiveExport(url: string, params: P, query: B): string | undefined {
+  if (url === '/v1/cards/export' && isTrue(query.withPins)) return 'cards:pins';
+  if (url === '/v1/vouchers/:batch/export' && isTrue(query.withNumbers)) return `voucher-batch:${params.batch}`;
+  return undefined;
+}
 
 interface Pending {
   object: string | null;
@@ -93,21 +118,21 @@ function requestBody(req: FastifyRequest): unknown {
  * request body without secrets), when, the object before (read just before the handler runs) and after (the
  * answer). Only successful changes are recorded here (refusals for the role are recorded by the auth hook), and
  * the row is written before the answer leaves, so a client that saw success finds its change in the log.
- * A PIN export (a read, but the most sensitive one) is recorded too.
+ * A PIN or voucher-number export (a read, but the most sensitive one) is recorded too.
  */
 export function registerAuditHook(app: FastifyInstance, ctx: AdminContext): void {
   app.addHook('preHandler', async (req) => {
     const url = req.routeOptions.url;
     if (!url || !req.actor) return;
-    const pinExport = url === '/v1/cards/export' && isTrue((req.query as B).withPins);
-    if (!WRITES.has(req.method) && !pinExport) return;
-    const s = SUBJECTS[url];
     const params = (req.params ?? {}) as P;
+    const secretExport = sensitiveExport(url, params, req.query as B);
+    if (!WRITES.has(req.method) && !secretExport) return;
+    const s = SUBJECTS[url];
     const body = (req.body && typeof req.body === 'object' ? req.body : {}) as B;
     req.auditPending = {
-      object: pinExport ? 'cards:pins' : s ? s.object(params, body) : null,
+      object: secretExport ?? (s ? s.object(params, body) : null),
       before: s?.before ? await s.before(ctx, params, body) : null,
-      request: pinExport ? { query: req.query } : requestBody(req),
+      request: secretExport ? { query: req.query } : s?.request ? s.request(body) : requestBody(req),
     };
   });
   app.addHook('onSend', async (req, reply, payload) => {

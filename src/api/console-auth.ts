@@ -1,7 +1,7 @@
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { timingSafeEqual } from 'node:crypto';
 import type { AdminContext } from '../store/admin/context.ts';
-import { verifyApiKey } from '../store/admin/api-keys.ts';
+import { apiKeyPrincipal } from '../store/admin/api-keys.ts';
 import { DEFAULT_SESSION_POLICY, findSession, roleAtLeast, type Role, type SessionPolicy } from '../store/admin/operators.ts';
 import { DEFAULT_LOCKOUT, type LockoutPolicy } from '../store/admin/selfcare.ts';
 import { recordAudit } from '../store/admin/audit.ts';
@@ -93,9 +93,12 @@ export function v1Authenticate(ctx: AdminContext, o: ConsoleAuthOptions) {
   return async (req: FastifyRequest, reply: FastifyReply): Promise<unknown> => {
     const m = /^Bearer\s+(\S+)$/i.exec(req.headers.authorization ?? '');
     if (m) {
-      const name = await verifyApiKey(ctx, m[1]!);
-      if (!name) return reply.code(401).send(errorBody('UNAUTHORIZED', 'invalid or revoked API key'));
-      req.actor = { kind: 'apikey', name, id: `apikey:${name}`, role: 'admin' };
+      const principal = await apiKeyPrincipal(ctx, m[1]!);
+      if (!principal) return reply.code(401).send(errorBody('UNAUTHORIZED', 'invalid or revoked API key'));
+      const name = principal.name;
+      // A reseller's key is confined to its own objects by the principal scope (src/api/principal.ts).
+      req.principal = principal;
+      req.actor = { kind: 'apikey', name, id: `apikey:${name}`, role: principal.resellerId === null ? 'admin' : 'operator' };
     } else {
       const token = readCookie(req, SESSION_COOKIE);
       if (!token) {
@@ -106,6 +109,7 @@ export function v1Authenticate(ctx: AdminContext, o: ConsoleAuthOptions) {
       const s = await findSession(ctx, token, o.session);
       if (!s) return reply.code(401).send(errorBody('UNAUTHORIZED', 'your session has ended: log in again'));
       req.actor = { kind: 'operator', name: s.login, id: `operator:${s.login}`, role: s.role, csrfToken: s.csrfToken };
+      req.principal = { name: `operator:${s.login}`, resellerId: null };
       if (STATE_CHANGING.has(req.method)) {
         const given = req.headers[CSRF_HEADER];
         if (typeof given !== 'string' || !sameToken(given, s.csrfToken)) {
@@ -115,6 +119,9 @@ export function v1Authenticate(ctx: AdminContext, o: ConsoleAuthOptions) {
     }
     const url = req.routeOptions.url;
     if (url === undefined) return; // no such route: the not-found handler answers
+    // A reseller's key is not judged by role: the principal scope answers everything outside its own routes and
+    // objects with the 404 of a missing one (src/api/principal.ts), so it cannot even learn which routes exist.
+    if (req.principal?.resellerId != null) return;
     const query = (req.query ?? {}) as Record<string, unknown>;
     const need = (req.routeOptions.config as { role?: Role } | undefined)?.role ?? requiredRole(req.method, url, query);
     if (!roleAtLeast(req.actor.role, need)) {

@@ -23,6 +23,14 @@ import { registerOpsRoutes, type OpsRouteOptions } from './routes/ops.ts';
 import { registerCdrRoute } from './routes/cdr.ts';
 import { registerCallsRoutes } from './routes/calls.ts';
 import { BulkGate, DEFAULT_BULK_LIMITS, limitedBody, type BulkWork } from '../store/bulk.ts';
+import { registerFreeswitchRoutes, type XmlCurlOptions } from './routes/freeswitch.ts';
+import { registerDeviceRoutes } from './routes/devices.ts';
+import { registerVoucherRoutes } from './routes/vouchers.ts';
+import { registerSelfcareVoucherRoutes } from './routes/selfcare-voucher.ts';
+import { registerProvisionRoutes, type ProvisionOptions } from './routes/provision.ts';
+import { registerRoutingRoutes } from './routes/routing.ts';
+import { registerResellerRoutes } from './routes/resellers.ts';
+import { registerPrincipalScope } from './principal.ts';
 
 export interface ApiOptions {
   pool: Pool;
@@ -44,6 +52,12 @@ export interface ApiOptions {
   };
   /** GET /health, /ready and /metrics (src/api/routes/ops.ts), when given. */
   ops?: OpsRouteOptions;
+  /** mod_xml_curl's dialplan and directory bindings (POST /fs/dialplan, /fs/directory). */
+  xmlCurl?: XmlCurlOptions;
+  /** CCARD_SIP_DOMAIN: the realm device passwords are hashed with (default 127.0.0.1). */
+  sipDomain?: string;
+  /** POST /provision limits (tests shorten them). */
+  provision?: Omit<ProvisionOptions, 'sipDomain'>;
   /** Largest request body (rate CSV imports), default 50 MiB. */
   bodyLimit?: number;
   /** Operator console: sessions, login lockout, cookie flags, proxy trust. */
@@ -115,11 +129,16 @@ export function buildApi(opts: ApiOptions): FastifyInstance {
       v1.addHook('onRequest', v1Authenticate(ctx, consoleAuth));
       registerInputGuards(v1);
       v1.addHook('preHandler', requirePinExportConfirmation);
+      registerPrincipalScope(v1, ctx);
       registerAuditHook(v1, ctx);
       registerAdminRoutes(v1, ctx);
       registerCallsRoutes(v1, ctx);
       registerOperatorRoutes(v1, ctx);
       registerConsoleRoutes(v1, ctx, { ...(opts.live && { live: opts.live }) });
+      registerDeviceRoutes(v1, ctx, opts.sipDomain ?? '127.0.0.1');
+      registerVoucherRoutes(v1, ctx);
+      registerRoutingRoutes(v1, ctx);
+      registerResellerRoutes(v1, ctx);
     },
     { prefix: '/v1' },
   );
@@ -135,6 +154,7 @@ export function buildApi(opts: ApiOptions): FastifyInstance {
         loginRateLimit: opts.selfcare?.loginRateLimit ?? { max: 10, timeWindowMs: 60_000 },
       });
       registerSelfcareCardRoutes(sc, ctx);
+      registerSelfcareVoucherRoutes(sc, ctx, { lockout: opts.selfcare?.lockout ?? DEFAULT_LOCKOUT, rateLimit: opts.selfcare?.loginRateLimit });
     },
     { prefix: '/selfcare' },
   );
@@ -144,5 +164,8 @@ export function buildApi(opts: ApiOptions): FastifyInstance {
   if (opts.webRoot !== false) registerWeb(app, opts.webRoot);
 
   if (opts.onJsonCdr) registerCdrRoute(app, { handler: opts.onJsonCdr, credentials: opts.cdrCredentials });
+
+  app.register(async (p) => registerProvisionRoutes(p, ctx, { sipDomain: opts.sipDomain ?? '127.0.0.1', ...opts.provision }));
+  if (opts.xmlCurl) app.register(async (fs) => registerFreeswitchRoutes(fs, ctx, opts.xmlCurl!));
   return app;
 }

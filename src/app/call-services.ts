@@ -31,6 +31,10 @@ import {
 import { ingestJsonCdr, type IngestResult } from '../cdr/json-cdr.ts';
 import { countBackendError, countLockout, countRefusal, refused, timeReservation } from '../metrics/index.ts';
 import { createPinGuard } from './pin-guard.ts';
+import { reserveRouted, settleRouted, type RoutingDeps } from '../billing/route-call.ts';
+import { CarrierHealth, type CarrierHealthConfig } from '../billing/carrier-health.ts';
+import { MemoryCarrierSlots, RedisCarrierSlots } from '../live/carrier-slots.ts';
+import type { RateIndex } from '../store/rates.ts';
 
 export interface LockoutConfig {
   /** Failed PIN tries from one caller ID within windowSec before it is locked out. */
@@ -50,6 +54,8 @@ export interface CallServicesConfig extends BillingConfig {
   lockout: LockoutConfig;
   /** Any single operation taking longer fails closed with ServiceUnavailableError (default 10 s). */
   opTimeoutMs?: number;
+  /** Carrier failures before a cool-down (routing plans). */
+  carrierHealth?: CarrierHealthConfig;
 }
 
 export interface CallServicesDeps {
@@ -157,6 +163,17 @@ export function createCallServices(deps: CallServicesDeps): CcardCallServices {
       )
     ).rowCount === 1;
   const guard = <T>(what: string, op: () => Promise<T>) => failClosed(what, timeoutMs, op);
+  // Routing plans need the whole rate index (buy rates, plans, carriers): the RateCache the service passes has it.
+  const rates = deps.rates as typeof deps.rates & { index?: RateIndex };
+  const routing: RoutingDeps | undefined =
+    'index' in rates
+      ? {
+          ...billing,
+          index: () => rates.index!,
+          slots: deps.redis ? new RedisCarrierSlots(deps.redis, deps.redisPrefix ?? 'ccard:') : new MemoryCarrierSlots(),
+          health: new CarrierHealth(config.carrierHealth, logger),
+        }
+      : undefined;
 
   /** Status, expiry and first-use activation, then the card's spendable into the live store (one round trip). */
   async function authorize(cardOrId: string | CardRecord): Promise<AuthorizeResult> {
@@ -173,7 +190,12 @@ export function createCallServices(deps: CallServicesDeps): CcardCallServices {
         currency: card.currency,
         available,
         balance: card.balance,
-        pricing: { rateTableId: card.rateTableId, taxPpm: card.taxPpm, maxConcurrentCalls: card.maxConcurrentCalls },
+        pricing: {
+          rateTableId: card.rateTableId,
+          taxPpm: card.taxPpm,
+          maxConcurrentCalls: card.maxConcurrentCalls,
+          routingPlanId: card.routingPlanId,
+        },
       },
     };
   }
@@ -219,13 +241,19 @@ export function createCallServices(deps: CallServicesDeps): CcardCallServices {
 
 
     reserve: (cardId, number, ctx, hint) =>
-      guard('reserve', (): Promise<ReserveResult> => timeReservation(() => reserveCall(billing, cardId, number, ctx, now(), hint)).then(refused)),
+      guard('reserve', (): Promise<ReserveResult> =>
+        timeReservation(() =>
+          routing ? reserveRouted(routing, cardId, number, ctx, now(), hint) : reserveCall(billing, cardId, number, ctx, now(), hint),
+        ).then(refused),
+      ),
 
     extend: (reservation, wantSeconds, talkedSeconds) =>
       guard('extend', (): Promise<ExtendResult> => extendReservation(billing, reservation, wantSeconds, talkedSeconds)),
     settle: async (reservation, bridge) => {
       try {
-        return await guard('settle', (): Promise<SettleResult> => settleReservation(billing, reservation, bridge));
+        return await guard('settle', (): Promise<SettleResult> =>
+          routing ? settleRouted(routing, reservation, bridge) : settleReservation(billing, reservation, bridge),
+        );
       } catch (err) {
         // The database is down: what the bridge said is kept durably and replayed until it lands, never dropped.
         const facts = err instanceof ServiceUnavailableError && deps.debitJournal ? settleFacts(reservation, bridge) : undefined;

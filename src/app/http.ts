@@ -13,6 +13,7 @@ import { buildCdrApp } from '../api/routes/cdr.ts';
 import { countIngest } from '../cdr/counters.ts';
 import { isUnavailableError, type CcardCallServices } from './call-services.ts';
 import type { Config } from '../config/env.ts';
+import type { XmlCurlOptions } from '../api/routes/freeswitch.ts';
 
 export interface HttpServer {
   listen(host: string, port: number): Promise<{ host: string; port: number }>;
@@ -40,6 +41,8 @@ export async function buildHttp(deps: {
   cdr?: { credentials?: string | undefined; ownListener?: boolean };
   /** The console's session and cookie settings (defaults without it). */
   config?: Config;
+  xmlCurl?: XmlCurlOptions;
+  sipDomain?: string;
 }): Promise<HttpServer> {
   const c = deps.config;
   const onJsonCdr = async (body: string) => {
@@ -72,6 +75,8 @@ export async function buildHttp(deps: {
         session: { idleSeconds: c.CCARD_SESSION_IDLE_SECONDS, absoluteSeconds: c.CCARD_SESSION_MAX_SECONDS },
       },
     }),
+    ...(deps.xmlCurl && { xmlCurl: deps.xmlCurl }),
+    ...(deps.sipDomain && { sipDomain: deps.sipDomain }),
     onBalanceChange: async (cardId, snapshot) => void (await deps.live.load(cardId, snapshot)),
     ...(!ownListener && { onJsonCdr, ...(deps.cdr?.credentials && { cdrCredentials: deps.cdr.credentials }) }),
   });

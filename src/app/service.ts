@@ -19,6 +19,10 @@ import { embeddedDataDir, startEmbeddedPostgres, type EmbeddedPostgres } from '.
 import { migrate } from '../store/migrate.ts';
 import { derivePinKeys, type PinKeys } from '../store/pin.ts';
 import { RateCache } from '../store/rates.ts';
+import { AccessNumberMap } from '../store/access-number-map.ts';
+import { xmlCurlOptions } from '../xmlcurl/options.ts';
+import { createDeviceCalls } from '../flow/device.ts';
+import { createIvrVouchers } from '../flow/voucher.ts';
 import { buildHttp, type HttpServer } from './http.ts';
 import { runSupervisor, workerRole } from './cluster.ts';
 import { createReadiness } from './readiness.ts';
@@ -160,23 +164,44 @@ export async function startService(opts: ServiceOptions = {}): Promise<Service> 
           guardFailures: config.CCARD_PIN_GUARD_FAILURES,
           trustSec: config.CCARD_PIN_TRUST_SECONDS,
         },
+        carrierHealth: { failures: config.CCARD_CARRIER_FAILURES, windowSec: config.CCARD_CARRIER_FAILURE_WINDOW, cooldownSec: config.CCARD_CARRIER_COOLDOWN },
       },
     });
     // Call endings already on disk (debit journal, CDR spool) are billed first: a call whose CDR is waiting there
     // is settled, not marked unbilled by the recovery's expiry.
     await intake.start(services);
+    // Calls from devices (cards as SIP accounts) use the settings of the access number CCARD_DEVICE_DID.
+    const deviceCalls = createDeviceCalls({
+      pool,
+      pinKeys,
+      deviceDid: config.CCARD_DEVICE_DID,
+      accessNumber: (did) => services.accessNumber(did),
+      staleAfterSec: config.CCARD_MAX_CALL_SECONDS + config.CCARD_HOLD_MARGIN_SECONDS + 3600,
+    });
+    services.deviceCall = deviceCalls.deviceCall;
+    // Voucher recharge in the IVR (access numbers with voucher_recharge): wrong vouchers count as wrong PINs.
+    services.redeemVoucher = createIvrVouchers({
+      admin: { pool, pinKeys, onBalanceChange: async (cardId, snapshot) => void (await live.load(cardId, snapshot)) },
+      recordPinFailure: (did, callerId) => services.recordPinFailure(did, callerId),
+      isLockedOut: (did, callerId) => services.isLockedOut(did, callerId),
+    });
     if (opts.recover !== false) {
       const recovered = await services.recoverOpenCalls();
       logger.info({ recovered }, 'open calls recovered');
     }
 
+    // mod_xml_curl's dialplan binding answers from memory (NOTIFY, plus a poll where PGlite drops NOTIFY).
+    const accessNumbers = new AccessNumberMap({ pool, pollMs: embedded ? 2_000 : 30_000, onError: (err) => logger.warn({ err }, 'access number reload failed') });
+    await accessNumbers.start();
+    cleanups.push(() => accessNumbers.stop());
+    const xmlCurl = xmlCurlOptions(config, accessNumbers, opts.eslPort ?? config.CCARD_ESL_PORT);
     const cdrPort = opts.cdrPort ?? config.CCARD_CDR_PORT;
     const cdr = { credentials: config.CCARD_CDR_CREDENTIALS, ownListener: cdrPort !== undefined };
     let draining = false;
     const readiness = createReadiness({ pool, redis, draining: () => draining });
     const unbindMetrics = bindMetricSources({ pool, isReady: async () => (await readiness()).ready, ...opts.metrics });
     cleanups.push(async () => unbindMetrics());
-    const http: HttpServer = await buildHttp({ pool, apiPool, bulk, pinKeys, live, logger, services, config, cdr, ops: { readiness, metricsToken: config.CCARD_METRICS_TOKEN } });
+    const http: HttpServer = await buildHttp({ pool, apiPool, bulk, pinKeys, live, logger, services, config, cdr, xmlCurl, sipDomain: config.CCARD_SIP_DOMAIN, ops: { readiness, metricsToken: config.CCARD_METRICS_TOKEN } });
     cleanups.push(() => http.close());
     const httpAddr = await http.listen(config.CCARD_HTTP_HOST, opts.httpPort ?? config.CCARD_HTTP_PORT);
     const cdrAddr = cdrPort === undefined ? undefined : await http.listenCdr(config.CCARD_CDR_HOST ?? config.CCARD_HTTP_HOST, cdrPort);
@@ -217,11 +242,16 @@ export async function startService(opts: ServiceOptions = {}): Promise<Service> 
       commandTimeoutMs: config.CCARD_ESL_COMMAND_TIMEOUT_MS,
       onCall: async (session) => {
         const call = opts.wrapCall ? opts.wrapCall(session) : session;
-        const outcome = await trackCall(() => runCallFlow(call, services, flowOptions, logger));
+        const outcome = await trackCall(() =>
+          runCallFlow(call, services, flowOptions, logger).finally(() =>
+            call.info.device ? deviceCalls.deviceCallEnded(call.info.uuid).catch((err) => logger.warn({ err }, 'device line not freed')) : undefined,
+          ),
+        );
         opts.onCallEnded?.(outcome);
       },
     });
     const eslAddr = await esl.listen();
+    if (!config.CCARD_DIALPLAN_SOCKETS) xmlCurl.sockets = xmlCurlOptions(config, accessNumbers, eslAddr.port).sockets;
     logger.info({ esl: eslAddr, http: httpAddr, cdr: cdrAddr, embedded: config.embedded }, 'ccard ready');
 
     let stopping: Promise<void> | undefined;

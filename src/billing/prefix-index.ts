@@ -20,6 +20,14 @@ export interface RateEntry extends RateFields {
   rateTableId: string;
 }
 
+/** What the index needs of an entry: rates, and the routing plans' entries (src/billing/routing.ts). */
+export interface PrefixKeyed {
+  id: string;
+  prefix: string;
+  effectiveFrom: Date | null;
+  effectiveTo: Date | null;
+}
+
 export const MAX_PREFIX_LENGTH = 20;
 
 /** popcount of a 10-bit child mask: the rank of a digit among its present siblings. */
@@ -61,18 +69,18 @@ function compareIdsDesc(a: string, b: string): number {
  * it). If the longest matching prefix has no rate in effect, shorter prefixes are tried. No match returns
  * undefined: callers refuse the call (never free).
  */
-export class PrefixIndex {
+export class PrefixIndex<T extends PrefixKeyed = RateEntry> {
   private readonly nodes: Int32Array;
   /** [from, to) in epoch ms per version, interleaved; -Infinity/Infinity when open. */
   private readonly windows: Float64Array;
-  private readonly versions: RateEntry[];
+  private readonly versions: T[];
   private readonly stack: Int32Array;
   /** Number of rates (versions). */
   readonly size: number;
   /** Number of distinct prefixes. */
   readonly prefixCount: number;
 
-  private constructor(nodes: Int32Array, windows: Float64Array, versions: RateEntry[], maxDepth: number, prefixCount: number) {
+  private constructor(nodes: Int32Array, windows: Float64Array, versions: T[], maxDepth: number, prefixCount: number) {
     this.nodes = nodes;
     this.windows = windows;
     this.versions = versions;
@@ -81,8 +89,8 @@ export class PrefixIndex {
     this.prefixCount = prefixCount;
   }
 
-  static build(rates: Iterable<RateEntry>): PrefixIndex {
-    const list = Array.isArray(rates) ? (rates as RateEntry[]) : [...rates];
+  static build<E extends PrefixKeyed = RateEntry>(rates: Iterable<E>): PrefixIndex<E> {
+    const list = Array.isArray(rates) ? (rates as E[]) : [...rates];
     const total = list.length;
     // Group versions by prefix: first version of each prefix in `head`, the others chained through `next`.
     const groupOf = new Map<string, number>();
@@ -116,7 +124,7 @@ export class PrefixIndex {
     }
 
     // Versions in prefix order, each prefix's versions latest effectiveFrom first (then highest id).
-    const versions: RateEntry[] = new Array(total);
+    const versions: E[] = new Array(total);
     const windows = new Float64Array(total * 2);
     const firstVersion = new Int32Array(groupCount);
     const versionCount = new Int32Array(groupCount);
@@ -189,7 +197,7 @@ export class PrefixIndex {
       }
       liveCount = kept;
     }
-    return new PrefixIndex(nodes.slice(0, count * 3), windows, versions, maxDepth, groupCount);
+    return new PrefixIndex<E>(nodes.slice(0, count * 3), windows, versions, maxDepth, groupCount);
   }
 
   /** Bytes held by the packed trie and the version windows (not counting the rate objects). */
@@ -201,7 +209,7 @@ export class PrefixIndex {
    * The rate for `number` (digits only) in effect at `at` (default now), by longest matching prefix.
    * Anything but 1..32 digits returns undefined.
    */
-  lookup(number: string, at: Date | number = Date.now()): RateEntry | undefined {
+  lookup(number: string, at: Date | number = Date.now()): T | undefined {
     const len = number.length;
     if (len === 0 || len > 32) return undefined;
     const nodes = this.nodes;
@@ -239,7 +247,7 @@ export class PrefixIndex {
   }
 
   /** Every rate in the index, in prefix order (each prefix's versions latest first). */
-  rates(): readonly RateEntry[] {
+  rates(): readonly T[] {
     return this.versions;
   }
 }

@@ -15,7 +15,7 @@ export interface OutputFileOptions {
 
 const reason = (err: unknown): string => {
   const e = err as NodeJS.ErrnoException;
-  if (e.code === 'EEXIST') return 'it already exists (a PIN export never overwrites a file: remove it or choose another name)';
+  if (e.code === 'EEXIST') return 'it already exists (an export of PINs or voucher numbers never overwrites a file: remove it or choose another name)';
   if (e.code === 'ELOOP') return 'it is a symbolic link (refused)';
   return e.code ? `${e.code}: ${e.message.replace(/^\w+: /, '').replace(/, (open|write|close) .*$/, '')}` : String(e.message ?? err);
 };

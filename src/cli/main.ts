@@ -13,6 +13,11 @@ import { registerSystem } from './commands/system.ts';
 import { registerTax } from './commands/tax.ts';
 import { registerCalls } from './commands/calls.ts';
 import { registerOperators } from './commands/operators.ts';
+import { registerDevices } from './commands/devices.ts';
+import { registerVouchers } from './commands/vouchers.ts';
+import { registerCarriers } from './commands/carriers.ts';
+import { registerResellers } from './commands/resellers.ts';
+import { parseScoped } from './scope.ts';
 
 export type { CliOptions } from './runtime.ts';
 
@@ -37,8 +42,12 @@ export function buildProgram(rt: CliRuntime): Command {
   registerTax(program, rt);
   registerCdrs(program, rt);
   registerCalls(program, rt);
+  registerCarriers(program, rt);
+  registerResellers(program, rt);
   registerSystem(program, rt);
   registerOperators(program, rt);
+  registerDevices(program, rt);
+  registerVouchers(program, rt);
   // Every command throws instead of exiting the process, so runCli can return the code (and tests run in-process).
   const override = (cmd: Command) => {
     cmd.exitOverride();
@@ -56,7 +65,7 @@ export async function runCli(argv: readonly string[], opts: CliOptions = {}): Pr
   const rt = new CliRuntime(opts);
   const program = buildProgram(rt);
   try {
-    await program.parseAsync([...argv], { from: 'node' });
+    await parseScoped(program, rt, argv);
     return EXIT_OK;
   } catch (err) {
     if (err instanceof CommanderError) {

@@ -82,6 +82,10 @@ const schema = z.object({
   CCARD_BULK_QUEUE: int(0, 100_000).default(20),
   CCARD_BULK_QUEUE_WAIT_MS: int(0, 600_000).default(10_000),
   CCARD_EXPORT_STALL_MS: int(100, 3_600_000).default(60_000),
+  CCARD_CARRIER_FAILURES: int(1, 10_000).default(5),
+  CCARD_CARRIER_FAILURE_WINDOW: int(1, 86_400).default(60),
+  CCARD_CARRIER_COOLDOWN: int(1, 86_400).default(120),
+  CCARD_RESELLER: z.string().regex(/^[A-Za-z0-9_.-]{1,64}$/, 'must be a reseller name').optional(),
   CCARD_WORKERS: z
     .string()
     .regex(/^(\d+|auto)$/, 'must be a whole number or "auto"')
@@ -102,6 +106,14 @@ const schema = z.object({
   CCARD_COOKIE_SECURE: z.enum(['auto', 'always', 'never'], { error: 'must be auto, always or never' }).default('auto'),
   CCARD_SESSION_IDLE_SECONDS: int(60, 604_800).default(3600),
   CCARD_SESSION_MAX_SECONDS: int(300, 2_592_000).default(43_200),
+  CCARD_XMLCURL_ALLOW: z.string().regex(/^(\*|[0-9A-Fa-f.:]+(,[0-9A-Fa-f.:]+)*)$/, 'must be "*" or a comma-separated list of IP addresses').default('127.0.0.1,::1'),
+  CCARD_XMLCURL_USER: z.string().regex(/^[^:\s]{1,64}$/, 'must be 1 to 64 characters, no ":" or spaces').optional(),
+  CCARD_XMLCURL_PASSWORD: z.string().regex(/^\S{8,128}$/, 'must be 8 to 128 characters, no spaces').optional(),
+  CCARD_DIALPLAN_CONTEXTS: z.string().regex(/^[A-Za-z0-9_.-]+(,[A-Za-z0-9_.-]+)*$/, 'must be a comma-separated list of context names').default('public'),
+  CCARD_DIALPLAN_SOCKETS: z.string().regex(/^[A-Za-z0-9.:_-]+:\d+(,[A-Za-z0-9.:_-]+:\d+)*$/, 'must be a comma-separated list of host:port').optional(),
+  CCARD_DEVICE_CONTEXT: z.string().regex(/^[A-Za-z0-9_.-]{1,64}$/, 'must be a context name').default('ccard_devices'),
+  CCARD_DEVICE_DID: z.string().regex(/^\+?[0-9]{3,20}$/, 'must be an access number (3 to 20 digits, optionally after +)').optional(),
+  CCARD_SIP_DOMAIN: z.string().regex(/^[A-Za-z0-9.:-]{1,253}$/, 'must be a SIP domain (host name or IP address)').default('127.0.0.1'),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
 });
 
@@ -147,6 +159,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     throw new ConfigError(
       'invalid configuration:\n  CCARD_WORKERS: more than one worker needs DATABASE_URL and REDIS_URL (or REDIS_SENTINELS / REDIS_CLUSTER_NODES; the embedded database and the in-process live store belong to one process)',
     );
+  }
+  if (!cfg.CCARD_XMLCURL_USER !== !cfg.CCARD_XMLCURL_PASSWORD) {
+    throw new ConfigError('invalid configuration:\n  CCARD_XMLCURL_USER: set both CCARD_XMLCURL_USER and CCARD_XMLCURL_PASSWORD, or neither');
   }
   return { ...cfg, embedded, secret: cfg.CCARD_SECRET ?? DEMO_SECRET, redis };
 }

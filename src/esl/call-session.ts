@@ -17,6 +17,7 @@ import { checkLine, hangupCauseOrDefault, multisetArg, pagdArg, sayArg, sendmsgH
 import type { EslConnection } from './connection.ts';
 import { EslError, isEslError } from './errors.ts';
 import { safeDecode, type EslEvent } from './parser.ts';
+import { deviceClaimsFrom, type DeviceClaims } from '../flow/device.ts';
 
 export interface CallTimeouts {
   answerMs: number;
@@ -46,6 +47,8 @@ export interface CallSessionOptions {
   dropCarrierCdr?: boolean;
 }
 
+const withDevice = (device: DeviceClaims | undefined) => (device ? { device } : {});
+
 /** CallInfo from the connect reply's CHANNEL_DATA. */
 export function callInfoFrom(channelData: EslEvent): CallInfo {
   const callerId = channelData.get('Caller-Caller-ID-Number') ?? '';
@@ -56,6 +59,7 @@ export function callInfoFrom(channelData: EslEvent): CallInfo {
     callerId,
     callerIdName: channelData.get('Caller-Caller-ID-Name') ?? '',
     callerIdWithheld: hidden === 'true' || callerId.trim() === '' || callerId.trim().toLowerCase() === 'anonymous',
+    ...withDevice(deviceClaimsFrom((h) => channelData.get(h))),
   };
 }
 

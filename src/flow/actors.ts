@@ -4,6 +4,7 @@ import { promptPath, type PromptName } from './prompts.ts';
 import type { CallContextInfo, CallServices, CardView, Reservation, ReserveHint } from './services.ts';
 import type { BridgeResult } from './call.ts';
 import { NO_SLICES, startSliceKeeper, type SliceKeeperInput } from './slices.ts';
+import type { DeviceCallResult, DeviceClaims } from './device.ts';
 
 /** One item of an announcement: a ccard prompt or a mod_say phrase. */
 export type Announcement = { prompt: PromptName } | { say: SayType; text: string };
@@ -48,12 +49,17 @@ export const flowActors = {
   }),
   /** The access number (and the caller ID's card) and the lockout, looked up at once. */
   greet: fromPromise(
-    async ({ input }: { input: ServicesInput & { did: string; callerId: string; cliCallerId: string | undefined } }) => {
+    async ({ input }: { input: ServicesInput & { did: string; callerId: string; cliCallerId: string | undefined; device?: DeviceClaims; ivrUuid?: string } }) => {
+      // A device call: its card and the device access number's settings instead (no lockout: no PIN is asked).
+      if (input.device) {
+        const device: DeviceCallResult = input.services.deviceCall ? await input.services.deviceCall(input.device, input.ivrUuid ?? '') : { ok: false, reason: 'no_access' };
+        return { access: device.ok ? device.access : undefined, lockedOut: false, device };
+      }
       const [access, lockedOut] = await Promise.all([
         input.services.accessNumber(input.did, input.cliCallerId),
         input.services.isLockedOut(input.did, input.callerId),
       ]);
-      return { access, lockedOut };
+      return { access, lockedOut, device: undefined as DeviceCallResult | undefined };
     },
   ),
   /**

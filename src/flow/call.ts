@@ -16,6 +16,8 @@ export interface CallInfo {
   callerIdName: string;
   /** Privacy-Hide-Number / screening says the caller withheld the number. */
   callerIdWithheld: boolean;
+  /** A call from a device: the variables ccard's directory put on the channel (checked by the flow, src/flow/device.ts). */
+  device?: import('./device.ts').DeviceClaims;
 }
 
 export interface DigitsRequest {

@@ -6,6 +6,7 @@ import { describeAnnouncement, flowActors, type Announcement } from './actors.ts
 import { classifyBridge, OUTCOME_PROMPT, type BridgeOutcome } from './bridge-outcome.ts';
 import type { BridgeResult, Call, DigitsRequest, DigitsResult } from './call.ts';
 import { buildDialString } from './dial-string.ts';
+import { nextAttempt } from './routing.ts';
 import { MAX_DIALLING_PREFIX_LENGTH, normaliseDestination, type NormaliseResult } from './number.ts';
 import type { ResolvedFlowOptions } from './options.ts';
 import { LANGUAGES, promptPath, type Language, type PromptName } from './prompts.ts';
@@ -19,8 +20,11 @@ import {
   type CardView,
   type Reservation,
   type ReserveRefusal,
+  type RouteChoice,
   type SettleResult,
 } from './services.ts';
+import { DEVICE_LOW_SECONDS, type DeviceCallResult } from './device.ts';
+import { VOUCHER_KEY, VOUCHER_MAX_DIGITS, voucherActors, type IvrVoucherResult } from './voucher.ts';
 
 /** The settle input for a reservation whose bridge was never sent. */
 const NOT_BRIDGED: BridgeResult = {
@@ -52,6 +56,8 @@ export interface CallAttempt {
   callId: string;
   number: string;
   gateway: string;
+  /** The carrier a routing plan chose (absent: the access number's gateway). */
+  route?: RouteChoice;
   maxSeconds: number;
   dialString?: string;
   bridge?: BridgeResult;
@@ -101,6 +107,8 @@ interface FlowContext extends FlowInput {
   auth: AuthorizeResult | undefined;
   gateway: string | undefined;
   onFailover: boolean;
+  /** Carriers of a routing plan already tried for this destination (failover skips them). */
+  triedCarriers: string[];
   /** Reserved and not yet settled: whoever ends the call must settle it. */
   pending: Reservation | undefined;
   dialString: string | undefined;
@@ -115,6 +123,10 @@ interface FlowContext extends FlowInput {
   error: unknown;
   /** The state a dead ccard process sealed on this channel (src/flow/resume.ts), until it is acted on. */
   resumed: ResumeState | undefined;
+  /** A call from a device (src/flow/device.ts): the result of checking its claims. */
+  device: DeviceCallResult | undefined;
+  /** The last IVR voucher redemption (src/flow/voucher.ts). */
+  voucher: IvrVoucherResult | undefined;
 }
 
 const USABLE_CLI_RE = /^\+?\d{3,20}$/;
@@ -137,7 +149,7 @@ const money = (m: Micros): Announcement => ({ say: 'CURRENCY', text: formatMoney
 
 function digitsRequest(
   c: FlowContext,
-  kind: 'pin' | 'destination' | 'menu',
+  kind: 'pin' | 'destination' | 'menu' | 'voucher',
   prompt: PromptName,
 ): DigitsRequest {
   const base = {
@@ -160,6 +172,8 @@ function digitsRequest(
         variable: 'ivr_destination',
         regex: '^(\\d+|\\*)$',
       };
+    case 'voucher':
+      return { ...base, min: VOUCHER_MAX_DIGITS, max: VOUCHER_MAX_DIGITS, timeoutMs: c.opts.pinTimeoutMs, variable: 'ccard_voucher', regex: `^\\d{${VOUCHER_MAX_DIGITS}}$` };
     case 'menu':
       return { ...base, min: 1, max: 1, timeoutMs: c.opts.menuTimeoutMs, variable: 'ccard_choice', regex: '^\\d$' };
   }
@@ -197,8 +211,8 @@ function dialStringFor(c: FlowContext, r: Reservation): string {
         }
       : undefined;
   return buildDialString({
-    gateway: c.gateway!,
-    number: c.number!,
+    gateway: r.route?.gateway ?? c.gateway!,
+    number: r.route?.dialNumber ?? c.number!,
     callId: r.callId,
     cardId: r.cardId,
     originateTimeoutSec: o.originateTimeoutSec,
@@ -225,6 +239,8 @@ const RESERVE_REFUSAL = {
   card_disabled: 'card_disabled',
   card_expired: 'card_expired',
   retry: 'try_again',
+  loss: 'destination_unprofitable',
+  no_carrier: 'congestion',
 } as const satisfies Record<ReserveRefusal, PromptName>;
 
 /** Refusals about the card, not the number: the call ends (with this reason and prompt) instead of asking again. */
@@ -239,7 +255,7 @@ export const callMachine = setup({
     events: {} as { type: 'HANGUP' },
     output: {} as FlowOutcome,
   },
-  actors: { ...flowActors, ...resumeActors },
+  actors: { ...flowActors, ...resumeActors, ...voucherActors },
   delays: {
     bridgeGrace: ({ context }) => context.opts.bridgeHangupGraceMs,
   },
@@ -296,7 +312,8 @@ export const callMachine = setup({
     cliFirst: ({ context }) => context.access!.authMode !== 'pin' && usableCallerId(context.call),
     cliOnly: ({ context }) => context.access!.authMode === 'cli',
     pinTriesLeft: ({ context }) => context.pinTry < context.access!.pinTries,
-    destTriesLeft: ({ context }) => context.destTry < context.opts.destTries,
+    destTriesLeft: ({ context }) => context.destTry < context.opts.destTries && context.device === undefined,
+    isDevice: ({ context }) => context.device?.ok === true,
     offerBind: ({ context }) =>
       context.pinEntry !== undefined &&
       context.access!.authMode === 'cli-then-pin' &&
@@ -309,11 +326,7 @@ export const callMachine = setup({
     dialStringBuilt: ({ context }) => context.dialString !== undefined,
     answered: ({ context }) => context.bridge?.answered === true,
     bridgeFailedHard: ({ context }) => context.bridgeError !== undefined,
-    failover: ({ context }) =>
-      !context.onFailover &&
-      !!context.access!.failoverGateway &&
-      context.bridge !== undefined &&
-      classifyBridge(context.bridge) === 'congestion',
+    failover: ({ context }) => nextAttempt(context.bridge, context.attempts.at(-1), context.access!, context.onFailover).kind !== 'none',
     anotherCallAllowed: ({ context }) => context.sessionCalls < context.access!.maxCallsPerSession,
     hangupError: ({ context }) => hangupLike(context.error) || context.callerGone || context.call.hungUp,
     serviceUnavailable: ({ context }) => context.error instanceof ServiceUnavailableError,
@@ -339,6 +352,7 @@ export const callMachine = setup({
     auth: undefined,
     gateway: undefined,
     onFailover: false,
+    triedCarriers: [],
     pending: undefined,
     dialString: undefined,
     bridge: undefined,
@@ -351,6 +365,8 @@ export const callMachine = setup({
     callerGone: false,
     error: undefined,
     resumed: undefined,
+    device: undefined,
+    voucher: undefined,
   }),
   // Outside `session` a hangup only marks the caller gone: reserving, bridging and settling finish first.
   on: { HANGUP: { actions: 'markCallerGone' } },
@@ -370,6 +386,8 @@ export const callMachine = setup({
               did: context.call.info.did,
               callerId: context.call.info.callerId,
               cliCallerId: usableCallerId(context.call) ? context.call.info.callerId : undefined,
+              device: context.call.info.device,
+              ivrUuid: context.call.info.uuid,
             }),
             onDone: {
               target: 'greeted',
@@ -379,6 +397,7 @@ export const callMachine = setup({
                   lang: languageOf(event.output.access),
                   lockedOut: event.output.lockedOut,
                   resumed: openResume(context.opts.resumeKey, context.call.info.uuid, context.call.channelVariable?.(RESUME_VARIABLE)),
+                  device: event.output.device,
                 })),
                 'prepareCall',
               ],
@@ -388,6 +407,25 @@ export const callMachine = setup({
         },
         greeted: {
           always: [
+            // A device call: its card from ccard's own directory variables, no PIN (src/flow/device.ts).
+            { guard: ({ context }) => context.device?.ok === true, target: 'authorizing', actions: assign({ cardId: ({ context }) => (context.device as { cardId: string }).cardId }) },
+            {
+              guard: ({ context }) => context.device !== undefined,
+              target: 'ending',
+              actions: [
+                ({ context }) => context.log.warn({ device: context.call.info.device, refused: context.device }, 'device call refused'),
+                {
+                  type: 'endWith',
+                  // No CCARD_DEVICE_DID (or it is disabled): the service is not offered; anything else: not a valid card.
+                  params: ({ context }) =>
+                    context.device?.ok === false && context.device.reason === 'no_access'
+                      ? { reason: 'number_not_in_service', prompt: 'number_not_in_service' }
+                      : context.device?.ok === false && context.device.reason === 'lines'
+                        ? { reason: 'too_many_calls', prompt: 'too_many_calls' }
+                        : { reason: 'card_unknown', prompt: 'card_unknown' },
+                },
+              ],
+            },
             {
               guard: ({ context }) => context.access !== undefined && context.lockedOut,
               target: 'ending',
@@ -562,7 +600,20 @@ export const callMachine = setup({
           },
         },
         afterAuthorize: {
-          always: [{ guard: 'offerBind', target: 'offeringBind' }, { target: 'announcingBalance' }],
+          always: [
+            // A device dialled its destination already: no balance announcement, no destination prompt.
+            {
+              guard: 'isDevice',
+              target: 'destination.routing',
+              actions: assign(({ context }) => {
+                const dialled = context.call.info.did;
+                const entry: NormaliseResult = /^\+?\d{1,32}$/.test(dialled) ? normaliseDestination(dialled, context.access!) : { ok: false, reason: 'invalid' };
+                return { entry, number: entry.ok ? entry.number : undefined };
+              }),
+            },
+            { guard: 'offerBind', target: 'offeringBind' },
+            { target: 'announcingBalance' },
+          ],
         },
         offeringBind: {
           entry: { type: 'recordPlayed', params: { items: [{ prompt: 'bind_cli_offer' }] } },
@@ -632,6 +683,11 @@ export const callMachine = setup({
                     actions: assign({ preamble: [] }),
                   },
                   {
+                    guard: ({ context, event }) => voucherOffered(context) && cleanDigits(context.call, event.output) === VOUCHER_KEY,
+                    target: '#call.session.voucher',
+                    actions: assign({ preamble: [] }),
+                  },
+                  {
                     target: 'routing',
                     actions: assign(({ context, event }) => {
                       const digits = cleanDigits(context.call, event.output);
@@ -650,7 +706,7 @@ export const callMachine = setup({
                 {
                   guard: 'entryOk',
                   target: '#call.reserving',
-                  actions: assign({ gateway: ({ context }) => context.access!.gateway, onFailover: false }),
+                  actions: assign({ gateway: ({ context }) => context.access!.gateway, onFailover: false, triedCarriers: [] }),
                 },
                 { guard: 'entryNotAllowed', target: 'refusing', actions: { type: 'refuse', params: { prompt: 'destination_not_allowed' } } },
                 { target: 'refusing', actions: { type: 'refuse', params: { prompt: 'invalid_destination' } } },
@@ -671,6 +727,71 @@ export const callMachine = setup({
                     actions: { type: 'endWith', params: { reason: 'destination_tries_exhausted', prompt: 'goodbye' } },
                   },
                 ],
+                onError: FAILED,
+              },
+            },
+          },
+        },
+        // Voucher recharge (src/flow/voucher.ts): key it, hear the result and the new balance, back to the destination.
+        voucher: {
+          initial: 'asking',
+          states: {
+            asking: {
+              entry: { type: 'recordPlayed', params: { items: [{ prompt: 'enter_voucher' }] } },
+              invoke: {
+                src: 'collectDigits',
+                input: ({ context }) => ({ call: context.call, req: digitsRequest(context, 'voucher', 'enter_voucher') }),
+                onDone: [
+                  // Keyed digits, right or wrong, are a try (a wrong one counts toward the lockout); nothing keyed is not.
+                  {
+                    guard: ({ context, event }) => !context.call.hungUp && /^\d+$/.test(event.output.digits ?? ''),
+                    target: 'redeeming',
+                    actions: assign({ number: ({ event }) => event.output.digits }),
+                  },
+                  { target: '#call.session.announcingBalance' },
+                ],
+                onError: FAILED,
+              },
+            },
+            redeeming: {
+              invoke: {
+                src: 'redeemVoucher',
+                input: ({ context }) => ({
+                  services: context.services,
+                  cardId: context.cardId!,
+                  number: context.number!,
+                  did: context.call.info.did,
+                  callerId: context.call.info.callerId,
+                }),
+                onDone: { target: 'told', actions: assign({ voucher: ({ event }) => event.output, number: undefined }) },
+                onError: FAILED,
+              },
+            },
+            told: {
+              always: [
+                {
+                  guard: ({ context }) => context.voucher?.ok === true,
+                  target: 'announcing',
+                  actions: assign({
+                    card: ({ context }) => {
+                      const v = context.voucher as { amount: Micros; balance: Micros };
+                      return { ...context.card!, balance: v.balance, available: context.card!.available + v.amount };
+                    },
+                    refusal: 'voucher_accepted',
+                  }),
+                },
+                { guard: ({ context }) => context.voucher?.ok === false && context.voucher.reason === 'locked', target: '#call.session.ending', actions: { type: 'endWith', params: { reason: 'locked_out', prompt: 'locked_out' } } },
+                { guard: ({ context }) => context.voucher?.ok === false && context.voucher.reason === 'card', target: '#call.session.ending', actions: { type: 'endWith', params: { reason: 'card_disabled', prompt: 'card_disabled' } } },
+                { guard: ({ context }) => context.voucher?.ok === false && context.voucher.reason === 'currency', target: 'announcing', actions: assign({ refusal: 'voucher_wrong_currency' }) },
+                { target: 'announcing', actions: assign({ refusal: 'voucher_invalid' }) },
+              ],
+            },
+            announcing: {
+              entry: assign({ played: ({ context }) => [...context.played, context.refusal!] }),
+              invoke: {
+                src: 'announce',
+                input: ({ context }) => ({ call: context.call, lang: context.lang, items: [{ prompt: context.refusal! }] }),
+                onDone: { target: '#call.session.announcingBalance', actions: assign({ refusal: undefined }) },
                 onError: FAILED,
               },
             },
@@ -699,6 +820,16 @@ export const callMachine = setup({
         },
         afterCall: {
           always: [
+            // A device call ends with its one call: the failure prompt (busy, no answer...) if it failed, then hangup.
+            {
+              guard: 'isDevice',
+              target: 'ending',
+              actions: [
+                assign({ preamble: ({ context }) => (context.bridge?.answered ? [] : [{ prompt: failurePrompt(context) }]) }),
+                assign({ played: ({ context }) => [...context.played, ...context.preamble.map(describeAnnouncement)] }),
+                { type: 'endWith', params: { reason: 'completed' } },
+              ],
+            },
             // The debit returned the balance after it: say that one.
             {
               guard: ({ context }) => context.bridge?.answered === true && context.attempts.at(-1)?.settle !== undefined,
@@ -819,7 +950,11 @@ export const callMachine = setup({
           // What the card could spend when it was authorized is the first guess (the Lua script has the last word).
           // Once a reservation was made in this session (another call, a failover) that figure is stale: the live
           // store is read instead.
-          hint: { card: context.card, available: context.attempts.length === 0 ? context.card?.available : undefined },
+          hint: {
+            card: context.card,
+            available: context.attempts.length === 0 ? context.card?.available : undefined,
+            triedCarriers: context.triedCarriers,
+          },
         }),
         onDone: [
           {
@@ -832,13 +967,17 @@ export const callMachine = setup({
               const attempt: CallAttempt = {
                 callId: r.callId,
                 number: context.number!,
-                gateway: context.gateway!,
+                gateway: r.route?.gateway ?? context.gateway!,
+                ...(r.route && { route: r.route }),
                 maxSeconds: r.maxSeconds,
                 outcome: 'not_bridged',
               };
               // "This call can last up to N minutes" goes out with the bridge (once: not again on a failover). In
-              // slices: what the card's available balance buys for this call now, not the first slice.
-              const preamble = context.onFailover ? [] : durationItems(r.announceSeconds ?? r.maxSeconds);
+              // slices: what the card's available balance buys for this call now, not the first slice. A device call
+              // is silent unless the balance is low.
+              const announce = r.announceSeconds ?? r.maxSeconds;
+              const quiet = context.onFailover || (context.device !== undefined && announce >= DEVICE_LOW_SECONDS);
+              const preamble = quiet ? [] : durationItems(announce);
               return {
                 pending: r,
                 bridge: undefined,
@@ -857,7 +996,7 @@ export const callMachine = setup({
             target: '#call.session.reserveRefused',
             actions: assign({
               refusal: ({ event }) =>
-                event.output.ok ? undefined : RESERVE_REFUSAL[event.output.reason],
+                event.output.ok ? undefined : (event.output.prompt ?? RESERVE_REFUSAL[event.output.reason]),
             }),
           },
         ],
@@ -977,7 +1116,11 @@ export const callMachine = setup({
         {
           guard: 'failover',
           target: 'reserving',
-          actions: assign({ gateway: ({ context }) => context.access!.failoverGateway!, onFailover: true }),
+          actions: assign(({ context }) => {
+            const next = nextAttempt(context.bridge, context.attempts.at(-1), context.access!, context.onFailover);
+            if (next.kind === 'next_carrier') return { onFailover: true, triedCarriers: [...context.triedCarriers, next.tried] };
+            return { gateway: next.kind === 'failover_gateway' ? next.gateway : context.gateway, onFailover: true };
+          }),
         },
         { target: '#call.session.afterCall' },
       ],
@@ -1038,8 +1181,10 @@ export const callMachine = setup({
 });
 
 function balanceItems(c: FlowContext): Announcement[] {
-  return [{ prompt: 'you_have' }, money(c.card!.balance)];
+  return [{ prompt: 'you_have' }, money(c.card!.balance), ...(voucherOffered(c) ? [{ prompt: 'voucher_offer' } as const] : [])];
 }
+
+const voucherOffered = (c: FlowContext): boolean => c.access?.voucherRecharge === true && c.services.redeemVoucher !== undefined && c.device === undefined;
 
 function remainingItems(c: FlowContext): Announcement[] {
   return [{ prompt: 'remaining_balance' }, money(c.card!.balance)];

@@ -25,6 +25,7 @@ export const PROMPTS = {
   invalid_destination: 'That number is not valid.',
   destination_not_allowed: 'Calls to that number are not allowed.',
   no_rate: 'Calls to that destination are not available.',
+  destination_unprofitable: 'Calls to that destination cannot be made with this card.',
   call_can_last: 'This call can last up to',
   minutes: 'minutes',
   minute: 'minute',
@@ -39,6 +40,11 @@ export const PROMPTS = {
   bind_cli_offer: 'To call from this phone without a PIN, press 1.',
   cli_bound: 'This phone is now registered with your card.',
   goodbye: 'Thank you for calling. Goodbye.',
+  voucher_offer: 'To recharge your card with a voucher, press 0.',
+  enter_voucher: 'Please enter the voucher number, followed by the pound key.',
+  voucher_accepted: 'Your card has been recharged.',
+  voucher_invalid: 'That voucher is not valid.',
+  voucher_wrong_currency: 'That voucher cannot be used with this card.',
 } as const;
 
 export type PromptName = keyof typeof PROMPTS;

@@ -1,5 +1,6 @@
 import type { Micros } from '../money/money.ts';
 import type { BridgeResult } from './call.ts';
+import type { PromptName } from './prompts.ts';
 
 /**
  * What the call flow needs from billing and storage. Implemented by src/app/call-services.ts over PostgreSQL
@@ -28,6 +29,8 @@ export interface AccessNumber {
   pinTries: number;
   bindCliAfterPin: boolean;
   maxCallsPerSession: number;
+  /** Offer voucher recharge (key 0) after the balance announcement. */
+  voucherRecharge?: boolean;
   /**
    * The card bound to the caller ID given to accessNumber, read in the same query: null when none, undefined when
    * it was not looked up (then the flow asks cardIdByCli).
@@ -51,6 +54,8 @@ export interface CardPricing {
   rateTableId: string;
   taxPpm: number;
   maxConcurrentCalls: number;
+  /** The card's routing plan, else its series' (null: the access number's gateway). */
+  routingPlanId?: string | null;
 }
 
 export type AuthorizeResult =
@@ -71,6 +76,18 @@ export interface Reservation {
   announceSeconds?: number;
   sliceSeconds?: number;
   ceilingSeconds?: number;
+  /** Set when a routing plan chose the carrier (src/billing/route-call.ts); else the access number's gateway. */
+  route?: RouteChoice;
+}
+
+export interface RouteChoice {
+  carrierId: string;
+  carrier: string;
+  gateway: string;
+  /** The number as the carrier wants it (its prefix strip / add). */
+  dialNumber: string;
+  /** Another carrier of the plan could take a congestion-class failure over. */
+  more: boolean;
 }
 
 /**
@@ -79,9 +96,20 @@ export interface Reservation {
  * authorized, then changed during the IVR); the funds could not be held after several tries (other calls on the
  * card kept changing what is left: the caller may try again).
  */
-export type ReserveRefusal = 'no_rate' | 'insufficient' | 'too_many_calls' | 'card_unknown' | 'card_disabled' | 'card_expired' | 'retry';
+export type ReserveRefusal =
+  | 'no_rate'
+  | 'insufficient'
+  | 'too_many_calls'
+  | 'card_unknown'
+  | 'card_disabled'
+  | 'card_expired'
+  | 'retry'
+  /** Routing: every carrier for the destination costs more than the card pays (prompt: the plan's loss prompt). */
+  | 'loss'
+  /** Routing: no carrier can take the call now (tried, cooling down, at its call limit). */
+  | 'no_carrier';
 
-export type ReserveResult = { ok: true; reservation: Reservation } | { ok: false; reason: ReserveRefusal };
+export type ReserveResult = { ok: true; reservation: Reservation } | { ok: false; reason: ReserveRefusal; prompt?: PromptName };
 
 /** Growing a running call's hold (see extend). */
 export type ExtendResult = { ok: true; maxSeconds: number } | { ok: false; reason: 'gone' | 'insufficient' };
@@ -103,6 +131,8 @@ export interface CallContextInfo {
 export interface ReserveHint {
   card?: CardView;
   available?: Micros;
+  /** Carriers already tried for this destination in this call (failover): routing skips them. */
+  triedCarriers?: readonly string[];
 }
 
 export interface CallServices {
@@ -142,4 +172,8 @@ export interface CallServices {
   recordPinFailure(did: string, callerId: string): Promise<void>;
   /** Binds a caller ID to a card (cli-then-pin with bindCliAfterPin). */
   bindCli(callerId: string, cardId: string): Promise<void>;
+  /** A device call's card, after checking its claims (src/flow/device.ts); absent: device calls are refused. */
+  /** IVR voucher recharge (src/flow/voucher.ts); absent: the voucher menu is never offered. */
+  redeemVoucher?(cardId: string, number: string, did: string, callerId: string): Promise<import('./voucher.ts').IvrVoucherResult>;
+  deviceCall?(claims: import('./device.ts').DeviceClaims, ivrUuid: string): Promise<import('./device.ts').DeviceCallResult>;
 }

@@ -170,6 +170,7 @@ export class SimSession {
       },
       { uuid: script.uuid, coreUuid, seq },
     );
+    for (const [k, v] of Object.entries(script.channelVariables ?? {})) this.ch.vars.put(k, v);
     this.result = {
       uuid: this.ch.uuid,
       apps: [],

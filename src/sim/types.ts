@@ -50,6 +50,8 @@ export interface CallScript {
   startUs?: number;
   /** Called when an app starts on the channel (its nth run), e.g. for a test to act at that moment. */
   onApp?: (app: string, nth: number) => void;
+  /** Channel variables set before the socket connects (a device's, see deviceChannelVariables in sim/xmlcurl.ts). */
+  channelVariables?: Record<string, string>;
 }
 
 export interface SimOptions {

@@ -21,6 +21,7 @@ export const ACCESS_NUMBER_SETTINGS = {
   pinTries: { column: 'pin_tries', admin: 'pinTries' },
   bindCliAfterPin: { column: 'bind_cli_after_pin', admin: 'bindCli' },
   maxCallsPerSession: { column: 'max_calls_per_session', admin: 'maxCallsPerSession' },
+  voucherRecharge: { column: 'voucher_recharge', admin: 'voucherRecharge' },
 } as const satisfies Record<Exclude<keyof AccessNumber, 'did' | 'cliCardId'>, { column: string; admin: string }>;
 
 type Setting = keyof typeof ACCESS_NUMBER_SETTINGS;

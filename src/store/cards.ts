@@ -30,6 +30,8 @@ export interface CardRecord {
   taxPpm: number;
   /** The card's override, else its series'. */
   maxConcurrentCalls: number;
+  /** The card's routing plan, else its series' (null: none). */
+  routingPlanId: string | null;
   activatedAt: Date | null;
   expiresAt: Date | null;
   seriesId: string;
@@ -50,6 +52,7 @@ interface CardRow {
   rate_table_id: string;
   tax_ppm: number | null;
   max_concurrent_calls: number;
+  routing_plan_id: string | null;
   activated_at: Date | null;
   expires_at: Date | null;
   series_id: string;
@@ -64,6 +67,7 @@ const CARD_SELECT = `
   SELECT c.id::text AS id, c.serial, c.status, c.currency, c.balance_micros, c.credit_limit_micros, c.balance_version,
          COALESCE(c.rate_table_id, s.rate_table_id)::text AS rate_table_id, t.rate_ppm AS tax_ppm,
          COALESCE(c.max_concurrent_calls, s.max_concurrent_calls) AS max_concurrent_calls,
+         COALESCE(c.routing_plan_id, s.routing_plan_id)::text AS routing_plan_id,
          c.activated_at, c.expires_at, s.id::text AS series_id, s.status AS series_status, s.expiry_date, s.expiry_days,
          s.activation_fee_micros
     FROM cards c
@@ -103,6 +107,7 @@ function toRecord(row: CardRow): CardRecord {
     rateTableId: row.rate_table_id,
     taxPpm: row.tax_ppm ?? 0,
     maxConcurrentCalls: row.max_concurrent_calls,
+    routingPlanId: row.routing_plan_id ?? null,
     activatedAt: row.activated_at,
     expiresAt: row.expires_at,
     seriesId: row.series_id,

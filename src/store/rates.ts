@@ -5,6 +5,8 @@ import { withTransaction, type Pool, type PoolClient } from './db.ts';
 import type { Rounding } from '../money/money.ts';
 import { PrefixIndex, type RateEntry } from '../billing/prefix-index.ts';
 import type { RateRule } from '../billing/rating.ts';
+import { RoutingIndex, stampMinute } from '../billing/routing.ts';
+import { loadRouting } from './routing.ts';
 import {
   duplicateMessage,
   formatRatesCsv,
@@ -34,16 +36,23 @@ export interface RatedNumber {
   table: RateTableInfo;
 }
 
-/** All rate tables in memory: one PrefixIndex per table plus the table's billing rules. Immutable once built. */
+/**
+ * All rate tables in memory: one PrefixIndex per table plus the table's billing rules, and the routing plans and
+ * carriers (whose buy rates are rate tables too: a route lookup is the same trie walk as a sell lookup). Immutable
+ * once built.
+ */
 export class RateIndex {
   private readonly tables = new Map<string, { info: RateTableInfo; index: PrefixIndex }>();
   /** When this snapshot was read from the database. */
   readonly loadedAt: Date;
+  readonly routing: RoutingIndex;
 
-  constructor(tables: Iterable<RateTableInfo>, rates: Iterable<RateEntry>, loadedAt = new Date()) {
+  constructor(tables: Iterable<RateTableInfo>, rates: Iterable<RateEntry>, loadedAt = new Date(), routing = RoutingIndex.empty()) {
+    this.routing = routing;
     const byTable = new Map<string, RateEntry[]>();
     for (const t of tables) byTable.set(t.id, []);
     for (const r of rates) {
+      stampMinute(r);
       const list = byTable.get(r.rateTableId);
       if (!list) throw new RangeError(`rate ${r.id} belongs to unknown rate table ${r.rateTableId}`);
       list.push(r);
@@ -62,7 +71,8 @@ export class RateIndex {
    */
   withTables(ids: Iterable<string>, tables: Iterable<RateTableInfo>, rates: Iterable<RateEntry>, loadedAt = new Date()): RateIndex {
     const fresh = new RateIndex(tables, rates, loadedAt);
-    const next = new RateIndex([], [], loadedAt);
+    // The routing plans and carriers are not a rate table: kept as they are (their changes reload everything).
+    const next = new RateIndex([], [], loadedAt, this.routing);
     const replaced = new Set(ids);
     for (const [id, t] of this.tables) if (!replaced.has(id)) next.tables.set(id, t);
     for (const [id, t] of fresh.tables) next.tables.set(id, t);
@@ -183,8 +193,9 @@ export async function loadRateIndex(pool: Pool): Promise<RateIndex> {
       'SELECT id, name, currency, decimals, rounding, min_billable_seconds FROM rate_tables ORDER BY id',
     );
     const rates = await client.query<RateRow>(`SELECT ${RATE_COLUMNS} FROM rates r`);
+    const routing = await loadRouting(client);
     await client.query('COMMIT');
-    return new RateIndex(tables.rows.map(tableFromRow), rates.rows.map(rateFromRow), at);
+    return new RateIndex(tables.rows.map(tableFromRow), rates.rows.map(rateFromRow), at, routing);
   } catch (err) {
     await client.query('ROLLBACK').catch(() => {});
     throw err;
@@ -295,6 +306,10 @@ export class RateCache {
       this.again = true;
       return this.loading;
     }
+    // Nothing to read (a debounced notification whose change a reload() already read): nothing to start. Starting
+    // anyway would finish synchronously, clearing `loading` before it was set, and leave a settled promise there
+    // that every later reload would return: the index would never change again.
+    if (!this.pendingAll && this.pending.size === 0) return Promise.resolve();
     this.loading = (async () => {
       try {
         do {

@@ -82,7 +82,17 @@ describe('roles on every write route', () => {
       else expect(r.statusCode, `${w.method} ${w.path}: ${r.body}`).not.toBe(403);
     }
     const adminOnly = writes.filter((w) => requiredRole(w.method, fastifyPath(w.path)) === 'admin').map((w) => w.path);
-    expect(new Set(adminOnly)).toEqual(new Set(['/v1/rates/{table}', '/v1/tax-profiles', '/v1/tax-profiles/{name}', '/v1/operators', '/v1/operators/{login}', '/v1/api-keys', '/v1/api-keys/{name}']));
+    expect(new Set(adminOnly)).toEqual(
+      new Set([
+        '/v1/rates/{table}', '/v1/tax-profiles', '/v1/tax-profiles/{name}', '/v1/operators', '/v1/operators/{login}', '/v1/api-keys', '/v1/api-keys/{name}',
+        '/v1/brand', '/v1/carriers', '/v1/carriers/{name}', '/v1/resellers', '/v1/resellers/{name}/topup',
+        '/v1/routing-plans', '/v1/routing-plans/assign', '/v1/routing-plans/{name}', '/v1/routing-plans/{name}/entries', '/v1/routing-plans/{name}/entries/{prefix}',
+      ]),
+    );
+    // Devices, provisioning codes and vouchers are the operator's day-to-day work.
+    const operatorAreas = writes.filter((w) => /^\/v1\/(devices|provision-codes|vouchers)(\/|$)/.test(w.path));
+    expect(operatorAreas.length).toBeGreaterThanOrEqual(6);
+    for (const w of operatorAreas) expect(requiredRole(w.method, fastifyPath(w.path)), `${w.method} ${w.path}`).toBe('operator');
   });
 
   it('lets an admin reach every write route', async () => {
@@ -111,6 +121,18 @@ describe('roles on every write route', () => {
     expect(ok.body.split('\n')[0]).toMatch(/^serial,pin,/);
     const audit = (await sessions.admin!.req('GET', '/v1/audit?object=cards:pins')).json().items;
     expect(audit[0]).toMatchObject({ actor: 'operator:operator', action: 'GET /v1/cards/export', request: { query: { series: '800', withPins: 'true', confirm: 'pins' } } });
+    // Voucher numbers are as sensitive: operator role, confirm=numbers, audited; without numbers a read like any other.
+    await sessions.admin!.req('POST', '/v1/vouchers', { count: 1, value: '1', currency: 'USD', batch: 'RV' }, { 'idempotency-key': 'rv' });
+    for (const w of ['true', '1', 'yes']) {
+      expect((await sessions.viewer!.req('GET', `/v1/vouchers/RV/export?withNumbers=${w}&confirm=numbers`)).statusCode, w).toBe(403);
+    }
+    expect((await sessions.viewer!.req('GET', '/v1/vouchers/RV/export')).statusCode).toBe(200);
+    expect((await sessions.operator!.req('GET', '/v1/vouchers/RV/export?withNumbers=true')).statusCode).toBe(400);
+    const numbers = await sessions.operator!.req('GET', '/v1/vouchers/RV/export?withNumbers=true&confirm=numbers');
+    expect(numbers.statusCode).toBe(200);
+    expect(numbers.body.split('\n')[0]).toBe('batch,id,number,value,currency,expires_at,used_at,used_by');
+    const vaudit = (await sessions.admin!.req('GET', '/v1/audit?object=voucher-batch:RV')).json().items;
+    expect(vaudit.map((a: { actor: string; action: string }) => `${a.actor} ${a.action}`)).toEqual(['operator:operator GET /v1/vouchers/:batch/export', 'operator:admin POST /v1/vouchers']);
     const refusals = (await sessions.admin!.req('GET', '/v1/audit?actor=operator:viewer')).json().items;
     expect(refusals.some((a: { status: number }) => a.status === 403)).toBe(true);
   });

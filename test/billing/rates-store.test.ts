@@ -211,6 +211,40 @@ describe('RateCache', () => {
     }
   });
 
+  it('a notification whose change a reload() already read does not stop later reloads', async () => {
+    // The notification's debounce fires after an explicit reload() has read everything: nothing is pending then.
+    const cache = new RateCache({ pool: db.pool, debounceMs: 150 });
+    await cache.start();
+    try {
+      const table = cache.index.tableByName('wholesale')!;
+      const now = new Date('2025-03-01T00:00:00Z');
+      await db.pool.query(`UPDATE rates SET rate_per_min_micros = 14000 WHERE rate_table_id = $1 AND prefix = '44' AND effective_from IS NULL`, [table.id]);
+      await new Promise((r) => setTimeout(r, 50)); // the notification has arrived: its refresh is scheduled
+      await cache.reload(); // ...and this reads what it named
+      expect(cache.ruleFor(table.id, '4420', 0, now)?.rule.ratePerMin).toBe(14_000n);
+      await new Promise((r) => setTimeout(r, 300)); // the debounced refresh runs with nothing pending
+      await db.pool.query(`UPDATE rates SET rate_per_min_micros = 15000 WHERE rate_table_id = $1 AND prefix = '44' AND effective_from IS NULL`, [table.id]);
+      await cache.reload();
+      expect(cache.ruleFor(table.id, '4420', 0, now)?.rule.ratePerMin).toBe(15_000n);
+    } finally {
+      await cache.stop();
+    }
+  });
+
+  it('a reload of one table keeps the routing plans and carriers', async () => {
+    const cache = new RateCache({ pool: db.pool, debounceMs: 50 });
+    await cache.start();
+    try {
+      const routing = cache.index.routing;
+      const table = cache.index.tableByName('wholesale')!;
+      await db.pool.query(`UPDATE rates SET rate_per_min_micros = 16000 WHERE rate_table_id = $1 AND prefix = '44' AND effective_from IS NULL`, [table.id]);
+      await waitFor(() => cache.ruleFor(table.id, '4420', 0, new Date('2025-03-01T00:00:00Z'))?.rule.ratePerMin === 16_000n, 1_000);
+      expect(cache.index.routing).toBe(routing);
+    } finally {
+      await cache.stop();
+    }
+  });
+
   it('coalesces a burst of notifications into few reloads and stops cleanly', async () => {
     let reloads = 0;
     const cache = new RateCache({ pool: db.pool, debounceMs: 100, onReload: () => reloads++ });

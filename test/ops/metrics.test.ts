@@ -31,6 +31,8 @@ const ALLOWED: Record<string, readonly string[] | RegExp> = {
   scope: [...LABELS.lockoutScope, 'other'],
   backend: LABELS.backend,
   currency: /^([A-Z]{3}|other)$/,
+  // operator-defined carrier names, at most CARRIER_LABELS of them (src/metrics/guards.ts)
+  carrier: /^[A-Za-z0-9_.-]{1,64}$/,
   le: /^([0-9.e+-]+|\+Inf)$/,
 };
 

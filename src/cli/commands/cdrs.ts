@@ -83,14 +83,14 @@ export function registerCdrs(program: Command, rt: CliRuntime): void {
 
   const report = program.command('report').description('reports');
   filters(report.command('costs').description('calls, billed minutes and total cost per card or series'))
-    .requiredOption('--by <what>', 'card|series')
+    .requiredOption('--by <what>', 'card|series|destination|carrier|destination-carrier')
     .option('--json', 'print JSON')
     .action(async (o) => {
       const rows = await costReport(await rt.admin(), { by: o.by, ...filterOf(o) } as Parameters<typeof costReport>[1]);
       if (o.json) return rt.json(rows.map(costReportJson));
       rt.table(
-        [o.by, 'currency', 'calls', 'billed minutes', 'total cost'],
-        rows.map((r) => [r.key, r.currency, r.calls, r.billedMinutes, formatAmount(r.totalCost)]),
+        [o.by, 'currency', 'calls', 'billed minutes', 'total cost', 'buy cost', 'margin'],
+        rows.map((r) => [r.key, r.currency, r.calls, r.billedMinutes, formatAmount(r.totalCost), r.buyCost === null ? '' : formatAmount(r.buyCost), r.margin === null ? '' : formatAmount(r.margin)]),
       );
     });
 }

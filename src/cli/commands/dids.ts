@@ -22,6 +22,8 @@ function didOptions(cmd: Command): Command {
     .option('--bind-cli', 'bind the caller id to the card after a PIN login')
     .option('--no-bind-cli', 'do not bind caller ids')
     .option('--max-calls-per-session <n>')
+    .option('--voucher-recharge', 'offer voucher recharge (key 0) after the balance announcement')
+    .option('--no-voucher-recharge', 'do not offer voucher recharge')
     .option('--json', 'print JSON');
 }
 
@@ -30,7 +32,7 @@ const fieldsOf = (o: Record<string, unknown>) =>
     language: o.language, auth: o.auth, gateway: o.gateway, failoverGateway: o.failoverGateway, minDigits: o.minDigits,
     maxDigits: o.maxDigits, allowPrefix: o.allowPrefix, denyPrefix: o.denyPrefix, countryCode: o.countryCode,
     nationalPrefix: o.nationalPrefix, pinLength: o.pinLength, pinTries: o.pinTries, bindCli: o.bindCli,
-    maxCallsPerSession: o.maxCallsPerSession, enabled: o.enabled,
+    maxCallsPerSession: o.maxCallsPerSession, voucherRecharge: o.voucherRecharge, enabled: o.enabled,
   });
 
 function printDids(rt: CliRuntime, dids: Did[]): void {

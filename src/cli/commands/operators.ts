@@ -67,7 +67,7 @@ export function registerOperators(program: Command, rt: CliRuntime): void {
       }
     });
 
-  const audit = program.command('audit').description('the audit log of changes made through the API and the console');
+  const audit = program.command('audit').description('the audit log: changes made through the API and the console, device changes, provisioning and voucher redemptions');
   audit
     .command('list')
     .option('--actor <actor>', 'operator:<login>, apikey:<name>, or just the name')

@@ -49,6 +49,7 @@ export function registerSeries(program: Command, rt: CliRuntime): void {
     .option('--selfcare', 'allow cardholder self-care logins')
     .option('--no-selfcare', 'no cardholder self-care (default)')
     .option('--notes <text>', 'free text')
+    .option('--reseller <name>', "a reseller's series: count x balance is drawn from its wholesale balance")
     .option('--json', 'print JSON')
     .action(async (o) => {
       const ctx = await rt.admin();
@@ -69,6 +70,7 @@ export function registerSeries(program: Command, rt: CliRuntime): void {
             currency: o.currency, pinLength: o.pinLength, status: o.status, taxProfile: o.taxProfile,
             activationFee: o.activationFee, maintenanceFee: o.maintenanceFee, maintenanceHours: o.maintenanceHours,
             expiryDate: o.expiryDate, expiryDays: o.expiryDays, maxCalls: o.maxCalls, selfcare: o.selfcare, notes: o.notes,
+            reseller: o.reseller,
           }) as Parameters<typeof createSeries>[1],
           (phase, done, total) => {
             if (!bar) return;
@@ -114,6 +116,7 @@ export function registerSeries(program: Command, rt: CliRuntime): void {
         ['activation fee', formatAmount(s.activationFee)], ['maintenance fee', formatAmount(s.maintenanceFee)],
         ['maintenance hours', s.maintenanceHours], ['expiry date', isoOrNull(s.expiryDate)], ['expiry days', s.expiryDays],
         ['max calls', s.maxCalls], ['selfcare', s.selfcare ? 'yes' : 'no'], ['notes', s.notes], ['created', s.createdAt.toISOString()],
+        ['reseller', s.reseller ?? '(operator)'], ['routing plan', s.routingPlan ?? '(access number gateway)'],
       ]);
     });
 

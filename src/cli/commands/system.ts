@@ -8,9 +8,10 @@ export function registerSystem(program: Command, rt: CliRuntime): void {
   apikey
     .command('create <name>')
     .description('create a key (printed once; only its SHA-256 is stored)')
+    .option('--reseller <name>', "a reseller's key: it sees and changes only that reseller's series, cards and CDRs")
     .option('--json', 'print JSON')
     .action(async (name: string, o) => {
-      const r = await createApiKey(await rt.admin(), name);
+      const r = await createApiKey(await rt.admin(), name, o.reseller);
       if (o.json) return rt.json(r);
       rt.out(r.key);
       rt.stderr.write(`API key "${r.name}" created: store it now, it is not shown again\n`);

@@ -25,7 +25,8 @@ export interface AuditRecord {
   after?: unknown;
 }
 
-const SECRET_KEYS = /^(password|pin|key|token|csrf.*)$/i;
+// `code`: a provisioning code (a credential for fresh SIP credentials); error bodies are never recorded.
+const SECRET_KEYS = /^(password|pin|key|token|code|csrf.*)$/i;
 
 /** Removes secrets from what is stored: passwords, PINs, API keys and tokens become "[redacted]". */
 export function redact(v: unknown, depth = 0): unknown {

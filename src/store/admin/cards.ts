@@ -9,6 +9,8 @@ import { applyBalanceChange } from '../../billing/ledger.ts';
 import { MAX_AMOUNT_MICROS, MAX_AMOUNT_UNITS, type Micros } from '../../money/money.ts';
 import type { AdminContext } from './context.ts';
 import { AdminError, invalid, notFound, pgCode } from './errors.ts';
+import { resellerScope } from './scope.ts';
+import { changeWholesale } from './resellers.ts';
 import { amountJson, formatAmount, isoOrNull } from './format.ts';
 import {
   anyMoney,
@@ -135,6 +137,8 @@ function filterSql(f: z.output<typeof cardFilterSchema>): { where: string; param
     conds.push(sql.replace('?', `$${params.length}`));
   };
   if (f.series !== undefined) add('s.series_number = ?', f.series);
+  const reseller = resellerScope();
+  if (reseller !== null) add('s.reseller_id = ?', reseller);
   if (f.status !== undefined) add('c.status = ?', f.status);
   if (f.serial !== undefined) add(`c.serial LIKE ? || '%'`, f.serial);
   if (f.minBalance !== undefined) add('c.balance_micros >= ?', f.minBalance.toString());
@@ -354,11 +358,20 @@ async function moveMoney(
         return { statusCode: p.status_code, response: canonical(p.response), replayed: true };
       }
     }
-    const card = await client.query<{ id: bigint }>('SELECT id FROM cards WHERE serial = $1', [serial]);
+    const card = await client.query<{ id: bigint; reseller_id: string | null }>(
+      'SELECT c.id, s.reseller_id::text AS reseller_id FROM cards c JOIN series s ON s.id = c.series_id WHERE c.serial = $1',
+      [serial],
+    );
     if (!card.rowCount) throw notFound(`unknown card ${serial}`);
     const cardId = card.rows[0]!.id.toString();
     // The ledger ref of a scoped key carries its scope: two clients' equal keys are two credits.
     const ref = key === undefined ? randomUUID() : scope ? `${scope}/${key}` : key;
+    // A top-up of a reseller's card is paid from the reseller's wholesale balance, in the same transaction.
+    const reseller = card.rows[0]!.reseller_id;
+    if (reseller !== null && kind === 'topup' && amount > 0n) {
+      const dup = await client.query('SELECT 1 FROM ledger WHERE card_id = $1 AND reason = $2 AND ref = $3', [cardId, kind, ref]);
+      if (!dup.rowCount) await changeWholesale(client, reseller, amount, 'card_topup', `${serial}:${ref}`);
+    }
     const r = await applyBalanceChange(client, { cardId, amount, reason: kind, ref, note, onFloor: 'reject' });
     if (!r.applied && r.reason === 'below_floor') {
       throw invalid(`the adjustment would take the balance of ${serial} below its floor (balance ${formatAmount(r.balanceAfter)})`);

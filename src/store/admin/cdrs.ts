@@ -3,6 +3,7 @@ import { z } from 'zod';
 import type { Micros } from '../../money/money.ts';
 import type { AdminContext } from './context.ts';
 import { invalid, notFound } from './errors.ts';
+import { resellerScope } from './scope.ts';
 import { amountJson, formatAmount, isoOrNull } from './format.ts';
 import { dateInput, pageInput, parseInput, serialInput, seriesNumberInput } from './input.ts';
 import { streamCsv, type StreamOptions } from './export-stream.ts';
@@ -104,6 +105,8 @@ async function filterSql(ctx: AdminContext, f: z.output<typeof cdrFilterSchema>)
     if (!r.rowCount) throw notFound(`unknown series ${f.series}`);
     add('s.series_number = ?', f.series);
   }
+  const reseller = resellerScope();
+  if (reseller !== null) add('s.reseller_id = ?', reseller);
   if (f.from && f.to && f.from >= f.to) throw invalid('"from" must be before "to"');
   if (f.from) add('d.created_at >= ?', f.from);
   if (f.to) add('d.created_at < ?', f.to);
@@ -148,7 +151,7 @@ export async function exportCdrs(ctx: AdminContext, raw: CdrFilterInput, out: Wr
 }
 
 export const costReportSchema = z.object({
-  by: z.enum(['card', 'series']),
+  by: z.enum(['card', 'series', 'destination', 'carrier', 'destination-carrier']),
   from: dateInput.optional(),
   to: dateInput.optional(),
   card: serialInput.optional(),
@@ -164,6 +167,10 @@ export interface CostReportRow {
   /** billedSeconds / 60, exact: whole minutes and the remaining seconds as a decimal fraction ("12.5", "1.0166..."). */
   billedMinutes: string;
   totalCost: Micros;
+  /** What the carriers charged for the routed calls of the row (null: none was routed by a plan). */
+  buyCost: Micros | null;
+  /** Sell minus buy over the routed calls (null: none). Revenue includes tax when the series has a tax profile. */
+  margin: Micros | null;
 }
 
 /** seconds/60 written exactly when it terminates, else to 6 decimals rounded half up. */
@@ -179,11 +186,19 @@ export function minutesOf(seconds: number): string {
 export async function costReport(ctx: AdminContext, raw: CostReportInput): Promise<CostReportRow[]> {
   const f = parseInput(costReportSchema, raw);
   const { where, params } = await filterSql(ctx, f);
-  const key = f.by === 'card' ? 'c.serial' : 's.series_number';
-  const r = await ctx.pool.query<{ key: string; currency: string; calls: bigint; secs: bigint; cost: string }>(
+  const carrier = `COALESCE(ca.name, '(access number gateway)')`;
+  const key = {
+    card: 'c.serial',
+    series: 's.series_number',
+    destination: `COALESCE(d.prefix, '')`,
+    carrier,
+    'destination-carrier': `COALESCE(d.prefix, '') || ' via ' || ${carrier}`,
+  }[f.by];
+  const r = await ctx.pool.query<{ key: string; currency: string; calls: bigint; secs: bigint; cost: string; buy: string | null; routed: string | null }>(
     `SELECT ${key} AS key, c.currency, count(*)::bigint AS calls, sum(d.billed_seconds)::bigint AS secs,
-       sum(d.cost_micros)::text AS cost
-     ${CDR_FROM} ${where} GROUP BY ${key}, c.currency ORDER BY ${key}, c.currency`,
+       sum(d.cost_micros)::text AS cost, sum(d.buy_cost_micros)::text AS buy,
+       sum(d.cost_micros) FILTER (WHERE d.buy_cost_micros IS NOT NULL)::text AS routed
+     ${CDR_FROM} LEFT JOIN carriers ca ON ca.id = d.carrier_id ${where} GROUP BY ${key}, c.currency ORDER BY ${key}, c.currency`,
     params,
   );
   return r.rows.map((x) => ({
@@ -192,8 +207,16 @@ export async function costReport(ctx: AdminContext, raw: CostReportInput): Promi
     calls: Number(x.calls),
     billedSeconds: Number(x.secs),
     billedMinutes: minutesOf(Number(x.secs)),
+    // Sums as NUMERIC text: exact however many calls (a bigint sum could overflow).
     totalCost: BigInt(x.cost),
+    buyCost: x.buy === null ? null : BigInt(x.buy),
+    margin: x.buy === null ? null : BigInt(x.routed ?? '0') - BigInt(x.buy),
   }));
 }
 
-export const costReportJson = (r: CostReportRow) => ({ ...r, totalCost: amountJson(r.totalCost) });
+export const costReportJson = (r: CostReportRow) => ({
+  ...r,
+  totalCost: amountJson(r.totalCost),
+  buyCost: r.buyCost === null ? null : amountJson(r.buyCost),
+  margin: r.margin === null ? null : amountJson(r.margin),
+});

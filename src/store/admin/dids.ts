@@ -22,6 +22,7 @@ const didFields = {
   pinTries: wholeNumber(1, 10),
   bindCli: booleanInput,
   maxCallsPerSession: wholeNumber(1, 100),
+  voucherRecharge: booleanInput,
   enabled: booleanInput,
 };
 
@@ -42,6 +43,7 @@ export const didAddSchema = z.object({
   pinTries: didFields.pinTries.optional(),
   bindCli: didFields.bindCli.optional(),
   maxCallsPerSession: didFields.maxCallsPerSession.optional(),
+  voucherRecharge: didFields.voucherRecharge.optional(),
   enabled: didFields.enabled.optional(),
 });
 export type DidAddInput = z.input<typeof didAddSchema>;
@@ -67,6 +69,7 @@ export interface Did {
   pinTries: number;
   bindCli: boolean;
   maxCallsPerSession: number;
+  voucherRecharge: boolean;
   enabled: boolean;
   createdAt: string;
 }

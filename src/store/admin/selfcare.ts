@@ -48,7 +48,7 @@ export function clientSubject(ip: string | undefined): string {
 }
 
 /** Locks (FOR UPDATE) and reads one subject's counter; the minutes left when it is locked. */
-async function readCounter(c: PoolClient, subject: string, windowSeconds: number) {
+export async function readCounter(c: PoolClient, subject: string, windowSeconds: number) {
   await c.query('INSERT INTO selfcare_login_failures (subject) VALUES ($1) ON CONFLICT DO NOTHING', [subject]);
   const r = await c.query<{ failures: number; window_expired: boolean; locked_for: number | null }>(
     `SELECT failures, window_started_at + make_interval(secs => $2) <= now() AS window_expired,
@@ -59,7 +59,7 @@ async function readCounter(c: PoolClient, subject: string, windowSeconds: number
   return r.rows[0]!;
 }
 
-async function countFailure(c: PoolClient, subject: string, row: { failures: number; window_expired: boolean }, max: number, lockSeconds: number) {
+export async function countFailure(c: PoolClient, subject: string, row: { failures: number; window_expired: boolean }, max: number, lockSeconds: number) {
   const failures = (row.window_expired ? 0 : row.failures) + 1;
   if (failures >= max) {
     await c.query(
@@ -76,9 +76,12 @@ async function countFailure(c: PoolClient, subject: string, row: { failures: num
   }
 }
 
-const locked = (seconds: number, what: string) => {
+/** The failure counter of one card's self-care: wrong PINs at login and wrong vouchers once logged in. */
+export const serialFailureSubject = (serial: string) => `serial:${serial}`;
+
+export const locked = (seconds: number, what: string, tries = 'logins') => {
   const minutes = Math.ceil(seconds / 60);
-  return new AdminError('LOCKED', `too many failed logins${what}: try again in ${minutes} minute${minutes === 1 ? '' : 's'}`);
+  return new AdminError('LOCKED', `too many failed ${tries}${what}: try again in ${minutes} minute${minutes === 1 ? '' : 's'}`);
 };
 
 /**
@@ -101,7 +104,7 @@ export async function selfcareLogin(
   const outcome = await withTransaction(ctx.pool, async (c): Promise<Outcome> => {
     const ip = await readCounter(c, ipSubject, policy.windowSeconds);
     if (ip.locked_for !== null) return { ok: false, error: locked(ip.locked_for, ' from this address') };
-    const serialSubject = `serial:${input.serial}`;
+    const serialSubject = serialFailureSubject(input.serial);
     const serial = await readCounter(c, serialSubject, policy.windowSeconds);
     if (serial.locked_for !== null) return { ok: false, error: locked(serial.locked_for, '') };
 

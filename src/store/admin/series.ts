@@ -6,6 +6,8 @@ import type { AdminContext } from './context.ts';
 import { conflict, invalid, notFound, pgCode } from './errors.ts';
 import { booleanInput, dateInput, nonNegativeMoney, parseInput, seriesNumberInput, wholeNumber } from './input.ts';
 import { generateCards, type OnGenerationProgress } from './card-gen.ts';
+import { resellerScope } from './scope.ts';
+import { changeWholesale, resellerIdByName } from './resellers.ts';
 
 export const MAX_SERIES_CARDS = 10_000_000;
 
@@ -27,6 +29,8 @@ export const seriesCreateSchema = z.object({
   maxCalls: wholeNumber(1, 1000).default(1),
   selfcare: booleanInput.default(false),
   notes: z.string().max(2000).default(''),
+  /** The reseller that owns the series (operator only; a reseller's own series are always its own). */
+  reseller: z.string().trim().min(1).max(64).optional(),
 });
 export type SeriesCreateInput = z.input<typeof seriesCreateSchema>;
 
@@ -68,6 +72,9 @@ export interface Series {
   status: string;
   notes: string;
   createdAt: Date;
+  /** The reseller that owns the series (null: the operator) and the series' routing plan (null: none). */
+  reseller: string | null;
+  routingPlan: string | null;
 }
 
 interface SeriesRow {
@@ -91,10 +98,14 @@ interface SeriesRow {
   status: string;
   notes: string;
   created_at: Date;
+  reseller: string | null;
+  routing_plan: string | null;
 }
 
 const SELECT_SERIES = `
-  SELECT s.*, rt.name AS rate_table, tp.name AS tax_profile
+  SELECT s.*, rt.name AS rate_table, tp.name AS tax_profile,
+         (SELECT r.name FROM resellers r WHERE r.id = s.reseller_id) AS reseller,
+         (SELECT p.name FROM routing_plans p WHERE p.id = s.routing_plan_id) AS routing_plan
   FROM series s JOIN rate_tables rt ON rt.id = s.rate_table_id LEFT JOIN tax_profiles tp ON tp.id = s.tax_profile_id`;
 
 function toSeries(r: SeriesRow): Series {
@@ -119,6 +130,8 @@ function toSeries(r: SeriesRow): Series {
     status: r.status,
     notes: r.notes,
     createdAt: r.created_at,
+    reseller: r.reseller,
+    routingPlan: r.routing_plan,
   };
 }
 
@@ -163,6 +176,15 @@ export async function createSeries(
       if (pgCode(err) === '23505') throw conflict(`series ${input.number} already exists`);
       throw err;
     }
+    // A reseller's series: its cards' value (count x balance) is drawn from the wholesale balance first, atomically.
+    const scoped = resellerScope();
+    if (scoped !== null && input.reseller !== undefined) throw invalid('reseller: set by your API key');
+    const resellerId = scoped ?? (input.reseller !== undefined ? await resellerIdByName(client, input.reseller) : null);
+    if (resellerId !== null) {
+      const face = input.balance * BigInt(input.count);
+      if (face > 0n) await changeWholesale(client, resellerId, face, 'generation', `series:${input.number}`, `${input.count} cards`);
+      await client.query('UPDATE series SET reseller_id = $2 WHERE id = $1', [seriesId, resellerId]);
+    }
     await generateCards(
       client,
       ctx.pinKeys,
@@ -182,7 +204,11 @@ export async function createSeries(
 }
 
 export async function listSeries(ctx: AdminContext): Promise<Series[]> {
-  const r = await ctx.pool.query<SeriesRow>(`${SELECT_SERIES} ORDER BY s.series_number`);
+  const reseller = resellerScope();
+  const r = await ctx.pool.query<SeriesRow>(
+    `${SELECT_SERIES} ${reseller !== null ? 'WHERE s.reseller_id = $1' : ''} ORDER BY s.series_number`,
+    reseller !== null ? [reseller] : [],
+  );
   return r.rows.map(toSeries);
 }
 
