@@ -8,6 +8,7 @@ import { fileURLToPath } from 'node:url';
 
 const BENCHES: Record<string, { file: string; fn: string; what: string }> = {
   spine: { file: './spine.ts', fn: 'benchSpine', what: 'calls through the real server (issue 2)' },
+  realcall: { file: './realcall.ts', fn: 'benchRealcall', what: 'a real-paced call: ccard CPU, heap, GC, event loop per call, ccard pinned to core 0 (issue 14)' },
   rating: { file: './rating.ts', fn: 'benchRating', what: 'rate lookups and costing (issue 3)' },
   money: { file: './money.ts', fn: 'benchMoney', what: 'reservations and idempotent debits (issue 3)' },
   cards: { file: './cards.ts', fn: 'benchCards', what: 'card generation and export (issue 5)' },

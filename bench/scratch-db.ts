@@ -1,6 +1,8 @@
 import pg from 'pg';
 import { randomBytes } from 'node:crypto';
 import { readdirSync, readFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { cpus } from 'node:os';
 import { Redis } from 'ioredis';
 
 /** A throw-away database and Redis prefix for one benchmark run; drop() removes both. */
@@ -96,3 +98,15 @@ export function childPids(pid: number): number[] {
     .filter((p) => Number(p.fields[1]) === pid)
     .map((p) => p.pid);
 }
+
+/**
+ * Pins every thread of `pid` to `cores` (e.g. '0', '1', '0-1') with `taskset -a -p`; threads it starts later inherit
+ * it. False when it could not (no taskset, not Linux, fewer cores): the figures are then unpinned.
+ */
+export function pinToCores(pid: number, cores: string): boolean {
+  const r = spawnSync('taskset', ['-a', '-pc', cores, String(pid)], { stdio: 'ignore' });
+  return r.status === 0;
+}
+
+/** The cores of this machine as a taskset list ('0-1' on two). */
+export const allCores = () => `0-${Math.max(0, cpus().length - 1)}`;

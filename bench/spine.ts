@@ -2,7 +2,9 @@
  * The spine benchmark: the real server (ESL, flow, PostgreSQL, Redis) driven by the FreeSWITCH simulator in a
  * child process, with no IVR delays. Prints calls/s sustained, the decision latency (destination digits
  * received -> bridge command written, which covers rating, the Redis reservation and the calls row written
- * meanwhile, a durable PostgreSQL commit) at a fixed arrival rate, and memory per concurrent call.
+ * meanwhile, a durable PostgreSQL commit) at a fixed arrival rate, and memory per concurrent call. The server
+ * (this process) is pinned to core 0 and the simulator to core 1 with `taskset` (Linux); PostgreSQL and Redis
+ * cannot be moved and share both cores.
  *   node --import tsx bench/spine.ts
  */
 import { fork, spawn } from 'node:child_process';
@@ -16,7 +18,7 @@ import { seedDemo } from '../src/app/seed.ts';
 import { startService } from '../src/app/service.ts';
 import { withTransaction } from '../src/store/db.ts';
 import { encryptPin, hashPin } from '../src/store/pin.ts';
-import { childPids, cpuTimes, percentile, scratchDb, type CpuTimes } from './scratch-db.ts';
+import { allCores, childPids, cpuTimes, percentile, pinToCores, scratchDb, type CpuTimes } from './scratch-db.ts';
 
 /** Free TCP ports on 127.0.0.1 (asked of the kernel, then released). */
 async function freePorts(n: number): Promise<number[]> {
@@ -69,6 +71,8 @@ async function workersThroughput(
       await new Promise((r) => setTimeout(r, 200));
     }
     const port = eslPort!;
+    // n event loops need n cores: this child inherited the benchmark's pinning to core 0.
+    for (const pid of [child.pid!, ...childPids(child.pid!)]) pinToCores(pid, allCores());
     await sim.run({ ...job, port, kind: 'throughput', calls: 300, concurrency });
     const pids = [child.pid!, ...childPids(child.pid!)];
     const before = cpuTimes(sim.pid, pids);
@@ -107,7 +111,7 @@ export interface SpineOptions {
   holdCalls?: number;
 }
 
-function driver() {
+export function driver() {
   const child = fork(fileURLToPath(new URL('./sim-driver.ts', import.meta.url)), [], {
     // The simulator allocates per frame: a larger young generation halves its GC time (a test double's tuning).
     execArgv: ['--import', 'tsx', '--max-semi-space-size=64', ...(process.env.BENCH_SIM_CPU_PROF ? ['--cpu-prof', '--cpu-prof-dir', process.env.BENCH_SIM_CPU_PROF] : [])],
@@ -160,6 +164,9 @@ export async function benchSpine(opts: SpineOptions = {}): Promise<Record<string
   });
   const service = await startService({ config, logger: pino({ level: 'silent' }), eslPort: 0, httpPort: 0, scheduler: false, wrapCall });
   const sim = driver();
+  // The server (this process) on core 0, the simulator on core 1; PostgreSQL and Redis, already running, wherever
+  // the kernel puts them. Decision latency is then ccard's own plus what those two steal from its core.
+  const pinned = pinToCores(process.pid, '0') && pinToCores(sim.pid, '1');
   try {
     const data = await seedDemo(service.pool, service.pinKeys);
     await service.pool.query(`UPDATE series SET max_concurrent_calls = 100`);
@@ -232,6 +239,7 @@ export async function benchSpine(opts: SpineOptions = {}): Promise<Record<string
       `SELECT count(*) AS bad FROM cards c WHERE c.balance_micros <> (SELECT coalesce(sum(amount_micros), 0) FROM ledger l WHERE l.card_id = c.id)`,
     );
     return {
+      pinned: pinned ? 'ccard on core 0, simulator on core 1 (2 workers: all cores)' : 'no (taskset failed)',
       calls_per_second: Math.round(tp.calls / tp.seconds),
       throughput_calls: tp.calls,
       throughput_bridged: tp.bridged,

@@ -74,6 +74,10 @@ export async function ingestJsonCdr(deps: JsonCdrDeps, bodyText: string, source:
 
   const uuid = strVar(v, 'uuid');
   const ccCallId = strVar(v, 'cc_call_id');
+  // ccard's carrier legs are the ones its bridge originates: outbound on FreeSWITCH, and they carry cc_call_id. An
+  // inbound leg without it (the caller's leg, which FreeSWITCH posts for every call) cannot be one: answered here
+  // without a database read, the same 'ignored' a lookup would give.
+  if (ccCallId === undefined && strVar(v, 'direction') === 'inbound') return { status: 'ignored', reason: 'not_a_ccard_leg', uuid };
   let call = isUuid(uuid) ? await getCall(deps.pool, uuid) : undefined;
   if (!call && isUuid(ccCallId)) call = await getCall(deps.pool, ccCallId);
   if (!call) return { status: 'ignored', reason: 'not_a_ccard_leg', uuid };
@@ -93,6 +97,8 @@ export async function ingestJsonCdr(deps: JsonCdrDeps, bodyText: string, source:
     endedAt: toDate(intVar(v, 'end_uepoch')),
     hangupCause: strVar(v, 'hangup_cause')?.slice(0, 64),
     source,
+    // The row just read carries the call's pricing: the debit needs no second read of it.
+    pricing: { rate: call.rate, maxSeconds: call.maxSeconds, costAlgorithm: call.costAlgorithm },
   });
   switch (out.status) {
     case 'debited':

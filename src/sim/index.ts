@@ -7,3 +7,4 @@ export { sayFiles } from './say.ts';
 export { parsePagdArgs, runPagd } from './pagd.ts';
 export type * from './types.ts';
 export type { EventFormat } from './channel.ts';
+export { loadSoundLengths, realSoundDurationMs, realPacing } from './sounds.ts';

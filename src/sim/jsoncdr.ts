@@ -10,6 +10,7 @@ import { fsUrlEncode, quotedAsIs } from './codec.ts';
 import { fsStamp } from './clock.ts';
 import { fill, type Tokens } from './channel.ts';
 import templates from './templates/fs-templates.json' with { type: 'json' };
+import ivrLegTemplate from './templates/ivr-leg-cdr.json' with { type: 'json' };
 
 export interface BLegFacts {
   uuid: string;
@@ -395,4 +396,25 @@ export async function backupCdr(dirs: readonly string[], uuid: string, body: str
     }
   }
   return undefined;
+}
+
+/** The recorded IVR leg's document (a_success, json_cdr/049-*.http: 9,997 bytes) and the uuids in it. */
+const IVR_TEMPLATE = JSON.stringify(ivrLegTemplate);
+const RECORDED_IVR_UUID = '2e5a0914-572f-492b-91f7-e21f07baa210';
+const RECORDED_B_UUID = 'd0004b13-8661-4a02-ac6a-3b4ae546a2bf';
+
+/**
+ * The IVR (caller's) leg's own JSON CDR as mod_json_cdr posts it: the recorded document with this call's uuids and
+ * this call's app_log (a longer IVR makes a longer document, as on a real switch). ccard never bills this leg; it
+ * is here for its size and its cost to the receiver.
+ */
+export function ivrLegCdrJson(uuid: string, bLegUuid: string | undefined, apps: ReadonlyArray<{ name: string; arg: string; startUs: number }>): string {
+  const log = JSON.stringify({
+    applications: [
+      { app_name: 'socket', app_data: '127.0.0.1:8040 async full', app_stamp: String(apps[0]?.startUs ?? 0) },
+      ...apps.map((a) => (a.arg ? { app_name: a.name, app_data: a.arg, app_stamp: String(a.startUs) } : { app_name: a.name, app_stamp: String(a.startUs) })),
+    ],
+  });
+  const doc = IVR_TEMPLATE.replace(/"app_log":\{"applications":\[.*?\]\}/, () => `"app_log":${log}`);
+  return doc.replaceAll(RECORDED_IVR_UUID, uuid).replaceAll(RECORDED_B_UUID, bLegUuid ?? '');
 }

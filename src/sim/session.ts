@@ -20,7 +20,7 @@ import {
 } from './channel.ts';
 import { defaultCarrier, REJECTS, type CarrierScript } from './carrier.ts';
 import { parseDialString } from './dialstring.ts';
-import { backupCdr, bLegCdrJson, postJsonCdr, q850Of, writeCdrFile, type BLegFacts } from './jsoncdr.ts';
+import { backupCdr, bLegCdrJson, ivrLegCdrJson, postJsonCdr, q850Of, writeCdrFile, type BLegFacts } from './jsoncdr.ts';
 import { parsePagdArgs, runPagd, type KeyPress } from './pagd.ts';
 import { sayFiles } from './say.ts';
 import { SCHED_REPLY, Scheduler, schedTime } from './sched.ts';
@@ -1056,6 +1056,7 @@ export class SimSession {
       this.applyHangupVars(cause, by);
       this.simpleEvent('CHANNEL_STATE', { vars: false });
       this.simpleEvent('CHANNEL_HANGUP_COMPLETE', { pre: [['Hangup-Cause', cause]] });
+      this.postOwnCdr();
       if (!this.script.lingerNoticeEarly) this.write(lingerNotice(this.ch));
       if (this.lingerSec > 0) {
         await this.clock.sleep(this.lingerSec * 1000);
@@ -1072,6 +1073,26 @@ export class SimSession {
     this.bLeg?.wake?.abort();
     this.ch.hangupUs = this.clock.nowUs();
     this.applyHangupVars(this.result.hangupCause ?? 'NORMAL_CLEARING', this.result.hangupBy ?? 'client');
+    this.postOwnCdr();
+  }
+
+  /** jsonCdrAllLegs: the IVR leg's own CDR, posted in CS_REPORTING like the carrier leg's (no retries shown here). */
+  private postOwnCdr(): void {
+    const o = this.opts;
+    if (!o.jsonCdrAllLegs || !o.jsonCdrUrl) return;
+    const body = ivrLegCdrJson(this.ch.uuid, this.result.bLegs.at(-1)?.uuid, this.result.apps);
+    const url = o.jsonCdrUrl;
+    this.background.push(
+      (async () => {
+        await this.clock.sleep(20);
+        await postJsonCdr(url, this.ch.uuid, body, {
+          retries: o.jsonCdrRetries ?? 3,
+          delayMs: o.jsonCdrDelayMs ?? 2000,
+          sleep: (ms) => new Promise((r) => setTimeout(r, ms * (o.timeScale ?? 0))),
+          cred: o.jsonCdrCred,
+        });
+      })(),
+    );
   }
 
   private applyHangupVars(cause: string, by: string) {

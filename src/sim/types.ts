@@ -64,6 +64,9 @@ export interface SimOptions {
   logger?: { debug: (obj: object, msg?: string) => void; warn: (obj: object, msg?: string) => void };
   /** mod_json_cdr url (e.g. http://127.0.0.1:8081/cdr): the b-leg's CDR is POSTed there. */
   jsonCdrUrl?: string;
+  /** Post every leg's CDR, as a real FreeSWITCH with mod_json_cdr does: the IVR (caller's) leg's own document too,
+   * ~20 ms after its CHANNEL_HANGUP_COMPLETE (the recorded gap). Default false: the carrier leg's only. */
+  jsonCdrAllLegs?: boolean;
   jsonCdrRetries?: number;
   jsonCdrDelayMs?: number;
   /** mod_json_cdr `cred` (user:password, sent as Basic auth like auth-scheme=basic). */
