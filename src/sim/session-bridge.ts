@@ -7,7 +7,7 @@ import { parseDialString } from './dialstring.ts';
 import { backupCdr, bLegCdrJson, postJsonCdr, q850Of, writeCdrFile, type BLegFacts } from './jsoncdr.ts';
 import { schedTime } from './sched.ts';
 import type { BLegResult } from './types.ts';
-import { fill as fillTokens } from './channel.ts';
+import { fill as fillTokens } from './tokens.ts';
 import { type Pairs, TICK_MS, templatesOtherLeg } from './session-io.ts';
 import { SessionApps } from './session-apps.ts';
 

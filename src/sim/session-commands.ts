@@ -1,7 +1,7 @@
 /** The ESL command dispatcher: api, sendmsg, events, linger, resume... as mod_event_socket answers them. */
 import { randomUUID } from 'node:crypto';
 import { header, type RawFrame } from './codec.ts';
-import { apiResponse, commandReply, disconnectNotice } from './channel.ts';
+import { apiResponse, commandReply, disconnectNotice } from './frames.ts';
 import { SCHED_REPLY, schedTime } from './sched.ts';
 import { TICK_MS, SessionIo } from './session-io.ts';
 

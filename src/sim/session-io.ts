@@ -6,7 +6,8 @@
  */
 import net from 'node:net';
 import { AppSignal, VirtualClock } from './clock.ts';
-import { Channel, type EventFormat, type FramePieces } from './channel.ts';
+import { Channel } from './channel.ts';
+import type { EventFormat, FramePieces } from './frames.ts';
 import type { KeyPress } from './pagd.ts';
 import { Scheduler } from './sched.ts';
 import type { CallResult, CallScript, DigitsEntry, Injection, SimOptions } from './types.ts';

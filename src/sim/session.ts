@@ -8,7 +8,7 @@
 import net from 'node:net';
 import { randomUUID } from 'node:crypto';
 import { FrameSplitter, type RawFrame } from './codec.ts';
-import { disconnectNotice, lingerNotice } from './channel.ts';
+import { disconnectNotice, lingerNotice } from './frames.ts';
 import { ivrLegCdrJson, postJsonCdr, q850Of } from './jsoncdr.ts';
 import type { CallResult } from './types.ts';
 import { fsStamp as fsStampLocal } from './clock.ts';
