@@ -3,7 +3,7 @@ import { pathToFileURL } from 'node:url';
 import { Redis } from 'ioredis';
 import { applyBalanceChange } from '../src/billing/ledger.ts';
 import { COST_ALGORITHM } from '../src/billing/rating.ts';
-import { debitCall } from '../src/billing/settle.ts';
+import { debitCall } from '../src/billing/debit.ts';
 import { RedisLiveBalance } from '../src/live/redis-live.ts';
 import { createPool, withTransaction } from '../src/store/db.ts';
 import { migrate } from '../src/store/migrate.ts';

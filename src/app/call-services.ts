@@ -16,18 +16,12 @@ import { statementName } from '../store/db.ts';
 import { ACCESS_SELECT, ACCESS_WITH_CLI_SELECT, toAccessNumber } from '../store/access-numbers.ts';
 import { authorizeCard } from '../billing/lifecycle.ts';
 import { extendReservation } from '../billing/slices.ts';
-import {
-  expireOverdueCalls,
-  recoverOpenCalls,
-  reserveCall,
-  settleFacts,
-  settleReservation,
-  type BillingConfig,
-  type CallFacts,
-  type Log,
-  type RateLookup,
-  type RecoverySummary,
-} from '../billing/settle.ts';
+import { reserveCall } from '../billing/reserve.ts';
+import { settleFacts, settleReservation } from '../billing/settle.ts';
+import type { CallFacts } from '../billing/debit.ts';
+import type { BillingConfig, Log, RateLookup } from '../billing/billing-deps.ts';
+import { closeOverdueCalls } from '../billing/overdue.ts';
+import { recoverOpenCalls, type RecoverySummary } from '../billing/recovery.ts';
 import { ingestJsonCdr, type IngestResult } from '../cdr/json-cdr.ts';
 import { countBackendError, countLockout, countRefusal, refused, timeReservation } from '../metrics/index.ts';
 import { createPinGuard } from './pin-guard.ts';
@@ -291,6 +285,6 @@ export function createCallServices(deps: CallServicesDeps): CcardCallServices {
 
     recoverOpenCalls: () => guard('recoverOpenCalls', () => recoverOpenCalls(pool, live, now(), logger)),
 
-    closeOverdueCalls: () => guard('closeOverdueCalls', () => expireOverdueCalls(pool, live, now(), logger)),
+    closeOverdueCalls: () => guard('closeOverdueCalls', () => closeOverdueCalls(pool, live, now(), logger)),
   };
 }

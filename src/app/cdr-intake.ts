@@ -2,12 +2,13 @@ import { countIgnoredCdr } from '../metrics/index.ts';
 import path from 'node:path';
 import type { Logger } from 'pino';
 import type { Config } from '../config/env.ts';
-import { finishCall, type SettleDeps } from '../billing/settle.ts';
+import { finishCall } from '../billing/settle.ts';
+import type { SettleDeps } from '../billing/billing-deps.ts';
 import { countIngest, cdrCounters } from '../cdr/counters.ts';
 import { DebitJournal } from '../cdr/journal.ts';
 import { RetryWorker } from '../cdr/retry.ts';
 import { SpoolIntake } from '../cdr/spool.ts';
-import type { CallFacts } from '../billing/settle.ts';
+import type { CallFacts } from '../billing/debit.ts';
 import { failClosed, isUnavailableError, type CcardCallServices } from './call-services.ts';
 
 /**

@@ -9,7 +9,9 @@ import type { RateIndex } from '../store/rates.ts';
 import type { CarrierSlots } from '../live/carrier-slots.ts';
 import type { CarrierHealth } from './carrier-health.ts';
 import { planRoute, type RouteCandidate } from './routing.ts';
-import { reserveCall, settleReservation, type BillingDeps } from './settle.ts';
+import type { BillingDeps } from './billing-deps.ts';
+import { reserveCall } from './reserve.ts';
+import { settleReservation } from './settle.ts';
 
 export interface RoutingDeps extends BillingDeps {
   /** The current rate index (sell rates, buy rates, plans and carriers: one snapshot). */

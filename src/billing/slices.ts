@@ -7,7 +7,9 @@
 import type { ExtendResult, Reservation } from '../flow/services.ts';
 import { getCall, ruleFromSnapshot } from '../store/calls.ts';
 import { costUnder, maxSeconds } from './rating.ts';
-import { cachedPricing, loadLive, rememberPricing, type BillingDeps } from './settle.ts';
+import type { BillingDeps } from './billing-deps.ts';
+import { cachedPricing, rememberPricing } from './pricing-cache.ts';
+import { loadLive } from './reserve.ts';
 
 const TRIES = 5;
 

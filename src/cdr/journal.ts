@@ -9,7 +9,7 @@
 import { randomBytes } from 'node:crypto';
 import { mkdir, open, readdir, readFile, rename, rm } from 'node:fs/promises';
 import path from 'node:path';
-import type { CallFacts } from '../billing/settle.ts';
+import type { CallFacts } from '../billing/debit.ts';
 import { isUuid, type CdrSource } from '../store/calls.ts';
 
 const ENTRY_RE = /^(\d{13})-(\d{6})-[0-9a-f]{8}\.debit\.json$/;

@@ -1,6 +1,7 @@
 import { safeDecode } from '../esl/parser.ts';
 import type { Micros } from '../money/money.ts';
-import { finishCall, type SettleDeps } from '../billing/settle.ts';
+import { finishCall } from '../billing/settle.ts';
+import type { SettleDeps } from '../billing/billing-deps.ts';
 import { getCall, isUuid } from '../store/calls.ts';
 
 /**

@@ -6,7 +6,8 @@
  * A periodic pass also takes entries left by an earlier run of ccard or written by a sibling worker sharing the
  * directory (a debit replayed twice is a duplicate: nothing happens).
  */
-import type { CallFacts, FinishOutcome, Log } from '../billing/settle.ts';
+import type { CallFacts, FinishOutcome } from '../billing/debit.ts';
+import type { Log } from '../billing/billing-deps.ts';
 import type { DebitJournal } from './journal.ts';
 
 export interface RetryWorkerOptions {

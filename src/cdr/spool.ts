@@ -18,7 +18,7 @@
 import { watch, type FSWatcher } from 'node:fs';
 import { mkdir, readdir, readFile, rename, stat } from 'node:fs/promises';
 import path from 'node:path';
-import type { Log } from '../billing/settle.ts';
+import type { Log } from '../billing/billing-deps.ts';
 import type { IngestResult } from './json-cdr.ts';
 import { writeReason } from './journal.ts';
 

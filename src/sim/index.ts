@@ -6,5 +6,5 @@ export { defaultSoundDurationMs } from './session.ts';
 export { sayFiles } from './say.ts';
 export { parsePagdArgs, runPagd } from './pagd.ts';
 export type * from './types.ts';
-export type { EventFormat } from './channel.ts';
+export type { EventFormat } from './frames.ts';
 export { loadSoundLengths, realSoundDurationMs, realPacing } from './sounds.ts';

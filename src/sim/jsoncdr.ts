@@ -8,7 +8,7 @@ import { open } from 'node:fs/promises';
 import path from 'node:path';
 import { fsUrlEncode, quotedAsIs } from './codec.ts';
 import { fsStamp } from './clock.ts';
-import { fill, type Tokens } from './channel.ts';
+import { fill, type Tokens } from './tokens.ts';
 import templates from './templates/fs-templates.json' with { type: 'json' };
 import ivrLegTemplate from './templates/ivr-leg-cdr.json' with { type: 'json' };
 

@@ -1,5 +1,5 @@
 import type { CarrierScript } from './carrier.ts';
-import type { EventFormat } from './channel.ts';
+import type { EventFormat } from './frames.ts';
 
 /** Keys for one play_and_get_digits: a string, one burst, or bursts (later bursts: afterMs from the previous key). */
 export type DigitsEntry = string | KeyBurst | KeyBurst[];

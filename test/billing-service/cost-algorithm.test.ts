@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createCallServices } from '../../src/app/call-services.ts';
 import { COST_ALGORITHM, cost, costUnder } from '../../src/billing/rating.ts';
-import { debitCall } from '../../src/billing/settle.ts';
+import { debitCall } from '../../src/billing/debit.ts';
 import { MemoryLiveBalance } from '../../src/live/memory-live.ts';
 import { insertCall, toRateSnapshot } from '../../src/store/calls.ts';
 import { createTestDb, type TestDb } from '../helpers/env.ts';

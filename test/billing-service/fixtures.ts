@@ -4,7 +4,7 @@ import { fileURLToPath } from 'node:url';
 import type { Pool } from 'pg';
 import { applyBalanceChange } from '../../src/billing/ledger.ts';
 import type { RateRule } from '../../src/billing/rating.ts';
-import type { RateLookup } from '../../src/billing/settle.ts';
+import type { RateLookup } from '../../src/billing/billing-deps.ts';
 import type { BridgeResult } from '../../src/flow/call.ts';
 import type { CardStatus } from '../../src/store/cards.ts';
 import { withTransaction } from '../../src/store/db.ts';

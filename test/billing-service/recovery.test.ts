@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { countUnbilled, listUnbilled } from '../../src/store/reconcile.ts';
 import { createCallServices } from '../../src/app/call-services.ts';
-import { recoverOpenCalls } from '../../src/billing/settle.ts';
+import { recoverOpenCalls } from '../../src/billing/recovery.ts';
 import { createTestDb, type TestDb } from '../helpers/env.ts';
 import { BASE_CONFIG, answeredBridge, carrierLegCdr, createCard, createSeries, memoryRates, moneyFacts, pinKeys, silentLog } from './fixtures.ts';
 import { storeKinds } from './stores.ts';
@@ -36,7 +36,7 @@ describe.each(storeKinds)('crash and restart of ccard ($name live store)', (kind
     const restarted = kind.restart(first);
     await first.close();
     const after = createCallServices({ pool: db.pool, live: restarted, rates, pinKeys, config: BASE_CONFIG, logger: silentLog });
-    expect(await after.recoverOpenCalls()).toEqual({ reasserted: 1, expired: 0, partial: 0 });
+    expect(await after.recoverOpenCalls()).toEqual({ reasserted: 1, overdue: 0, partial: 0 });
     expect((await restarted.reservations(cardId)).map((h) => [h.callId, h.amount])).toEqual([[r.reservation.callId, 1_200_000n]]);
 
     // Other calls meanwhile only get what the recovered hold leaves: 0.80 -> 40 s.
@@ -65,7 +65,7 @@ describe.each(storeKinds)('crash and restart of ccard ($name live store)', (kind
     await first.close();
     // ccard comes back long after the call's deadline.
     const later = new Date(Date.now() + 3_600_000);
-    expect(await recoverOpenCalls(db.pool, restarted, later)).toEqual({ reasserted: 0, expired: 1, partial: 0 });
+    expect(await recoverOpenCalls(db.pool, restarted, later)).toEqual({ reasserted: 0, overdue: 1, partial: 0 });
     expect(await restarted.reservations(cardId)).toEqual([]);
     const status = await db.pool.query<{ status: string }>('SELECT status FROM calls WHERE call_id = $1', [r.reservation.callId]);
     // Not silently released: the call may have been talked while nobody could bill it.

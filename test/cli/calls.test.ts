@@ -9,7 +9,7 @@ import { buildApi } from '../../src/api/server.ts';
 import { createApiKey } from '../../src/store/admin/api-keys.ts';
 import { derivePinKeys } from '../../src/store/pin.ts';
 import { createCallServices, type CcardCallServices } from '../../src/app/call-services.ts';
-import { expireOverdueCalls } from '../../src/billing/settle.ts';
+import { closeOverdueCalls } from '../../src/billing/overdue.ts';
 import { MemoryLiveBalance } from '../../src/live/memory-live.ts';
 import { countUnbilled } from '../../src/store/reconcile.ts';
 import { createTestDb, type TestDb } from '../helpers/env.ts';
@@ -55,7 +55,7 @@ describe('ccard calls', () => {
     const lost = await svc.reserve(cardId, '15557654321', ctx);
     if (!lost.ok) throw new Error('not reserved');
     // ccard was down while it was bridged; its hold ran out with no CDR.
-    expect(await expireOverdueCalls(db.pool, live, new Date(Date.now() + 3_600_000))).toBe(1);
+    expect(await closeOverdueCalls(db.pool, live, new Date(Date.now() + 3_600_000))).toBe(1);
     expect(await countUnbilled(db.pool)).toBe(1);
     const listed = await run('calls', 'unbilled', '--json');
     expect(listed.code).toBe(0);
@@ -124,7 +124,7 @@ describe('ccard calls', () => {
     if (!r.ok) throw new Error('not reserved');
     const callId = r.reservation.callId;
     expect((await run('calls', 'release', callId)).err).toMatch(/not an unbilled call/);
-    await expireOverdueCalls(db.pool, live, new Date(Date.now() + 3_600_000));
+    await closeOverdueCalls(db.pool, live, new Date(Date.now() + 3_600_000));
     expect(await countUnbilled(db.pool)).toBe(1);
     const ok = await run('calls', 'release', callId);
     expect(ok.code).toBe(0);
