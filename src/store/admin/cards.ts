@@ -1,7 +1,6 @@
 import { createHash, randomUUID } from 'node:crypto';
 import type { Writable } from 'node:stream';
 import { z } from 'zod';
-import ExcelJS from 'exceljs';
 import { withTransaction } from '../db.ts';
 import { CARD_STATUSES } from '../cards.ts';
 import { decryptPin } from '../pin.ts';
@@ -24,9 +23,7 @@ import {
   seriesNumberInput,
   wholeNumber,
 } from './input.ts';
-import { forEachBatch } from './cursor.ts';
-import { exportRow } from './cells.ts';
-import { ExportSink, streamCsv, type StreamOptions } from './export-stream.ts';
+import { streamCsv, streamXlsx, type StreamOptions } from './export-stream.ts';
 
 export const cardFilterSchema = z.object({
   series: seriesNumberInput.optional(),
@@ -491,35 +488,5 @@ export async function exportCards(ctx: AdminContext, rawFilter: CardFilterInput,
   const stream = { signal: opts.signal, stallMs: opts.stallMs };
   if (opts.format === 'csv') return streamCsv<Row>(ctx.pool, out, { sql, params, header, cells }, stream);
 
-  // The workbook is opened with the first batch, so nothing is written before the database has answered.
-  const sink = new ExportSink(out, stream);
-  let wb: InstanceType<typeof ExcelJS.stream.xlsx.WorkbookWriter> | undefined;
-  let ws: ExcelJS.Worksheet | undefined;
-  const open = () => {
-    wb = new ExcelJS.stream.xlsx.WorkbookWriter({ stream: out, useSharedStrings: false, useStyles: false });
-    ws = wb.addWorksheet('cards');
-    ws.addRow(header).commit();
-    return ws;
-  };
-  try {
-    const n = await forEachBatch<Row>(
-      ctx.pool,
-      sql,
-      params,
-      async (rows) => {
-        const sheet = ws ?? open();
-        // Every cell is text: a PIN or serial must never turn into a number and lose its leading zeros.
-        for (const r of rows) sheet.addRow(exportRow(cells(r))).commit();
-        // The workbook writes on its own: wait for the reader before reading more rows.
-        await new Promise((r) => setImmediate(r));
-        await sink.writable();
-      },
-      { signal: opts.signal },
-    );
-    (ws ?? open()).commit();
-    await wb!.commit();
-    return n;
-  } finally {
-    sink.done();
-  }
+  return streamXlsx<Row>(ctx.pool, out, { sql, params: params, header, cells, sheet: 'cards' }, stream);
 }

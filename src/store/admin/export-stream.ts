@@ -1,4 +1,5 @@
 import type { Writable } from 'node:stream';
+import ExcelJS from 'exceljs';
 import { stringify } from 'csv-stringify/sync';
 import { exportRow } from './cells.ts';
 import type { Pool } from '../db.ts';
@@ -142,6 +143,48 @@ export async function streamCsv<R extends object>(pool: Pool, out: Writable, spe
       { signal: opts.signal },
     );
     if (!headerSent) await sink.write(csvText([spec.header]));
+    return n;
+  } finally {
+    sink.done();
+  }
+}
+
+/**
+ * Streams a query as an XLSX workbook (one sheet) through a cursor, with the same rules as streamCsv: the workbook is
+ * opened with the first batch, so nothing is written before the database has answered; every cell is text (a PIN or
+ * serial must never turn into a number and lose its leading zeros) and neutralised like a CSV cell.
+ */
+export async function streamXlsx<R extends object>(
+  pool: Pool,
+  out: Writable,
+  spec: CsvExport<R> & { sheet: string },
+  opts: StreamOptions = {},
+): Promise<number> {
+  const sink = new ExportSink(out, opts);
+  let wb: InstanceType<typeof ExcelJS.stream.xlsx.WorkbookWriter> | undefined;
+  let ws: ExcelJS.Worksheet | undefined;
+  const open = () => {
+    wb = new ExcelJS.stream.xlsx.WorkbookWriter({ stream: out, useSharedStrings: false, useStyles: false });
+    ws = wb.addWorksheet(spec.sheet);
+    ws.addRow([...spec.header]).commit();
+    return ws;
+  };
+  try {
+    const n = await forEachBatch<R>(
+      pool,
+      spec.sql,
+      spec.params,
+      async (rows) => {
+        const sheet = ws ?? open();
+        for (const r of rows) sheet.addRow(exportRow(spec.cells(r) as Parameters<typeof exportRow>[0])).commit();
+        // The workbook writes on its own: wait for the reader before reading more rows.
+        await new Promise((r) => setImmediate(r));
+        await sink.writable();
+      },
+      { signal: opts.signal },
+    );
+    (ws ?? open()).commit();
+    await wb!.commit();
     return n;
   } finally {
     sink.done();

@@ -1,7 +1,6 @@
 import { createHmac, randomInt } from 'node:crypto';
 import type { Writable } from 'node:stream';
 import { z } from 'zod';
-import ExcelJS from 'exceljs';
 import type { PoolClient } from 'pg';
 import { withTransaction } from '../db.ts';
 import { clientSubject, countFailure, locked, readCounter, serialFailureSubject, type LockoutPolicy } from './selfcare.ts';
@@ -12,10 +11,8 @@ import type { AdminContext } from './context.ts';
 import { AdminError, conflict, invalid, notFound } from './errors.ts';
 import { amountJson, formatAmount, isoOrNull } from './format.ts';
 import { dateInput, parseInput, positiveMoney, serialInput, wholeNumber } from './input.ts';
-import { forEachBatch } from './cursor.ts';
 import { recordAudit } from './audit.ts';
-import { exportRow } from './cells.ts';
-import { ExportSink, streamCsv, type StreamOptions } from './export-stream.ts';
+import { streamCsv, streamXlsx, type StreamOptions } from './export-stream.ts';
 
 /** Voucher numbers: 15 random digits and a Luhn check digit (a mistyped digit is caught before any lookup). */
 export const VOUCHER_DIGITS = 16;
@@ -138,35 +135,7 @@ export async function exportVouchers(
   const stream = { signal: opts.signal, stallMs: opts.stallMs };
   if (opts.format === 'csv') return streamCsv<Row>(ctx.pool, out, { sql, params: [batch], header, cells }, stream);
 
-  // As the card export: the workbook is opened with the first batch, every cell is text and neutralised.
-  const sink = new ExportSink(out, stream);
-  let wb: InstanceType<typeof ExcelJS.stream.xlsx.WorkbookWriter> | undefined;
-  let ws: ExcelJS.Worksheet | undefined;
-  const open = () => {
-    wb = new ExcelJS.stream.xlsx.WorkbookWriter({ stream: out, useSharedStrings: false, useStyles: false });
-    ws = wb.addWorksheet('vouchers');
-    ws.addRow(header).commit();
-    return ws;
-  };
-  try {
-    const n = await forEachBatch<Row>(
-      ctx.pool,
-      sql,
-      [batch],
-      async (rows) => {
-        const sheet = ws ?? open();
-        for (const r of rows) sheet.addRow(exportRow(cells(r))).commit();
-        await new Promise((r) => setImmediate(r));
-        await sink.writable();
-      },
-      { signal: opts.signal },
-    );
-    (ws ?? open()).commit();
-    await wb!.commit();
-    return n;
-  } finally {
-    sink.done();
-  }
+  return streamXlsx<Row>(ctx.pool, out, { sql, params: [batch], header, cells, sheet: 'vouchers' }, stream);
 }
 
 export type VoucherFailure = 'invalid' | 'currency' | 'card';
