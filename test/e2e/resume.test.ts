@@ -6,9 +6,8 @@
  * billed once, and no hold is left. And a crash mid-slice (issue 15 §2): the call ends at the cap armed when the
  * worker died, billed exactly what that cap holds.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
-import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { seedDemo } from '../../src/app/seed.ts';
 import { applyBalanceChange } from '../../src/billing/ledger.ts';
@@ -16,11 +15,11 @@ import { parseMoney } from '../../src/money/money.ts';
 import { withTransaction } from '../../src/store/db.ts';
 import { FreeSwitchSim, carrier, type CallResult, type CallScript } from '../../src/sim/index.ts';
 import { derivePinKeys } from '../../src/store/pin.ts';
+import { spawnServe } from './serve-process.ts';
 import { createTestDb, createTestRedis, type TestDb } from '../helpers/env.ts';
 import { waitFor } from './harness.ts';
 
 const SECRET = 'resume-test-secret-0123456789';
-const MAIN = fileURLToPath(new URL('../../src/main.ts', import.meta.url));
 
 interface LogLine {
   msg: string;
@@ -54,9 +53,8 @@ beforeAll(async () => {
   await withTransaction(db.pool, (c) =>
     applyBalanceChange(c, { cardId: data.cards.rich.id, amount: parseMoney('95'), reason: 'topup', ref: 'resume-test', onFloor: 'reject' }),
   );
-  child = spawn(process.execPath, ['--import', 'tsx', MAIN, 'serve'], {
-    env: {
-      ...process.env,
+  child = spawnServe(
+    {
       DATABASE_URL: db.url,
       REDIS_URL: redis.url,
       CCARD_REDIS_PREFIX: redis.prefix,
@@ -68,22 +66,8 @@ beforeAll(async () => {
       CCARD_HTTP_PORT: '0',
       LOG_LEVEL: 'info',
     },
-    stdio: ['ignore', 'pipe', 'inherit'],
-  });
-  let buf = '';
-  child.stdout!.on('data', (d: Buffer) => {
-    buf += d.toString();
-    let i;
-    while ((i = buf.indexOf('\n')) >= 0) {
-      const line = buf.slice(0, i);
-      buf = buf.slice(i + 1);
-      try {
-        lines.push(JSON.parse(line) as LogLine);
-      } catch {
-        // not a log line
-      }
-    }
-  });
+    lines,
+  );
   await waitFor('two workers', async () => (ready().length >= 2 ? true : undefined), 30_000);
   const first = ready()[0]!;
   sim = new FreeSwitchSim({

@@ -3,8 +3,7 @@
  * by the simulator. Both workers take calls on the one port, each card's balance ends equal to its ledger, a killed
  * worker is replaced, and SIGTERM stops everything.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
-import { fileURLToPath } from 'node:url';
+import type { ChildProcess } from 'node:child_process';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { seedDemo } from '../../src/app/seed.ts';
 import { applyBalanceChange } from '../../src/billing/ledger.ts';
@@ -12,11 +11,11 @@ import { parseMoney } from '../../src/money/money.ts';
 import { withTransaction } from '../../src/store/db.ts';
 import { FreeSwitchSim, carrier } from '../../src/sim/index.ts';
 import { derivePinKeys } from '../../src/store/pin.ts';
+import { spawnServe } from './serve-process.ts';
 import { createTestDb, createTestRedis, type TestDb } from '../helpers/env.ts';
 import { waitFor } from './harness.ts';
 
 const SECRET = 'workers-test-secret-0123456789';
-const MAIN = fileURLToPath(new URL('../../src/main.ts', import.meta.url));
 
 interface LogLine {
   msg: string;
@@ -45,9 +44,8 @@ beforeAll(async () => {
   await withTransaction(db.pool, (c) =>
     applyBalanceChange(c, { cardId: data.cards.rich.id, amount: parseMoney('100000'), reason: 'topup', ref: 'workers-test', onFloor: 'reject' }),
   );
-  child = spawn(process.execPath, ['--import', 'tsx', MAIN, 'serve'], {
-    env: {
-      ...process.env,
+  child = spawnServe(
+    {
       DATABASE_URL: db.url,
       REDIS_URL: redis.url,
       CCARD_REDIS_PREFIX: redis.prefix,
@@ -57,23 +55,9 @@ beforeAll(async () => {
       CCARD_HTTP_PORT: '0',
       LOG_LEVEL: 'info',
     },
-    stdio: ['ignore', 'pipe', 'inherit'],
-  });
+    lines,
+  );
   exited = new Promise((resolve) => child.once('exit', (code) => resolve(code)));
-  let buf = '';
-  child.stdout!.on('data', (d: Buffer) => {
-    buf += d.toString();
-    let i;
-    while ((i = buf.indexOf('\n')) >= 0) {
-      const line = buf.slice(0, i);
-      buf = buf.slice(i + 1);
-      try {
-        lines.push(JSON.parse(line) as LogLine);
-      } catch {
-        // not a log line
-      }
-    }
-  });
   await waitFor('two workers', async () => (ready().length >= 2 ? true : undefined), 20_000);
   port = ready()[0]!.esl!.port;
 }, 40_000);

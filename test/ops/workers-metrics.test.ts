@@ -2,8 +2,7 @@
  * GET /metrics of `ccard serve` with CCARD_WORKERS=2: a scrape lands on either worker (they share the port), and
  * whichever answers reports every worker's calls (the supervisor aggregates their registries).
  */
-import { spawn, type ChildProcess } from 'node:child_process';
-import { fileURLToPath } from 'node:url';
+import type { ChildProcess } from 'node:child_process';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { seedDemo } from '../../src/app/seed.ts';
 import { applyBalanceChange } from '../../src/billing/ledger.ts';
@@ -11,12 +10,12 @@ import { parseMoney } from '../../src/money/money.ts';
 import { withTransaction } from '../../src/store/db.ts';
 import { FreeSwitchSim, carrier } from '../../src/sim/index.ts';
 import { derivePinKeys } from '../../src/store/pin.ts';
+import { spawnServe } from '../e2e/serve-process.ts';
 import { createTestDb, createTestRedis, type TestDb } from '../helpers/env.ts';
 import { waitFor } from '../e2e/harness.ts';
 import { parseProm, value } from './prom-text.ts';
 
 const SECRET = 'workers-metrics-secret-0123456789';
-const MAIN = fileURLToPath(new URL('../../src/main.ts', import.meta.url));
 
 interface LogLine {
   msg: string;
@@ -41,9 +40,8 @@ beforeAll(async () => {
   await withTransaction(db.pool, (c) =>
     applyBalanceChange(c, { cardId: data.cards.rich.id, amount: parseMoney('10000'), reason: 'topup', ref: 'metrics-workers', onFloor: 'reject' }),
   );
-  child = spawn(process.execPath, ['--import', 'tsx', MAIN, 'serve'], {
-    env: {
-      ...process.env,
+  child = spawnServe(
+    {
       DATABASE_URL: db.url,
       REDIS_URL: redis.url,
       CCARD_REDIS_PREFIX: redis.prefix,
@@ -53,22 +51,8 @@ beforeAll(async () => {
       CCARD_HTTP_PORT: '0',
       LOG_LEVEL: 'info',
     },
-    stdio: ['ignore', 'pipe', 'inherit'],
-  });
-  let buf = '';
-  child.stdout!.on('data', (d: Buffer) => {
-    buf += d.toString();
-    let i;
-    while ((i = buf.indexOf('\n')) >= 0) {
-      const line = buf.slice(0, i);
-      buf = buf.slice(i + 1);
-      try {
-        lines.push(JSON.parse(line) as LogLine);
-      } catch {
-        // not a log line
-      }
-    }
-  });
+    lines,
+  );
   await waitFor('two workers', async () => (ready().length >= 2 ? true : undefined), 30_000);
 }, 40_000);
 
