@@ -1,10 +1,11 @@
-import { Counter } from 'prom-client';
+import { Counter, Gauge } from 'prom-client';
 import { carrierCooldownTotals, carrierFailureTotals } from '../billing/carrier-health.ts';
 import { pinGuardCounters } from '../app/pin-guard.ts';
-import { registers } from './registry.ts';
+import { bulkGateTotals, bulkRefusalTotals, type BulkRefusal } from '../store/bulk.ts';
+import { LABELS, registers } from './registry.ts';
 
 /**
- * Counters kept by the carrier-health tracker and the PIN guard (plain numbers in those modules, so they stay free
+ * Counters kept by the carrier-health tracker, the PIN guard and the bulk gate (plain numbers in those modules, so they stay free
  * of prom-client), read at scrape time. Summed over the workers of `ccard serve` (each process counts its own).
  *
  * Carrier names are operator-defined, so the `carrier` label is bounded: the first CARRIER_LABELS names a process
@@ -75,5 +76,31 @@ export const pinGuardRefusedTotal = new Counter({
   registers,
   collect() {
     setCounter(this, pinGuardCounters().refused);
+  },
+});
+
+// The gate's reasons are the label's fixed list: this fails to compile if LABELS.bulkRefusal names one the gate lacks.
+const BULK_REASONS: readonly BulkRefusal[] = LABELS.bulkRefusal;
+
+export const bulkRefusedTotal = new Counter({
+  name: 'ccard_bulk_refused_total',
+  help: 'Exports, imports and reports turned away by the bulk gate (HTTP 503 + Retry-After), by reason: queue_full, wait_timeout, client_gone, shutdown',
+  labelNames: ['reason'],
+  registers,
+  collect() {
+    const totals = bulkRefusalTotals();
+    setCounter(this, new Map(BULK_REASONS.map((r) => [r, totals.get(r) ?? 0])), 'reason');
+  },
+});
+
+export const bulkJobs = new Gauge({
+  name: 'ccard_bulk_jobs',
+  help: 'Exports, imports and reports running and waiting at the bulk gate now, by state',
+  labelNames: ['state'],
+  registers,
+  collect() {
+    const now = bulkGateTotals();
+    this.set({ state: 'running' }, now.running);
+    this.set({ state: 'waiting' }, now.waiting);
   },
 });

@@ -44,6 +44,8 @@ export const LABELS = {
   cdrSource: ['socket', 'json_cdr', 'spool', 'import'],
   cdrResult: ['debited', 'duplicate', 'released'],
   ignoredReason: ['not_a_ccard_leg', 'invalid'],
+  bulkRefusal: ['queue_full', 'wait_timeout', 'client_gone', 'shutdown'],
+  bulkState: ['running', 'waiting'],
   backend: ['postgres', 'redis', 'unknown'],
   lockoutScope: ['cli', 'did'],
 } as const;

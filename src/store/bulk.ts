@@ -35,6 +35,28 @@ interface Waiter {
   timer: NodeJS.Timeout;
 }
 
+/** Why the gate turned a job away (the `reason` label of ccard_bulk_refused_total). */
+export type BulkRefusal = 'queue_full' | 'wait_timeout' | 'client_gone' | 'shutdown';
+
+const refusals = new Map<BulkRefusal, number>();
+const openGates = new Set<BulkGate>();
+
+/** Jobs refused so far by every gate of this process, by reason (plain numbers: src/metrics reads them at scrape). */
+export function bulkRefusalTotals(): ReadonlyMap<BulkRefusal, number> {
+  return refusals;
+}
+
+/** Jobs running and waiting now, summed over this process's open gates. */
+export function bulkGateTotals(): { running: number; waiting: number } {
+  let running = 0;
+  let waiting = 0;
+  for (const g of openGates) {
+    running += g.stats.running;
+    waiting += g.stats.waiting;
+  }
+  return { running, waiting };
+}
+
 export class BulkGate {
   private running = 0;
   private readonly waiting: Waiter[] = [];
@@ -44,6 +66,7 @@ export class BulkGate {
 
   constructor(readonly limits: BulkLimits) {
     this.retryAfterSec = limits.retryAfterSec ?? 5;
+    openGates.add(this);
   }
 
   /** Jobs running and waiting now (for metrics and tests). */
@@ -72,26 +95,28 @@ export class BulkGate {
   /** Refuses new and queued jobs and aborts the running ones (they end their streams and release their clients). */
   close(): void {
     this.closed = true;
+    openGates.delete(this);
     for (const w of this.waiting.splice(0)) {
       clearTimeout(w.timer);
-      w.reject(this.busy('the service is shutting down'));
+      w.reject(this.busy('shutdown', 'the service is shutting down'));
     }
     for (const ac of this.active) ac.abort(new Error('the service is shutting down'));
   }
 
-  private busy(why: string): BusyError {
+  private busy(reason: BulkRefusal, why: string): BusyError {
+    refusals.set(reason, (refusals.get(reason) ?? 0) + 1);
     return new BusyError(`${why}: try again in ${this.retryAfterSec} s`, this.retryAfterSec);
   }
 
   private acquire(gone?: AbortSignal): Promise<void> {
-    if (gone?.aborted) return Promise.reject(this.busy('the client went away'));
-    if (this.closed) return Promise.reject(this.busy('the service is shutting down'));
+    if (gone?.aborted) return Promise.reject(this.busy('client_gone', 'the client went away'));
+    if (this.closed) return Promise.reject(this.busy('shutdown', 'the service is shutting down'));
     if (this.running < this.limits.slots) {
       this.running++;
       return Promise.resolve();
     }
     if (this.waiting.length >= this.limits.queue) {
-      return Promise.reject(this.busy(`too many exports, imports and reports at once (${this.running} running, ${this.waiting.length} waiting)`));
+      return Promise.reject(this.busy('queue_full', `too many exports, imports and reports at once (${this.running} running, ${this.waiting.length} waiting)`));
     }
     return new Promise<void>((resolve, reject) => {
       const leave = (err: Error) => {
@@ -101,14 +126,14 @@ export class BulkGate {
         gone?.removeEventListener('abort', onGone);
         reject(err);
       };
-      const onGone = () => leave(this.busy('the client went away'));
+      const onGone = () => leave(this.busy('client_gone', 'the client went away'));
       const w: Waiter = {
         resolve: () => {
           gone?.removeEventListener('abort', onGone);
           resolve();
         },
         reject: leave,
-        timer: setTimeout(() => leave(this.busy(`no bulk capacity freed up within ${Math.round(this.limits.queueWaitMs / 1000)} s`)), this.limits.queueWaitMs),
+        timer: setTimeout(() => leave(this.busy('wait_timeout', `no bulk capacity freed up within ${Math.round(this.limits.queueWaitMs / 1000)} s`)), this.limits.queueWaitMs),
       };
       gone?.addEventListener('abort', onGone, { once: true });
       this.waiting.push(w);

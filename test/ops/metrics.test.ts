@@ -25,7 +25,8 @@ const get = (h: Harness, path: string) => fetch(`http://127.0.0.1:${h.service.ht
 /** Every label our own metrics may carry, and what its values may be. */
 const ALLOWED: Record<string, readonly string[] | RegExp> = {
   outcome: [...LABELS.outcome, ...LABELS.attempt, 'other'],
-  reason: [...LABELS.refusal, ...LABELS.ignoredReason, 'other'],
+  reason: [...LABELS.refusal, ...LABELS.ignoredReason, ...LABELS.bulkRefusal, 'other'],
+  state: LABELS.bulkState,
   source: [...LABELS.cdrSource, 'other'],
   result: [...LABELS.cdrResult, 'other'],
   scope: [...LABELS.lockoutScope, 'other'],

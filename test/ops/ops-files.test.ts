@@ -27,6 +27,24 @@ describe('ops/ files', () => {
     expect(used(exprs.join('\n'))).toContain('ccard_calls_unbilled');
   });
 
+  it('the dashboard shows every metric ccard itself defines, and no panel reuses a query refId', async () => {
+    const dash = JSON.parse(read('ops/grafana/ccard-dashboard.json')) as {
+      panels: Array<{ id: number; targets?: Array<{ expr: string; refId: string }> }>;
+    };
+    for (const p of dash.panels) {
+      const ids = (p.targets ?? []).map((t) => t.refId);
+      expect(new Set(ids).size, `panel ${p.id} refIds ${ids.join(',')}`).toBe(ids.length);
+    }
+    const shown = used(dash.panels.flatMap((p) => p.targets ?? []).map((t) => t.expr).join('\n'));
+    // Node.js process defaults (prom-client's collectDefaultMetrics) are shown selectively; ccard's own are not.
+    const own = (await registry.getMetricsAsJSON())
+      .map((m) => m.name)
+      .filter((n) => !n.startsWith('ccard_process_') && !n.startsWith('ccard_nodejs_'));
+    expect(own.length).toBeGreaterThan(15);
+    const missing = own.filter((n) => ![...shown].some((s) => s === n || s.startsWith(`${n}_`)));
+    expect(missing).toEqual([]);
+  });
+
   it('the alert rules cover unbilled calls, readiness, backend errors and debit latency with exported metrics', async () => {
     const text = read('ops/prometheus/ccard-alerts.yml');
     const alerts = [...text.matchAll(/^\s+- alert: (\w+)$/gm)].map((m) => m[1]);

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { BulkGate, BusyError } from '../../src/store/bulk.ts';
+import { registry } from '../../src/metrics/index.ts';
 
 const deferred = () => {
   let resolve!: () => void;
@@ -62,5 +63,35 @@ describe('BulkGate', () => {
     expect(seen?.aborted).toBe(true);
     expect(await queued).toMatchObject({ code: 'BUSY', message: expect.stringMatching(/shutting down/) });
     await expect(gate.run(async () => 'after')).rejects.toMatchObject({ code: 'BUSY' });
+  });
+});
+
+describe('bulk gate metrics', () => {
+  const sample = async (name: string, labels: Record<string, string>) => {
+    const m = (await registry.getMetricsAsJSON()).find((x) => x.name === name)!;
+    const v = m.values.find((x) => Object.entries(labels).every(([k, l]) => x.labels[k] === l));
+    return v?.value ?? 0;
+  };
+
+  it('counts refusals by reason and shows running and waiting jobs at scrape time', async () => {
+    const before = {
+      full: await sample('ccard_bulk_refused_total', { reason: 'queue_full' }),
+      timeout: await sample('ccard_bulk_refused_total', { reason: 'wait_timeout' }),
+      shutdown: await sample('ccard_bulk_refused_total', { reason: 'shutdown' }),
+    };
+    const gate = new BulkGate({ slots: 1, queue: 1, queueWaitMs: 5_000 });
+    const hold = deferred();
+    const running = gate.run(() => hold.promise);
+    const queued = gate.run(async () => 'never').catch((e: unknown) => e);
+    await gate.run(async () => 'refused').catch(() => undefined);
+    expect(await sample('ccard_bulk_jobs', { state: 'running' })).toBeGreaterThanOrEqual(1);
+    expect(await sample('ccard_bulk_jobs', { state: 'waiting' })).toBeGreaterThanOrEqual(1);
+    expect(await sample('ccard_bulk_refused_total', { reason: 'queue_full' })).toBe(before.full + 1);
+    gate.close();
+    expect(await queued).toMatchObject({ code: 'BUSY' });
+    expect(await sample('ccard_bulk_refused_total', { reason: 'shutdown' })).toBe(before.shutdown + 1);
+    expect(await sample('ccard_bulk_refused_total', { reason: 'wait_timeout' })).toBe(before.timeout);
+    hold.resolve();
+    await running;
   });
 });
