@@ -6,14 +6,13 @@
  * directories are ccard's spool. ccard restarts and the debit appears within seconds, exactly once, with
  * balance = ledger; a truncated file and a CDR of a call ccard never reserved, found there too, are set aside.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { mkdtemp, readdir, readFile, rm, utimes, writeFile } from 'node:fs/promises';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { seedDemo } from '../../src/app/seed.ts';
 import { FreeSwitchSim, carrier } from '../../src/sim/index.ts';
@@ -21,9 +20,9 @@ import { derivePinKeys } from '../../src/store/pin.ts';
 import { carrierLegCdr } from '../billing-service/fixtures.ts';
 import { createTestDb, createTestRedis, type TestDb } from '../helpers/env.ts';
 import { waitFor } from './harness.ts';
+import { spawnServe } from './serve-process.ts';
 
 const SECRET = 'spool-test-secret-0123456789';
-const MAIN = fileURLToPath(new URL('../../src/main.ts', import.meta.url));
 
 let db: TestDb;
 let redis: ReturnType<typeof createTestRedis>;
@@ -48,26 +47,9 @@ interface Running {
 }
 
 function startCcard(env: Record<string, string>): Running {
-  const child = spawn(process.execPath, ['--import', 'tsx', MAIN, 'serve'], {
-    env: { ...process.env, ...env },
-    stdio: ['ignore', 'pipe', 'inherit'],
-  });
-  children.push(child);
   const lines: Running['lines'] = [];
-  let buf = '';
-  child.stdout!.on('data', (d: Buffer) => {
-    buf += d.toString();
-    let i;
-    while ((i = buf.indexOf('\n')) >= 0) {
-      const line = buf.slice(0, i);
-      buf = buf.slice(i + 1);
-      try {
-        lines.push(JSON.parse(line));
-      } catch {
-        // not a log line
-      }
-    }
-  });
+  const child = spawnServe(env, lines);
+  children.push(child);
   return { child, lines, exited: new Promise((r) => child.once('exit', r)) };
 }
 
