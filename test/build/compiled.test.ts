@@ -64,6 +64,23 @@ describe('the compiled service (dist/)', () => {
     expect(left).toEqual([]);
   });
 
+  it('imports only production dependencies (what `npm ci --omit=dev` installs, as in the Docker image)', async () => {
+    const pkg = JSON.parse(await readFile(path.join(ROOT, 'package.json'), 'utf8')) as { dependencies: Record<string, string> };
+    const { builtinModules } = await import('node:module');
+    const builtin = new Set(builtinModules);
+    const seen = new Set<string>();
+    for (const f of await jsFiles(path.join(app, 'dist'))) {
+      const text = await readFile(f, 'utf8');
+      for (const m of text.matchAll(/(?:^|[\s;])(?:import|export)\b[^'"]*?from\s*["']([^"'.][^"']*)["']|import\(\s*["']([^"'.][^"']*)["']\s*\)/gm)) {
+        const spec = m[1] ?? m[2]!;
+        if (spec.startsWith('node:') || builtin.has(spec)) continue;
+        seen.add(spec.startsWith('@') ? spec.split('/').slice(0, 2).join('/') : spec.split('/')[0]!);
+      }
+    }
+    expect(seen.size).toBeGreaterThan(5);
+    expect([...seen].filter((name) => !(name in pkg.dependencies))).toEqual([]);
+  });
+
   it('runs the operator commands: migrations found, PINs generated on worker threads', async () => {
     expect((await ccard(['--help'])).stdout).toMatch(/series/);
     expect((await ccard(['migrate'])).stdout).toMatch(/database is up to date/);
