@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { z } from 'zod';
 
@@ -52,6 +53,8 @@ const schema = z.object({
   REDIS_CLUSTER_NODES: hostPortList.optional(),
   REDIS_PASSWORD: z.string().optional(),
   REDIS_SENTINEL_PASSWORD: z.string().optional(),
+  REDIS_TLS: z.enum(['true', 'false', '1', '0'], { error: 'must be true or false' }).transform((v) => v === 'true' || v === '1').default(false),
+  REDIS_TLS_CA_FILE: z.string().min(1).optional(),
   CCARD_METRICS_TOKEN: z.string().min(16, 'must be at least 16 characters').optional(),
   CCARD_DRAIN_DELAY_SECONDS: int(0, 300).default(0),
   CCARD_DATA_DIR: z.string().min(1).default('.data'),
@@ -122,11 +125,19 @@ export type Env = z.infer<typeof schema>;
 /** The secret used when none is configured: only acceptable for the embedded demo database. */
 export const DEMO_SECRET = 'ccard-embedded-demo-secret-not-for-production';
 
-/** Where the live store and the PIN lockouts live: one Redis, a Sentinel-managed master, or a Redis Cluster. */
+/** TLS to Redis: the servers' certificates are verified against `ca` (PEM) when given, else Node's trusted CAs. */
+export interface RedisTls {
+  ca?: string;
+}
+
+/**
+ * Where the live store and the PIN lockouts live: one Redis, a Sentinel-managed master, or a Redis Cluster. With
+ * `tls`, every connection is TLS: the data nodes, and the sentinels too.
+ */
 export type RedisTarget =
-  | { mode: 'single'; url: string }
-  | { mode: 'sentinel'; sentinels: Array<{ host: string; port: number }>; name: string; password?: string; sentinelPassword?: string }
-  | { mode: 'cluster'; nodes: Array<{ host: string; port: number }>; password?: string };
+  | { mode: 'single'; url: string; tls?: RedisTls }
+  | { mode: 'sentinel'; sentinels: Array<{ host: string; port: number }>; name: string; password?: string; sentinelPassword?: string; tls?: RedisTls }
+  | { mode: 'cluster'; nodes: Array<{ host: string; port: number }>; password?: string; tls?: RedisTls };
 
 export interface Config extends Env {
   /** REDIS_URL, REDIS_SENTINELS or REDIS_CLUSTER_NODES; undefined: live balances in this process. */
@@ -178,6 +189,7 @@ function redisTarget(cfg: Env): RedisTarget | undefined {
     throw new ConfigError('invalid configuration:\n  REDIS_SENTINELS: required with REDIS_SENTINEL_NAME (the sentinels, host:port,...)');
   }
   const password = cfg.REDIS_PASSWORD !== undefined ? { password: cfg.REDIS_PASSWORD } : {};
+  const tls = redisTls(cfg);
   if (cfg.REDIS_SENTINELS) {
     return {
       mode: 'sentinel',
@@ -185,9 +197,33 @@ function redisTarget(cfg: Env): RedisTarget | undefined {
       name: cfg.REDIS_SENTINEL_NAME!,
       ...password,
       ...(cfg.REDIS_SENTINEL_PASSWORD !== undefined && { sentinelPassword: cfg.REDIS_SENTINEL_PASSWORD }),
+      ...tls,
     };
   }
-  if (cfg.REDIS_CLUSTER_NODES) return { mode: 'cluster', nodes: cfg.REDIS_CLUSTER_NODES, ...password };
-  if (cfg.REDIS_URL) return { mode: 'single', url: cfg.REDIS_URL };
+  if (cfg.REDIS_CLUSTER_NODES) return { mode: 'cluster', nodes: cfg.REDIS_CLUSTER_NODES, ...password, ...tls };
+  if (cfg.REDIS_URL) return { mode: 'single', url: cfg.REDIS_URL, ...tls };
   return undefined;
+}
+
+/** REDIS_TLS (or a rediss:// REDIS_URL) and REDIS_TLS_CA_FILE, read once at start. */
+function redisTls(cfg: Env): { tls?: RedisTls } {
+  const on = cfg.REDIS_TLS || cfg.REDIS_URL?.startsWith('rediss://') === true;
+  const caFile = cfg.REDIS_TLS_CA_FILE;
+  if (!on) {
+    if (caFile !== undefined) {
+      throw new ConfigError('invalid configuration:\n  REDIS_TLS_CA_FILE: only used with REDIS_TLS=true (or a rediss:// REDIS_URL)');
+    }
+    return {};
+  }
+  if (caFile === undefined) return { tls: {} };
+  let ca: string;
+  try {
+    ca = readFileSync(caFile, 'utf8');
+  } catch (err) {
+    throw new ConfigError(`invalid configuration:\n  REDIS_TLS_CA_FILE: cannot read ${caFile} (${(err as NodeJS.ErrnoException).code ?? 'error'})`);
+  }
+  if (!ca.includes('-----BEGIN CERTIFICATE-----')) {
+    throw new ConfigError(`invalid configuration:\n  REDIS_TLS_CA_FILE: ${caFile} holds no PEM certificate`);
+  }
+  return { tls: { ca } };
 }

@@ -24,7 +24,9 @@ function baseOptions(role: RedisRole): RedisOptions {
 }
 
 export function createRedisClient(target: RedisTarget, role: RedisRole = 'service', extra: RedisOptions = {}): Redis | Cluster {
-  const base = { ...baseOptions(role), ...extra };
+  // TLS options (an object also turns TLS on for a redis:// URL; a rediss:// URL alone gets Node's trusted CAs).
+  const tls = target.tls && { ...(target.tls.ca !== undefined && { ca: target.tls.ca }) };
+  const base: RedisOptions = { ...baseOptions(role), ...(tls && { tls }), ...extra };
   switch (target.mode) {
     case 'single':
       return new Redis(target.url, base);
@@ -35,6 +37,8 @@ export function createRedisClient(target: RedisTarget, role: RedisRole = 'servic
         name: target.name,
         role: 'master',
         failoverDetector: true,
+        // The sentinels over TLS as well, and the master they name (enableTLSForSentinelMode) with `tls`.
+        ...(tls && { sentinelTLS: tls, enableTLSForSentinelMode: true }),
         ...(target.password !== undefined && { password: target.password }),
         ...(target.sentinelPassword !== undefined && { sentinelPassword: target.sentinelPassword }),
       });
@@ -77,11 +81,11 @@ export function describeRedis(target: RedisTarget): string {
   switch (target.mode) {
     case 'single': {
       const u = new URL(target.url);
-      return `${u.protocol}//${u.host}${u.pathname}`;
+      return `${u.protocol}//${u.host}${u.pathname}${target.tls && u.protocol === 'redis:' ? ' (TLS)' : ''}`;
     }
     case 'sentinel':
-      return `sentinel ${target.name} via ${target.sentinels.map((s) => `${s.host}:${s.port}`).join(',')}`;
+      return `sentinel ${target.name} via ${target.sentinels.map((s) => `${s.host}:${s.port}`).join(',')}${target.tls ? ' (TLS)' : ''}`;
     case 'cluster':
-      return `cluster ${target.nodes.map((s) => `${s.host}:${s.port}`).join(',')}`;
+      return `cluster ${target.nodes.map((s) => `${s.host}:${s.port}`).join(',')}${target.tls ? ' (TLS)' : ''}`;
   }
 }
