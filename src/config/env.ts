@@ -122,6 +122,9 @@ const schema = z.object({
 
 export type Env = z.infer<typeof schema>;
 
+/** Every environment variable ccard reads (README.md's configuration tables list each one). */
+export const CONFIG_VARIABLES: readonly string[] = Object.keys(schema.shape);
+
 /** The secret used when none is configured: only acceptable for the embedded demo database. */
 export const DEMO_SECRET = 'ccard-embedded-demo-secret-not-for-production';
 
