@@ -1,8 +1,13 @@
 /**
- * Child process of bench/realcall.ts: ccard itself (startService: ESL, flow, POST /cdr, PostgreSQL, Redis), as
- * `ccard serve` runs it, in a process of its own that the benchmark pins to one core. It seeds the cards the
- * simulator dials with, then answers the parent's questions over IPC: what its event loop, heap and collector did
- * between two marks.
+ * Child process of bench/realcall.ts and bench/spine.ts: ccard itself (startService: ESL, flow, POST /cdr,
+ * PostgreSQL, Redis), as `ccard serve` runs it, in a process of its own that the benchmark pins to one core. It runs
+ * compiled (bench/ccard-child.ts transpiles this file and points its `../src/` imports at dist/). It seeds the cards
+ * the simulator dials with, then answers the parent's questions over IPC: what its event loop, heap and collector
+ * did between two marks, and (BENCH_TIME_DECISIONS=1) each decision's time as ccard sees it.
+ *
+ * Environment: BENCH_DATABASE_URL, BENCH_REDIS_URL, BENCH_REDIS_PREFIX, BENCH_DATA_DIR; BENCH_CARDS (how many cards),
+ * BENCH_CARD_MICROS (each one's balance), BENCH_LOG_LEVEL (default info, to stdout), BENCH_CCARD_CPU_PROF,
+ * BENCH_CCARD_HEAP_SNAPSHOT.
  */
 import { monitorEventLoopDelay, PerformanceObserver, type PerformanceEntry } from 'node:perf_hooks';
 import { readFileSync, writeFileSync } from 'node:fs';
@@ -10,6 +15,7 @@ import { Session } from 'node:inspector/promises';
 import path from 'node:path';
 import { pino } from 'pino';
 import { loadConfig } from '../src/config/env.ts';
+import type { Call } from '../src/flow/call.ts';
 import { applyBalanceChange } from '../src/billing/ledger.ts';
 import { seedDemo } from '../src/app/seed.ts';
 import { startService } from '../src/app/service.ts';
@@ -22,12 +28,40 @@ const config = loadConfig({
   REDIS_URL: env.BENCH_REDIS_URL!,
   CCARD_REDIS_PREFIX: env.BENCH_REDIS_PREFIX!,
   CCARD_SECRET: 'bench-secret-0123456789',
-  CCARD_DATA_DIR: env.BENCH_DATA_DIR!,
+  ...(env.BENCH_DATA_DIR ? { CCARD_DATA_DIR: env.BENCH_DATA_DIR } : {}),
   LOG_LEVEL: env.BENCH_LOG_LEVEL ?? 'info',
 });
 // Production logs at info to stdout; here stdout is /dev/null, so the cost of formatting and writing stays in.
 const logger = pino({ level: env.BENCH_LOG_LEVEL ?? 'info' });
-const service = await startService({ config, logger, eslPort: 0, httpPort: 0, scheduler: false });
+
+// BENCH_TIME_DECISIONS=1: the decision as ccard times it, from the destination digits coming back from FreeSWITCH to
+// the bridge command handed to the socket (rating, the Redis reservation, the calls row's durable commit). Two
+// methods of the call replaced in place: a Proxy would cost a trap and a bind on every command.
+const latencies: number[] = [];
+let measuring = false;
+const wrapCall = (call: Call): Call => {
+  let digitsAt = 0n;
+  const collect = call.playAndGetDigits.bind(call);
+  const bridge = call.bridge.bind(call);
+  call.playAndGetDigits = async (req, signal) => {
+    const r = await collect(req, signal);
+    if (req.variable === 'ivr_destination') digitsAt = process.hrtime.bigint();
+    return r;
+  };
+  call.bridge = (req, signal) => {
+    if (measuring && digitsAt) latencies.push(Number(process.hrtime.bigint() - digitsAt) / 1e6);
+    return bridge(req, signal);
+  };
+  return call;
+};
+const service = await startService({
+  config,
+  logger,
+  eslPort: 0,
+  httpPort: 0,
+  scheduler: false,
+  ...(env.BENCH_TIME_DECISIONS ? { wrapCall } : {}),
+});
 
 const data = await seedDemo(service.pool, service.pinKeys);
 await service.pool.query(`UPDATE series SET max_concurrent_calls = 100`);
@@ -40,7 +74,7 @@ for (let i = 0; i < Number(env.BENCH_CARDS ?? 100); i++) {
       `INSERT INTO cards (series_id, serial, pin_hash, pin_cipher, status) SELECT id, $1, $2, $3, 'active' FROM series LIMIT 1 RETURNING id`,
       [`100-${String(100 + i).padStart(9, '0')}`, hashPin(service.pinKeys, pin), encryptPin(service.pinKeys, pin)],
     );
-    await applyBalanceChange(c, { cardId: String(r.rows[0]!.id), amount: 25_000_000n, reason: 'initial', ref: 'initial', onFloor: 'reject' });
+    await applyBalanceChange(c, { cardId: String(r.rows[0]!.id), amount: BigInt(env.BENCH_CARD_MICROS ?? 25_000_000), reason: 'initial', ref: 'initial', onFloor: 'reject' });
   });
 }
 await service.rates.reload();
@@ -107,6 +141,17 @@ const answers: Record<string, () => Promise<unknown> | unknown> = {
     return { heapUsed: process.memoryUsage().heapUsed, active: service.esl.server.activeSessions };
   },
   active: () => service.esl.server.activeSessions,
+  reserved: async () =>
+    Number((await service.pool.query<{ n: bigint }>(`SELECT count(*) AS n FROM calls WHERE status = 'reserved'`)).rows[0]!.n),
+  measureOn: () => {
+    latencies.length = 0;
+    measuring = true;
+    return true;
+  },
+  measureOff: () => {
+    measuring = false;
+    return [...latencies];
+  },
   // BENCH_CCARD_HEAP_SNAPSHOT=<dir>: a heap snapshot while the calls are held (what a live call keeps).
   snapshot: async () => {
     if (!env.BENCH_CCARD_HEAP_SNAPSHOT) return undefined;
