@@ -123,11 +123,14 @@ const answers: Record<string, () => Promise<unknown> | unknown> = {
   report: async () => {
     const now = io();
     const cpu = process.cpuUsage(marked.cpu);
+    let profile: string | undefined;
     if (inspector) {
-      const { profile } = await inspector.post('Profiler.stop');
-      writeFileSync(path.join(profDir!, `ccard-realcall-${process.pid}.cpuprofile`), JSON.stringify(profile));
+      const stopped = await inspector.post('Profiler.stop');
+      profile = path.resolve(profDir!, `ccard-realcall-${process.pid}.cpuprofile`);
+      writeFileSync(profile, JSON.stringify(stopped.profile));
     }
     return {
+      profile,
       eldP50: eld.percentile(50) / 1e6,
       eldP99: eld.percentile(99) / 1e6,
       eldMax: eld.max / 1e6,

@@ -17,12 +17,14 @@
  * carry (1000 / CPU ms per call), bytes and read/write system calls per call (/proc/<pid>/io), event-loop delay,
  * GC by kind (perf_hooks), and heap per concurrent call with BENCH_REALCALL_HOLD calls (default 1000) held bridged
  * by the fast-paced simulator (0 skips that phase). BENCH_CCARD_CPU_PROF=<dir> writes a CPU profile of ccard
- * over the real-paced run there (inspector, 200 µs sampling; not start-up, seeding or the heap phase).
+ * over the real-paced run there (inspector, 200 µs sampling; not start-up, seeding or the heap phase) and prints
+ * where the time goes: ms per call by layer (bench/profile-layers.ts).
  */
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { startCcard } from './ccard-child.ts';
+import { layerTable, type CpuProfile } from './profile-layers.ts';
 import { cpuTimes, CpuTracker, percentile, pinToCores, scratchDb, type PhaseCpu } from './scratch-db.ts';
 import { driver } from './spine.ts';
 
@@ -78,6 +80,10 @@ export async function benchRealcall(): Promise<Record<string, number | string>> 
     const cpuPerCall = used.server / real.calls;
     const per = (k: keyof PhaseCpu) => (used[k] / real.calls).toFixed(1);
     const seen = real.decisionsMs.sort((a, b) => a - b);
+    // BENCH_CCARD_CPU_PROF: where the time goes, by layer (bench/profile-layers.ts), ms per call of the main thread.
+    const layers = rep.profile
+      ? ['(profile: ' + rep.profile + ')', ...layerTable(JSON.parse(readFileSync(rep.profile, 'utf8')) as CpuProfile, real.calls)]
+      : undefined;
 
     // Heap per concurrent call: `hold` calls bridged at once (fast-paced IVR, then a long talk), against idle.
     // BENCH_REALCALL_HOLD=0 skips it.
@@ -106,6 +112,7 @@ export async function benchRealcall(): Promise<Record<string, number | string>> 
       arrival_rate_per_s: rate,
       mean_call_s: Number((real.meanCallMs / 1000).toFixed(1)),
       mean_concurrent_calls: Math.round((real.calls * real.meanCallMs) / 1000 / real.seconds),
+      ...(rep.profile ? { cpu_note: 'BENCH_CCARD_CPU_PROF is on: the /proc CPU figures include the sampling profiler (not comparable)' } : {}),
       cpu_ms_per_call_ccard: Number(cpuPerCall.toFixed(2)),
       calls_per_s_one_ccard_core: Math.round(1000 / cpuPerCall),
       ccard_idle_cpu_ms_per_s: Number(idleMsPerS.toFixed(1)),
@@ -121,6 +128,7 @@ export async function benchRealcall(): Promise<Record<string, number | string>> 
       concurrent_calls_held: heap.held,
       calls_held_bridged: heap.bridged,
       heap_per_concurrent_call_kib: heap.kib,
+      ...(layers ? { where_the_time_goes: `\n${layers.map((l) => `      ${l}`).join('\n')}` } : {}),
       calls_by_status: ledger.calls,
       cards_where_balance_differs_from_ledger: ledger.bad,
     };
