@@ -9,7 +9,7 @@
  * BENCH_CARD_MICROS (each one's balance), BENCH_LOG_LEVEL (default info, to stdout), BENCH_CCARD_CPU_PROF,
  * BENCH_CCARD_HEAP_SNAPSHOT.
  */
-import { monitorEventLoopDelay, PerformanceObserver, type PerformanceEntry } from 'node:perf_hooks';
+import { monitorEventLoopDelay, performance, PerformanceObserver, type PerformanceEntry } from 'node:perf_hooks';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { Session } from 'node:inspector/promises';
 import path from 'node:path';
@@ -37,23 +37,138 @@ const logger = pino({ level: env.BENCH_LOG_LEVEL ?? 'info' });
 // BENCH_TIME_DECISIONS=1: the decision as ccard times it, from the destination digits coming back from FreeSWITCH to
 // the bridge command handed to the socket (rating, the Redis reservation, the calls row's durable commit). Two
 // methods of the call replaced in place: a Proxy would cost a trap and a bind on every command.
-const latencies: number[] = [];
+// BENCH_TRACE_DECISIONS=1 also times, for each decision, its calls-row INSERT (pool wait + query + commit) and its
+// Redis reservation, and keeps the collector's pauses, to tell what makes the slow ones slow (measureOff's trace).
+interface Decision {
+  uuid: string;
+  a: number;
+  b: number;
+  /** BENCH_TRACE_DECISIONS: the main thread's time on a CPU and waiting for one (run queue), ms, over the decision. */
+  onCpu?: number;
+  runQueue?: number;
+}
+/** The main thread's /proc schedstat: ns on a CPU, ns runnable but waiting for one (Linux). */
+const schedstat = (): [number, number] => {
+  try {
+    const [run, wait] = readFileSync('/proc/thread-self/schedstat', 'utf8').split(' ');
+    return [Number(run) / 1e6, Number(wait) / 1e6];
+  } catch {
+    return [NaN, NaN];
+  }
+};
+const decisions: Decision[] = [];
 let measuring = false;
 const wrapCall = (call: Call): Call => {
-  let digitsAt = 0n;
+  let digitsAt = 0;
+  let sched: [number, number] = [0, 0];
   const collect = call.playAndGetDigits.bind(call);
   const bridge = call.bridge.bind(call);
   call.playAndGetDigits = async (req, signal) => {
     const r = await collect(req, signal);
-    if (req.variable === 'ivr_destination') digitsAt = process.hrtime.bigint();
+    if (req.variable === 'ivr_destination') {
+      if (tracing) sched = schedstat();
+      digitsAt = performance.now();
+    }
     return r;
   };
   call.bridge = (req, signal) => {
-    if (measuring && digitsAt) latencies.push(Number(process.hrtime.bigint() - digitsAt) / 1e6);
+    if (measuring && digitsAt) {
+      const d: Decision = { uuid: call.info.uuid, a: digitsAt, b: performance.now() };
+      if (tracing) {
+        const [run, wait] = schedstat();
+        d.onCpu = run - sched[0];
+        d.runQueue = wait - sched[1];
+      }
+      decisions.push(d);
+    }
     return bridge(req, signal);
   };
   return call;
 };
+const tracing = Boolean(env.BENCH_TRACE_DECISIONS);
+const ops: Array<{ kind: 'insert' | 'insert-query' | 'redis'; a: number; b: number; uuid?: string; name?: string }> = [];
+const gcs: Array<{ a: number; b: number; kind: string }> = [];
+if (tracing) {
+  const pg = (await import('pg')).default;
+  const { Redis } = await import('ioredis');
+  // Pool.query: waiting for a free connection + the statement (autocommit: its durable commit included).
+  // Client.query under it: the statement alone, on its connection.
+  for (const [proto, kind] of [
+    [pg.Pool.prototype, 'insert'],
+    [pg.Client.prototype, 'insert-query'],
+  ] as const) {
+    const orig = proto.query as (...args: unknown[]) => unknown;
+    (proto as { query: unknown }).query = function (this: unknown, ...args: unknown[]) {
+      const q = args[0] as { text?: string; values?: unknown[] } | string;
+      const text = typeof q === 'string' ? q : q?.text;
+      if (!measuring || !text?.startsWith('INSERT INTO calls')) return orig.apply(this, args);
+      const values = (typeof q === 'string' ? args[1] : q.values) as unknown[] | undefined;
+      const op = { kind, a: performance.now(), b: NaN, uuid: String(values?.[2]) };
+      ops.push(op);
+      const last = args.length - 1;
+      if (typeof args[last] === 'function') {
+        const cb = args[last] as (...r: unknown[]) => void;
+        args[last] = (...r: unknown[]) => ((op.b = performance.now()), cb(...r));
+        return orig.apply(this, args);
+      }
+      const r = orig.apply(this, args) as Promise<unknown>;
+      r?.then?.(() => (op.b = performance.now()), () => (op.b = performance.now()));
+      return r;
+    };
+  }
+  const send = Redis.prototype.sendCommand;
+  Redis.prototype.sendCommand = function (this: InstanceType<typeof Redis>, command: Parameters<typeof send>[0], ...rest: unknown[]) {
+    const r = (send as (...a: unknown[]) => unknown).call(this, command, ...rest) as ReturnType<typeof send>;
+    if (measuring) {
+      const op = { kind: 'redis' as const, a: performance.now(), b: NaN, name: command?.name };
+      ops.push(op);
+      (command as unknown as { promise: Promise<unknown> }).promise?.then(() => (op.b = performance.now()), () => (op.b = performance.now()));
+    }
+    return r;
+  };
+}
+
+/** The slowest decisions (p99 and above) and the median ones, each taken apart: see BENCH_TRACE_DECISIONS. */
+function traceOf(all: Decision[]) {
+  const byUuid = new Map<string, Array<(typeof ops)[number]>>();
+  for (const o of ops) if (o.uuid) byUuid.set(o.uuid, [...(byUuid.get(o.uuid) ?? []), o]);
+  const redis = ops.filter((o) => o.kind === 'redis');
+  const sorted = [...all].sort((x, y) => x.b - x.a - (y.b - y.a));
+  const explain = (d: Decision) => {
+    const ins = byUuid.get(d.uuid)?.find((o) => o.kind === 'insert');
+    const q = byUuid.get(d.uuid)?.find((o) => o.kind === 'insert-query');
+    // The reservation: the Redis command issued closest to (just after) the INSERT, as reserveCall sends them together.
+    const rd = ins && redis.filter((o) => o.a >= ins.a - 0.05 && o.a <= d.b).sort((x, y) => x.a - y.a)[0];
+    const gc = gcs.filter((g) => g.b > d.a && g.a < d.b);
+    const inFlight = all.filter((o) => o !== d && o.b > d.a && o.a < d.b).length;
+    const r = (x: number) => Number(x.toFixed(2));
+    return {
+      ms: r(d.b - d.a),
+      onCpu: r(d.onCpu ?? NaN),
+      runQueue: r(d.runQueue ?? NaN),
+      beforeInsert: ins ? r(ins.a - d.a) : null,
+      insert: ins ? r(ins.b - ins.a) : null,
+      insertPoolWait: ins && q ? r(q.a - ins.a) : null,
+      redis: rd ? r(rd.b - rd.a) : null,
+      afterIo: ins ? r(d.b - Math.max(ins.b, rd ? rd.b : 0)) : null,
+      gcMs: r(gc.reduce((t, g) => t + Math.min(g.b, d.b) - Math.max(g.a, d.a), 0)),
+      gcKinds: gc.map((g) => g.kind).join(' '),
+      inFlight,
+    };
+  };
+  const n = sorted.length;
+  const sum = (xs: Decision[], f: (d: Decision) => number) => Number(xs.reduce((t, d) => t + f(d), 0).toFixed(1));
+  return {
+    decisions: n,
+    totalMs: sum(all, (d) => d.b - d.a),
+    onCpuMs: sum(all, (d) => d.onCpu ?? 0),
+    runQueueMs: sum(all, (d) => d.runQueue ?? 0),
+    slowest: sorted.slice(Math.floor(n * 0.99)).map(explain),
+    median: sorted.slice(Math.floor(n * 0.49), Math.floor(n * 0.51) + 1).map(explain),
+    gcCount: gcs.length,
+    gcMs: gcs.reduce((t, g) => t + g.b - g.a, 0),
+  };
+}
 const service = await startService({
   config,
   logger,
@@ -85,6 +200,7 @@ let gc: Record<string, { count: number; ms: number }> = {};
 new PerformanceObserver((list) => {
   for (const e of list.getEntries() as Array<PerformanceEntry & { detail?: { kind?: number } }>) {
     const k = GC_KINDS[e.detail?.kind ?? 0] ?? `kind${e.detail?.kind}`;
+    if (tracing && measuring) gcs.push({ a: e.startTime, b: e.startTime + e.duration, kind: k });
     const g = (gc[k] ??= { count: 0, ms: 0 });
     g.count++;
     g.ms += e.duration;
@@ -108,6 +224,7 @@ const inspector = profDir ? new Session() : undefined;
 inspector?.connect();
 
 let marked = { io: io(), cpu: process.cpuUsage() };
+let elu = performance.eventLoopUtilization();
 const answers: Record<string, () => Promise<unknown> | unknown> = {
   mark: async () => {
     if (inspector) {
@@ -147,13 +264,21 @@ const answers: Record<string, () => Promise<unknown> | unknown> = {
   reserved: async () =>
     Number((await service.pool.query<{ n: bigint }>(`SELECT count(*) AS n FROM calls WHERE status = 'reserved'`)).rows[0]!.n),
   measureOn: () => {
-    latencies.length = 0;
+    decisions.length = 0;
+    ops.length = 0;
+    gcs.length = 0;
+    elu = performance.eventLoopUtilization();
     measuring = true;
     return true;
   },
-  measureOff: () => {
+  measureOff: async () => {
     measuring = false;
-    return [...latencies];
+    await new Promise((r) => setTimeout(r, 50)); // the last operations' ends
+    return {
+      latencies: decisions.map((d) => d.b - d.a),
+      eventLoopUtilization: performance.eventLoopUtilization(elu).utilization,
+      trace: tracing ? traceOf(decisions) : undefined,
+    };
   },
   // BENCH_CCARD_HEAP_SNAPSHOT=<dir>: a heap snapshot while the calls are held (what a live call keeps).
   snapshot: async () => {

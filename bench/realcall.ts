@@ -25,7 +25,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { startCcard } from './ccard-child.ts';
 import { layerTable, type CpuProfile } from './profile-layers.ts';
-import { cpuTimes, CpuTracker, percentile, pinToCores, scratchDb, type PhaseCpu } from './scratch-db.ts';
+import { benchCores, cpuTimes, CpuTracker, percentile, pinToCores, scratchDb, type PhaseCpu } from './scratch-db.ts';
 import { driver } from './spine.ts';
 
 interface Report {
@@ -54,7 +54,8 @@ export async function benchRealcall(): Promise<Record<string, number | string>> 
   const sim = driver();
   try {
     const info = await server.ready;
-    const pinned = pinToCores(server.pid, '0') && pinToCores(sim.pid, '1');
+    const cores = benchCores();
+    const pinned = pinToCores(server.pid, cores.ccard) && pinToCores(sim.pid, cores.simulator);
     const job = { port: info.eslPort, did: info.did, pins: info.pins };
     const cdrUrl = `http://127.0.0.1:${info.httpPort}/cdr`;
 
@@ -105,7 +106,7 @@ export async function benchRealcall(): Promise<Record<string, number | string>> 
       .join(', ');
     return {
       ccard_runs: server.how,
-      pinned: pinned ? 'ccard on core 0, simulator on core 1, PostgreSQL and Redis wherever the kernel puts them' : 'no (taskset failed)',
+      pinned: pinned ? `ccard on core ${cores.ccard}, simulator on core ${cores.simulator}, PostgreSQL and Redis wherever the kernel puts them` : 'no (taskset failed)',
       calls: real.calls,
       calls_bridged: real.bridged,
       carrier_leg_cdrs_posted: real.cdrPosted,

@@ -192,5 +192,11 @@ export function pinToCores(pid: number, cores: string): boolean {
   return r.status === 0;
 }
 
+/** ccard's core and the simulator's: BENCH_CCARD_CORE (default 0) and the other of the first two. */
+export function benchCores(): { ccard: string; simulator: string } {
+  const ccard = process.env.BENCH_CCARD_CORE ?? '0';
+  return { ccard, simulator: ccard === '0' ? '1' : '0' };
+}
+
 /** The cores of this machine as a taskset list ('0-1' on two). */
 export const allCores = () => `0-${Math.max(0, cpus().length - 1)}`;

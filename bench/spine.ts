@@ -12,7 +12,7 @@ import { fork, spawn } from 'node:child_process';
 import net from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { ensureDist, startCcard } from './ccard-child.ts';
-import { allCores, childPids, CpuTracker, percentile, pinToCores, scratchDb, type PhaseCpu } from './scratch-db.ts';
+import { allCores, benchCores, childPids, CpuTracker, percentile, pinToCores, scratchDb, type PhaseCpu } from './scratch-db.ts';
 
 /** Free TCP ports on 127.0.0.1 (asked of the kernel, then released). */
 async function freePorts(n: number): Promise<number[]> {
@@ -107,6 +107,35 @@ export interface SpineOptions {
   holdCalls?: number;
 }
 
+type TraceRow = Record<string, number | string | null>;
+interface Trace {
+  decisions: number;
+  totalMs: number;
+  onCpuMs: number;
+  runQueueMs: number;
+  gcCount: number;
+  gcMs: number;
+  slowest: TraceRow[];
+  median: TraceRow[];
+}
+
+/** BENCH_TRACE_DECISIONS: the slowest 1 % of decisions and the median ones taken apart (bench/ccard-server.ts), ms. */
+function printTrace(perSecond: number, t: Trace): void {
+  const cols = ['ms', 'onCpu', 'runQueue', 'beforeInsert', 'insert', 'insertPoolWait', 'redis', 'afterIo', 'gcMs', 'inFlight', 'gcKinds'];
+  const line = (r: TraceRow) => cols.map((c) => String(r[c] ?? '-').padStart(c === 'gcKinds' ? 0 : Math.max(6, c.length))).join(' ');
+  process.stderr.write(
+    [
+      `decision trace at ${perSecond}/s: ${t.decisions} decisions, ${t.totalMs} ms in all, of which the main thread on a CPU ${t.onCpuMs} ms, waiting for one ${t.runQueueMs} ms; ${t.gcCount} GCs, ${t.gcMs.toFixed(0)} ms`,
+      `  ${cols.map((c) => c.padStart(c === 'gcKinds' ? 0 : Math.max(6, c.length))).join(' ')}`,
+      '  slowest 1 %:',
+      ...t.slowest.map((r) => `  ${line(r)}`),
+      '  median:',
+      ...t.median.slice(0, 5).map((r) => `  ${line(r)}`),
+      '',
+    ].join('\n'),
+  );
+}
+
 export function driver() {
   const child = fork(fileURLToPath(new URL('./sim-driver.ts', import.meta.url)), [], {
     // The simulator allocates per frame: a larger young generation halves its GC time (a test double's tuning).
@@ -146,22 +175,18 @@ export async function benchSpine(opts: SpineOptions = {}): Promise<Record<string
     const info = await server.ready;
     // ccard on core 0, the simulator on core 1; PostgreSQL and Redis, already running, wherever the kernel puts them.
     // Decision latency is then ccard's own plus what those two steal from its core.
-    const pinned = pinToCores(server.pid, '0') && pinToCores(sim.pid, '1');
+    const cores = benchCores();
+    const pinned = pinToCores(server.pid, cores.ccard) && pinToCores(sim.pid, cores.simulator);
     const job = { port: info.eslPort, did: info.did, pins: info.pins };
-
-    // Warm-up, then sustained throughput with `concurrency` calls in flight.
-    await sim.run({ ...job, kind: 'throughput', calls: 200, concurrency });
-    const tracker = new CpuTracker({ server: [server.pid], simulator: sim.pid, database: db.name });
-    const tp = await sim.run<{ calls: number; bridged: number; seconds: number }>({ ...job, kind: 'throughput', calls, concurrency });
-    const used = tracker.stop();
-    const cpuPerCall = (k: keyof PhaseCpu) => Number((used[k] / tp.calls).toFixed(2));
 
     // Decision latency at a fixed arrival rate (the target's 100 calls/s), and at a light load where no call
     // waits behind another, which shows the decision's own cost.
     const atRate = async (perSecond: number, seconds: number) => {
       await server.ask('measureOn');
       const r = await sim.run<RateResult>({ ...job, kind: 'rate', perSecond, seconds });
-      const sorted = (await server.ask<number[]>('measureOff')).sort((a, b) => a - b);
+      const m = await server.ask<{ latencies: number[]; eventLoopUtilization: number; trace?: unknown }>('measureOff');
+      const sorted = m.latencies.sort((a, b) => a - b);
+      if (m.trace) printTrace(perSecond, m.trace as Trace);
       const seen = r.decisionsMs.sort((a, b) => a - b);
       return {
         ...r,
@@ -171,8 +196,29 @@ export async function benchSpine(opts: SpineOptions = {}): Promise<Record<string
         samples: sorted.length,
         seenP50: percentile(seen, 50),
         seenP99: percentile(seen, 99),
+        elu: m.eventLoopUtilization,
       };
     };
+    // Warm-up, then sustained throughput with `concurrency` calls in flight.
+    await sim.run({ ...job, kind: 'throughput', calls: process.env.BENCH_SPINE_RATE_ONLY ? 1000 : 200, concurrency });
+    // BENCH_SPINE_RATE_ONLY=1: only the decision latency at `rate` calls/s (to study its tail; with BENCH_TRACE_DECISIONS=1
+    // the slowest decisions taken apart on stderr).
+    if (process.env.BENCH_SPINE_RATE_ONLY) {
+      const rt = await atRate(rate, rateSeconds);
+      return {
+        ccard_runs: `${server.how}${process.env.BENCH_CCARD_NODE_ARGS ? ` with ${process.env.BENCH_CCARD_NODE_ARGS}` : ''}`,
+        pinned: String(pinned),
+        [`decision_p50_p99_max_ms_at_${rate}_per_s`]: `${rt.p50.toFixed(2)} / ${rt.p99.toFixed(2)} / ${rt.max.toFixed(2)}`,
+        [`decision_seen_by_freeswitch_p50_p99_ms_at_${rate}_per_s`]: `${rt.seenP50.toFixed(2)} / ${rt.seenP99.toFixed(2)}`,
+        [`event_loop_utilization_at_${rate}_per_s`]: Number(rt.elu.toFixed(2)),
+        [`calls_bridged_at_${rate}_per_s`]: `${rt.bridged} of ${rt.calls}`,
+      };
+    }
+    const tracker = new CpuTracker({ server: [server.pid], simulator: sim.pid, database: db.name });
+    const tp = await sim.run<{ calls: number; bridged: number; seconds: number }>({ ...job, kind: 'throughput', calls, concurrency });
+    const used = tracker.stop();
+    const cpuPerCall = (k: keyof PhaseCpu) => Number((used[k] / tp.calls).toFixed(2));
+
     const light = await atRate(10, rateSeconds);
     const rt = await atRate(rate, rateSeconds);
 
@@ -194,7 +240,7 @@ export async function benchSpine(opts: SpineOptions = {}): Promise<Record<string
     const ledger = await server.ask<{ bad: number }>('ledger');
     return {
       ccard_runs: `${server.how}${process.env.BENCH_CCARD_NODE_ARGS ? ` with ${process.env.BENCH_CCARD_NODE_ARGS}` : ''}`,
-      pinned: pinned ? 'ccard on core 0, simulator on core 1 (2 workers: all cores)' : 'no (taskset failed)',
+      pinned: pinned ? `ccard on core ${cores.ccard}, simulator on core ${cores.simulator} (2 workers: all cores)` : 'no (taskset failed)',
       calls_per_second: Math.round(tp.calls / tp.seconds),
       throughput_calls: tp.calls,
       throughput_bridged: tp.bridged,
@@ -210,6 +256,7 @@ export async function benchSpine(opts: SpineOptions = {}): Promise<Record<string
       [`decision_p50_ms_at_${rate}_per_s`]: Number(rt.p50.toFixed(2)),
       [`decision_p99_ms_at_${rate}_per_s`]: Number(rt.p99.toFixed(2)),
       [`decision_max_ms_at_${rate}_per_s`]: Number(rt.max.toFixed(2)),
+      [`event_loop_utilization_at_${rate}_per_s`]: Number(rt.elu.toFixed(2)),
       [`decision_seen_by_freeswitch_p50_p99_ms_at_${rate}_per_s`]: `${rt.seenP50.toFixed(2)} / ${rt.seenP99.toFixed(2)}`,
       [`calls_bridged_at_${rate}_per_s`]: `${rt.bridged} of ${rt.calls}`,
       decision_p50_ms_at_10_per_s: Number(light.p50.toFixed(2)),
