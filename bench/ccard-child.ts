@@ -57,12 +57,15 @@ export interface ServerInfo {
 /**
  * bench/ccard-server.ts, compiled, as a child process: `env` configures it (BENCH_DATABASE_URL, ... see that file),
  * `nodeArgs` are extra node flags (e.g. --max-semi-space-size). ask(q) puts one of its IPC questions.
+ * BENCH_CCARD_FROM=tsx runs the sources through tsx instead, for comparison.
  */
 export function startCcard(env: Record<string, string>, nodeArgs: string[] = []) {
-  const how = ensureDist();
-  const entry = compileHarness('ccard-server.ts');
+  // BENCH_CCARD_FROM=tsx: the TypeScript sources through tsx instead (development's way), to compare.
+  const tsx = process.env.BENCH_CCARD_FROM === 'tsx';
+  const how = tsx ? 'TypeScript sources through tsx (BENCH_CCARD_FROM=tsx; production runs dist/)' : ensureDist();
+  const entry = tsx ? path.join(ROOT, 'bench/ccard-server.ts') : compileHarness('ccard-server.ts');
   const child = fork(entry, [], {
-    execArgv: ['--expose-gc', ...nodeArgs],
+    execArgv: [...(tsx ? ['--import', 'tsx'] : []), '--expose-gc', ...nodeArgs],
     env: { ...process.env, NODE_OPTIONS: '', ...env },
     // BENCH_CCARD_LOG=<file>: ccard's log lines go there instead of /dev/null.
     stdio: ['ignore', process.env.BENCH_CCARD_LOG ? openSync(process.env.BENCH_CCARD_LOG, 'w') : 'ignore', 'inherit', 'ipc'],
