@@ -154,8 +154,8 @@ export function driver() {
 export async function benchSpine(opts: SpineOptions = {}): Promise<Record<string, number | string>> {
   const calls = opts.calls ?? 3000;
   const concurrency = opts.concurrency ?? 64;
-  const rate = opts.ratePerSecond ?? 100;
-  const rateSeconds = opts.rateSeconds ?? 10;
+  const rate = opts.ratePerSecond ?? Number(process.env.BENCH_SPINE_RATE ?? 100);
+  const rateSeconds = opts.rateSeconds ?? Number(process.env.BENCH_SPINE_RATE_SECONDS ?? 10);
   const holdCalls = opts.holdCalls ?? 500;
   const db = await scratchDb('spine');
   const server = startCcard(
@@ -201,7 +201,7 @@ export async function benchSpine(opts: SpineOptions = {}): Promise<Record<string
     };
     // Warm-up, then sustained throughput with `concurrency` calls in flight.
     await sim.run({ ...job, kind: 'throughput', calls: process.env.BENCH_SPINE_RATE_ONLY ? 1000 : 200, concurrency });
-    // BENCH_SPINE_RATE_ONLY=1: only the decision latency at `rate` calls/s (to study its tail; with BENCH_TRACE_DECISIONS=1
+    // BENCH_SPINE_RATE_ONLY=1: only the decision latency at `rate` calls/s (BENCH_SPINE_RATE, default 100, for BENCH_SPINE_RATE_SECONDS, default 10) (to study its tail; with BENCH_TRACE_DECISIONS=1
     // the slowest decisions taken apart on stderr).
     if (process.env.BENCH_SPINE_RATE_ONLY) {
       const rt = await atRate(rate, rateSeconds);
