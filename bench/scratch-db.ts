@@ -9,7 +9,7 @@ import { Redis } from 'ioredis';
 export async function scratchDb(
   label: string,
   servers: { databaseUrl?: string; redisUrl?: string } = {},
-): Promise<{ url: string; redisUrl: string; prefix: string; drop(): Promise<void> }> {
+): Promise<{ name: string; url: string; redisUrl: string; prefix: string; drop(): Promise<void> }> {
   const base = new URL(servers.databaseUrl ?? process.env.DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres');
   const redisUrl = servers.redisUrl ?? process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
   const tag = randomBytes(4).toString('hex');
@@ -24,6 +24,7 @@ export async function scratchDb(
   url.pathname = `/${name}`;
   const prefix = `ccard_bench:${tag}:`;
   return {
+    name,
     url: url.toString(),
     redisUrl,
     prefix,
@@ -79,7 +80,9 @@ function procStats(): Array<{ pid: number; name: string; fields: string[] }> {
 }
 
 /** CPU time (user + system, ms) used so far by the server (this process unless told), the simulator, and every
- * postgres and redis-server process on the machine (Linux /proc; zeros elsewhere). Differences over a phase show where a call's CPU goes. */
+ * postgres and redis-server process on the machine (Linux /proc; zeros elsewhere). A snapshot: a process that exits
+ * between two snapshots takes its time with it, so a difference over a phase in which PostgreSQL backends exit can
+ * even be negative; use CpuTracker for PostgreSQL and Redis over a phase. */
 export function cpuTimes(simulatorPid: number, serverPids: readonly number[] = [process.pid]): CpuTimes {
   const t: CpuTimes = { server: 0, simulator: 0, postgres: 0, redis: 0 };
   for (const { pid, name, fields } of procStats()) {
@@ -90,6 +93,87 @@ export function cpuTimes(simulatorPid: number, serverPids: readonly number[] = [
     else if (name === 'redis-server') t.redis += ms;
   }
   return t;
+}
+
+/** /proc/<pid>/cmdline with its NULs as spaces ('' when gone). */
+function cmdline(pid: number): string {
+  try {
+    return readFileSync(`/proc/${pid}/cmdline`, 'utf8').replaceAll('\0', ' ');
+  } catch {
+    return '';
+  }
+}
+
+export interface PhaseCpu extends CpuTimes {
+  /** PostgreSQL's own processes (postmaster, WAL writer, checkpointer, background writer, autovacuum...): shared by
+   * every database on the machine, so other work's commits land here too. */
+  postgresShared: number;
+  /** Backends of the benchmark's database that started during the phase (a connection pool's churn). */
+  backendsStarted: number;
+  /** Of them, or of those alive at the start, how many exited during the phase. */
+  backendsExited: number;
+}
+
+/**
+ * CPU per process group over a phase, right when processes come and go. A PostgreSQL backend that exits takes its
+ * CPU time out of /proc (into the postmaster's cutime, mixed with every other database's exited backends), so a
+ * difference of two snapshots undercounts it, down to negative figures. The tracker samples /proc every
+ * `everyMs` and keeps each process's last value: a backend's CPU is counted up to its last sample before it exits
+ * (a pooled connection exits after its idle timeout, idle, so nothing is lost). PostgreSQL is split into the
+ * backends of `database` (this benchmark's: connections whose command line names it) and the shared processes;
+ * Redis is one process for everyone (its reaped children, BGSAVE forks, included via cutime/cstime).
+ */
+export class CpuTracker {
+  private readonly first = new Map<number, number>();
+  private readonly last = new Map<number, { group: keyof CpuTimes | 'postgresShared'; ms: number }>();
+  private readonly timer: NodeJS.Timeout;
+  private startedPids = new Set<number>();
+  private initial = true;
+
+  constructor(
+    private readonly who: { server: readonly number[]; simulator: number; database: string },
+    everyMs = 200,
+  ) {
+    this.sample();
+    this.initial = false;
+    this.timer = setInterval(() => this.sample(), everyMs);
+    this.timer.unref();
+  }
+
+  private sample(): void {
+    for (const { pid, name, fields } of procStats()) {
+      let ms = ((Number(fields[11]) + Number(fields[12])) * 1000) / 100; // utime + stime in clock ticks (USER_HZ = 100)
+      let group: keyof CpuTimes | 'postgresShared' | undefined;
+      if (this.who.server.includes(pid)) group = 'server';
+      else if (pid === this.who.simulator) group = 'simulator';
+      else if (name === 'postgres') {
+        const cmd = cmdline(pid);
+        // A backend's title is "postgres: <cluster>: <user> <database> <host>(<port>) <state>".
+        if (cmd.includes(` ${this.who.database} `)) group = 'postgres';
+        else if (!/^postgres: \S+: \S+ \S+ \S+\(\d+\)/.test(cmd)) group = 'postgresShared'; // not another database's backend
+      } else if (name === 'redis-server') {
+        group = 'redis';
+        ms += ((Number(fields[13]) + Number(fields[14])) * 1000) / 100; // cutime + cstime: its reaped forks
+      }
+      if (!group) continue;
+      if (this.initial) this.first.set(pid, ms);
+      else if (!this.first.has(pid) && group === 'postgres') this.startedPids.add(pid);
+      this.last.set(pid, { group, ms });
+    }
+  }
+
+  /** Takes a last sample, stops, and returns each group's CPU (ms) over the phase. */
+  stop(): PhaseCpu {
+    this.sample();
+    clearInterval(this.timer);
+    const t: PhaseCpu = { server: 0, simulator: 0, postgres: 0, redis: 0, postgresShared: 0, backendsStarted: this.startedPids.size, backendsExited: 0 };
+    const alive = new Set(procStats().map((p) => p.pid));
+    for (const [pid, { group, ms }] of this.last) {
+      t[group] += ms - (this.first.get(pid) ?? 0);
+      if (group === 'postgres' && !alive.has(pid)) t.backendsExited++;
+    }
+    return t;
+  }
 }
 
 /** Pids whose parent is `pid` (Linux /proc). */
@@ -106,6 +190,12 @@ export function childPids(pid: number): number[] {
 export function pinToCores(pid: number, cores: string): boolean {
   const r = spawnSync('taskset', ['-a', '-pc', cores, String(pid)], { stdio: 'ignore' });
   return r.status === 0;
+}
+
+/** ccard's core and the simulator's: BENCH_CCARD_CORE (default 0) and the other of the first two. */
+export function benchCores(): { ccard: string; simulator: string } {
+  const ccard = process.env.BENCH_CCARD_CORE ?? '0';
+  return { ccard, simulator: ccard === '0' ? '1' : '0' };
 }
 
 /** The cores of this machine as a taskset list ('0-1' on two). */

@@ -2,23 +2,17 @@
  * The spine benchmark: the real server (ESL, flow, PostgreSQL, Redis) driven by the FreeSWITCH simulator in a
  * child process, with no IVR delays. Prints calls/s sustained, the decision latency (destination digits
  * received -> bridge command written, which covers rating, the Redis reservation and the calls row written
- * meanwhile, a durable PostgreSQL commit) at a fixed arrival rate, and memory per concurrent call. The server
- * (this process) is pinned to core 0 and the simulator to core 1 with `taskset` (Linux); PostgreSQL and Redis
- * cannot be moved and share both cores.
+ * meanwhile, a durable PostgreSQL commit) at a fixed arrival rate, and memory per concurrent call. The server runs
+ * compiled from dist/ (built first if stale; plain node, no tsx: bench/ccard-child.ts) in a child process pinned to
+ * core 0, the simulator in another pinned to core 1 with `taskset` (Linux); PostgreSQL and Redis cannot be moved and
+ * share both cores. BENCH_CCARD_NODE_ARGS adds node flags to ccard's process (e.g. --max-semi-space-size=16).
  *   node --import tsx bench/spine.ts
  */
 import { fork, spawn } from 'node:child_process';
 import net from 'node:net';
 import { fileURLToPath } from 'node:url';
-import { pino } from 'pino';
-import { loadConfig } from '../src/config/env.ts';
-import type { Call } from '../src/flow/call.ts';
-import { applyBalanceChange } from '../src/billing/ledger.ts';
-import { seedDemo } from '../src/app/seed.ts';
-import { startService } from '../src/app/service.ts';
-import { withTransaction } from '../src/store/db.ts';
-import { encryptPin, hashPin } from '../src/store/pin.ts';
-import { allCores, childPids, cpuTimes, percentile, pinToCores, scratchDb, type CpuTimes } from './scratch-db.ts';
+import { ensureDist, startCcard } from './ccard-child.ts';
+import { allCores, benchCores, childPids, CpuTracker, percentile, pinToCores, scratchDb, type PhaseCpu } from './scratch-db.ts';
 
 /** Free TCP ports on 127.0.0.1 (asked of the kernel, then released). */
 async function freePorts(n: number): Promise<number[]> {
@@ -35,7 +29,7 @@ async function freePorts(n: number): Promise<number[]> {
  * the benchmark's database: what the same simulator load gets from n event loops instead of one.
  */
 async function workersThroughput(
-  db: { url: string; redisUrl: string; prefix: string },
+  db: { name: string; url: string; redisUrl: string; prefix: string },
   sim: ReturnType<typeof driver>,
   job: { did: string; pins: string[] },
   n: number,
@@ -44,9 +38,11 @@ async function workersThroughput(
   rate: { perSecond: number; seconds: number },
 ): Promise<{ callsPerSecond: number; cpuServer: number; cpuSimulator: number; cpuPostgres: number; cpuRedis: number; seenP50: number; seenP99: number }> {
   const [eslPort, httpPort] = await freePorts(2);
-  const child = spawn(process.execPath, ['--import', 'tsx', fileURLToPath(new URL('../src/main.ts', import.meta.url)), 'serve'], {
+  ensureDist();
+  const child = spawn(process.execPath, [fileURLToPath(new URL('../dist/main.js', import.meta.url)), 'serve'], {
     env: {
       ...process.env,
+      NODE_OPTIONS: '',
       DATABASE_URL: db.url,
       REDIS_URL: db.redisUrl,
       CCARD_REDIS_PREFIX: db.prefix,
@@ -75,10 +71,10 @@ async function workersThroughput(
     for (const pid of [child.pid!, ...childPids(child.pid!)]) pinToCores(pid, allCores());
     await sim.run({ ...job, port, kind: 'throughput', calls: 300, concurrency });
     const pids = [child.pid!, ...childPids(child.pid!)];
-    const before = cpuTimes(sim.pid, pids);
+    const tracker = new CpuTracker({ server: pids, simulator: sim.pid, database: db.name });
     const tp = await sim.run<{ calls: number; seconds: number }>({ ...job, port, kind: 'throughput', calls, concurrency });
-    const after = cpuTimes(sim.pid, pids);
-    const per = (k: keyof CpuTimes) => Number(((after[k] - before[k]) / tp.calls).toFixed(2));
+    const used = tracker.stop();
+    const per = (k: keyof PhaseCpu) => Number((used[k] / tp.calls).toFixed(2));
     const rated = await sim.run<RateResult>({ ...job, port, kind: 'rate', perSecond: rate.perSecond, seconds: rate.seconds });
     const seen = rated.decisionsMs.sort((a, b) => a - b);
     return {
@@ -111,6 +107,35 @@ export interface SpineOptions {
   holdCalls?: number;
 }
 
+type TraceRow = Record<string, number | string | null>;
+interface Trace {
+  decisions: number;
+  totalMs: number;
+  onCpuMs: number;
+  runQueueMs: number;
+  gcCount: number;
+  gcMs: number;
+  slowest: TraceRow[];
+  median: TraceRow[];
+}
+
+/** BENCH_TRACE_DECISIONS: the slowest 1 % of decisions and the median ones taken apart (bench/ccard-server.ts), ms. */
+function printTrace(perSecond: number, t: Trace): void {
+  const cols = ['ms', 'onCpu', 'runQueue', 'beforeInsert', 'insert', 'insertPoolWait', 'redis', 'afterIo', 'gcMs', 'inFlight', 'gcKinds'];
+  const line = (r: TraceRow) => cols.map((c) => String(r[c] ?? '-').padStart(c === 'gcKinds' ? 0 : Math.max(6, c.length))).join(' ');
+  process.stderr.write(
+    [
+      `decision trace at ${perSecond}/s: ${t.decisions} decisions, ${t.totalMs} ms in all, of which the main thread on a CPU ${t.onCpuMs} ms, waiting for one ${t.runQueueMs} ms; ${t.gcCount} GCs, ${t.gcMs.toFixed(0)} ms`,
+      `  ${cols.map((c) => c.padStart(c === 'gcKinds' ? 0 : Math.max(6, c.length))).join(' ')}`,
+      '  slowest 1 %:',
+      ...t.slowest.map((r) => `  ${line(r)}`),
+      '  median:',
+      ...t.median.slice(0, 5).map((r) => `  ${line(r)}`),
+      '',
+    ].join('\n'),
+  );
+}
+
 export function driver() {
   const child = fork(fileURLToPath(new URL('./sim-driver.ts', import.meta.url)), [], {
     // The simulator allocates per frame: a larger young generation halves its GC time (a test double's tuning).
@@ -129,78 +154,39 @@ export function driver() {
 export async function benchSpine(opts: SpineOptions = {}): Promise<Record<string, number | string>> {
   const calls = opts.calls ?? 3000;
   const concurrency = opts.concurrency ?? 64;
-  const rate = opts.ratePerSecond ?? 100;
-  const rateSeconds = opts.rateSeconds ?? 10;
+  const rate = opts.ratePerSecond ?? Number(process.env.BENCH_SPINE_RATE ?? 100);
+  const rateSeconds = opts.rateSeconds ?? Number(process.env.BENCH_SPINE_RATE_SECONDS ?? 10);
   const holdCalls = opts.holdCalls ?? 500;
   const db = await scratchDb('spine');
-  const latencies: number[] = [];
-  let measuring = false;
-
-  // Times the decision on the server side: when the destination entry came back from FreeSWITCH, and when
-  // the bridge command is handed to the socket.
-  // (Two methods of the call replaced in place: a Proxy would cost a trap and a bind on every command.)
-  const wrapCall = (call: Call): Call => {
-    let digitsAt = 0n;
-    const collect = call.playAndGetDigits.bind(call);
-    const bridge = call.bridge.bind(call);
-    call.playAndGetDigits = async (req, signal) => {
-      const r = await collect(req, signal);
-      if (req.variable === 'ivr_destination') digitsAt = process.hrtime.bigint();
-      return r;
-    };
-    call.bridge = (req, signal) => {
-      if (measuring && digitsAt) latencies.push(Number(process.hrtime.bigint() - digitsAt) / 1e6);
-      return bridge(req, signal);
-    };
-    return call;
-  };
-
-  const config = loadConfig({
-    DATABASE_URL: db.url,
-    REDIS_URL: db.redisUrl,
-    CCARD_REDIS_PREFIX: db.prefix,
-    CCARD_SECRET: 'bench-secret-0123456789',
-    LOG_LEVEL: 'silent',
-  });
-  const service = await startService({ config, logger: pino({ level: 'silent' }), eslPort: 0, httpPort: 0, scheduler: false, wrapCall });
+  const server = startCcard(
+    {
+      BENCH_DATABASE_URL: db.url,
+      BENCH_REDIS_URL: db.redisUrl,
+      BENCH_REDIS_PREFIX: db.prefix,
+      BENCH_LOG_LEVEL: 'silent',
+      BENCH_TIME_DECISIONS: '1',
+      BENCH_CARDS: String(Math.max(holdCalls, concurrency) + 10),
+      BENCH_CARD_MICROS: '1000000000000',
+    },
+    (process.env.BENCH_CCARD_NODE_ARGS ?? '').split(' ').filter(Boolean),
+  );
   const sim = driver();
-  // The server (this process) on core 0, the simulator on core 1; PostgreSQL and Redis, already running, wherever
-  // the kernel puts them. Decision latency is then ccard's own plus what those two steal from its core.
-  const pinned = pinToCores(process.pid, '0') && pinToCores(sim.pid, '1');
   try {
-    const data = await seedDemo(service.pool, service.pinKeys);
-    await service.pool.query(`UPDATE series SET max_concurrent_calls = 100`);
-    const pins: string[] = [];
-    const nCards = Math.max(holdCalls, concurrency) + 10;
-    for (let i = 0; i < nCards; i++) {
-      const pin = String(5_000_000_000 + i);
-      pins.push(pin);
-      await withTransaction(service.pool, async (c) => {
-        const r = await c.query<{ id: bigint }>(
-          `INSERT INTO cards (series_id, serial, pin_hash, pin_cipher, status) SELECT id, $1, $2, $3, 'active' FROM series LIMIT 1 RETURNING id`,
-          [`100-${String(100 + i).padStart(9, '0')}`, hashPin(service.pinKeys, pin), encryptPin(service.pinKeys, pin)],
-        );
-        await applyBalanceChange(c, { cardId: String(r.rows[0]!.id), amount: 1_000_000_000_000n, reason: 'initial', ref: 'initial', onFloor: 'reject' });
-      });
-    }
-    await service.rates.reload();
-    const job = { port: service.esl.port, did: data.did, pins };
-
-    // Warm-up, then sustained throughput with `concurrency` calls in flight.
-    await sim.run({ ...job, kind: 'throughput', calls: 200, concurrency });
-    const cpuBefore = cpuTimes(sim.pid);
-    const tp = await sim.run<{ calls: number; bridged: number; seconds: number }>({ ...job, kind: 'throughput', calls, concurrency });
-    const cpuAfter = cpuTimes(sim.pid);
-    const cpuPerCall = (k: keyof CpuTimes) => Number(((cpuAfter[k] - cpuBefore[k]) / tp.calls).toFixed(2));
+    const info = await server.ready;
+    // ccard on core 0, the simulator on core 1; PostgreSQL and Redis, already running, wherever the kernel puts them.
+    // Decision latency is then ccard's own plus what those two steal from its core.
+    const cores = benchCores();
+    const pinned = pinToCores(server.pid, cores.ccard) && pinToCores(sim.pid, cores.simulator);
+    const job = { port: info.eslPort, did: info.did, pins: info.pins };
 
     // Decision latency at a fixed arrival rate (the target's 100 calls/s), and at a light load where no call
     // waits behind another, which shows the decision's own cost.
     const atRate = async (perSecond: number, seconds: number) => {
-      latencies.length = 0;
-      measuring = true;
+      await server.ask('measureOn');
       const r = await sim.run<RateResult>({ ...job, kind: 'rate', perSecond, seconds });
-      measuring = false;
-      const sorted = [...latencies].sort((a, b) => a - b);
+      const m = await server.ask<{ latencies: number[]; eventLoopUtilization: number; trace?: unknown }>('measureOff');
+      const sorted = m.latencies.sort((a, b) => a - b);
+      if (m.trace) printTrace(perSecond, m.trace as Trace);
       const seen = r.decisionsMs.sort((a, b) => a - b);
       return {
         ...r,
@@ -210,36 +196,51 @@ export async function benchSpine(opts: SpineOptions = {}): Promise<Record<string
         samples: sorted.length,
         seenP50: percentile(seen, 50),
         seenP99: percentile(seen, 99),
+        elu: m.eventLoopUtilization,
       };
     };
+    // Warm-up, then sustained throughput with `concurrency` calls in flight.
+    await sim.run({ ...job, kind: 'throughput', calls: process.env.BENCH_SPINE_RATE_ONLY ? 1000 : 200, concurrency });
+    // BENCH_SPINE_RATE_ONLY=1: only the decision latency at `rate` calls/s (BENCH_SPINE_RATE, default 100, for BENCH_SPINE_RATE_SECONDS, default 10) (to study its tail; with BENCH_TRACE_DECISIONS=1
+    // the slowest decisions taken apart on stderr).
+    if (process.env.BENCH_SPINE_RATE_ONLY) {
+      const rt = await atRate(rate, rateSeconds);
+      return {
+        ccard_runs: `${server.how}${process.env.BENCH_CCARD_NODE_ARGS ? ` with ${process.env.BENCH_CCARD_NODE_ARGS}` : ''}`,
+        pinned: String(pinned),
+        [`decision_p50_p99_max_ms_at_${rate}_per_s`]: `${rt.p50.toFixed(2)} / ${rt.p99.toFixed(2)} / ${rt.max.toFixed(2)}`,
+        [`decision_seen_by_freeswitch_p50_p99_ms_at_${rate}_per_s`]: `${rt.seenP50.toFixed(2)} / ${rt.seenP99.toFixed(2)}`,
+        [`event_loop_utilization_at_${rate}_per_s`]: Number(rt.elu.toFixed(2)),
+        [`calls_bridged_at_${rate}_per_s`]: `${rt.bridged} of ${rt.calls}`,
+      };
+    }
+    const tracker = new CpuTracker({ server: [server.pid], simulator: sim.pid, database: db.name });
+    const tp = await sim.run<{ calls: number; bridged: number; seconds: number }>({ ...job, kind: 'throughput', calls, concurrency });
+    const used = tracker.stop();
+    const cpuPerCall = (k: keyof PhaseCpu) => Number((used[k] / tp.calls).toFixed(2));
+
     const light = await atRate(10, rateSeconds);
     const rt = await atRate(rate, rateSeconds);
 
-    // Memory per concurrent call: hold `holdCalls` calls bridged at once and compare with idle.
-    global.gc?.();
-    const idle = process.memoryUsage();
+    // Memory per concurrent call: hold `holdCalls` calls bridged at once and compare with idle (heap after a forced GC).
+    const idle = await server.ask<{ heapUsed: number }>('heap');
     const holding = sim.run<{ calls: number; bridged: number }>({ ...job, kind: 'hold', calls: holdCalls, holdMs: 15_000 });
     const deadline = Date.now() + 30_000;
-    let peakActive = 0;
     while (Date.now() < deadline) {
-      peakActive = Math.max(peakActive, service.esl.server.activeSessions);
-      const open = await service.pool.query<{ n: bigint }>(`SELECT count(*) AS n FROM calls WHERE status = 'reserved'`);
-      if (Number(open.rows[0]!.n) >= holdCalls) break;
+      if ((await server.ask<number>('reserved')) >= holdCalls) break;
       await new Promise((r) => setTimeout(r, 200));
     }
-    global.gc?.();
-    const busy = process.memoryUsage();
-    const activeDuringHold = service.esl.server.activeSessions;
+    const busy = await server.ask<{ heapUsed: number; active: number }>('heap');
+    const activeDuringHold = busy.active;
     await holding;
 
     // The same throughput with two event loops: `ccard serve` with CCARD_WORKERS=2 as a child process.
     const two = await workersThroughput(db, sim, job, 2, calls, concurrency, { perSecond: rate, seconds: rateSeconds });
 
-    const ledger = await service.pool.query<{ bad: bigint }>(
-      `SELECT count(*) AS bad FROM cards c WHERE c.balance_micros <> (SELECT coalesce(sum(amount_micros), 0) FROM ledger l WHERE l.card_id = c.id)`,
-    );
+    const ledger = await server.ask<{ bad: number }>('ledger');
     return {
-      pinned: pinned ? 'ccard on core 0, simulator on core 1 (2 workers: all cores)' : 'no (taskset failed)',
+      ccard_runs: `${server.how}${process.env.BENCH_CCARD_NODE_ARGS ? ` with ${process.env.BENCH_CCARD_NODE_ARGS}` : ''}`,
+      pinned: pinned ? `ccard on core ${cores.ccard}, simulator on core ${cores.simulator} (2 workers: all cores)` : 'no (taskset failed)',
       calls_per_second: Math.round(tp.calls / tp.seconds),
       throughput_calls: tp.calls,
       throughput_bridged: tp.bridged,
@@ -247,6 +248,7 @@ export async function benchSpine(opts: SpineOptions = {}): Promise<Record<string
       cpu_ms_per_call_server: cpuPerCall('server'),
       cpu_ms_per_call_simulator: cpuPerCall('simulator'),
       cpu_ms_per_call_postgres: cpuPerCall('postgres'),
+      cpu_ms_per_call_postgres_shared_processes: cpuPerCall('postgresShared'),
       cpu_ms_per_call_redis: cpuPerCall('redis'),
       calls_per_second_2_workers: two.callsPerSecond,
       cpu_ms_per_call_2_workers: `ccard ${two.cpuServer}, simulator ${two.cpuSimulator}, postgres ${two.cpuPostgres}, redis ${two.cpuRedis}`,
@@ -254,18 +256,19 @@ export async function benchSpine(opts: SpineOptions = {}): Promise<Record<string
       [`decision_p50_ms_at_${rate}_per_s`]: Number(rt.p50.toFixed(2)),
       [`decision_p99_ms_at_${rate}_per_s`]: Number(rt.p99.toFixed(2)),
       [`decision_max_ms_at_${rate}_per_s`]: Number(rt.max.toFixed(2)),
+      [`event_loop_utilization_at_${rate}_per_s`]: Number(rt.elu.toFixed(2)),
       [`decision_seen_by_freeswitch_p50_p99_ms_at_${rate}_per_s`]: `${rt.seenP50.toFixed(2)} / ${rt.seenP99.toFixed(2)}`,
       [`calls_bridged_at_${rate}_per_s`]: `${rt.bridged} of ${rt.calls}`,
       decision_p50_ms_at_10_per_s: Number(light.p50.toFixed(2)),
       decision_p99_ms_at_10_per_s: Number(light.p99.toFixed(2)),
       concurrent_calls_held: activeDuringHold,
-      // Heap after a forced GC (run with --expose-gc, as bench/run.ts does); RSS is too noisy to divide.
+      // Heap after a forced GC (ccard's process runs with --expose-gc); RSS is too noisy to divide.
       heap_per_call_kib: Math.round((busy.heapUsed - idle.heapUsed) / activeDuringHold / 1024),
-      cards_where_balance_differs_from_ledger: Number(ledger.rows[0]!.bad),
+      cards_where_balance_differs_from_ledger: ledger.bad,
     };
   } finally {
     sim.kill();
-    await service.stop(2000);
+    await server.stop();
     await db.drop();
   }
 }
