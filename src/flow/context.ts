@@ -5,6 +5,7 @@ import type { Announcement } from './actors.ts';
 import type { BridgeOutcome } from './bridge-outcome.ts';
 import type { BridgeResult, Call } from './call.ts';
 import type { DeviceCallResult } from './device.ts';
+import type { EffectRunner } from './effects.ts';
 import type { NormaliseResult } from './number.ts';
 import type { ResolvedFlowOptions } from './options.ts';
 import { LANGUAGES, type Language, type PromptName } from './prompts.ts';
@@ -64,6 +65,8 @@ export interface FlowInput {
   services: CallServices;
   opts: ResolvedFlowOptions;
   log: Logger;
+  /** Runs the effects of the call, one at a time (effects.ts). */
+  runner: EffectRunner;
 }
 
 export interface FlowContext extends FlowInput {
