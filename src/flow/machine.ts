@@ -27,7 +27,7 @@ export { usableCallerId } from './context.ts';
 export { durationItems } from './phases/reservation.ts';
 
 /**
- * The whole call flow at a glance. Each state's config (what it invokes, where it goes) lives in the phase module
+ * The whole call flow at a glance. Each state's config (the effect it runs, where it goes) lives in the phase module
  * named beside it; the named effects, actions and guards are in setup.ts, the context in context.ts. The README
  * (src/flow/README.md) walks through the states.
  *
