@@ -27,9 +27,9 @@ export { usableCallerId } from './context.ts';
 export { durationItems } from './phases/reservation.ts';
 
 /**
- * The whole call flow at a glance. Each state's config (what it invokes, where it goes) lives in the phase module
- * named beside it; the named effects, actions and guards are in setup.ts, the context in context.ts. The README
- * (src/flow/README.md) walks through the states.
+ * The whole call flow at a glance. Each state's config (the effect it runs, where it goes) lives in the phase module
+ * named beside it; the named effects are in effects.ts, the actions and guards in setup.ts, the context in context.ts.
+ * The README (src/flow/README.md) walks through the states.
  *
  *   session:  answering → greeted → [resuming] → choosingAuth → noCliCard | lookingUpCli | pin → authorizing →
  *             authorized → announcingActivation → afterAuthorize → offeringBind → bindingCli → confirmingBind →

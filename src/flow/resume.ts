@@ -12,7 +12,6 @@
  *   stage m: a call is done, the "another call" offer is next    -> remaining balance and the offer
  */
 import { createHash, createHmac, timingSafeEqual } from 'node:crypto';
-import { fromPromise } from 'xstate';
 import { parseCarrierCdr } from '../esl/call-session.ts';
 import type { BridgeResult, Call, CarrierCdr } from './call.ts';
 import { CARD_ID_RE, UUID_RE } from './dial-string.ts';
@@ -99,9 +98,9 @@ export interface ResumeSettleOutput {
   settle: SettleResult;
 }
 
-export const resumeActors = {
+export const resumeEffects = {
   /** Settles the reservation the dead process left (never aborted: it runs outside the session state). */
-  resumeSettle: fromPromise<ResumeSettleOutput, { call: Call; services: CallServices; reservation: Reservation }>(async ({ input }) => {
+  resumeSettle: async ({ input }: { input: { call: Call; services: CallServices; reservation: Reservation } }): Promise<ResumeSettleOutput> => {
     let bridge: BridgeResult;
     try {
       bridge = await recoverBridge(input.call, input.reservation.callId);
@@ -111,5 +110,5 @@ export const resumeActors = {
     }
     const settle = await input.services.settle(input.reservation, bridge);
     return { bridge, settle };
-  }),
+  },
 };

@@ -1,6 +1,7 @@
 import type { Logger } from 'pino';
 import { createActor, toPromise, type InspectionEvent } from 'xstate';
 import type { Call } from './call.ts';
+import { EffectRunner, effects, type Effects } from './effects.ts';
 import { callMachine, type FlowOutcome } from './machine.ts';
 import { resolveFlowOptions, type FlowOptions } from './options.ts';
 import type { CallServices } from './services.ts';
@@ -8,9 +9,11 @@ import type { CallServices } from './services.ts';
 export interface RunFlowExtras {
   /** A variant of callMachine (tests use `callMachine.provide(...)`). */
   machine?: typeof callMachine;
+  /** Effects to use instead of the named ones (effects.ts), by name. */
+  effects?: Partial<Effects>;
 }
 
-/** Logs state changes and events of the call's actor tree to the call's logger (uuid in every line). */
+/** Logs state changes and the hangup of the call's actor to the call's logger (uuid in every line); effects: see runner. */
 function inspector(log: Logger): (ev: InspectionEvent) => void {
   let last = '';
   return (ev) => {
@@ -24,8 +27,6 @@ function inspector(log: Logger): (ev: InspectionEvent) => void {
       }
     } else if (ev.type === '@xstate.event' && isRoot && ev.event.type === 'HANGUP') {
       log.debug('caller hung up');
-    } else if (ev.type === '@xstate.actor' && !isRoot) {
-      log.trace({ actor: (ev.actorRef as { id?: string }).id }, 'effect started');
     }
   };
 }
@@ -45,8 +46,12 @@ export async function runCallFlow(
   const log = logger.child({ uuid: call.info.uuid });
   const resolved = resolveFlowOptions(opts);
   const machine = extras.machine ?? callMachine;
+  const runner = new EffectRunner(
+    extras.effects ? { ...effects, ...extras.effects } : effects,
+    log.isLevelEnabled('trace') ? (name) => log.trace({ actor: name }, 'effect started') : undefined,
+  );
   const actor = createActor(machine, {
-    input: { call, services, opts: resolved, log },
+    input: { call, services, opts: resolved, log, runner },
     // Inspection costs on every transition: only when its lines would be written.
     inspect: log.isLevelEnabled('debug') ? inspector(log) : undefined,
   });
@@ -63,6 +68,7 @@ export async function runCallFlow(
     return outcome;
   } catch (err) {
     // A bug in the machine (an action or guard threw): still settle and hang up, fail closed.
+    runner.stop();
     log.error({ err }, 'call flow crashed');
     const ctx = actor.getSnapshot().context;
     const calls = [...ctx.attempts];
@@ -88,5 +94,6 @@ export async function runCallFlow(
   } finally {
     call.hangupSignal.removeEventListener('abort', onHangup);
     actor.stop();
+    runner.stop();
   }
 }

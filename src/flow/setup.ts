@@ -1,29 +1,31 @@
 import { assign, enqueueActions, setup } from 'xstate';
-import { describeAnnouncement, flowActors, type Announcement } from './actors.ts';
+import { describeAnnouncement, type Announcement } from './actors.ts';
 import { hangupLike, usableCallerId, type EndReason, type FlowContext, type FlowInput, type FlowOutcome } from './context.ts';
+import type { EffectEvent, EffectInput, EffectName } from './effects.ts';
 import type { PromptName } from './prompts.ts';
 import { nextAttempt } from './routing.ts';
-import { markResume, resumeActors, type ResumeStage } from './resume.ts';
+import { markResume, type ResumeStage } from './resume.ts';
 import { ServiceUnavailableError } from './services.ts';
-import { voucherActors } from './voucher.ts';
 
 /**
- * The call machine's vocabulary: every effect (actors), named action and named guard, in one `setup()`. The phases
+ * The call machine's vocabulary: every named action and guard, in one `setup()`; the effects are named in
+ * effects.ts (actors.ts, resume.ts, voucher.ts) and run by the call's EffectRunner (see `runEffect`). The phases
  * (phases/*.ts) build their states with `flow.createStateConfig`, machine.ts puts them together; tests swap effects
- * with `callMachine.provide(...)`.
+ * with `runCallFlow(..., { effects })` and actions or guards with `callMachine.provide(...)`.
  */
 export const flow = setup({
   types: {
     context: {} as FlowContext,
     input: {} as FlowInput,
-    events: {} as { type: 'HANGUP' },
+    events: {} as { type: 'HANGUP' } | EffectEvent,
     output: {} as FlowOutcome,
   },
-  actors: { ...flowActors, ...resumeActors, ...voucherActors },
   delays: {
     bridgeGrace: ({ context }) => context.opts.bridgeHangupGraceMs,
   },
   actions: {
+    /** The exit of every state that runs an effect: leaving the state aborts it (see runEffect). */
+    stopEffect: ({ context }) => context.runner.stop(),
     markCallerGone: assign({ callerGone: true }),
     /**
      * Answers and sets, in one multiset, the prompts' language and what lets the flow regain the call after a bridge
@@ -51,8 +53,8 @@ export const flow = setup({
         sessionCalls: context.sessionCalls,
       });
     },
-    // Only used as onError of an invoke: the event is an error event (the setup event type names HANGUP only).
-    recordError: assign({ error: ({ event }) => (event as unknown as { error?: unknown }).error }),
+    // Only used on `effect.error`: the event carries the error.
+    recordError: assign({ error: ({ event }) => (event as { error?: unknown }).error }),
     endWith: assign(({ context }, params: { reason: EndReason; prompt?: PromptName }) => ({
       ended: context.ended ?? params.reason,
       endPrompt: params.prompt,
@@ -105,3 +107,13 @@ export const flow = setup({
 
 /** Where any phase goes when an effect throws: `failed` decides between closing quietly and service_unavailable. */
 export const FAILED = { target: '#call.session.failed', actions: 'recordError' } as const;
+
+/**
+ * The entry action of a state that runs an effect: starts it with the input the state computes (after the state's
+ * other entry actions, as an invoke would), and its end comes back as `<name>.done` (with `output`) or `effect.error`
+ * (with `error`). The state's exit must be `stopEffect`: leaving the state aborts what is in flight.
+ */
+export const runEffect =
+  <K extends EffectName>(name: K, input: (args: { context: FlowContext }) => EffectInput<K>) =>
+  ({ context, self }: { context: FlowContext; self: { send(event: EffectEvent): void } }): void =>
+    context.runner.start(name, input({ context }), self);

@@ -4,7 +4,6 @@
  * lockout (caller ID and access number); the redemption itself is the operator's and self-care's
  * (store/admin/vouchers.ts: once, even when keyed twice at the same moment; currency must match; a ledger row).
  */
-import { fromPromise } from 'xstate';
 import type { Micros } from '../money/money.ts';
 import type { AdminContext } from '../store/admin/context.ts';
 import { redeemVoucher, VoucherError, VOUCHER_DIGITS } from '../store/admin/vouchers.ts';
@@ -35,11 +34,9 @@ export function createIvrVouchers(deps: { admin: AdminContext; recordPinFailure:
   };
 }
 
-export const voucherActors = {
-  redeemVoucher: fromPromise(
-    ({ input }: { input: { services: CallServices; cardId: string; number: string; did: string; callerId: string } }): Promise<IvrVoucherResult> =>
-      input.services.redeemVoucher
-        ? input.services.redeemVoucher(input.cardId, input.number, input.did, input.callerId)
-        : Promise.resolve({ ok: false, reason: 'invalid' }),
-  ),
+export const voucherEffects = {
+  redeemVoucher: ({ input }: { input: { services: CallServices; cardId: string; number: string; did: string; callerId: string } }): Promise<IvrVoucherResult> =>
+    input.services.redeemVoucher
+      ? input.services.redeemVoucher(input.cardId, input.number, input.did, input.callerId)
+      : Promise.resolve({ ok: false, reason: 'invalid' }),
 };

@@ -1,9 +1,6 @@
 import { pino } from 'pino';
-import { fromPromise, type InputFrom } from 'xstate';
-import { flowActors } from '../../src/flow/actors.ts';
 import { describe, expect, it } from 'vitest';
 import { EslError } from '../../src/esl/errors.ts';
-import { callMachine } from '../../src/flow/machine.ts';
 import type { FlowOptions } from '../../src/flow/options.ts';
 import { runCallFlow } from '../../src/flow/run.ts';
 import { ServiceUnavailableError, type Reservation, type ReserveResult } from '../../src/flow/services.ts';
@@ -690,14 +687,12 @@ describe('call flow: caller hangs up', () => {
   });
 });
 
-describe('call flow: effects can be swapped with machine.provide', () => {
-  it('a provided reserve actor replaces the service', async () => {
-    const machine = callMachine.provide({
-      actors: { reserve: fromPromise<ReserveResult, InputFrom<typeof flowActors.reserve>>(async () => ({ ok: false, reason: 'no_rate' })) },
-    });
+describe('call flow: effects can be swapped by name', () => {
+  it('a provided reserve effect replaces the service', async () => {
+    const reserve = async (): Promise<ReserveResult> => ({ ok: false, reason: 'no_rate' });
     const call = new FakeCall({ digits: [PIN, DEST] });
     const services = new FakeServices();
-    const outcome = await runCallFlow(call, services, { soundsPrefix: SOUNDS }, pino({ level: 'silent' }), { machine });
+    const outcome = await runCallFlow(call, services, { soundsPrefix: SOUNDS }, pino({ level: 'silent' }), { effects: { reserve } });
     expect(services.callsOf('reserve')).toEqual([]);
     expect(call.audio().filter((a) => a === 'no_rate')).toHaveLength(1);
     expect(outcome.ended).toBe('destination_tries_exhausted');

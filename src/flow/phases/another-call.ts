@@ -4,7 +4,7 @@ import { classifyBridge, OUTCOME_PROMPT } from '../bridge-outcome.ts';
 import { money, type FlowContext } from '../context.ts';
 import { cleanDigits, digitsRequest } from '../digits.ts';
 import type { PromptName } from '../prompts.ts';
-import { FAILED, flow } from '../setup.ts';
+import { FAILED, flow, runEffect } from '../setup.ts';
 
 // After a call: the remaining balance or the failure's prompt, then another call (press 1) or goodbye.
 
@@ -32,14 +32,14 @@ export const afterCall = flow.createStateConfig({
 });
 
 export const fetchingRemaining = flow.createStateConfig({
-  invoke: {
-    src: 'balance',
-    input: ({ context }) => ({ services: context.services, cardId: context.cardId! }),
-    onDone: {
+  entry: runEffect('balance', ({ context }) => ({ services: context.services, cardId: context.cardId! })),
+  exit: 'stopEffect',
+  on: {
+    'balance.done': {
       target: 'announcingRemaining',
       actions: assign({ card: ({ context, event }) => ({ ...context.card!, balance: event.output }) }),
     },
-    onError: FAILED,
+    'effect.error': FAILED,
   },
 });
 
@@ -69,16 +69,18 @@ export const countingCall = flow.createStateConfig({
 });
 
 export const offeringAnother = flow.createStateConfig({
-  entry: { type: 'recordPlayed', params: { items: [{ prompt: 'another_call' }] } },
-  invoke: {
-    src: 'collectDigits',
-    input: ({ context }) => ({
+  entry: [
+    { type: 'recordPlayed', params: { items: [{ prompt: 'another_call' }] } },
+    runEffect('collectDigits', ({ context }) => ({
       call: context.call,
       lang: context.lang,
       preamble: context.preamble,
       req: digitsRequest(context, 'menu', 'another_call'),
-    }),
-    onDone: [
+    })),
+  ],
+  exit: 'stopEffect',
+  on: {
+    'collectDigits.done': [
       {
         guard: ({ context, event }) => cleanDigits(context.call, event.output) === '1',
         target: 'destination',
@@ -94,7 +96,7 @@ export const offeringAnother = flow.createStateConfig({
       },
       { target: 'ending', actions: [assign({ preamble: [] }), { type: 'endWith', params: { reason: 'completed', prompt: 'goodbye' } }] },
     ],
-    onError: FAILED,
+    'effect.error': FAILED,
   },
 });
 

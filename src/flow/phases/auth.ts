@@ -3,7 +3,7 @@ import { usableCallerId, type EndReason } from '../context.ts';
 import { cleanDigits, digitsRequest, validPin } from '../digits.ts';
 import { normaliseDestination, type NormaliseResult } from '../number.ts';
 import type { PromptName } from '../prompts.ts';
-import { FAILED, flow } from '../setup.ts';
+import { FAILED, flow, runEffect } from '../setup.ts';
 
 // Authentication: the caller id's card, else the PIN (with its tries and lockout), then authorizing the card,
 // activation, and the offer to bind the caller id.
@@ -41,15 +41,15 @@ export const noCliCard = flow.createStateConfig({
 });
 
 export const lookingUpCli = flow.createStateConfig({
-  invoke: {
-    src: 'cardByCli',
-    input: ({ context }) => ({ services: context.services, callerId: context.call.info.callerId }),
-    onDone: [
+  entry: runEffect('cardByCli', ({ context }) => ({ services: context.services, callerId: context.call.info.callerId })),
+  exit: 'stopEffect',
+  on: {
+    'cardByCli.done': [
       { guard: ({ event }) => event.output !== undefined, target: 'authorizing', actions: assign({ cardId: ({ event }) => event.output }) },
       { guard: 'cliOnly', target: 'ending', actions: { type: 'endWith', params: { reason: 'card_unknown', prompt: 'card_unknown' } } },
       { target: 'pin' },
     ],
-    onError: FAILED,
+    'effect.error': FAILED,
   },
 });
 
@@ -57,11 +57,13 @@ export const pin = flow.createStateConfig({
   initial: 'asking',
   states: {
     asking: {
-      entry: { type: 'recordPlayed', params: { items: [{ prompt: 'enter_pin' }] } },
-      invoke: {
-        src: 'collectDigits',
-        input: ({ context }) => ({ call: context.call, req: digitsRequest(context, 'pin', 'enter_pin') }),
-        onDone: [
+      entry: [
+        { type: 'recordPlayed', params: { items: [{ prompt: 'enter_pin' }] } },
+        runEffect('collectDigits', ({ context }) => ({ call: context.call, req: digitsRequest(context, 'pin', 'enter_pin') })),
+      ],
+      exit: 'stopEffect',
+      on: {
+        'collectDigits.done': [
           {
             guard: ({ context, event }) => validPin(context, event.output),
             target: 'checking',
@@ -69,27 +71,27 @@ export const pin = flow.createStateConfig({
           },
           { target: 'rejected' },
         ],
-        onError: FAILED,
+        'effect.error': FAILED,
       },
     },
     // The PIN's card, read and authorized in one step; 'unknown' means no card has this PIN.
     checking: {
-      invoke: {
-        src: 'authorizeByPin',
-        input: ({ context }) => ({ services: context.services, pin: context.pinEntry!, did: context.call.info.did, callerId: context.call.info.callerId }),
-        onDone: [
+      entry: runEffect('authorizeByPin', ({ context }) => ({ services: context.services, pin: context.pinEntry!, did: context.call.info.did, callerId: context.call.info.callerId })),
+      exit: 'stopEffect',
+      on: {
+        'authorizeByPin.done': [
           { guard: ({ event }) => !event.output.ok && event.output.reason === 'unknown', target: 'recordingFailure' },
           { target: '#call.session.authorized', actions: assign({ auth: ({ event }) => event.output }) },
         ],
-        onError: FAILED,
+        'effect.error': FAILED,
       },
     },
     recordingFailure: {
-      invoke: {
-        src: 'recordPinFailure',
-        input: ({ context }) => ({ services: context.services, did: context.call.info.did, callerId: context.call.info.callerId }),
-        onDone: 'rejected',
-        onError: FAILED,
+      entry: runEffect('recordPinFailure', ({ context }) => ({ services: context.services, did: context.call.info.did, callerId: context.call.info.callerId })),
+      exit: 'stopEffect',
+      on: {
+        'recordPinFailure.done': 'rejected',
+        'effect.error': FAILED,
       },
     },
     rejected: {
@@ -100,23 +102,25 @@ export const pin = flow.createStateConfig({
       ],
     },
     sayingInvalid: {
-      entry: { type: 'recordPlayed', params: { items: [{ prompt: 'invalid_pin' }] } },
-      invoke: {
-        src: 'announce',
-        input: ({ context }) => ({ call: context.call, lang: context.lang, items: [{ prompt: 'invalid_pin' }] }),
-        onDone: 'asking',
-        onError: FAILED,
+      entry: [
+        { type: 'recordPlayed', params: { items: [{ prompt: 'invalid_pin' }] } },
+        runEffect('announce', ({ context }) => ({ call: context.call, lang: context.lang, items: [{ prompt: 'invalid_pin' }] })),
+      ],
+      exit: 'stopEffect',
+      on: {
+        'announce.done': 'asking',
+        'effect.error': FAILED,
       },
     },
   },
 });
 
 export const authorizing = flow.createStateConfig({
-  invoke: {
-    src: 'authorize',
-    input: ({ context }) => ({ services: context.services, cardId: context.cardId! }),
-    onDone: { target: 'authorized', actions: assign({ auth: ({ event }) => event.output }) },
-    onError: FAILED,
+  entry: runEffect('authorize', ({ context }) => ({ services: context.services, cardId: context.cardId! })),
+  exit: 'stopEffect',
+  on: {
+    'authorize.done': { target: 'authorized', actions: assign({ auth: ({ event }) => event.output }) },
+    'effect.error': FAILED,
   },
 });
 
@@ -159,12 +163,14 @@ export const authorized = flow.createStateConfig({
 });
 
 export const announcingActivation = flow.createStateConfig({
-  entry: { type: 'recordPlayed', params: { items: [{ prompt: 'card_activated' }] } },
-  invoke: {
-    src: 'announce',
-    input: ({ context }) => ({ call: context.call, lang: context.lang, items: [{ prompt: 'card_activated' }] }),
-    onDone: 'afterAuthorize',
-    onError: FAILED,
+  entry: [
+    { type: 'recordPlayed', params: { items: [{ prompt: 'card_activated' }] } },
+    runEffect('announce', ({ context }) => ({ call: context.call, lang: context.lang, items: [{ prompt: 'card_activated' }] })),
+  ],
+  exit: 'stopEffect',
+  on: {
+    'announce.done': 'afterAuthorize',
+    'effect.error': FAILED,
   },
 });
 
@@ -186,33 +192,37 @@ export const afterAuthorize = flow.createStateConfig({
 });
 
 export const offeringBind = flow.createStateConfig({
-  entry: { type: 'recordPlayed', params: { items: [{ prompt: 'bind_cli_offer' }] } },
-  invoke: {
-    src: 'collectDigits',
-    input: ({ context }) => ({ call: context.call, req: digitsRequest(context, 'menu', 'bind_cli_offer') }),
-    onDone: [
+  entry: [
+    { type: 'recordPlayed', params: { items: [{ prompt: 'bind_cli_offer' }] } },
+    runEffect('collectDigits', ({ context }) => ({ call: context.call, req: digitsRequest(context, 'menu', 'bind_cli_offer') })),
+  ],
+  exit: 'stopEffect',
+  on: {
+    'collectDigits.done': [
       { guard: ({ context, event }) => cleanDigits(context.call, event.output) === '1', target: 'bindingCli' },
       { target: 'announcingBalance' },
     ],
-    onError: FAILED,
+    'effect.error': FAILED,
   },
 });
 
 export const bindingCli = flow.createStateConfig({
-  invoke: {
-    src: 'bindCli',
-    input: ({ context }) => ({ services: context.services, callerId: context.call.info.callerId, cardId: context.cardId! }),
-    onDone: 'confirmingBind',
-    onError: FAILED,
+  entry: runEffect('bindCli', ({ context }) => ({ services: context.services, callerId: context.call.info.callerId, cardId: context.cardId! })),
+  exit: 'stopEffect',
+  on: {
+    'bindCli.done': 'confirmingBind',
+    'effect.error': FAILED,
   },
 });
 
 export const confirmingBind = flow.createStateConfig({
-  entry: { type: 'recordPlayed', params: { items: [{ prompt: 'cli_bound' }] } },
-  invoke: {
-    src: 'announce',
-    input: ({ context }) => ({ call: context.call, lang: context.lang, items: [{ prompt: 'cli_bound' }] }),
-    onDone: 'announcingBalance',
-    onError: FAILED,
+  entry: [
+    { type: 'recordPlayed', params: { items: [{ prompt: 'cli_bound' }] } },
+    runEffect('announce', ({ context }) => ({ call: context.call, lang: context.lang, items: [{ prompt: 'cli_bound' }] })),
+  ],
+  exit: 'stopEffect',
+  on: {
+    'announce.done': 'announcingBalance',
+    'effect.error': FAILED,
   },
 });

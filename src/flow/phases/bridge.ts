@@ -2,29 +2,28 @@ import { assign } from 'xstate';
 import { classifyBridge } from '../bridge-outcome.ts';
 import { errorText, hangupLike, updateLast, type FlowContext } from '../context.ts';
 import { nextAttempt } from '../routing.ts';
-import { flow } from '../setup.ts';
+import { flow, runEffect } from '../setup.ts';
 import type { SliceKeeperInput } from '../slices.ts';
 
 // The bridge to the carrier, settling its reservation (always, outside the abort path) and where to go next:
 // closing, failover to another carrier, or after the call.
 
 export const bridging = flow.createStateConfig({
-  exit: assign({ preamble: [] }),
-  invoke: {
-    src: 'bridge',
-    input: ({ context }) => ({
-      call: context.call,
-      lang: context.lang,
-      preamble: context.preamble,
-      req: {
-        dialString: context.dialString!,
-        // In slices the cap grows while the call runs: wait up to the longest call any slice could reach.
-        timeoutMs:
-          (context.opts.originateTimeoutSec + (context.pending!.ceilingSeconds ?? context.pending!.maxSeconds) + context.opts.bridgeMarginSec) * 1000,
-      },
-      slices: sliceInput(context),
-    }),
-    onDone: {
+  entry: runEffect('bridge', ({ context }) => ({
+    call: context.call,
+    lang: context.lang,
+    preamble: context.preamble,
+    req: {
+      dialString: context.dialString!,
+      // In slices the cap grows while the call runs: wait up to the longest call any slice could reach.
+      timeoutMs:
+        (context.opts.originateTimeoutSec + (context.pending!.ceilingSeconds ?? context.pending!.maxSeconds) + context.opts.bridgeMarginSec) * 1000,
+    },
+    slices: sliceInput(context),
+  })),
+  exit: ['stopEffect', assign({ preamble: [] })],
+  on: {
+    'bridge.done': {
       target: 'settlingCall',
       actions: assign(({ context, event }) => ({
         bridge: event.output,
@@ -32,7 +31,7 @@ export const bridging = flow.createStateConfig({
         attempts: updateLast(context.attempts, { bridge: event.output, outcome: classifyBridge(event.output) }),
       })),
     },
-    onError: {
+    'effect.error': {
       target: 'settlingCall',
       actions: assign(({ context, event }) =>
         hangupLike(event.error) ? { callerGone: true } : { bridgeError: event.error, error: event.error },
@@ -48,17 +47,17 @@ export const bridging = flow.createStateConfig({
 });
 
 export const settlingCall = flow.createStateConfig({
-  invoke: {
-    src: 'settle',
-    input: ({ context }) => ({ services: context.services, reservation: context.pending!, bridge: context.bridge }),
-    onDone: {
+  entry: runEffect('settle', ({ context }) => ({ services: context.services, reservation: context.pending!, bridge: context.bridge })),
+  exit: 'stopEffect',
+  on: {
+    'settle.done': {
       target: 'routingAfterCall',
       actions: assign(({ context, event }) => ({
         pending: undefined,
         attempts: updateLast(context.attempts, { settle: event.output }),
       })),
     },
-    onError: {
+    'effect.error': {
       target: 'routingAfterCall',
       actions: [
         { type: 'logSettleError', params: ({ event }) => ({ error: event.error }) },

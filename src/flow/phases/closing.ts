@@ -1,7 +1,7 @@
 import { assign } from 'xstate';
 import type { BridgeResult } from '../call.ts';
 import { errorText, updateLast } from '../context.ts';
-import { flow } from '../setup.ts';
+import { flow, runEffect } from '../setup.ts';
 
 // The end of every call: an error's way out, the goodbye, then settling what is still held and hanging up.
 
@@ -35,17 +35,17 @@ export const sayingEnd = flow.createStateConfig({
   entry: [
     'prepareCall',
     assign({ played: ({ context }) => (context.endPrompt ? [...context.played, context.endPrompt] : context.played) }),
-  ],
-  invoke: {
-    src: 'announce',
-    input: ({ context }) => ({
+    runEffect('announce', ({ context }) => ({
       call: context.call,
       lang: context.lang,
       items: [...context.preamble, ...(context.endPrompt ? [{ prompt: context.endPrompt }] : [])],
-    }),
-    onDone: '#call.closing',
+    })),
+  ],
+  exit: 'stopEffect',
+  on: {
+    'announce.done': '#call.closing',
     // Nothing left to say: a failed goodbye still closes the call.
-    onError: '#call.closing',
+    'effect.error': '#call.closing',
   },
 });
 
@@ -58,16 +58,16 @@ export const closing = flow.createStateConfig({
       always: [{ guard: 'hasPending', target: 'settling' }, { target: 'hangingUp' }],
     },
     settling: {
-      invoke: {
-        src: 'settle',
-        // Only reservations that never reached the bridge get here (bridging always goes to settlingCall):
-        // nothing was dialled, so say so and the hold is released at once instead of waiting for its deadline.
-        input: ({ context }) => ({ services: context.services, reservation: context.pending!, bridge: NOT_BRIDGED }),
-        onDone: {
+      // Only reservations that never reached the bridge get here (bridging always goes to settlingCall):
+      // nothing was dialled, so say so and the hold is released at once instead of waiting for its deadline.
+      entry: runEffect('settle', ({ context }) => ({ services: context.services, reservation: context.pending!, bridge: NOT_BRIDGED })),
+      exit: 'stopEffect',
+      on: {
+        'settle.done': {
           target: 'hangingUp',
           actions: assign(({ context, event }) => ({ pending: undefined, attempts: updateLast(context.attempts, { settle: event.output }) })),
         },
-        onError: {
+        'effect.error': {
           target: 'hangingUp',
           actions: [
             { type: 'logSettleError', params: ({ event }) => ({ error: event.error }) },
@@ -80,11 +80,11 @@ export const closing = flow.createStateConfig({
       },
     },
     hangingUp: {
-      invoke: {
-        src: 'hangup',
-        input: ({ context }) => ({ call: context.call }),
-        onDone: '#call.done',
-        onError: '#call.done',
+      entry: runEffect('hangup', ({ context }) => ({ call: context.call })),
+      exit: 'stopEffect',
+      on: {
+        'hangup.done': '#call.done',
+        'effect.error': '#call.done',
       },
     },
   },

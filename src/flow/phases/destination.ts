@@ -3,21 +3,21 @@ import { describeAnnouncement, type Announcement } from '../actors.ts';
 import { money, type FlowContext } from '../context.ts';
 import { cleanDigits, digitsRequest } from '../digits.ts';
 import { normaliseDestination, type NormaliseResult } from '../number.ts';
-import { FAILED, flow } from '../setup.ts';
+import { FAILED, flow, runEffect } from '../setup.ts';
 import { VOUCHER_KEY } from '../voucher.ts';
 
 // The balance, then the destination: keyed, normalised and checked, with its tries; `*` replays the balance and
 // the voucher key goes to phases/voucher.ts.
 
 export const refreshingBalance = flow.createStateConfig({
-  invoke: {
-    src: 'balance',
-    input: ({ context }) => ({ services: context.services, cardId: context.cardId! }),
-    onDone: {
+  entry: runEffect('balance', ({ context }) => ({ services: context.services, cardId: context.cardId! })),
+  exit: 'stopEffect',
+  on: {
+    'balance.done': {
       target: 'announcingBalance',
       actions: assign({ card: ({ context, event }) => ({ ...context.card!, balance: event.output }) }),
     },
-    onError: FAILED,
+    'effect.error': FAILED,
   },
 });
 
@@ -34,16 +34,18 @@ export const destination = flow.createStateConfig({
   initial: 'asking',
   states: {
     asking: {
-      entry: { type: 'recordPlayed', params: { items: [{ prompt: 'enter_destination' }] } },
-      invoke: {
-        src: 'collectDigits',
-        input: ({ context }) => ({
+      entry: [
+        { type: 'recordPlayed', params: { items: [{ prompt: 'enter_destination' }] } },
+        runEffect('collectDigits', ({ context }) => ({
           call: context.call,
           lang: context.lang,
           preamble: context.preamble,
           req: digitsRequest(context, 'destination', 'enter_destination'),
-        }),
-        onDone: [
+        })),
+      ],
+      exit: 'stopEffect',
+      on: {
+        'collectDigits.done': [
           {
             guard: ({ context, event }) => event.output.success && !context.call.hungUp && event.output.digits === '*',
             target: '#call.session.refreshingBalance',
@@ -64,7 +66,7 @@ export const destination = flow.createStateConfig({
             }),
           },
         ],
-        onError: FAILED,
+        'effect.error': FAILED,
       },
     },
     routing: {
@@ -83,18 +85,18 @@ export const destination = flow.createStateConfig({
       entry: [
         assign({ destTry: ({ context }) => context.destTry + 1 }),
         assign({ played: ({ context }) => [...context.played, context.refusal!] }),
+        runEffect('announce', ({ context }) => ({ call: context.call, lang: context.lang, items: [{ prompt: context.refusal! }] })),
       ],
-      invoke: {
-        src: 'announce',
-        input: ({ context }) => ({ call: context.call, lang: context.lang, items: [{ prompt: context.refusal! }] }),
-        onDone: [
+      exit: 'stopEffect',
+      on: {
+        'announce.done': [
           { guard: 'destTriesLeft', target: 'asking' },
           {
             target: '#call.session.ending',
             actions: { type: 'endWith', params: { reason: 'destination_tries_exhausted', prompt: 'goodbye' } },
           },
         ],
-        onError: FAILED,
+        'effect.error': FAILED,
       },
     },
   },

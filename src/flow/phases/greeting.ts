@@ -1,24 +1,24 @@
 import { assign } from 'xstate';
 import { languageOf, usableCallerId } from '../context.ts';
 import { openResume, RESUME_VARIABLE } from '../resume.ts';
-import { FAILED, flow } from '../setup.ts';
+import { FAILED, flow, runEffect } from '../setup.ts';
 
 // The start of every call: the access number and lockout check, then where the call goes (device, resumed, auth).
 
 // The access number (with the caller ID's card) and the lockout check, at once. The answer goes out after
 // them, with the first prompt (see prepareCall).
 export const answering = flow.createStateConfig({
-  invoke: {
-    src: 'greet',
-    input: ({ context }) => ({
-      services: context.services,
-      did: context.call.info.did,
-      callerId: context.call.info.callerId,
-      cliCallerId: usableCallerId(context.call) ? context.call.info.callerId : undefined,
-      device: context.call.info.device,
-      ivrUuid: context.call.info.uuid,
-    }),
-    onDone: {
+  entry: runEffect('greet', ({ context }) => ({
+    services: context.services,
+    did: context.call.info.did,
+    callerId: context.call.info.callerId,
+    cliCallerId: usableCallerId(context.call) ? context.call.info.callerId : undefined,
+    device: context.call.info.device,
+    ivrUuid: context.call.info.uuid,
+  })),
+  exit: 'stopEffect',
+  on: {
+    'greet.done': {
       target: 'greeted',
       actions: [
         assign(({ context, event }) => ({
@@ -31,7 +31,7 @@ export const answering = flow.createStateConfig({
         'prepareCall',
       ],
     },
-    onError: FAILED,
+    'effect.error': FAILED,
   },
 });
 

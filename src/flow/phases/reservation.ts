@@ -5,7 +5,7 @@ import { DEVICE_LOW_SECONDS } from '../device.ts';
 import { buildDialString } from '../dial-string.ts';
 import type { PromptName } from '../prompts.ts';
 import type { Reservation, ReserveRefusal } from '../services.ts';
-import { FAILED, flow } from '../setup.ts';
+import { FAILED, flow, runEffect } from '../setup.ts';
 
 // Rating and holding the call's cost (one atomic step), what a refusal does, and the dial string for the bridge.
 
@@ -27,23 +27,23 @@ const ENDS_CALL: ReadonlySet<PromptName> = new Set(['too_many_calls', 'card_unkn
 // Outside `session`: a hangup meanwhile only marks the caller gone, so a hold that is made is always recorded
 // (and then released). The reservation rates the call too; its cap is what the duration announcement says.
 export const reserving = flow.createStateConfig({
-  invoke: {
-    src: 'reserve',
-    input: ({ context }) => ({
-      services: context.services,
-      cardId: context.cardId!,
-      number: context.number!,
-      ctx: { ivrUuid: context.call.info.uuid, did: context.call.info.did, callerId: context.call.info.callerId },
-      // What the card could spend when it was authorized is the first guess (the Lua script has the last word).
-      // Once a reservation was made in this session (another call, a failover) that figure is stale: the live
-      // store is read instead.
-      hint: {
-        card: context.card,
-        available: context.attempts.length === 0 ? context.card?.available : undefined,
-        triedCarriers: context.triedCarriers,
-      },
-    }),
-    onDone: [
+  entry: runEffect('reserve', ({ context }) => ({
+    services: context.services,
+    cardId: context.cardId!,
+    number: context.number!,
+    ctx: { ivrUuid: context.call.info.uuid, did: context.call.info.did, callerId: context.call.info.callerId },
+    // What the card could spend when it was authorized is the first guess (the Lua script has the last word).
+    // Once a reservation was made in this session (another call, a failover) that figure is stale: the live
+    // store is read instead.
+    hint: {
+      card: context.card,
+      available: context.attempts.length === 0 ? context.card?.available : undefined,
+      triedCarriers: context.triedCarriers,
+    },
+  })),
+  exit: 'stopEffect',
+  on: {
+    'reserve.done': [
       {
         guard: ({ event }) => event.output.ok,
         target: 'reserved',
@@ -87,7 +87,7 @@ export const reserving = flow.createStateConfig({
         }),
       },
     ],
-    onError: FAILED,
+    'effect.error': FAILED,
   },
 });
 

@@ -1,6 +1,6 @@
 import { assign } from 'xstate';
 import { classifyBridge } from '../bridge-outcome.ts';
-import { flow } from '../setup.ts';
+import { flow, runEffect } from '../setup.ts';
 
 // A call a dead ccard process handed over (socket_resume, src/flow/resume.ts): carry on from the stage it sealed.
 
@@ -21,14 +21,14 @@ export const resuming = flow.createStateConfig({
 // A call handed over with a reservation: settle it from what the channel says (outside `session`, so a hangup
 // meanwhile does not cut it short), then the card again (its balance, its status) and on as after any call.
 export const resumeSettling = flow.createStateConfig({
-  invoke: {
-    src: 'resumeSettle',
-    input: ({ context }) => ({
-      call: context.call,
-      services: context.services,
-      reservation: { callId: context.resumed!.callId!, cardId: context.resumed!.cardId, maxSeconds: 0, reserved: 0n },
-    }),
-    onDone: {
+  entry: runEffect('resumeSettle', ({ context }) => ({
+    call: context.call,
+    services: context.services,
+    reservation: { callId: context.resumed!.callId!, cardId: context.resumed!.cardId, maxSeconds: 0, reserved: 0n },
+  })),
+  exit: 'stopEffect',
+  on: {
+    'resumeSettle.done': {
       target: 'resumed',
       actions: assign(({ context, event }) => ({
         bridge: event.output.bridge,
@@ -46,7 +46,7 @@ export const resumeSettling = flow.createStateConfig({
         ],
       })),
     },
-    onError: {
+    'effect.error': {
       target: 'resumed',
       actions: [{ type: 'logSettleError', params: ({ event }) => ({ error: event.error }) }, assign({ bridge: undefined })],
     },

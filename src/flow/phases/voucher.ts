@@ -1,18 +1,20 @@
 import { assign } from 'xstate';
 import { digitsRequest } from '../digits.ts';
 import type { Micros } from '../../money/money.ts';
-import { FAILED, flow } from '../setup.ts';
+import { FAILED, flow, runEffect } from '../setup.ts';
 
 // Voucher recharge (src/flow/voucher.ts): key it, hear the result and the new balance, back to the destination.
 export const voucher = flow.createStateConfig({
   initial: 'asking',
   states: {
     asking: {
-      entry: { type: 'recordPlayed', params: { items: [{ prompt: 'enter_voucher' }] } },
-      invoke: {
-        src: 'collectDigits',
-        input: ({ context }) => ({ call: context.call, req: digitsRequest(context, 'voucher', 'enter_voucher') }),
-        onDone: [
+      entry: [
+        { type: 'recordPlayed', params: { items: [{ prompt: 'enter_voucher' }] } },
+        runEffect('collectDigits', ({ context }) => ({ call: context.call, req: digitsRequest(context, 'voucher', 'enter_voucher') })),
+      ],
+      exit: 'stopEffect',
+      on: {
+        'collectDigits.done': [
           // Keyed digits, right or wrong, are a try (a wrong one counts toward the lockout); nothing keyed is not.
           {
             guard: ({ context, event }) => !context.call.hungUp && /^\d+$/.test(event.output.digits ?? ''),
@@ -21,21 +23,21 @@ export const voucher = flow.createStateConfig({
           },
           { target: '#call.session.announcingBalance' },
         ],
-        onError: FAILED,
+        'effect.error': FAILED,
       },
     },
     redeeming: {
-      invoke: {
-        src: 'redeemVoucher',
-        input: ({ context }) => ({
-          services: context.services,
-          cardId: context.cardId!,
-          number: context.number!,
-          did: context.call.info.did,
-          callerId: context.call.info.callerId,
-        }),
-        onDone: { target: 'told', actions: assign({ voucher: ({ event }) => event.output, number: undefined }) },
-        onError: FAILED,
+      entry: runEffect('redeemVoucher', ({ context }) => ({
+        services: context.services,
+        cardId: context.cardId!,
+        number: context.number!,
+        did: context.call.info.did,
+        callerId: context.call.info.callerId,
+      })),
+      exit: 'stopEffect',
+      on: {
+        'redeemVoucher.done': { target: 'told', actions: assign({ voucher: ({ event }) => event.output, number: undefined }) },
+        'effect.error': FAILED,
       },
     },
     told: {
@@ -58,12 +60,14 @@ export const voucher = flow.createStateConfig({
       ],
     },
     announcing: {
-      entry: assign({ played: ({ context }) => [...context.played, context.refusal!] }),
-      invoke: {
-        src: 'announce',
-        input: ({ context }) => ({ call: context.call, lang: context.lang, items: [{ prompt: context.refusal! }] }),
-        onDone: { target: '#call.session.announcingBalance', actions: assign({ refusal: undefined }) },
-        onError: FAILED,
+      entry: [
+        assign({ played: ({ context }) => [...context.played, context.refusal!] }),
+        runEffect('announce', ({ context }) => ({ call: context.call, lang: context.lang, items: [{ prompt: context.refusal! }] })),
+      ],
+      exit: 'stopEffect',
+      on: {
+        'announce.done': { target: '#call.session.announcingBalance', actions: assign({ refusal: undefined }) },
+        'effect.error': FAILED,
       },
     },
   },
