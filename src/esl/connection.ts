@@ -61,6 +61,8 @@ export interface EslConnectionEvents {
 
 export interface EslConnectionOptions {
   logger: Logger;
+  /** Bindings of this connection's log lines: a child logger is made from them only when it first logs. */
+  logBindings?: Record<string, unknown>;
   commandTimeoutMs?: number;
   limits?: FrameParserLimits;
 }
@@ -80,7 +82,8 @@ interface Execution extends Pending<EslEvent> {
 
 export class EslConnection {
   private readonly parser: FrameParser;
-  private readonly log: Logger;
+  #log: Logger;
+  #logBindings: Record<string, unknown> | undefined;
   private readonly commandTimeoutMs: number;
   /** One slot per command written, oldest first; every command/reply or api/response settles the head. */
   private readonly slots: Pending<ReplyFrame>[] = [];
@@ -98,7 +101,8 @@ export class EslConnection {
     readonly socket: Socket,
     options: EslConnectionOptions,
   ) {
-    this.log = options.logger;
+    this.#log = options.logger;
+    this.#logBindings = options.logBindings;
     this.commandTimeoutMs = options.commandTimeoutMs ?? DEFAULT_COMMAND_TIMEOUT_MS;
     this.parser = new FrameParser(options.limits);
     socket.setNoDelay(true);
@@ -108,6 +112,14 @@ export class EslConnection {
       this.log.debug({ err }, 'esl socket error');
     });
     socket.on('close', () => this.onClose());
+  }
+
+  private get log(): Logger {
+    if (this.#logBindings) {
+      this.#log = this.#log.child(this.#logBindings);
+      this.#logBindings = undefined;
+    }
+    return this.#log;
   }
 
   get closed(): boolean {
