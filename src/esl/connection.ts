@@ -141,7 +141,14 @@ export class EslConnection {
     const frame = await this.request(commandText(text), text.split(' ')[0] ?? text, options);
     if (frame.kind !== 'command/reply') throw new EslError('ESL_PROTOCOL', `expected command/reply to ${text}, got ${frame.kind}`);
     if (!frame.ok) throw new EslError('ESL_COMMAND_FAILED', `${text.split(' ')[0]}: ${frame.reply}`);
-    return { text: frame.reply, headers: frame.headers, channelData: frame.channelData };
+    // headers read lazily: for the connect reply they are its ~170 url-encoded headers, decoded on first read.
+    return {
+      text: frame.reply,
+      get headers() {
+        return frame.headers;
+      },
+      channelData: frame.channelData,
+    };
   }
 
   /** `api <cmd>`; resolves with the api/response body as FreeSWITCH sent it (API errors read "-ERR ..."). */

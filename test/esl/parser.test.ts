@@ -134,7 +134,9 @@ describe('reading members of a JSON event without parsing it', () => {
         const doc = { 'Event-Name': 'CHANNEL_EXECUTE_COMPLETE', ...obj };
         const raw = Buffer.from(JSON.stringify(doc));
         for (const [k, v] of Object.entries(doc)) expect(jsonMember(raw, k)).toBe(v);
+        for (const [k, v] of Object.entries(doc)) expect(jsonMember(raw, k, true)).toBe(v); // searching from the end
         expect(jsonMember(raw, probe)).toBe(Object.hasOwn(doc, probe) ? (doc as Record<string, string>)[probe] : undefined);
+        expect(jsonMember(raw, probe, true)).toBe(Object.hasOwn(doc, probe) ? (doc as Record<string, string>)[probe] : undefined);
         const ev = parseJsonEvent(raw);
         expect(ev.get(probe)).toBe(Object.hasOwn(doc, probe) ? (doc as Record<string, string>)[probe] : undefined);
         expect([...ev.headers.entries()]).toEqual(Object.entries(doc));
