@@ -69,15 +69,84 @@ export interface EslConnectionOptions {
 
 type ReplyFrame = Extract<EslFrame, { kind: 'command/reply' | 'api/response' }>;
 
-interface Pending<T> {
-  settled: boolean;
-  settle(err: Error | undefined, value?: T): void;
+/** A command's place in the reply queue: settled by its reply, its timeout or its signal (handleEvent: 'abort'). */
+class Slot {
+  settled = false;
+  private readonly timer: NodeJS.Timeout;
+  constructor(
+    readonly what: string,
+    private readonly signal: AbortSignal | undefined,
+    timeoutMs: number,
+    private readonly resolve: (frame: ReplyFrame) => void,
+    private readonly reject: (err: Error) => void,
+  ) {
+    this.timer = setTimeout(slotTimedOut, timeoutMs, this, timeoutMs);
+    signal?.addEventListener('abort', this, { once: true });
+  }
+
+  handleEvent(): void {
+    this.settle(abortedError(this.what));
+  }
+
+  settle(err: Error | undefined, frame?: ReplyFrame): void {
+    if (this.settled) return;
+    this.settled = true;
+    clearTimeout(this.timer);
+    this.signal?.removeEventListener('abort', this);
+    if (err) this.reject(err);
+    else this.resolve(frame!);
+  }
 }
 
-interface Execution extends Pending<EslEvent> {
-  app: string;
-  graceMs: number;
-  enterGrace(): void;
+function slotTimedOut(slot: Slot, timeoutMs: number): void {
+  slot.settle(new EslError('ESL_TIMEOUT', `no reply to ${slot.what} within ${timeoutMs} ms`));
+}
+
+/** An app waiting for its CHANNEL_EXECUTE_COMPLETE (keyed by Event-UUID in EslConnection.executions). */
+class Execution {
+  settled = false;
+  private timer: NodeJS.Timeout;
+  constructor(
+    private readonly registry: Map<string, Execution>,
+    private readonly uuid: string,
+    readonly app: string,
+    readonly graceMs: number,
+    private readonly signal: AbortSignal | undefined,
+    timeoutMs: number,
+    private readonly resolve: (event: EslEvent) => void,
+    private readonly reject: (err: Error) => void,
+  ) {
+    this.timer = setTimeout(executionTimedOut, timeoutMs, this, timeoutMs);
+    signal?.addEventListener('abort', this, { once: true });
+  }
+
+  handleEvent(): void {
+    this.settle(abortedError(this.app));
+  }
+
+  settle(err: Error | undefined, event?: EslEvent): void {
+    if (this.settled) return;
+    this.settled = true;
+    clearTimeout(this.timer);
+    this.signal?.removeEventListener('abort', this);
+    this.registry.delete(this.uuid);
+    if (err) this.reject(err);
+    else this.resolve(event!);
+  }
+
+  /** The channel hung up: wait graceMs more for the completion (bridge), then reject with ESL_HANGUP. */
+  enterGrace(): void {
+    clearTimeout(this.timer);
+    this.timer = setTimeout(graceOver, this.graceMs, this);
+  }
+}
+
+function executionTimedOut(execution: Execution, timeoutMs: number): void {
+  execution.settle(new EslError('ESL_TIMEOUT', `${execution.app} did not complete within ${timeoutMs} ms`));
+}
+
+function graceOver(execution: Execution): void {
+  execution.settle(new EslError('ESL_HANGUP', `${execution.app}: channel hung up and no completion within ${execution.graceMs} ms`));
 }
 
 export class EslConnection {
@@ -86,7 +155,7 @@ export class EslConnection {
   #logBindings: Record<string, unknown> | undefined;
   private readonly commandTimeoutMs: number;
   /** One slot per command written, oldest first; every command/reply or api/response settles the head. */
-  private readonly slots: Pending<ReplyFrame>[] = [];
+  private readonly slots: Slot[] = [];
   private readonly executions = new Map<string, Execution>();
   private readonly listeners: { [K in keyof EslConnectionEvents]: Set<EslConnectionEvents[K]> } = {
     event: new Set(),
@@ -171,52 +240,35 @@ export class EslConnection {
    * CHANNEL_EXECUTE_COMPLETE whose Application-UUID is that Event-UUID; completions of other apps (a broadcast
    * playback during a bridge) are ignored. Rejects on timeout, -ERR, hangup, disconnect and abort.
    */
-  async execute(app: string, arg: string | undefined, options: ExecuteOptions = {}): Promise<EslEvent> {
+  execute(app: string, arg: string | undefined, options: ExecuteOptions = {}): Promise<EslEvent> {
     const eventUuid = randomUUID();
-    const message = sendmsgExecute(app, arg, eventUuid, options.eventLock ?? true);
-    if (this.isClosed) throw this.closedError();
-    if (this.isChannelGone) throw new EslError('ESL_HANGUP', `${app}: the channel has hung up`);
+    let message: string;
+    try {
+      message = sendmsgExecute(app, arg, eventUuid, options.eventLock ?? true);
+    } catch (err) {
+      return Promise.reject(err as Error);
+    }
+    if (this.isClosed) return Promise.reject(this.closedError());
+    if (this.isChannelGone) return Promise.reject(new EslError('ESL_HANGUP', `${app}: the channel has hung up`));
     const { signal } = options;
-    if (signal?.aborted) throw abortedError(app);
+    if (signal?.aborted) return Promise.reject(abortedError(app));
     const timeoutMs = options.timeoutMs ?? this.commandTimeoutMs;
 
     let execution!: Execution;
     const completion = new Promise<EslEvent>((resolve, reject) => {
-      let timer = setTimeout(() => execution.settle(new EslError('ESL_TIMEOUT', `${app} did not complete within ${timeoutMs} ms`)), timeoutMs);
-      const onAbort = (): void => execution.settle(abortedError(app));
-      signal?.addEventListener('abort', onAbort, { once: true });
-      execution = {
-        app,
-        graceMs: options.hangupGraceMs ?? 0,
-        settled: false,
-        settle: (err, event) => {
-          if (execution.settled) return;
-          execution.settled = true;
-          clearTimeout(timer);
-          signal?.removeEventListener('abort', onAbort);
-          this.executions.delete(eventUuid);
-          if (err) reject(err);
-          else resolve(event as EslEvent);
-        },
-        enterGrace: () => {
-          clearTimeout(timer);
-          timer = setTimeout(
-            () => execution.settle(new EslError('ESL_HANGUP', `${app}: channel hung up and no completion within ${execution.graceMs} ms`)),
-            execution.graceMs,
-          );
-        },
-      };
-      this.executions.set(eventUuid, execution);
+      execution = new Execution(this.executions, eventUuid, app, options.hangupGraceMs ?? 0, signal, timeoutMs, resolve, reject);
     });
-    completion.catch(() => undefined); // observed below; avoids an unhandled rejection if the reply fails first
-
-    try {
-      await this.request(message, app, { signal, timeoutMs: Math.min(timeoutMs, this.commandTimeoutMs) }, options.withNext).then((frame) => {
-        if (frame.kind === 'command/reply' && !frame.ok) throw new EslError('ESL_COMMAND_FAILED', `${app}: ${frame.reply}`);
-      });
-    } catch (err) {
-      execution.settle(err as Error);
-    }
+    this.executions.set(eventUuid, execution);
+    completion.catch(() => undefined); // as before: a caller that drops the promise gets no unhandled rejection
+    // The reply only says whether FreeSWITCH queued the app; the completion (or a timeout, abort, hangup or close,
+    // which settle the execution directly) is the answer. The reply's own slot carries no abort listener: an abort
+    // settles the execution, and the late reply is still consumed by its slot.
+    this.request(message, app, { timeoutMs: Math.min(timeoutMs, this.commandTimeoutMs) }, options.withNext).then(
+      (frame) => {
+        if (frame.kind === 'command/reply' && !frame.ok) execution.settle(new EslError('ESL_COMMAND_FAILED', `${app}: ${frame.reply}`));
+      },
+      (err: Error) => execution.settle(err),
+    );
     return completion;
   }
 
@@ -229,28 +281,15 @@ export class EslConnection {
   private request(text: string, what: string, { signal, timeoutMs = this.commandTimeoutMs }: CommandOptions, withNext = false): Promise<ReplyFrame> {
     if (this.isClosed || this.socket.destroyed || !this.socket.writable) return Promise.reject(this.closedError());
     if (signal?.aborted) return Promise.reject(abortedError(what));
-    return new Promise<ReplyFrame>((resolve, reject) => {
-      const onAbort = (): void => slot.settle(abortedError(what));
-      const timer = setTimeout(() => slot.settle(new EslError('ESL_TIMEOUT', `no reply to ${what} within ${timeoutMs} ms`)), timeoutMs);
+    const reply = new Promise<ReplyFrame>((resolve, reject) => {
       // A slot that timed out or was aborted stays queued: its late reply must still be consumed by it, or every
       // later reply would be handed to the wrong command.
-      const slot: Pending<ReplyFrame> = {
-        settled: false,
-        settle: (err, frame) => {
-          if (slot.settled) return;
-          slot.settled = true;
-          clearTimeout(timer);
-          signal?.removeEventListener('abort', onAbort);
-          if (err) reject(err);
-          else resolve(frame as ReplyFrame);
-        },
-      };
-      signal?.addEventListener('abort', onAbort, { once: true });
-      // The reply slot is queued now and the bytes leave before any later command's: replies stay in order.
-      this.slots.push(slot);
-      if (withNext) this.defer(text);
-      else this.write(text);
+      this.slots.push(new Slot(what, signal, timeoutMs, resolve, reject));
     });
+    // The reply slot is queued now and the bytes leave before any later command's: replies stay in order.
+    if (withNext) this.defer(text);
+    else this.write(text);
+    return reply;
   }
 
   /** Messages waiting to leave with the next write (see ExecuteOptions.withNext). */
@@ -266,28 +305,33 @@ export class EslConnection {
     this.deferTimer ??= setTimeout(this.flushDeferred, DEFER_MAX_MS);
   }
 
-  private corked = false;
-  private readonly uncork = (): void => {
-    this.corked = false;
-    this.socket.uncork();
+  /** What this tick wrote, leaving in one socket write at the end of the tick. */
+  private out = '';
+  private flushing = false;
+  private readonly flush = (): void => {
+    this.flushing = false;
+    const text = this.out;
+    this.out = '';
+    if (text && !this.socket.destroyed) this.socket.write(text);
   };
 
   /**
    * Commands written in the same tick leave in one write: `Promise.all([exec(a), exec(b)])` costs one syscall (and
-   * one read on the other side), and FreeSWITCH runs queued executes in order, as async mode always does.
+   * one read on the other side), and FreeSWITCH runs queued executes in order, as async mode always does. They are
+   * joined into one string (one socket.write, no cork/writev bookkeeping).
    */
   private write(text: string): void {
-    if (!this.corked) {
-      this.corked = true;
-      this.socket.cork();
-      process.nextTick(this.uncork);
-    }
     if (this.deferred.length) {
       clearTimeout(this.deferTimer);
       this.deferTimer = undefined;
-      for (const d of this.deferred.splice(0)) this.socket.write(d);
+      this.out += this.deferred.join('');
+      this.deferred = [];
     }
-    if (text) this.socket.write(text);
+    this.out += text;
+    if (!this.flushing) {
+      this.flushing = true;
+      process.nextTick(this.flush);
+    }
   }
 
   private onData(chunk: Buffer): void {
@@ -367,9 +411,11 @@ export class EslConnection {
     this.isClosed = true;
     clearTimeout(this.deferTimer);
     this.deferred = [];
-    const err = this.closedError();
-    for (const slot of this.slots.splice(0)) slot.settle(err);
-    for (const execution of [...this.executions.values()]) execution.settle(err);
+    if (this.slots.length || this.executions.size) {
+      const err = this.closedError(); // an Error (and its stack) only when someone is waiting
+      for (const slot of this.slots.splice(0)) slot.settle(err);
+      for (const execution of [...this.executions.values()]) execution.settle(err);
+    }
     this.emit('close', this.closedCause);
     for (const set of Object.values(this.listeners)) set.clear();
   }
