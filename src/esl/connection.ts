@@ -157,10 +157,11 @@ export class EslConnection {
   /** One slot per command written, oldest first; every command/reply or api/response settles the head. */
   private readonly slots: Slot[] = [];
   private readonly executions = new Map<string, Execution>();
-  private readonly listeners: { [K in keyof EslConnectionEvents]: Set<EslConnectionEvents[K]> } = {
-    event: new Set(),
-    notice: new Set(),
-    close: new Set(),
+  // Arrays, not Sets: a connection has a handful of listeners, and a Set costs its hash table on every held call.
+  private readonly listeners: { [K in keyof EslConnectionEvents]: Array<EslConnectionEvents[K]> } = {
+    event: [],
+    notice: [],
+    close: [],
   };
   private closedCause: Error | undefined;
   private isClosed = false;
@@ -201,8 +202,12 @@ export class EslConnection {
   }
 
   on<K extends keyof EslConnectionEvents>(type: K, listener: EslConnectionEvents[K]): () => void {
-    this.listeners[type].add(listener);
-    return () => this.listeners[type].delete(listener);
+    const list = this.listeners[type] as Array<EslConnectionEvents[K]>;
+    if (!list.includes(listener)) list.push(listener);
+    return () => {
+      const at = list.indexOf(listener);
+      if (at >= 0) list.splice(at, 1);
+    };
   }
 
   /** Sends one command and resolves with its command/reply; -ERR rejects with ESL_COMMAND_FAILED. */
@@ -295,25 +300,25 @@ export class EslConnection {
   /** Messages waiting to leave with the next write (see ExecuteOptions.withNext). */
   private deferred: string[] = [];
   private deferTimer: NodeJS.Timeout | undefined;
-  private readonly flushDeferred = (): void => {
+  private flushDeferred(): void {
     this.deferTimer = undefined;
     if (this.deferred.length && !this.isClosed) this.write('');
-  };
+  }
 
   private defer(text: string): void {
     this.deferred.push(text);
-    this.deferTimer ??= setTimeout(this.flushDeferred, DEFER_MAX_MS);
+    this.deferTimer ??= setTimeout(flushDeferred, DEFER_MAX_MS, this);
   }
 
   /** What this tick wrote, leaving in one socket write at the end of the tick. */
   private out = '';
   private flushing = false;
-  private readonly flush = (): void => {
+  private flush(): void {
     this.flushing = false;
     const text = this.out;
     this.out = '';
     if (text && !this.socket.destroyed) this.socket.write(text);
-  };
+  }
 
   /**
    * Commands written in the same tick leave in one write: `Promise.all([exec(a), exec(b)])` costs one syscall (and
@@ -330,7 +335,7 @@ export class EslConnection {
     this.out += text;
     if (!this.flushing) {
       this.flushing = true;
-      process.nextTick(this.flush);
+      process.nextTick(flush, this);
     }
   }
 
@@ -417,7 +422,7 @@ export class EslConnection {
       for (const execution of [...this.executions.values()]) execution.settle(err);
     }
     this.emit('close', this.closedCause);
-    for (const set of Object.values(this.listeners)) set.clear();
+    for (const list of Object.values(this.listeners)) list.length = 0;
   }
 
   private closedError(why = 'socket closed'): EslError {
@@ -425,7 +430,9 @@ export class EslConnection {
   }
 
   private emit<K extends keyof EslConnectionEvents>(type: K, ...args: Parameters<EslConnectionEvents[K]>): void {
-    for (const listener of [...this.listeners[type]]) {
+    const list = this.listeners[type];
+    if (list.length === 0) return;
+    for (const listener of list.slice()) {
       try {
         (listener as (...a: Parameters<EslConnectionEvents[K]>) => void)(...args);
       } catch (err) {
@@ -434,5 +441,9 @@ export class EslConnection {
     }
   }
 }
+
+// Module functions with the connection as argument, not a bound closure per connection.
+const flush = (c: EslConnection): void => c['flush']();
+const flushDeferred = (c: EslConnection): void => c['flushDeferred']();
 
 const abortedError = (what: string): EslError => new EslError('ESL_ABORTED', `${what} aborted`);
