@@ -441,8 +441,22 @@ export const NAME_ONLY_EVENTS: readonly string[] = [
   'PLAYBACK_START',
   'PLAYBACK_STOP',
 ];
-/** FreeSWITCH's cJSON writes Event-Name first, with no spaces. */
-const JSON_EVENT_NAME = /^\{"Event-Name":"([A-Z_]{1,64})"[,}]/;
+/** FreeSWITCH's cJSON writes Event-Name first, with no spaces: `{"Event-Name":"<[A-Z_]{1,64}>"` then `,` or `}`. */
+const JSON_NAME_PREFIX = Buffer.from('{"Event-Name":"', 'latin1');
+
+/** The event name at the start of a FreeSWITCH JSON event, read from the bytes; undefined if it is not there. */
+function jsonEventName(body: Buffer): string | undefined {
+  const p = JSON_NAME_PREFIX.length;
+  for (let i = 0; i < p; i++) if (body[i] !== JSON_NAME_PREFIX[i]) return undefined;
+  let end = p;
+  for (; end < body.length && end - p <= 64; end++) {
+    const c = body[end]!;
+    if (!((c >= 0x41 && c <= 0x5a) || c === 0x5f)) break;
+  }
+  const after = body[end + 1];
+  if (end === p || end - p > 64 || body[end] !== QUOTE || (after !== 0x2c && after !== 0x7d)) return undefined;
+  return body.toString('latin1', p, end);
+}
 
 /**
  * text/event-json body: one JSON object of string values; `_body` holds the event body. FreeSWITCH's own output
@@ -450,7 +464,7 @@ const JSON_EVENT_NAME = /^\{"Event-Name":"([A-Z_]{1,64})"[,}]/;
  * a JSON object.
  */
 export function parseJsonEvent(body: Buffer): EslEvent {
-  const name = JSON_EVENT_NAME.exec(body.toString('latin1', 0, Math.min(body.length, 96)))?.[1];
+  const name = jsonEventName(body);
   if (name !== undefined) return EslEvent.lazyJson(name, body);
   let doc: unknown;
   try {

@@ -145,6 +145,30 @@ describe('reading members of a JSON event without parsing it', () => {
     );
   });
 
+  it('reads the name from the first bytes exactly when FreeSWITCH\'s layout is there, else parses', () => {
+    const layout = /^\{"Event-Name":"([A-Z_]{1,64})"[,}]/;
+    const start = fc.oneof(
+      fc.stringMatching(/^[A-Z_]{0,66}$/).map((n) => `{"Event-Name":"${n}"`),
+      fc.constantFrom('{"Event-Name":"A', '{"Event-Name": "A"', '{ "Event-Name":"A"', '{"Event-Name":"a"', '{"Event-Namex":"A"'),
+    );
+    fc.assert(
+      fc.property(start, fc.constantFrom(',"k":"v"}', '}', '"}', ' }', ''), (head, tail) => {
+        const raw = Buffer.from(head + tail);
+        const expected = layout.exec(raw.toString('latin1'))?.[1];
+        let ev: EslEvent | undefined;
+        try {
+          ev = parseJsonEvent(raw);
+        } catch {
+          expect(expected).toBeUndefined(); // not FreeSWITCH's layout and not JSON either
+          return;
+        }
+        if (expected !== undefined) expect(ev.name).toBe(expected);
+        else expect(ev.name).toBe(String((JSON.parse(raw.toString()) as Record<string, unknown>)['Event-Name'] ?? ''));
+      }),
+      { numRuns: 500 },
+    );
+  });
+
   it('falls back to a full parse for members that are not strings, and reads _body as the body', () => {
     const raw = Buffer.from(JSON.stringify({ 'Event-Name': 'CUSTOM', list: ['a', 'b'], n: '1', _body: 'hello' }));
     const ev = parseJsonEvent(raw);
