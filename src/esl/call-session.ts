@@ -16,7 +16,7 @@ import type {
 import { checkLine, hangupCauseOrDefault, multisetArg, pagdArg, sayArg, sendmsgHangup, setArg } from './commands.ts';
 import type { EslConnection } from './connection.ts';
 import { EslError, isEslError } from './errors.ts';
-import { safeDecode, type EslEvent } from './parser.ts';
+import { EslEvent, safeDecode } from './parser.ts';
 import { deviceClaimsFrom, type DeviceClaims } from '../flow/device.ts';
 
 export interface CallTimeouts {
@@ -45,27 +45,47 @@ export interface CallSessionOptions {
   timeouts?: Partial<CallTimeouts>;
   /** Unset b_leg_cdr on the IVR leg once the bridge result has it (default true; see dropCarrierCdr). */
   dropCarrierCdr?: boolean;
+  /** CHANNEL_DATA headers kept (in `channelData`) besides Unique-ID and CHANNEL_VARIABLES_KEPT, e.g. `variable_foo`. */
+  keepHeaders?: readonly string[];
 }
+
+/**
+ * The channel variables `channelVariable()` answers from the connect reply: the ones the flow reads (src/flow/resume.ts:
+ * RESUME_VARIABLE, and what a resumed socket finds of the bridge it lost). The rest of CHANNEL_DATA (~7-13 KB, ~170
+ * headers) is dropped once CallInfo is read: kept, it was the largest part of a held call's heap. A variable not
+ * listed here is read with `readVariable` (exact, uuid_getvar), or listed here / in CallSessionOptions.keepHeaders.
+ */
+export const CHANNEL_VARIABLES_KEPT: readonly string[] = ['ccard_resume', 'originate_causes', 'originate_disposition', 'last_bridge_hangup_cause'];
+const HEADERS_KEPT: readonly string[] = ['Unique-ID', ...CHANNEL_VARIABLES_KEPT.map((v) => `variable_${v}`)];
 
 const withDevice = (device: DeviceClaims | undefined) => (device ? { device } : {});
 
-/** CallInfo from the connect reply's CHANNEL_DATA. */
+/** CallInfo from the connect reply's CHANNEL_DATA (values copied: they outlive the block they were read from). */
 export function callInfoFrom(channelData: EslEvent): CallInfo {
-  const callerId = channelData.get('Caller-Caller-ID-Number') ?? '';
-  const hidden = channelData.get('Caller-Privacy-Hide-Number') ?? channelData.get('Channel-Privacy-Hide-Number');
+  const get = (header: string): string | undefined => {
+    const v = channelData.get(header);
+    return v === undefined ? undefined : flatCopy(v);
+  };
+  const callerId = get('Caller-Caller-ID-Number') ?? '';
+  const hidden = get('Caller-Privacy-Hide-Number') ?? get('Channel-Privacy-Hide-Number');
   return {
-    uuid: channelData.get('Unique-ID') ?? '',
-    did: channelData.get('Caller-Destination-Number') ?? '',
+    uuid: get('Unique-ID') ?? '',
+    did: get('Caller-Destination-Number') ?? '',
     callerId,
-    callerIdName: channelData.get('Caller-Caller-ID-Name') ?? '',
+    callerIdName: get('Caller-Caller-ID-Name') ?? '',
     callerIdWithheld: hidden === 'true' || callerId.trim() === '' || callerId.trim().toLowerCase() === 'anonymous',
-    ...withDevice(deviceClaimsFrom((h) => channelData.get(h))),
+    ...withDevice(deviceClaimsFrom(get)),
   };
 }
 
 export class CallSession implements Call {
   readonly info: CallInfo;
   readonly log: Logger;
+  /**
+   * What is kept of the connect reply's CHANNEL_DATA: Unique-ID, the CHANNEL_VARIABLES_KEPT and the keepHeaders asked
+   * for, as copies (a value sliced out of the block would keep the whole block alive). Other headers read undefined.
+   */
+  readonly channelData: EslEvent;
   private readonly hangupController = new AbortController();
   private readonly timeouts: CallTimeouts;
   private readonly dropsCarrierCdr: boolean;
@@ -73,11 +93,12 @@ export class CallSession implements Call {
   constructor(
     /** The socket, for listeners that need raw events (e.g. CHANNEL_HANGUP_COMPLETE). */
     readonly connection: EslConnection,
-    /** The connect reply's channel data (every channel variable as variable_<name>). */
-    readonly channelData: EslEvent,
+    /** The connect reply's channel data (every channel variable as variable_<name>): read here, not kept (channelData). */
+    connectData: EslEvent,
     options: CallSessionOptions,
   ) {
-    this.info = callInfoFrom(channelData);
+    this.info = callInfoFrom(connectData);
+    this.channelData = keptHeaders(connectData, options.keepHeaders);
     this.log = options.logger;
     this.timeouts = { ...DEFAULT_CALL_TIMEOUTS, ...options.timeouts };
     this.dropsCarrierCdr = options.dropCarrierCdr ?? true;
@@ -142,14 +163,16 @@ export class CallSession implements Call {
   async bridge(req: BridgeRequest, signal?: AbortSignal): Promise<BridgeResult> {
     let answered = false;
     let unbridge: EslEvent | undefined;
-    let last: EslEvent | undefined;
+    // What the last event seen says, not the event itself: a held bridge would otherwise keep its CHANNEL_BRIDGE
+    // (~7-30 KB, with the socket read it was cut from) for the whole call.
+    let last: BridgeOutcome | undefined;
     const off = this.connection.on('event', (event) => {
       if (event.name === 'CHANNEL_BRIDGE') {
         if (!answered && req.onAnswered) this.reportAnswer(event, req.onAnswered);
         answered = true;
       }
       else if (event.name === 'CHANNEL_UNBRIDGE') unbridge = event;
-      last = event;
+      last = bridgeOutcome(event);
     });
     let done: EslEvent | undefined;
     try {
@@ -164,16 +187,10 @@ export class CallSession implements Call {
     } finally {
       off();
     }
-    const source = done ?? unbridge ?? (last as EslEvent);
+    const outcome = done || unbridge ? bridgeOutcome((done ?? unbridge)!) : last!;
     const carrierCdr = await this.carrierCdr(done, unbridge);
     if (carrierCdr && this.dropsCarrierCdr) this.dropCarrierCdr(carrierCdr.uuid);
-    return {
-      disposition: source.variable('originate_disposition'),
-      hangupCause: source.variable('last_bridge_hangup_cause') ?? source.variable('bridge_hangup_cause'),
-      answered,
-      carrierCdr,
-      callerHungUp: this.hungUp,
-    };
+    return { ...outcome, answered, carrierCdr, callerHungUp: this.hungUp };
   }
 
   /**
@@ -301,6 +318,29 @@ export class CallSession implements Call {
     this.hangupController.abort(new EslError('ESL_HANGUP', `call hung up (${reason ?? 'unknown'})`));
   }
 }
+
+type BridgeOutcome = Pick<BridgeResult, 'disposition' | 'hangupCause'>;
+
+function bridgeOutcome(event: EslEvent): BridgeOutcome {
+  const v = (name: string): string | undefined => {
+    const value = event.variable(name);
+    return value === undefined ? undefined : flatCopy(value);
+  };
+  return { disposition: v('originate_disposition'), hangupCause: v('last_bridge_hangup_cause') ?? v('bridge_hangup_cause') };
+}
+
+function keptHeaders(data: EslEvent, extra: readonly string[] | undefined): EslEvent {
+  const kept = new Map<string, string>();
+  for (const name of extra ? [...HEADERS_KEPT, ...extra] : HEADERS_KEPT) {
+    const v = data.get(name);
+    // A flat copy: V8 may hand back a slice of the whole decoded block, which would keep all of it alive.
+    if (v !== undefined) kept.set(name, flatCopy(v));
+  }
+  return new EslEvent(kept, undefined, data.format);
+}
+
+/** A string that owns its characters (not a sliced or cons string pointing into a larger one). */
+const flatCopy = (s: string): string => (s.length === 0 ? '' : Buffer.from(s, 'utf8').toString('utf8'));
 
 /** `set` for one variable, `multiset` for several. */
 function setCommand(vars: ReadonlyArray<readonly [string, string]>): [string, string] {

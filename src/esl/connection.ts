@@ -61,34 +61,107 @@ export interface EslConnectionEvents {
 
 export interface EslConnectionOptions {
   logger: Logger;
+  /** Bindings of this connection's log lines: a child logger is made from them only when it first logs. */
+  logBindings?: Record<string, unknown>;
   commandTimeoutMs?: number;
   limits?: FrameParserLimits;
 }
 
 type ReplyFrame = Extract<EslFrame, { kind: 'command/reply' | 'api/response' }>;
 
-interface Pending<T> {
-  settled: boolean;
-  settle(err: Error | undefined, value?: T): void;
+/** A command's place in the reply queue: settled by its reply, its timeout or its signal (handleEvent: 'abort'). */
+class Slot {
+  settled = false;
+  private readonly timer: NodeJS.Timeout;
+  constructor(
+    readonly what: string,
+    private readonly signal: AbortSignal | undefined,
+    timeoutMs: number,
+    private readonly resolve: (frame: ReplyFrame) => void,
+    private readonly reject: (err: Error) => void,
+  ) {
+    this.timer = setTimeout(slotTimedOut, timeoutMs, this, timeoutMs);
+    signal?.addEventListener('abort', this, { once: true });
+  }
+
+  handleEvent(): void {
+    this.settle(abortedError(this.what));
+  }
+
+  settle(err: Error | undefined, frame?: ReplyFrame): void {
+    if (this.settled) return;
+    this.settled = true;
+    clearTimeout(this.timer);
+    this.signal?.removeEventListener('abort', this);
+    if (err) this.reject(err);
+    else this.resolve(frame!);
+  }
 }
 
-interface Execution extends Pending<EslEvent> {
-  app: string;
-  graceMs: number;
-  enterGrace(): void;
+function slotTimedOut(slot: Slot, timeoutMs: number): void {
+  slot.settle(new EslError('ESL_TIMEOUT', `no reply to ${slot.what} within ${timeoutMs} ms`));
+}
+
+/** An app waiting for its CHANNEL_EXECUTE_COMPLETE (keyed by Event-UUID in EslConnection.executions). */
+class Execution {
+  settled = false;
+  private timer: NodeJS.Timeout;
+  constructor(
+    private readonly registry: Map<string, Execution>,
+    private readonly uuid: string,
+    readonly app: string,
+    readonly graceMs: number,
+    private readonly signal: AbortSignal | undefined,
+    timeoutMs: number,
+    private readonly resolve: (event: EslEvent) => void,
+    private readonly reject: (err: Error) => void,
+  ) {
+    this.timer = setTimeout(executionTimedOut, timeoutMs, this, timeoutMs);
+    signal?.addEventListener('abort', this, { once: true });
+  }
+
+  handleEvent(): void {
+    this.settle(abortedError(this.app));
+  }
+
+  settle(err: Error | undefined, event?: EslEvent): void {
+    if (this.settled) return;
+    this.settled = true;
+    clearTimeout(this.timer);
+    this.signal?.removeEventListener('abort', this);
+    this.registry.delete(this.uuid);
+    if (err) this.reject(err);
+    else this.resolve(event!);
+  }
+
+  /** The channel hung up: wait graceMs more for the completion (bridge), then reject with ESL_HANGUP. */
+  enterGrace(): void {
+    clearTimeout(this.timer);
+    this.timer = setTimeout(graceOver, this.graceMs, this);
+  }
+}
+
+function executionTimedOut(execution: Execution, timeoutMs: number): void {
+  execution.settle(new EslError('ESL_TIMEOUT', `${execution.app} did not complete within ${timeoutMs} ms`));
+}
+
+function graceOver(execution: Execution): void {
+  execution.settle(new EslError('ESL_HANGUP', `${execution.app}: channel hung up and no completion within ${execution.graceMs} ms`));
 }
 
 export class EslConnection {
   private readonly parser: FrameParser;
-  private readonly log: Logger;
+  #log: Logger;
+  #logBindings: Record<string, unknown> | undefined;
   private readonly commandTimeoutMs: number;
   /** One slot per command written, oldest first; every command/reply or api/response settles the head. */
-  private readonly slots: Pending<ReplyFrame>[] = [];
+  private readonly slots: Slot[] = [];
   private readonly executions = new Map<string, Execution>();
-  private readonly listeners: { [K in keyof EslConnectionEvents]: Set<EslConnectionEvents[K]> } = {
-    event: new Set(),
-    notice: new Set(),
-    close: new Set(),
+  // Arrays, not Sets: a connection has a handful of listeners, and a Set costs its hash table on every held call.
+  private readonly listeners: { [K in keyof EslConnectionEvents]: Array<EslConnectionEvents[K]> } = {
+    event: [],
+    notice: [],
+    close: [],
   };
   private closedCause: Error | undefined;
   private isClosed = false;
@@ -98,7 +171,8 @@ export class EslConnection {
     readonly socket: Socket,
     options: EslConnectionOptions,
   ) {
-    this.log = options.logger;
+    this.#log = options.logger;
+    this.#logBindings = options.logBindings;
     this.commandTimeoutMs = options.commandTimeoutMs ?? DEFAULT_COMMAND_TIMEOUT_MS;
     this.parser = new FrameParser(options.limits);
     socket.setNoDelay(true);
@@ -108,6 +182,14 @@ export class EslConnection {
       this.log.debug({ err }, 'esl socket error');
     });
     socket.on('close', () => this.onClose());
+  }
+
+  private get log(): Logger {
+    if (this.#logBindings) {
+      this.#log = this.#log.child(this.#logBindings);
+      this.#logBindings = undefined;
+    }
+    return this.#log;
   }
 
   get closed(): boolean {
@@ -120,8 +202,12 @@ export class EslConnection {
   }
 
   on<K extends keyof EslConnectionEvents>(type: K, listener: EslConnectionEvents[K]): () => void {
-    this.listeners[type].add(listener);
-    return () => this.listeners[type].delete(listener);
+    const list = this.listeners[type] as Array<EslConnectionEvents[K]>;
+    if (!list.includes(listener)) list.push(listener);
+    return () => {
+      const at = list.indexOf(listener);
+      if (at >= 0) list.splice(at, 1);
+    };
   }
 
   /** Sends one command and resolves with its command/reply; -ERR rejects with ESL_COMMAND_FAILED. */
@@ -129,7 +215,14 @@ export class EslConnection {
     const frame = await this.request(commandText(text), text.split(' ')[0] ?? text, options);
     if (frame.kind !== 'command/reply') throw new EslError('ESL_PROTOCOL', `expected command/reply to ${text}, got ${frame.kind}`);
     if (!frame.ok) throw new EslError('ESL_COMMAND_FAILED', `${text.split(' ')[0]}: ${frame.reply}`);
-    return { text: frame.reply, headers: frame.headers, channelData: frame.channelData };
+    // headers read lazily: for the connect reply they are its ~170 url-encoded headers, decoded on first read.
+    return {
+      text: frame.reply,
+      get headers() {
+        return frame.headers;
+      },
+      channelData: frame.channelData,
+    };
   }
 
   /** `api <cmd>`; resolves with the api/response body as FreeSWITCH sent it (API errors read "-ERR ..."). */
@@ -152,52 +245,35 @@ export class EslConnection {
    * CHANNEL_EXECUTE_COMPLETE whose Application-UUID is that Event-UUID; completions of other apps (a broadcast
    * playback during a bridge) are ignored. Rejects on timeout, -ERR, hangup, disconnect and abort.
    */
-  async execute(app: string, arg: string | undefined, options: ExecuteOptions = {}): Promise<EslEvent> {
+  execute(app: string, arg: string | undefined, options: ExecuteOptions = {}): Promise<EslEvent> {
     const eventUuid = randomUUID();
-    const message = sendmsgExecute(app, arg, eventUuid, options.eventLock ?? true);
-    if (this.isClosed) throw this.closedError();
-    if (this.isChannelGone) throw new EslError('ESL_HANGUP', `${app}: the channel has hung up`);
+    let message: string;
+    try {
+      message = sendmsgExecute(app, arg, eventUuid, options.eventLock ?? true);
+    } catch (err) {
+      return Promise.reject(err as Error);
+    }
+    if (this.isClosed) return Promise.reject(this.closedError());
+    if (this.isChannelGone) return Promise.reject(new EslError('ESL_HANGUP', `${app}: the channel has hung up`));
     const { signal } = options;
-    if (signal?.aborted) throw abortedError(app);
+    if (signal?.aborted) return Promise.reject(abortedError(app));
     const timeoutMs = options.timeoutMs ?? this.commandTimeoutMs;
 
     let execution!: Execution;
     const completion = new Promise<EslEvent>((resolve, reject) => {
-      let timer = setTimeout(() => execution.settle(new EslError('ESL_TIMEOUT', `${app} did not complete within ${timeoutMs} ms`)), timeoutMs);
-      const onAbort = (): void => execution.settle(abortedError(app));
-      signal?.addEventListener('abort', onAbort, { once: true });
-      execution = {
-        app,
-        graceMs: options.hangupGraceMs ?? 0,
-        settled: false,
-        settle: (err, event) => {
-          if (execution.settled) return;
-          execution.settled = true;
-          clearTimeout(timer);
-          signal?.removeEventListener('abort', onAbort);
-          this.executions.delete(eventUuid);
-          if (err) reject(err);
-          else resolve(event as EslEvent);
-        },
-        enterGrace: () => {
-          clearTimeout(timer);
-          timer = setTimeout(
-            () => execution.settle(new EslError('ESL_HANGUP', `${app}: channel hung up and no completion within ${execution.graceMs} ms`)),
-            execution.graceMs,
-          );
-        },
-      };
-      this.executions.set(eventUuid, execution);
+      execution = new Execution(this.executions, eventUuid, app, options.hangupGraceMs ?? 0, signal, timeoutMs, resolve, reject);
     });
-    completion.catch(() => undefined); // observed below; avoids an unhandled rejection if the reply fails first
-
-    try {
-      await this.request(message, app, { signal, timeoutMs: Math.min(timeoutMs, this.commandTimeoutMs) }, options.withNext).then((frame) => {
-        if (frame.kind === 'command/reply' && !frame.ok) throw new EslError('ESL_COMMAND_FAILED', `${app}: ${frame.reply}`);
-      });
-    } catch (err) {
-      execution.settle(err as Error);
-    }
+    this.executions.set(eventUuid, execution);
+    completion.catch(() => undefined); // as before: a caller that drops the promise gets no unhandled rejection
+    // The reply only says whether FreeSWITCH queued the app; the completion (or a timeout, abort, hangup or close,
+    // which settle the execution directly) is the answer. The reply's own slot carries no abort listener: an abort
+    // settles the execution, and the late reply is still consumed by its slot.
+    this.request(message, app, { timeoutMs: Math.min(timeoutMs, this.commandTimeoutMs) }, options.withNext).then(
+      (frame) => {
+        if (frame.kind === 'command/reply' && !frame.ok) execution.settle(new EslError('ESL_COMMAND_FAILED', `${app}: ${frame.reply}`));
+      },
+      (err: Error) => execution.settle(err),
+    );
     return completion;
   }
 
@@ -210,65 +286,57 @@ export class EslConnection {
   private request(text: string, what: string, { signal, timeoutMs = this.commandTimeoutMs }: CommandOptions, withNext = false): Promise<ReplyFrame> {
     if (this.isClosed || this.socket.destroyed || !this.socket.writable) return Promise.reject(this.closedError());
     if (signal?.aborted) return Promise.reject(abortedError(what));
-    return new Promise<ReplyFrame>((resolve, reject) => {
-      const onAbort = (): void => slot.settle(abortedError(what));
-      const timer = setTimeout(() => slot.settle(new EslError('ESL_TIMEOUT', `no reply to ${what} within ${timeoutMs} ms`)), timeoutMs);
+    const reply = new Promise<ReplyFrame>((resolve, reject) => {
       // A slot that timed out or was aborted stays queued: its late reply must still be consumed by it, or every
       // later reply would be handed to the wrong command.
-      const slot: Pending<ReplyFrame> = {
-        settled: false,
-        settle: (err, frame) => {
-          if (slot.settled) return;
-          slot.settled = true;
-          clearTimeout(timer);
-          signal?.removeEventListener('abort', onAbort);
-          if (err) reject(err);
-          else resolve(frame as ReplyFrame);
-        },
-      };
-      signal?.addEventListener('abort', onAbort, { once: true });
-      // The reply slot is queued now and the bytes leave before any later command's: replies stay in order.
-      this.slots.push(slot);
-      if (withNext) this.defer(text);
-      else this.write(text);
+      this.slots.push(new Slot(what, signal, timeoutMs, resolve, reject));
     });
+    // The reply slot is queued now and the bytes leave before any later command's: replies stay in order.
+    if (withNext) this.defer(text);
+    else this.write(text);
+    return reply;
   }
 
   /** Messages waiting to leave with the next write (see ExecuteOptions.withNext). */
   private deferred: string[] = [];
   private deferTimer: NodeJS.Timeout | undefined;
-  private readonly flushDeferred = (): void => {
+  private flushDeferred(): void {
     this.deferTimer = undefined;
     if (this.deferred.length && !this.isClosed) this.write('');
-  };
+  }
 
   private defer(text: string): void {
     this.deferred.push(text);
-    this.deferTimer ??= setTimeout(this.flushDeferred, DEFER_MAX_MS);
+    this.deferTimer ??= setTimeout(flushDeferred, DEFER_MAX_MS, this);
   }
 
-  private corked = false;
-  private readonly uncork = (): void => {
-    this.corked = false;
-    this.socket.uncork();
-  };
+  /** What this tick wrote, leaving in one socket write at the end of the tick. */
+  private out = '';
+  private flushing = false;
+  private flush(): void {
+    this.flushing = false;
+    const text = this.out;
+    this.out = '';
+    if (text && !this.socket.destroyed) this.socket.write(text);
+  }
 
   /**
    * Commands written in the same tick leave in one write: `Promise.all([exec(a), exec(b)])` costs one syscall (and
-   * one read on the other side), and FreeSWITCH runs queued executes in order, as async mode always does.
+   * one read on the other side), and FreeSWITCH runs queued executes in order, as async mode always does. They are
+   * joined into one string (one socket.write, no cork/writev bookkeeping).
    */
   private write(text: string): void {
-    if (!this.corked) {
-      this.corked = true;
-      this.socket.cork();
-      process.nextTick(this.uncork);
-    }
     if (this.deferred.length) {
       clearTimeout(this.deferTimer);
       this.deferTimer = undefined;
-      for (const d of this.deferred.splice(0)) this.socket.write(d);
+      this.out += this.deferred.join('');
+      this.deferred = [];
     }
-    if (text) this.socket.write(text);
+    this.out += text;
+    if (!this.flushing) {
+      this.flushing = true;
+      process.nextTick(flush, this);
+    }
   }
 
   private onData(chunk: Buffer): void {
@@ -348,11 +416,13 @@ export class EslConnection {
     this.isClosed = true;
     clearTimeout(this.deferTimer);
     this.deferred = [];
-    const err = this.closedError();
-    for (const slot of this.slots.splice(0)) slot.settle(err);
-    for (const execution of [...this.executions.values()]) execution.settle(err);
+    if (this.slots.length || this.executions.size) {
+      const err = this.closedError(); // an Error (and its stack) only when someone is waiting
+      for (const slot of this.slots.splice(0)) slot.settle(err);
+      for (const execution of [...this.executions.values()]) execution.settle(err);
+    }
     this.emit('close', this.closedCause);
-    for (const set of Object.values(this.listeners)) set.clear();
+    for (const list of Object.values(this.listeners)) list.length = 0;
   }
 
   private closedError(why = 'socket closed'): EslError {
@@ -360,7 +430,9 @@ export class EslConnection {
   }
 
   private emit<K extends keyof EslConnectionEvents>(type: K, ...args: Parameters<EslConnectionEvents[K]>): void {
-    for (const listener of [...this.listeners[type]]) {
+    const list = this.listeners[type];
+    if (list.length === 0) return;
+    for (const listener of list.slice()) {
       try {
         (listener as (...a: Parameters<EslConnectionEvents[K]>) => void)(...args);
       } catch (err) {
@@ -369,5 +441,9 @@ export class EslConnection {
     }
   }
 }
+
+// Module functions with the connection as argument, not a bound closure per connection.
+const flush = (c: EslConnection): void => c['flush']();
+const flushDeferred = (c: EslConnection): void => c['flushDeferred']();
 
 const abortedError = (what: string): EslError => new EslError('ESL_ABORTED', `${what} aborted`);

@@ -123,17 +123,38 @@ const HEADER_NAME = /^[^\s:]+$/;
 function parseHeaderLines(block: Buffer | string, decode = false): Map<string, string> {
   const text = typeof block === 'string' ? block : block.toString('utf8');
   const headers = new Map<string, string>();
-  for (const rawLine of text.split('\n')) {
-    const line = rawLine.endsWith('\r') ? rawLine.slice(0, -1) : rawLine;
-    if (line === '') continue;
-    const colon = line.indexOf(':');
-    const name = colon > 0 ? line.slice(0, colon) : '';
-    if (!HEADER_NAME.test(name)) throw protocol(`garbled header line: ${JSON.stringify(line.slice(0, 80))}`);
-    let value = line.slice(colon + 1);
-    if (value.startsWith(' ')) value = value.slice(1);
-    if (!headers.has(name)) headers.set(name, decode ? safeDecode(value) : value);
+  // One pass over the text with indexOf (no split into an array of lines, no regex for the usual ASCII names).
+  const n = text.length;
+  let pos = 0;
+  while (pos < n) {
+    let end = text.indexOf('\n', pos);
+    if (end < 0) end = n;
+    let lineEnd = end;
+    if (lineEnd > pos && text.charCodeAt(lineEnd - 1) === 13) lineEnd--;
+    if (lineEnd > pos) {
+      const colon = text.indexOf(':', pos);
+      if (colon <= pos || colon >= lineEnd || !isHeaderName(text, pos, colon)) {
+        throw protocol(`garbled header line: ${JSON.stringify(text.slice(pos, lineEnd).slice(0, 80))}`);
+      }
+      const name = text.slice(pos, colon);
+      if (!headers.has(name)) {
+        const start = colon + 1 < lineEnd && text.charCodeAt(colon + 1) === 32 ? colon + 2 : colon + 1;
+        const value = text.slice(start, lineEnd);
+        headers.set(name, decode ? safeDecode(value) : value);
+      }
+    }
+    pos = end + 1;
   }
   return headers;
+}
+
+/** HEADER_NAME on text[start, end): printable ASCII is decided here, anything else by the regex. */
+function isHeaderName(text: string, start: number, end: number): boolean {
+  for (let i = start; i < end; i++) {
+    const c = text.charCodeAt(i);
+    if (c <= 0x20 || c >= 0x7f) return HEADER_NAME.test(text.slice(start, end));
+  }
+  return true;
 }
 
 function contentLength(headers: Headers, max: number): number {
@@ -177,6 +198,8 @@ export class EslEvent {
   #raw: Buffer | undefined;
   #name: string | undefined;
   #body: string | undefined;
+  /** #headers holds values as sent, url-encoded (the connect reply): decoded on get. */
+  #encoded = false;
 
   constructor(
     headers: Headers | Record<string, unknown>,
@@ -188,6 +211,16 @@ export class EslEvent {
     if (headers instanceof Map) this.#headers = headers;
     else this.#doc = headers as Record<string, unknown>;
     this.#body = body;
+  }
+
+  /**
+   * The connect reply's CHANNEL_DATA: url-encoded header values, decoded when read. Of its ~170 headers a call reads
+   * a dozen, once (CallSession copies them out).
+   */
+  static urlEncoded(headers: Headers): EslEvent {
+    const event = new EslEvent(headers, undefined, 'plain');
+    event.#encoded = true;
+    return event;
   }
 
   /** A JSON event read on demand from its body (`name` was read from its first bytes). */
@@ -214,6 +247,10 @@ export class EslEvent {
 
   get headers(): Headers {
     this.#load();
+    if (this.#encoded) {
+      this.#headers = new Map([...this.#headers!].map(([k, v]) => [k, safeDecode(v)]));
+      this.#encoded = false;
+    }
     if (!this.#headers) {
       const map = new Map<string, string>();
       for (const [k, v] of Object.entries(this.#doc!)) if (k !== '_body') map.set(k, jsonHeaderValue(v));
@@ -243,7 +280,8 @@ export class EslEvent {
     }
     const doc = this.#doc;
     if (doc && !this.#headers) return Object.hasOwn(doc, header) ? jsonHeaderValue(doc[header]) : undefined;
-    return this.#headers!.get(header);
+    const v = this.#headers!.get(header);
+    return this.#encoded && v !== undefined ? safeDecode(v) : v;
   }
 
   /** Channel variable `name` (header variable_<name>). */
@@ -252,7 +290,9 @@ export class EslEvent {
   }
 
   #member(key: string): unknown {
-    const found = jsonMember(this.#raw!, key);
+    // FreeSWITCH writes an event's headers, then the channel's variables (each once: they are the entries of one
+    // list), then the Application-* headers of an execute event: those are nearer the end.
+    const found = jsonMember(this.#raw!, key, key.startsWith('variable_') || key.startsWith('Application'));
     if (found !== NOT_FLAT) return found;
     this.#load();
     return Object.hasOwn(this.#doc!, key) ? this.#doc![key] : undefined;
@@ -274,17 +314,25 @@ const PLAIN_KEY = /^[^"\\\u0000-\u001f]+$/;
  * Why a byte search is exact: `"key":` preceded by `{` or `,` can only be a member name. Inside a JSON string every
  * `"` is escaped (preceded by a backslash), so a `"` right after `,` or `{` is never inside a string; and it cannot
  * be a closing quote either, since a closing quote is followed by `,` `:` `}` or `]`, not by the key's first letter.
- * The first occurrence wins (FreeSWITCH repeats only Hangup-Cause, with the same value).
+ * The first occurrence wins (FreeSWITCH repeats only Hangup-Cause, with the same value); `fromEnd` searches from the
+ * end instead, for the members FreeSWITCH writes last and only once (see EslEvent.get), so that finding them does not
+ * scan the ~7-30 KB before them. For a member that occurs once, both find the same one.
  */
-export function jsonMember(raw: Buffer, key: string): string | undefined | typeof NOT_FLAT {
+export function jsonMember(raw: Buffer, key: string, fromEnd = false): string | undefined | typeof NOT_FLAT {
   if (!PLAIN_KEY.test(key) || ',:}]'.includes(key[0]!)) return NOT_FLAT;
   let needle = NEEDLES.get(key);
   if (!needle) {
     needle = Buffer.from(`"${key}":`, 'utf8');
     if (NEEDLES.size < 4096) NEEDLES.set(key, needle);
   }
-  let at = raw.indexOf(needle);
-  while (at > 0 && raw[at - 1] !== 0x2c && !(at === 1 && raw[0] === 0x7b)) at = raw.indexOf(needle, at + 1);
+  let at: number;
+  if (fromEnd) {
+    at = raw.lastIndexOf(needle);
+    while (at > 0 && raw[at - 1] !== 0x2c && !(at === 1 && raw[0] === 0x7b)) at = at > 1 ? raw.lastIndexOf(needle, at - 1) : -1;
+  } else {
+    at = raw.indexOf(needle);
+    while (at > 0 && raw[at - 1] !== 0x2c && !(at === 1 && raw[0] === 0x7b)) at = raw.indexOf(needle, at + 1);
+  }
   if (at <= 0) return undefined;
   const start = at + needle.length;
   if (raw[start] !== QUOTE) return NOT_FLAT;
@@ -324,9 +372,17 @@ export function toFrame(raw: RawFrame): EslFrame {
       // The connect reply is the CHANNEL_DATA event serialized url-encoded into the reply's own header block
       // (even Reply-Text reads %2BOK%0A); ordinary replies are written verbatim, so only decode that one.
       if (raw.headers.has('Event-Name')) {
-        const decoded = new Map([...raw.headers].map(([k, v]) => [k, safeDecode(v)]));
-        const reply = (decoded.get('Reply-Text') ?? '').trim();
-        return { kind: type, reply, ok: reply.startsWith('+OK'), headers: decoded, channelData: new EslEvent(decoded, undefined, 'plain') };
+        const channelData = EslEvent.urlEncoded(raw.headers);
+        const reply = (channelData.get('Reply-Text') ?? '').trim();
+        return {
+          kind: type,
+          reply,
+          ok: reply.startsWith('+OK'),
+          get headers() {
+            return channelData.headers; // decoded
+          },
+          channelData,
+        };
       }
       const reply = raw.headers.get('Reply-Text') ?? '';
       return { kind: type, reply, ok: !reply.startsWith('-ERR'), headers: raw.headers, channelData: undefined };
@@ -385,8 +441,22 @@ export const NAME_ONLY_EVENTS: readonly string[] = [
   'PLAYBACK_START',
   'PLAYBACK_STOP',
 ];
-/** FreeSWITCH's cJSON writes Event-Name first, with no spaces. */
-const JSON_EVENT_NAME = /^\{"Event-Name":"([A-Z_]{1,64})"[,}]/;
+/** FreeSWITCH's cJSON writes Event-Name first, with no spaces: `{"Event-Name":"<[A-Z_]{1,64}>"` then `,` or `}`. */
+const JSON_NAME_PREFIX = Buffer.from('{"Event-Name":"', 'latin1');
+
+/** The event name at the start of a FreeSWITCH JSON event, read from the bytes; undefined if it is not there. */
+function jsonEventName(body: Buffer): string | undefined {
+  const p = JSON_NAME_PREFIX.length;
+  for (let i = 0; i < p; i++) if (body[i] !== JSON_NAME_PREFIX[i]) return undefined;
+  let end = p;
+  for (; end < body.length && end - p <= 64; end++) {
+    const c = body[end]!;
+    if (!((c >= 0x41 && c <= 0x5a) || c === 0x5f)) break;
+  }
+  const after = body[end + 1];
+  if (end === p || end - p > 64 || body[end] !== QUOTE || (after !== 0x2c && after !== 0x7d)) return undefined;
+  return body.toString('latin1', p, end);
+}
 
 /**
  * text/event-json body: one JSON object of string values; `_body` holds the event body. FreeSWITCH's own output
@@ -394,7 +464,7 @@ const JSON_EVENT_NAME = /^\{"Event-Name":"([A-Z_]{1,64})"[,}]/;
  * a JSON object.
  */
 export function parseJsonEvent(body: Buffer): EslEvent {
-  const name = JSON_EVENT_NAME.exec(body.toString('latin1', 0, Math.min(body.length, 96)))?.[1];
+  const name = jsonEventName(body);
   if (name !== undefined) return EslEvent.lazyJson(name, body);
   let doc: unknown;
   try {

@@ -33,6 +33,8 @@ export interface EslServerOptions {
    * but runs the dialplan's next action, a second `socket` to another process (README-resume.md).
    */
   resume?: boolean;
+  /** CHANNEL_DATA headers the session keeps besides its defaults (CallSessionOptions.keepHeaders). */
+  keepHeaders?: readonly string[];
 }
 
 /** The events myevents delivers that nothing in ccard reads: what the service unsubscribes from. */
@@ -57,10 +59,11 @@ export function createEslServer(options: EslServerOptions): EslServer {
   let connectionSeq = 0;
 
   const server = net.createServer((socket) => {
-    const log = logger.child({ esl: ++connectionSeq, remote: `${socket.remoteAddress}:${socket.remotePort}` });
-    const connection = new EslConnection(socket, { logger: log, commandTimeoutMs: options.commandTimeoutMs, limits: options.limits });
-    const served = serve(connection, log)
-      .catch((err: unknown) => log.warn({ err }, 'esl connection failed'))
+    const seq = ++connectionSeq;
+    const remote = `${socket.remoteAddress}:${socket.remotePort}`;
+    const connection = new EslConnection(socket, { logger, logBindings: { esl: seq, remote }, commandTimeoutMs: options.commandTimeoutMs, limits: options.limits });
+    const served = serve(connection, seq, remote)
+      .catch((err: unknown) => logger.warn({ err, esl: seq, remote }, 'esl connection failed'))
       .finally(() => {
         connection.destroy();
         active.delete(connection);
@@ -69,7 +72,7 @@ export function createEslServer(options: EslServerOptions): EslServer {
   });
   server.on('error', (err) => logger.error({ err }, 'esl server error'));
 
-  async function serve(connection: EslConnection, baseLog: Logger): Promise<void> {
+  async function serve(connection: EslConnection, seq: number, remote: string): Promise<void> {
     // Registered before anything is sent, so that a very early hangup is not missed.
     let hangupComplete = false;
     let lingerDone = false;
@@ -80,42 +83,11 @@ export function createEslServer(options: EslServerOptions): EslServer {
       lingerDone = true;
       if (disposition !== 'linger') hangupComplete = true; // FreeSWITCH is closing: nothing more will come
     });
-    // The whole handshake leaves in one write: FreeSWITCH reads its socket in order and replies in order, and a
-    // socket in the wrong mode is closed whatever the other replies say.
-    const connecting = connection.command('connect');
-    const subscribed = connection.command(eventFormat === 'json' ? 'myevents json' : 'myevents');
-    const nixed = options.unsubscribe?.length
-      ? connection
-          .command(`nixevent ${options.unsubscribe.join(' ')}`)
-          // An older FreeSWITCH refusing nixevent only costs bandwidth: carry on with the full stream.
-          .catch((err: unknown) => baseLog.warn({ err }, 'nixevent refused; receiving every event'))
-      : undefined;
-    const lingering = connection.command('linger');
-    const resuming =
-      options.resume === false
-        ? undefined
-        : connection
-            .command('resume')
-            // Without it a dead process still drops its callers, as before: carry on.
-            .catch((err: unknown) => baseLog.warn({ err }, 'resume refused; callers are dropped if this process dies'));
-    const handshake = Promise.all([subscribed, nixed, lingering, resuming]);
-    handshake.catch(() => undefined); // awaited once the mode is known to be right
-    const connect = await connecting;
-    const data = connect.channelData;
-    if (!data) throw new EslError('ESL_PROTOCOL', 'connect reply carries no channel data');
-    const mode = data.get('Socket-Mode');
-    const control = data.get('Control');
-    if (control !== 'full' || mode !== 'async') {
-      baseLog.error(
-        { socketMode: mode, control },
-        'FreeSWITCH socket app must be "socket <host:port> async full" in the dialplan; closing this call',
-      );
-      return;
-    }
-    const log = baseLog.child({ call: data.get('Unique-ID') });
-    await handshake;
-
-    const session = new CallSession(connection, data, { logger: log, timeouts: options.callTimeouts, dropCarrierCdr: options.dropCarrierCdr });
+    // The connect reply (~7-13 KB of CHANNEL_DATA) is read in handshake() and not kept by this frame: the session
+    // copies out what it reads (CallSession), so a held call does not keep the whole block for its duration.
+    const session = await handshake(connection, seq, remote);
+    if (!session) return;
+    const { log } = session;
     log.info({ did: session.info.did, callerId: session.info.callerId }, 'call started');
     try {
       await options.onCall(session);
@@ -130,6 +102,51 @@ export function createEslServer(options: EslServerOptions): EslServer {
     if (connection.closed) return;
     await connection.command('exit', { timeoutMs: EXIT_WAIT_MS }).catch(() => undefined);
     log.info('call finished');
+  }
+
+  /** connect, myevents, nixevent, linger, resume; the session, or undefined when the socket is in the wrong mode. */
+  async function handshake(connection: EslConnection, seq: number, remote: string): Promise<CallSession | undefined> {
+    const early = (): Logger => logger.child({ esl: seq, remote });
+    // The whole handshake leaves in one write: FreeSWITCH reads its socket in order and replies in order, and a
+    // socket in the wrong mode is closed whatever the other replies say.
+    const connecting = connection.command('connect');
+    const subscribed = connection.command(eventFormat === 'json' ? 'myevents json' : 'myevents');
+    const nixed = options.unsubscribe?.length
+      ? connection
+          .command(`nixevent ${options.unsubscribe.join(' ')}`)
+          // An older FreeSWITCH refusing nixevent only costs bandwidth: carry on with the full stream.
+          .catch((err: unknown) => early().warn({ err }, 'nixevent refused; receiving every event'))
+      : undefined;
+    const lingering = connection.command('linger');
+    const resuming =
+      options.resume === false
+        ? undefined
+        : connection
+            .command('resume')
+            // Without it a dead process still drops its callers, as before: carry on.
+            .catch((err: unknown) => early().warn({ err }, 'resume refused; callers are dropped if this process dies'));
+    const handshake = Promise.all([subscribed, nixed, lingering, resuming]);
+    handshake.catch(() => undefined); // awaited once the mode is known to be right
+    const data = (await connecting).channelData;
+    if (!data) throw new EslError('ESL_PROTOCOL', 'connect reply carries no channel data');
+    const mode = data.get('Socket-Mode');
+    const control = data.get('Control');
+    if (control !== 'full' || mode !== 'async') {
+      early().error(
+        { socketMode: mode, control },
+        'FreeSWITCH socket app must be "socket <host:port> async full" in the dialplan; closing this call',
+      );
+      return undefined;
+    }
+    // One logger per call (not one per connection and one more per call): each pino child costs ~0.5 KiB held.
+    const log = logger.child({ esl: seq, remote, call: data.get('Unique-ID') });
+    await handshake;
+    return new CallSession(connection, data, {
+      logger: log,
+      timeouts: options.callTimeouts,
+      dropCarrierCdr: options.dropCarrierCdr,
+      keepHeaders: options.keepHeaders,
+    });
   }
 
   return {

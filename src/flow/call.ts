@@ -129,7 +129,11 @@ export interface Call {
    * 'gone' when FreeSWITCH answers -ERR (the leg no longer exists: the call is over). README-extend.md.
    */
   rearmCap?(r: CapRearm, signal?: AbortSignal): Promise<'ok' | 'gone'>;
-  /** A channel variable as the connect reply gave it (decoded; lossy for values holding %XX, observation 14). */
+  /**
+   * A channel variable as the connect reply gave it (decoded; lossy for values holding %XX, observation 14). The ESL
+   * session keeps only the variables listed in CHANNEL_VARIABLES_KEPT (src/esl/call-session.ts; a test checks every
+   * call here against it): others read undefined.
+   */
   channelVariable?(name: string): string | undefined;
   /** A channel variable read now, exactly (`api uuid_getvar`); undefined when unset. */
   readVariable?(name: string, signal?: AbortSignal): Promise<string | undefined>;

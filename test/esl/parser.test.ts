@@ -134,12 +134,38 @@ describe('reading members of a JSON event without parsing it', () => {
         const doc = { 'Event-Name': 'CHANNEL_EXECUTE_COMPLETE', ...obj };
         const raw = Buffer.from(JSON.stringify(doc));
         for (const [k, v] of Object.entries(doc)) expect(jsonMember(raw, k)).toBe(v);
+        for (const [k, v] of Object.entries(doc)) expect(jsonMember(raw, k, true)).toBe(v); // searching from the end
         expect(jsonMember(raw, probe)).toBe(Object.hasOwn(doc, probe) ? (doc as Record<string, string>)[probe] : undefined);
+        expect(jsonMember(raw, probe, true)).toBe(Object.hasOwn(doc, probe) ? (doc as Record<string, string>)[probe] : undefined);
         const ev = parseJsonEvent(raw);
         expect(ev.get(probe)).toBe(Object.hasOwn(doc, probe) ? (doc as Record<string, string>)[probe] : undefined);
         expect([...ev.headers.entries()]).toEqual(Object.entries(doc));
       }),
       { numRuns: 400 },
+    );
+  });
+
+  it('reads the name from the first bytes exactly when FreeSWITCH\'s layout is there, else parses', () => {
+    const layout = /^\{"Event-Name":"([A-Z_]{1,64})"[,}]/;
+    const start = fc.oneof(
+      fc.stringMatching(/^[A-Z_]{0,66}$/).map((n) => `{"Event-Name":"${n}"`),
+      fc.constantFrom('{"Event-Name":"A', '{"Event-Name": "A"', '{ "Event-Name":"A"', '{"Event-Name":"a"', '{"Event-Namex":"A"'),
+    );
+    fc.assert(
+      fc.property(start, fc.constantFrom(',"k":"v"}', '}', '"}', ' }', ''), (head, tail) => {
+        const raw = Buffer.from(head + tail);
+        const expected = layout.exec(raw.toString('latin1'))?.[1];
+        let ev: EslEvent | undefined;
+        try {
+          ev = parseJsonEvent(raw);
+        } catch {
+          expect(expected).toBeUndefined(); // not FreeSWITCH's layout and not JSON either
+          return;
+        }
+        if (expected !== undefined) expect(ev.name).toBe(expected);
+        else expect(ev.name).toBe(String((JSON.parse(raw.toString()) as Record<string, unknown>)['Event-Name'] ?? ''));
+      }),
+      { numRuns: 500 },
     );
   });
 

@@ -1,8 +1,9 @@
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import net from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { BridgeResult, Call, DigitsRequest, DigitsResult } from '../../src/flow/call.ts';
-import { CallSession, callInfoFrom, parseCarrierCdr } from '../../src/esl/call-session.ts';
+import { CHANNEL_VARIABLES_KEPT, CallSession, callInfoFrom, parseCarrierCdr } from '../../src/esl/call-session.ts';
+import { RESUME_VARIABLE } from '../../src/flow/resume.ts';
 import { pagdArg, sendmsgExecute, sendmsgHangup } from '../../src/esl/commands.ts';
 import { EslConnection } from '../../src/esl/connection.ts';
 import { isEslError, type EslErrorCode } from '../../src/esl/errors.ts';
@@ -250,6 +251,49 @@ describe('CallSession with json events', () => {
     expect(result.carrierCdr?.billsec).toBe(3);
   });
 
+  it('after the grace without UNBRIDGE or completion, bridge reports what the last event it saw said', async () => {
+    const { call, peer, reader } = await session();
+    const bridging = call.bridge({ dialString: 'sofia/gateway/carrier/1', timeoutMs: 10_000 });
+    await reader.next();
+    peer.write(
+      'Content-Type: command/reply\nReply-Text: +OK\n\n' +
+        jsonEvent({ 'Event-Name': 'CHANNEL_BRIDGE', variable_originate_disposition: 'ANSWER' }) +
+        jsonEvent({ 'Event-Name': 'CHANNEL_HANGUP', 'Hangup-Cause': 'NORMAL_CLEARING', variable_originate_disposition: 'SUCCESS', variable_bridge_hangup_cause: 'USER_BUSY' }),
+    );
+    const result = await bridging;
+    expect(result).toMatchObject({ answered: true, callerHungUp: true, disposition: 'SUCCESS', hangupCause: 'USER_BUSY', carrierCdr: undefined });
+  });
+
+  it('keeps of CHANNEL_DATA only Unique-ID, the variables the flow reads and the headers asked for', async () => {
+    const { conn } = await session();
+    const data = new EslEvent(
+      new Map(
+        Object.entries({
+          'Unique-ID': 'u-1',
+          'Caller-Caller-ID-Number': '15551230000',
+          'Caller-Destination-Number': '15550001111',
+          'Answer-State': 'answered',
+          variable_ccard_resume: 'sealed',
+          variable_originate_causes: 'x;NONE',
+          variable_sip_full_via: 'SIP/2.0/UDP 127.0.0.1',
+          variable_foo: 'bar',
+        }),
+      ),
+      undefined,
+      'plain',
+    );
+    const call = new CallSession(conn, data, { logger: silent, keepHeaders: ['Answer-State'] });
+    expect(call.info).toMatchObject({ uuid: 'u-1', callerId: '15551230000', did: '15550001111' });
+    expect(call.channelVariable('ccard_resume')).toBe('sealed');
+    expect(call.channelVariable('originate_causes')).toBe('x;NONE');
+    expect(call.channelData.get('Answer-State')).toBe('answered');
+    expect(call.channelData.get('Unique-ID')).toBe('u-1');
+    // not kept: read them exactly with readVariable (uuid_getvar) instead
+    expect(call.channelVariable('foo')).toBeUndefined();
+    expect(call.channelVariable('sip_full_via')).toBeUndefined();
+    expect([...call.channelData.headers.keys()].sort()).toEqual(['Answer-State', 'Unique-ID', 'variable_ccard_resume', 'variable_originate_causes']);
+  });
+
   it('prepare(): answer and multiset leave with the next command; a failure of either fails that command', async () => {
     const { call, peer, reader } = await session();
     call.prepare({ answer: true, variables: [['sound_prefix', '/s/en'], ['continue_on_fail', 'true']] });
@@ -309,6 +353,14 @@ describe('pure pieces', () => {
     expect(parseCarrierCdr(decodeURIComponent(exact))).toBeUndefined(); // what text/event-plain delivers (observation 14)
     expect(parseCarrierCdr('{"variables":{"uuid":"x","billsec":"3s"}}')).toBeUndefined();
     expect(parseCarrierCdr('not json')).toBeUndefined();
+  });
+
+  it('keeps every channel variable the flow reads with channelVariable()', () => {
+    const files = readdirSync('src/flow', { recursive: true, encoding: 'utf8' }).filter((f) => f.endsWith('.ts'));
+    const read = files.flatMap((f) => [...readFileSync(`src/flow/${f}`, 'utf8').matchAll(/\.channelVariable(?:\?\.)?\(\s*([^)]+?)\s*\)/g)].map((m) => m[1]!));
+    expect(read.length).toBeGreaterThan(0);
+    const names = read.map((arg) => (arg === 'RESUME_VARIABLE' ? RESUME_VARIABLE : /^'([a-z_]+)'$/.exec(arg)?.[1] ?? `unresolved: ${arg}`));
+    for (const n of names) expect(CHANNEL_VARIABLES_KEPT).toContain(n);
   });
 
   it('reads CallInfo and the withheld flag from CHANNEL_DATA', () => {

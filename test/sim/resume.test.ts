@@ -31,6 +31,7 @@ async function serve(
     port: 0,
     logger: silent,
     resume,
+    keepHeaders: ['Answer-State', 'variable_ccard_marker', 'variable_socket_resume'],
     onCall: async (session) => {
       const data = new Map<string, string | undefined>();
       for (const k of ['Unique-ID', 'Answer-State', 'variable_ccard_marker', 'variable_socket_resume']) data.set(k, session.channelData.get(k));
