@@ -116,7 +116,8 @@ export function createEslServer(options: EslServerOptions): EslServer {
     await handshake;
 
     const session = new CallSession(connection, data, { logger: log, timeouts: options.callTimeouts, dropCarrierCdr: options.dropCarrierCdr });
-    log.info({ did: session.info.did, callerId: session.info.callerId }, 'call started');
+    // debug: the call's one info line is its summary when it ends (src/flow/run.ts).
+    log.debug({ did: session.info.did, callerId: session.info.callerId }, 'call started');
     try {
       await options.onCall(session);
     } catch (err) {
@@ -129,7 +130,7 @@ export function createEslServer(options: EslServerOptions): EslServer {
     await until(() => (hangupComplete && lingerDone) || connection.closed, connection, options.lingerWaitMs ?? DEFAULT_LINGER_WAIT_MS);
     if (connection.closed) return;
     await connection.command('exit', { timeoutMs: EXIT_WAIT_MS }).catch(() => undefined);
-    log.info('call finished');
+    log.debug('call finished');
   }
 
   return {
