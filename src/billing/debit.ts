@@ -2,6 +2,7 @@ import type { Pool } from 'pg';
 import type { Micros } from '../money/money.ts';
 import { DebitBatcher, getCall, ruleFromSnapshot, type CdrSource } from '../store/calls.ts';
 import { silentLog, type SettleDeps } from './billing-deps.ts';
+import { rememberFinished } from './finished-calls.ts';
 import { pushSettle } from './live-settle.ts';
 import { cachedPricing, forgetPricing, type CallPricing } from './pricing-cache.ts';
 import { billedSecondsFor, costUnder } from './rating.ts';
@@ -84,7 +85,9 @@ export async function debitCall(deps: SettleDeps, facts: CallFacts): Promise<Fin
   if (r.outcome === 'unknown_call') return { status: 'unknown_call', callId: facts.callId };
   forgetPricing(key);
   const callId = key;
-  await pushSettle(deps, r.cardId, callId, { spendable: r.balance + r.creditLimit, version: r.version });
+  if (await pushSettle(deps, r.cardId, callId, { spendable: r.balance + r.creditLimit, version: r.version })) {
+    rememberFinished(deps.pool, callId, r.cardId, 'debited');
+  }
   if (r.outcome === 'duplicate') {
     return {
       status: 'duplicate',

@@ -1,6 +1,7 @@
 import { releaseCallRow } from '../store/calls.ts';
 import type { SettleDeps } from './billing-deps.ts';
 import type { FinishOutcome } from './debit.ts';
+import { rememberFinished } from './finished-calls.ts';
 import { pushSettle } from './live-settle.ts';
 import { forgetPricing } from './pricing-cache.ts';
 
@@ -10,6 +11,8 @@ export async function releaseCall(deps: SettleDeps, callId: string): Promise<Fin
   if (!row) return { status: 'unknown_call', callId };
   const id = callId.toLowerCase();
   forgetPricing(id);
-  await pushSettle(deps, row.cardId, id, { spendable: row.spendable, version: row.version });
+  if (await pushSettle(deps, row.cardId, id, { spendable: row.spendable, version: row.version })) {
+    rememberFinished(deps.pool, id, row.cardId, 'released');
+  }
   return { status: 'released', callId: id, cardId: row.cardId, balance: row.balance };
 }

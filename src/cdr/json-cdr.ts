@@ -3,6 +3,7 @@ import type { Micros } from '../money/money.ts';
 import { finishCall } from '../billing/settle.ts';
 import type { SettleDeps } from '../billing/billing-deps.ts';
 import { getCall, isUuid } from '../store/calls.ts';
+import { finishedCall } from '../billing/finished-calls.ts';
 
 /**
  * Ingests one mod_json_cdr POST body (FreeSWITCH posts one document per leg, see the README of
@@ -79,15 +80,26 @@ export async function ingestJsonCdr(deps: JsonCdrDeps, bodyText: string, source:
   // inbound leg without it (the caller's leg, which FreeSWITCH posts for every call) cannot be one: answered here
   // without a database read, the same 'ignored' a lookup would give.
   if (ccCallId === undefined && strVar(v, 'direction') === 'inbound') return { status: 'ignored', reason: 'not_a_ccard_leg', uuid };
-  let call = isUuid(uuid) ? await getCall(deps.pool, uuid) : undefined;
-  if (!call && isUuid(ccCallId)) call = await getCall(deps.pool, ccCallId);
-  if (!call) return { status: 'ignored', reason: 'not_a_ccard_leg', uuid };
-
   const billsec = intVar(v, 'billsec') ?? 0n;
   const billmsec = intVar(v, 'billmsec');
   const answerUepoch = intVar(v, 'answer_uepoch');
-  if (billsec > MAX_SECONDS) return { status: 'invalid', reason: `implausible billsec ${billsec}` };
   const answered = (answerUepoch !== undefined && answerUepoch > 0n) || billsec > 0n || (billmsec ?? 0n) > 0n;
+
+  // The carrier leg's CDR of a call this process just finished over the event socket (the usual case): what the
+  // database would answer, without asking it (src/billing/finished-calls.ts).
+  for (const id of [uuid, ccCallId]) {
+    if (!isUuid(id)) continue;
+    const done = finishedCall(deps.pool, id);
+    if (!done || (answered && done.how !== 'debited')) continue;
+    if (billsec > MAX_SECONDS) return { status: 'invalid', reason: `implausible billsec ${billsec}` };
+    const callId = id.toLowerCase();
+    return answered ? { status: 'duplicate', callId, cardId: done.cardId } : { status: 'released', callId, cardId: done.cardId };
+  }
+
+  let call = isUuid(uuid) ? await getCall(deps.pool, uuid) : undefined;
+  if (!call && isUuid(ccCallId)) call = await getCall(deps.pool, ccCallId);
+  if (!call) return { status: 'ignored', reason: 'not_a_ccard_leg', uuid };
+  if (billsec > MAX_SECONDS) return { status: 'invalid', reason: `implausible billsec ${billsec}` };
 
   const out = await finishCall(deps, {
     callId: call.callId,
