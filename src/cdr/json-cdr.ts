@@ -85,11 +85,11 @@ export async function ingestJsonCdr(deps: JsonCdrDeps, bodyText: string, source:
   const answerUepoch = intVar(v, 'answer_uepoch');
   const answered = (answerUepoch !== undefined && answerUepoch > 0n) || billsec > 0n || (billmsec ?? 0n) > 0n;
 
-  // The carrier leg's CDR of a call this process just finished over the event socket (the usual case): what the
-  // database would answer, without asking it (src/billing/finished-calls.ts).
+  // The carrier leg's CDR of a call this process just finished (or is finishing) over the event socket, the usual
+  // case: what the database would answer, without asking it (src/billing/finished-calls.ts).
   for (const id of [uuid, ccCallId]) {
     if (!isUuid(id)) continue;
-    const done = finishedCall(deps.pool, id);
+    const done = await finishedCall(deps.pool, id);
     if (!done || (answered && done.how !== 'debited')) continue;
     if (billsec > MAX_SECONDS) return { status: 'invalid', reason: `implausible billsec ${billsec}` };
     const callId = id.toLowerCase();

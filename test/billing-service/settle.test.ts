@@ -228,13 +228,28 @@ describe.each(storeKinds)('settling calls ($name live store)', (kind) => {
     expect((await quiet(() => own.ingestJsonCdr(JSON.stringify(doc)))).out).toMatchObject({ status: 'invalid' });
     expect(await moneyFacts(db.pool, cardId)).toEqual(before);
 
+    // The POST first, the socket settle after it or at the same time: the settle only reads the card's balance.
+    for (const together of [false, true]) {
+      const p = await fresh();
+      const post = own.ingestJsonCdr(carrierLegCdr(p.callId, 20));
+      if (!together) expect(await post).toMatchObject({ status: 'debited', cost: 400_000n });
+      const late = await quiet(() => own.settle(p, answeredBridge(p.callId, 20)));
+      // At the same time, either may come first; the other is the duplicate.
+      expect(['debited', 'duplicate']).toContain((await post).status);
+      const now = await moneyFacts(db.pool, cardId);
+      expect(late.out).toEqual({ billedSeconds: 20, cost: 400_000n, balance: now.balance });
+      if (!together) expect(late).toMatchObject({ queries: 1, settles: 0 });
+    }
+    expect((await moneyFacts(db.pool, cardId)).balance).toBe(before.balance - 800_000n);
+    const mid = await moneyFacts(db.pool, cardId);
+
     // Released over the socket (never answered) but the carrier's CDR says it was: the database bills it.
     const b = await fresh();
     await own.settle(b, unansweredBridge());
     const billed = await quiet(() => own.ingestJsonCdr(carrierLegCdr(b.callId, 10)));
     expect(billed.out).toMatchObject({ status: 'debited', billedSeconds: 10, cost: 200_000n });
     expect(billed.queries).toBeGreaterThan(0);
-    expect((await moneyFacts(db.pool, cardId)).balance).toBe(before.balance - 200_000n);
+    expect((await moneyFacts(db.pool, cardId)).balance).toBe(mid.balance - 200_000n);
 
     // The live store did not take the socket settle: the POST is not answered from memory, it settles again.
     const c = await fresh();
@@ -249,7 +264,7 @@ describe.each(storeKinds)('settling calls ($name live store)', (kind) => {
     expect(await live.reservations(cardId)).toEqual([]);
     const f = await moneyFacts(db.pool, cardId);
     expect(f.ledgerSum).toBe(f.balance);
-    expect(f.balance).toBe(before.balance - 300_000n);
+    expect(f.balance).toBe(mid.balance - 300_000n);
   });
 });
 
