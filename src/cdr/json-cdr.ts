@@ -4,6 +4,7 @@ import { finishCall } from '../billing/settle.ts';
 import type { SettleDeps } from '../billing/billing-deps.ts';
 import { getCall, isUuid } from '../store/calls.ts';
 import { finishedCall } from '../billing/finished-calls.ts';
+import { cachedPricing, type CallPricing } from '../billing/pricing-cache.ts';
 
 /**
  * Ingests one mod_json_cdr POST body (FreeSWITCH posts one document per leg, see the README of
@@ -96,8 +97,22 @@ export async function ingestJsonCdr(deps: JsonCdrDeps, bodyText: string, source:
     return answered ? { status: 'duplicate', callId, cardId: done.cardId } : { status: 'released', callId, cardId: done.cardId };
   }
 
-  let call = isUuid(uuid) ? await getCall(deps.pool, uuid) : undefined;
-  if (!call && isUuid(ccCallId)) call = await getCall(deps.pool, ccCallId);
+  // A call this process reserved has its pricing cached (src/billing/pricing-cache.ts): no read of its row (the
+  // debit or release statement still finds it, or answers unknown_call). Otherwise the row says whose it is.
+  let call: { callId: string; pricing: CallPricing } | undefined;
+  for (const id of [uuid, ccCallId]) {
+    const pricing = isUuid(id) ? cachedPricing(id) : undefined;
+    if (pricing) {
+      call = { callId: id!.toLowerCase(), pricing };
+      break;
+    }
+  }
+  if (!call) {
+    let row = isUuid(uuid) ? await getCall(deps.pool, uuid) : undefined;
+    if (!row && isUuid(ccCallId)) row = await getCall(deps.pool, ccCallId);
+    // The row just read carries the call's pricing: the debit needs no second read of it.
+    if (row) call = { callId: row.callId, pricing: { rate: row.rate, maxSeconds: row.maxSeconds, costAlgorithm: row.costAlgorithm } };
+  }
   if (!call) return { status: 'ignored', reason: 'not_a_ccard_leg', uuid };
   if (billsec > MAX_SECONDS) return { status: 'invalid', reason: `implausible billsec ${billsec}` };
 
@@ -110,8 +125,7 @@ export async function ingestJsonCdr(deps: JsonCdrDeps, bodyText: string, source:
     endedAt: toDate(intVar(v, 'end_uepoch')),
     hangupCause: strVar(v, 'hangup_cause')?.slice(0, 64),
     source,
-    // The row just read carries the call's pricing: the debit needs no second read of it.
-    pricing: { rate: call.rate, maxSeconds: call.maxSeconds, costAlgorithm: call.costAlgorithm },
+    pricing: call.pricing,
   });
   switch (out.status) {
     case 'debited':
