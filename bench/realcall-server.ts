@@ -8,11 +8,11 @@ import { monitorEventLoopDelay, PerformanceObserver, type PerformanceEntry } fro
 import { readFileSync, writeFileSync } from 'node:fs';
 import { Session } from 'node:inspector/promises';
 import path from 'node:path';
-import { pino } from 'pino';
 import { loadConfig } from '../src/config/env.ts';
 import { applyBalanceChange } from '../src/billing/ledger.ts';
 import { seedDemo } from '../src/app/seed.ts';
 import { startService } from '../src/app/service.ts';
+import { createLogger } from '../src/app/logger.ts';
 import { withTransaction } from '../src/store/db.ts';
 import { encryptPin, hashPin } from '../src/store/pin.ts';
 
@@ -24,9 +24,11 @@ const config = loadConfig({
   CCARD_SECRET: 'bench-secret-0123456789',
   CCARD_DATA_DIR: env.BENCH_DATA_DIR!,
   LOG_LEVEL: env.BENCH_LOG_LEVEL ?? 'info',
+  ...(env.CCARD_LOG_FLUSH_MS !== undefined && { CCARD_LOG_FLUSH_MS: env.CCARD_LOG_FLUSH_MS }),
 });
-// Production logs at info to stdout; here stdout is /dev/null, so the cost of formatting and writing stays in.
-const logger = pino({ level: env.BENCH_LOG_LEVEL ?? 'info' });
+// Production's logger (src/app/logger.ts) at info to stdout; here stdout is /dev/null (or BENCH_CCARD_LOG), so the
+// cost of formatting and writing stays in.
+const logger = createLogger({ level: config.LOG_LEVEL, flushMs: config.CCARD_LOG_FLUSH_MS });
 const service = await startService({ config, logger, eslPort: 0, httpPort: 0, scheduler: false });
 
 const data = await seedDemo(service.pool, service.pinKeys);
