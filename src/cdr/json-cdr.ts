@@ -31,23 +31,36 @@ export type IngestResult =
 
 export type JsonCdrDeps = SettleDeps;
 
+const isBlank = (c: number) => c === 0x20 || c === 0x0a || c === 0x0d || c === 0x09;
+
 function parseDocument(bodyText: string): Record<string, unknown> | string {
-  let text = bodyText.trim();
-  if (text.startsWith('cdr=')) {
-    const payload = text.slice(4);
+  // JSON.parse skips blanks itself: the 10-20 KB body is not copied by a trim() first.
+  let text = bodyText;
+  let start = 0;
+  while (start < text.length && isBlank(text.charCodeAt(start))) start++;
+  if (text.startsWith('cdr=', start)) {
+    const payload = text.slice(start + 4).trim();
     if (payload.startsWith('%7B') || payload.startsWith('%7b') || payload.startsWith('{')) {
       return 'encode=true bodies cannot be decoded safely; configure mod_json_cdr with encode=false';
     }
     if (!/^[A-Za-z0-9+/=\s]+$/.test(payload)) return 'cdr= body is not base64';
     text = Buffer.from(payload, 'base64').toString('utf8');
   }
+  let doc: unknown;
   try {
-    const doc: unknown = JSON.parse(text);
-    if (doc === null || typeof doc !== 'object' || Array.isArray(doc)) return 'not a JSON object';
-    return doc as Record<string, unknown>;
+    doc = JSON.parse(text);
   } catch (err) {
-    return `not JSON: ${(err as Error).message}`;
+    // Blanks JSON does not know (a byte-order mark, no-break spaces) around a document were always trimmed.
+    const trimmed = text.trim();
+    if (trimmed.length === text.length) return `not JSON: ${(err as Error).message}`;
+    try {
+      doc = JSON.parse(trimmed);
+    } catch (again) {
+      return `not JSON: ${(again as Error).message}`;
+    }
   }
+  if (doc === null || typeof doc !== 'object' || Array.isArray(doc)) return 'not a JSON object';
+  return doc as Record<string, unknown>;
 }
 
 const INT_RE = /^[0-9]{1,19}$/;
