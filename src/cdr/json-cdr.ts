@@ -4,6 +4,7 @@ import { finishCall } from '../billing/settle.ts';
 import type { SettleDeps } from '../billing/billing-deps.ts';
 import { getCall, isUuid } from '../store/calls.ts';
 import { finishedCall } from '../billing/finished-calls.ts';
+import { observeFinish } from '../metrics/index.ts';
 import { cachedPricing, type CallPricing } from '../billing/pricing-cache.ts';
 
 /**
@@ -107,7 +108,9 @@ export async function ingestJsonCdr(deps: JsonCdrDeps, bodyText: string, source:
     if (!done || (answered && done.how !== 'debited')) continue;
     if (billsec > MAX_SECONDS) return { status: 'invalid', reason: `implausible billsec ${billsec}` };
     const callId = id.toLowerCase();
-    return answered ? { status: 'duplicate', callId, cardId: done.cardId } : { status: 'released', callId, cardId: done.cardId };
+    // Counted (ccard_cdrs_total by source and result) as the database path counts it.
+    const { status } = await observeFinish({ source, answered }, async () => ({ status: answered ? ('duplicate' as const) : ('released' as const) }));
+    return { status, callId, cardId: done.cardId };
   }
 
   // A call this process reserved has its pricing cached (src/billing/pricing-cache.ts): no read of its row (the
