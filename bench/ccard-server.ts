@@ -13,12 +13,12 @@ import { monitorEventLoopDelay, performance, PerformanceObserver, type Performan
 import { readFileSync, writeFileSync } from 'node:fs';
 import { Session } from 'node:inspector/promises';
 import path from 'node:path';
-import { pino } from 'pino';
 import { loadConfig } from '../src/config/env.ts';
 import type { Call } from '../src/flow/call.ts';
 import { applyBalanceChange } from '../src/billing/ledger.ts';
 import { seedDemo } from '../src/app/seed.ts';
 import { startService } from '../src/app/service.ts';
+import { createLogger } from '../src/app/logger.ts';
 import { withTransaction } from '../src/store/db.ts';
 import { encryptPin, hashPin } from '../src/store/pin.ts';
 
@@ -30,9 +30,11 @@ const config = loadConfig({
   CCARD_SECRET: 'bench-secret-0123456789',
   ...(env.BENCH_DATA_DIR ? { CCARD_DATA_DIR: env.BENCH_DATA_DIR } : {}),
   LOG_LEVEL: env.BENCH_LOG_LEVEL ?? 'info',
+  ...(env.CCARD_LOG_FLUSH_MS !== undefined && { CCARD_LOG_FLUSH_MS: env.CCARD_LOG_FLUSH_MS }),
 });
-// Production logs at info to stdout; here stdout is /dev/null, so the cost of formatting and writing stays in.
-const logger = pino({ level: env.BENCH_LOG_LEVEL ?? 'info' });
+// Production's logger (src/app/logger.ts) at info to stdout; here stdout is /dev/null (or BENCH_CCARD_LOG), so the
+// cost of formatting and writing stays in.
+const logger = createLogger({ level: config.LOG_LEVEL, flushMs: config.CCARD_LOG_FLUSH_MS });
 
 // BENCH_TIME_DECISIONS=1: the decision as ccard times it, from the destination digits coming back from FreeSWITCH to
 // the bridge command handed to the socket (rating, the Redis reservation, the calls row's durable commit). Two

@@ -52,7 +52,10 @@ export async function buildHttp(deps: {
       const result = countIgnoredCdr('json_cdr', await deps.services.ingestJsonCdr(body));
       countIngest('json_cdr', result.status);
       if (result.status === 'invalid') deps.logger.warn({ reason: result.reason }, 'POST /cdr: invalid document');
-      return { status: 200, body: JSON.parse(JSON.stringify(result, (_, v) => (typeof v === 'bigint' ? v.toString() : v))) };
+      // The result as JSON (its amounts are bigint: decimal strings), without a stringify-and-parse round trip.
+      const answer: Record<string, unknown> = { ...result };
+      for (const k in answer) if (typeof answer[k] === 'bigint') answer[k] = (answer[k] as bigint).toString();
+      return { status: 200, body: answer };
     } catch (err) {
       if (!isUnavailableError(err)) throw err;
       deps.logger.warn({ err: (err as Error).message }, 'POST /cdr: database unavailable, answered 503');

@@ -1,5 +1,6 @@
 import { countLockout } from '../metrics/index.ts';
 import type { Cluster, Redis } from 'ioredis';
+import { LuaScript } from '../live/lua-script.ts';
 
 /**
  * The caller-side defence against PIN guessing (design and bound: docs/design.md, "PIN guessing").
@@ -66,7 +67,7 @@ const didKey = (did: string) => did.replace(/[^0-9A-Za-z+_.-]/g, '_').slice(0, 6
 // Each bucket is counted by one script over keys of one hash slot (so it also runs on a Redis cluster).
 // KEYS: fails, lock, trust (the caller's; absent for an access number). ARGV: window, lockout, max.
 // Returns flags: 1 = locked now, 4 = the trust of a past success revoked, 8 = the caller was trusted.
-const FAIL_SCRIPT = `
+const FAIL_SCRIPT = new LuaScript(`
 local trusted = KEYS[3] ~= nil and redis.call('EXISTS', KEYS[3]) == 1
 local flags = 0
 if trusted then flags = 8 end
@@ -79,19 +80,22 @@ if n >= tonumber(ARGV[3]) then
   if trusted then redis.call('DEL', KEYS[3]); flags = flags + 4 end
 end
 return flags
-`;
+`);
 
-// KEYS: cli lock, cli trust, did lock. Returns {cli locked, did guarded, trusted by a recent success}.
-const CHECK_SCRIPT = `
-return {redis.call('EXISTS', KEYS[1]), redis.call('EXISTS', KEYS[3]), redis.call('EXISTS', KEYS[2])}
-`;
+// Whether each key exists, in one command: KEYS (cli lock, did lock, cli trust) or (did lock). Keys of two hash slots:
+// on a standalone Redis only (a cluster asks each slot with EXISTS).
+const CHECK_SCRIPT = new LuaScript(`
+local r = {}
+for i = 1, #KEYS do r[i] = redis.call('EXISTS', KEYS[i]) end
+return r
+`);
 
 // KEYS: cli fails, cli lock, cli trust. ARGV: trustSec.
-const SUCCEED_SCRIPT = `
+const SUCCEED_SCRIPT = new LuaScript(`
 redis.call('DEL', KEYS[1], KEYS[2])
 redis.call('SET', KEYS[3], '1', 'EX', ARGV[1])
 return 1
-`;
+`);
 
 interface Store {
   check(did: string, cli: string | undefined): Promise<{ cliLocked: boolean; guarded: boolean; recent: boolean }>;
@@ -114,9 +118,14 @@ class RedisStore implements Store {
     const base = `${this.prefix}{pin:did:${didKey(did)}}`;
     return [`${base}:fails`, `${base}:locked`];
   }
+  // Every call asks twice (before its PIN prompt and with the PIN): one command each on a standalone Redis.
   async check(did: string, cli: string | undefined) {
     const [, lock, trust] = this.cli(cli);
     const [, dlock] = this.did(did);
+    if (!this.redis.isCluster) {
+      const r = (await CHECK_SCRIPT.run(this.redis, cli ? [lock, dlock, trust] : [dlock], [])) as number[];
+      return cli ? { cliLocked: r[0] === 1, guarded: r[1] === 1, recent: r[2] === 1 } : { cliLocked: false, guarded: r[0] === 1, recent: false };
+    }
     const [a, b, c] = await Promise.all([
       cli ? this.redis.exists(lock) : Promise.resolve(0),
       this.redis.exists(dlock),
@@ -129,18 +138,18 @@ class RedisStore implements Store {
     let flags = 0;
     if (cli) {
       const [f, l, t] = this.cli(cli);
-      flags = Number(await this.redis.eval(FAIL_SCRIPT, 3, f, l, t, String(windowSec), String(lockoutSec), String(this.cfg.maxFailures)));
+      flags = Number(await FAIL_SCRIPT.run(this.redis, [f, l, t], [String(windowSec), String(lockoutSec), String(this.cfg.maxFailures)]));
     }
     // A trusted caller's failures stay on its own number; everyone else's also count on the access number.
     if (!(flags & 8)) {
       const [df, dl] = this.did(did);
-      flags |= Number(await this.redis.eval(FAIL_SCRIPT, 2, df, dl, String(windowSec), String(lockoutSec), String(this.cfg.guardFailures))) & 1 ? 2 : 0;
+      flags |= Number(await FAIL_SCRIPT.run(this.redis, [df, dl], [String(windowSec), String(lockoutSec), String(this.cfg.guardFailures)])) & 1 ? 2 : 0;
     }
     return flags;
   }
   async succeed(cli: string): Promise<void> {
     const [f, l, t] = this.cli(cli);
-    await this.redis.eval(SUCCEED_SCRIPT, 3, f, l, t, String(this.cfg.trustSec));
+    await SUCCEED_SCRIPT.run(this.redis, [f, l, t], [String(this.cfg.trustSec)]);
   }
 }
 

@@ -1,6 +1,7 @@
 import cluster from 'node:cluster';
 import type { Cluster, Redis } from 'ioredis';
-import { pino, type Logger } from 'pino';
+import type { Logger } from 'pino';
+import { createLogger } from './logger.ts';
 import { loadConfig, type Config } from '../config/env.ts';
 import { resumeKey } from '../flow/resume.ts';
 import { createEslServer, UNUSED_EVENTS, type EslServer } from '../esl/index.ts';
@@ -79,7 +80,7 @@ export interface Service {
  */
 export async function startService(opts: ServiceOptions = {}): Promise<Service> {
   const config = opts.config ?? loadConfig();
-  const logger = opts.logger ?? pino({ level: config.LOG_LEVEL });
+  const logger = opts.logger ?? createLogger({ level: config.LOG_LEVEL, flushMs: config.CCARD_LOG_FLUSH_MS });
   const cleanups: Array<() => Promise<unknown>> = [];
   const cleanup = async () => {
     for (const fn of cleanups.reverse()) await fn().catch((err) => logger.warn({ err }, 'shutdown step failed'));
@@ -253,6 +254,7 @@ export async function startService(opts: ServiceOptions = {}): Promise<Service> 
     const eslAddr = await esl.listen();
     if (!config.CCARD_DIALPLAN_SOCKETS) xmlCurl.sockets = xmlCurlOptions(config, accessNumbers, eslAddr.port).sockets;
     logger.info({ esl: eslAddr, http: httpAddr, cdr: cdrAddr, embedded: config.embedded }, 'ccard ready');
+    logger.flush(); // the ready line goes out now, not with the next buffered batch (src/app/logger.ts)
 
     let stopping: Promise<void> | undefined;
     return {
@@ -302,7 +304,7 @@ export function poolSizes(config: Config): { calls: number; api: number; bulk: n
 export async function runServe(config: Config = loadConfig()): Promise<void> {
   if (cluster.isPrimary) (await import('./web-build.ts')).ensureWebBuilt((line) => process.stderr.write(`ccard: ${line}\n`));
   if (config.CCARD_WORKERS > 1 && cluster.isPrimary) {
-    const logger = pino({ level: config.LOG_LEVEL });
+    const logger = createLogger({ level: config.LOG_LEVEL, flushMs: config.CCARD_LOG_FLUSH_MS });
     try {
       await runSupervisor(config, logger);
     } catch (err) {
@@ -314,7 +316,7 @@ export async function runServe(config: Config = loadConfig()): Promise<void> {
   const role = workerRole();
   const service = await startService({
     config,
-    logger: role ? pino({ level: config.LOG_LEVEL }).child({ worker: role.index }) : undefined,
+    logger: role ? createLogger({ level: config.LOG_LEVEL, flushMs: config.CCARD_LOG_FLUSH_MS }).child({ worker: role.index }) : undefined,
     scheduler: role?.schedules,
     recover: role?.recovers,
   });

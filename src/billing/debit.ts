@@ -1,7 +1,9 @@
 import type { Pool } from 'pg';
 import type { Micros } from '../money/money.ts';
 import { DebitBatcher, getCall, ruleFromSnapshot, type CdrSource } from '../store/calls.ts';
+import { readSnapshot } from '../store/cards.ts';
 import { silentLog, type SettleDeps } from './billing-deps.ts';
+import { finishedCall, finishing, rememberFinished } from './finished-calls.ts';
 import { pushSettle } from './live-settle.ts';
 import { cachedPricing, forgetPricing, type CallPricing } from './pricing-cache.ts';
 import { billedSecondsFor, costUnder } from './rating.ts';
@@ -58,6 +60,22 @@ function batcherFor(pool: Pool): DebitBatcher {
  */
 export async function debitCall(deps: SettleDeps, facts: CallFacts): Promise<FinishOutcome> {
   const key = facts.callId.toLowerCase();
+  // The other CDR of this call (socket or POST) was debited here moments ago, or is being debited now: a duplicate,
+  // with the card's balance as it is now (one read of the card row instead of the debit statement and a settle).
+  const known = await finishedCall(deps.pool, key);
+  if (known?.how === 'debited') {
+    const { cardId, billedSeconds, cost } = known;
+    return { status: 'duplicate', callId: key, cardId, billedSeconds, cost, balance: await balanceNow(deps, known) };
+  }
+  return finishing(deps.pool, key, () => debitInDatabase(deps, facts, key));
+}
+
+/** The card's balance now (the one a duplicate reports), for a call finished here. */
+export async function balanceNow(deps: SettleDeps, known: { cardId: string; balance: Micros }): Promise<Micros> {
+  return (await readSnapshot(deps.pool, known.cardId))?.balance ?? known.balance;
+}
+
+async function debitInDatabase(deps: SettleDeps, facts: CallFacts, key: string): Promise<FinishOutcome> {
   let pricing = facts.pricing ?? cachedPricing(key);
   if (!pricing) {
     const call = await getCall(deps.pool, facts.callId);
@@ -84,8 +102,9 @@ export async function debitCall(deps: SettleDeps, facts: CallFacts): Promise<Fin
   if (r.outcome === 'unknown_call') return { status: 'unknown_call', callId: facts.callId };
   forgetPricing(key);
   const callId = key;
-  await pushSettle(deps, r.cardId, callId, { spendable: r.balance + r.creditLimit, version: r.version });
+  const settled = await pushSettle(deps, r.cardId, callId, { spendable: r.balance + r.creditLimit, version: r.version });
   if (r.outcome === 'duplicate') {
+    if (settled && r.prior) rememberFinished(deps.pool, callId, { how: 'debited', cardId: r.cardId, ...r.prior, balance: r.balance });
     return {
       status: 'duplicate',
       callId,
@@ -95,6 +114,7 @@ export async function debitCall(deps: SettleDeps, facts: CallFacts): Promise<Fin
       balance: r.balance,
     };
   }
+  if (settled) rememberFinished(deps.pool, callId, { how: 'debited', cardId: r.cardId, billedSeconds: billed, cost: price, balance: r.balance });
   if (r.uncollected > 0n) {
     (deps.logger ?? silentLog).warn(
       { callId, cardId: r.cardId, uncollected: r.uncollected.toString() },

@@ -3,6 +3,9 @@ import type { Micros } from '../money/money.ts';
 import { finishCall } from '../billing/settle.ts';
 import type { SettleDeps } from '../billing/billing-deps.ts';
 import { getCall, isUuid } from '../store/calls.ts';
+import { finishedCall } from '../billing/finished-calls.ts';
+import { observeFinish } from '../metrics/index.ts';
+import { cachedPricing, type CallPricing } from '../billing/pricing-cache.ts';
 
 /**
  * Ingests one mod_json_cdr POST body (FreeSWITCH posts one document per leg, see the README of
@@ -29,23 +32,36 @@ export type IngestResult =
 
 export type JsonCdrDeps = SettleDeps;
 
+const isBlank = (c: number) => c === 0x20 || c === 0x0a || c === 0x0d || c === 0x09;
+
 function parseDocument(bodyText: string): Record<string, unknown> | string {
-  let text = bodyText.trim();
-  if (text.startsWith('cdr=')) {
-    const payload = text.slice(4);
+  // JSON.parse skips blanks itself: the 10-20 KB body is not copied by a trim() first.
+  let text = bodyText;
+  let start = 0;
+  while (start < text.length && isBlank(text.charCodeAt(start))) start++;
+  if (text.startsWith('cdr=', start)) {
+    const payload = text.slice(start + 4).trim();
     if (payload.startsWith('%7B') || payload.startsWith('%7b') || payload.startsWith('{')) {
       return 'encode=true bodies cannot be decoded safely; configure mod_json_cdr with encode=false';
     }
     if (!/^[A-Za-z0-9+/=\s]+$/.test(payload)) return 'cdr= body is not base64';
     text = Buffer.from(payload, 'base64').toString('utf8');
   }
+  let doc: unknown;
   try {
-    const doc: unknown = JSON.parse(text);
-    if (doc === null || typeof doc !== 'object' || Array.isArray(doc)) return 'not a JSON object';
-    return doc as Record<string, unknown>;
+    doc = JSON.parse(text);
   } catch (err) {
-    return `not JSON: ${(err as Error).message}`;
+    // Blanks JSON does not know (a byte-order mark, no-break spaces) around a document were always trimmed.
+    const trimmed = text.trim();
+    if (trimmed.length === text.length) return `not JSON: ${(err as Error).message}`;
+    try {
+      doc = JSON.parse(trimmed);
+    } catch (again) {
+      return `not JSON: ${(again as Error).message}`;
+    }
   }
+  if (doc === null || typeof doc !== 'object' || Array.isArray(doc)) return 'not a JSON object';
+  return doc as Record<string, unknown>;
 }
 
 const INT_RE = /^[0-9]{1,19}$/;
@@ -79,15 +95,42 @@ export async function ingestJsonCdr(deps: JsonCdrDeps, bodyText: string, source:
   // inbound leg without it (the caller's leg, which FreeSWITCH posts for every call) cannot be one: answered here
   // without a database read, the same 'ignored' a lookup would give.
   if (ccCallId === undefined && strVar(v, 'direction') === 'inbound') return { status: 'ignored', reason: 'not_a_ccard_leg', uuid };
-  let call = isUuid(uuid) ? await getCall(deps.pool, uuid) : undefined;
-  if (!call && isUuid(ccCallId)) call = await getCall(deps.pool, ccCallId);
-  if (!call) return { status: 'ignored', reason: 'not_a_ccard_leg', uuid };
-
   const billsec = intVar(v, 'billsec') ?? 0n;
   const billmsec = intVar(v, 'billmsec');
   const answerUepoch = intVar(v, 'answer_uepoch');
-  if (billsec > MAX_SECONDS) return { status: 'invalid', reason: `implausible billsec ${billsec}` };
   const answered = (answerUepoch !== undefined && answerUepoch > 0n) || billsec > 0n || (billmsec ?? 0n) > 0n;
+
+  // The carrier leg's CDR of a call this process just finished (or is finishing) over the event socket, the usual
+  // case: what the database would answer, without asking it (src/billing/finished-calls.ts).
+  for (const id of [uuid, ccCallId]) {
+    if (!isUuid(id)) continue;
+    const done = await finishedCall(deps.pool, id);
+    if (!done || (answered && done.how !== 'debited')) continue;
+    if (billsec > MAX_SECONDS) return { status: 'invalid', reason: `implausible billsec ${billsec}` };
+    const callId = id.toLowerCase();
+    // Counted (ccard_cdrs_total by source and result) as the database path counts it.
+    const { status } = await observeFinish({ source, answered }, async () => ({ status: answered ? ('duplicate' as const) : ('released' as const) }));
+    return { status, callId, cardId: done.cardId };
+  }
+
+  // A call this process reserved has its pricing cached (src/billing/pricing-cache.ts): no read of its row (the
+  // debit or release statement still finds it, or answers unknown_call). Otherwise the row says whose it is.
+  let call: { callId: string; pricing: CallPricing } | undefined;
+  for (const id of [uuid, ccCallId]) {
+    const pricing = isUuid(id) ? cachedPricing(id) : undefined;
+    if (pricing) {
+      call = { callId: id!.toLowerCase(), pricing };
+      break;
+    }
+  }
+  if (!call) {
+    let row = isUuid(uuid) ? await getCall(deps.pool, uuid) : undefined;
+    if (!row && isUuid(ccCallId)) row = await getCall(deps.pool, ccCallId);
+    // The row just read carries the call's pricing: the debit needs no second read of it.
+    if (row) call = { callId: row.callId, pricing: { rate: row.rate, maxSeconds: row.maxSeconds, costAlgorithm: row.costAlgorithm } };
+  }
+  if (!call) return { status: 'ignored', reason: 'not_a_ccard_leg', uuid };
+  if (billsec > MAX_SECONDS) return { status: 'invalid', reason: `implausible billsec ${billsec}` };
 
   const out = await finishCall(deps, {
     callId: call.callId,
@@ -98,8 +141,7 @@ export async function ingestJsonCdr(deps: JsonCdrDeps, bodyText: string, source:
     endedAt: toDate(intVar(v, 'end_uepoch')),
     hangupCause: strVar(v, 'hangup_cause')?.slice(0, 64),
     source,
-    // The row just read carries the call's pricing: the debit needs no second read of it.
-    pricing: { rate: call.rate, maxSeconds: call.maxSeconds, costAlgorithm: call.costAlgorithm },
+    pricing: call.pricing,
   });
   switch (out.status) {
     case 'debited':

@@ -118,6 +118,7 @@ const schema = z.object({
   CCARD_DEVICE_DID: z.string().regex(/^\+?[0-9]{3,20}$/, 'must be an access number (3 to 20 digits, optionally after +)').optional(),
   CCARD_SIP_DOMAIN: z.string().regex(/^[A-Za-z0-9.:-]{1,253}$/, 'must be a SIP domain (host name or IP address)').default('127.0.0.1'),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  CCARD_LOG_FLUSH_MS: int(0, 60_000).default(1000),
 });
 
 export type Env = z.infer<typeof schema>;

@@ -88,7 +88,8 @@ export function createEslServer(options: EslServerOptions): EslServer {
     const session = await handshake(connection, seq, remote);
     if (!session) return;
     const { log } = session;
-    log.info({ did: session.info.did, callerId: session.info.callerId }, 'call started');
+    // debug: the call's one info line is its summary when it ends (src/flow/run.ts).
+    log.debug({ did: session.info.did, callerId: session.info.callerId }, 'call started');
     try {
       await options.onCall(session);
     } catch (err) {
@@ -101,7 +102,7 @@ export function createEslServer(options: EslServerOptions): EslServer {
     await until(() => (hangupComplete && lingerDone) || connection.closed, connection, options.lingerWaitMs ?? DEFAULT_LINGER_WAIT_MS);
     if (connection.closed) return;
     await connection.command('exit', { timeoutMs: EXIT_WAIT_MS }).catch(() => undefined);
-    log.info('call finished');
+    log.debug('call finished');
   }
 
   /** connect, myevents, nixevent, linger, resume; the session, or undefined when the socket is in the wrong mode. */

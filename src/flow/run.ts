@@ -61,9 +61,22 @@ export async function runCallFlow(
   else call.hangupSignal.addEventListener('abort', onHangup, { once: true });
   try {
     const outcome = await toPromise(actor);
+    // The one line a call writes at info (its start and the flow's steps are debug): what happened and what it cost.
     log.info(
-      { ended: outcome.ended, cardId: outcome.cardId, calls: outcome.calls.length, callerHungUp: outcome.callerHungUp },
-      'call flow ended',
+      {
+        did: call.info.did,
+        callerId: call.info.callerId,
+        ended: outcome.ended,
+        cardId: outcome.cardId,
+        callerHungUp: outcome.callerHungUp,
+        calls: outcome.calls.map((a) => ({
+          callId: a.callId,
+          outcome: a.outcome,
+          ...(a.settle && { billedSeconds: a.settle.billedSeconds, cost: a.settle.cost.toString() }),
+          ...(a.settleError && { settleError: a.settleError }),
+        })),
+      },
+      'call ended',
     );
     return outcome;
   } catch (err) {

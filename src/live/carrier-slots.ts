@@ -1,4 +1,5 @@
 import type { Cluster, Redis } from 'ioredis';
+import { LuaScript } from './lua-script.ts';
 
 /**
  * Per-carrier simultaneous-call limit. A slot is held from the reservation to the settle of one attempt; it has a
@@ -49,7 +50,7 @@ export class MemoryCarrierSlots implements CarrierSlots {
 }
 
 // KEYS[1] zset token -> deadline (server ms). ARGV: token, max, ttlMs.
-const ACQUIRE = `
+const ACQUIRE = new LuaScript(`
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
@@ -57,19 +58,19 @@ if redis.call('ZCARD', KEYS[1]) >= tonumber(ARGV[2]) then return 0 end
 redis.call('ZADD', KEYS[1], now + tonumber(ARGV[3]), ARGV[1])
 redis.call('PEXPIRE', KEYS[1], tonumber(ARGV[3]) + 60000)
 return 1
-`;
-const RENEW = `
+`);
+const RENEW = new LuaScript(`
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 redis.call('ZADD', KEYS[1], 'XX', now + tonumber(ARGV[2]), ARGV[1])
 return 1
-`;
-const ACTIVE = `
+`);
+const ACTIVE = new LuaScript(`
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
 return redis.call('ZCARD', KEYS[1])
-`;
+`);
 
 export class RedisCarrierSlots implements CarrierSlots {
   constructor(
@@ -80,15 +81,15 @@ export class RedisCarrierSlots implements CarrierSlots {
     return `${this.prefix}{carrier:${carrierId}}:slots`;
   }
   async acquire(carrierId: string, token: string, max: number, ttlMs: number): Promise<boolean> {
-    return (await this.redis.eval(ACQUIRE, 1, this.key(carrierId), token, String(max), String(Math.ceil(ttlMs)))) === 1;
+    return (await ACQUIRE.run(this.redis, [this.key(carrierId)], [token, String(max), String(Math.ceil(ttlMs))])) === 1;
   }
   async renew(carrierId: string, token: string, ttlMs: number): Promise<void> {
-    await this.redis.eval(RENEW, 1, this.key(carrierId), token, String(Math.ceil(ttlMs)));
+    await RENEW.run(this.redis, [this.key(carrierId)], [token, String(Math.ceil(ttlMs))]);
   }
   async release(carrierId: string, token: string): Promise<void> {
     await this.redis.zrem(this.key(carrierId), token);
   }
   async active(carrierId: string): Promise<number> {
-    return Number(await this.redis.eval(ACTIVE, 1, this.key(carrierId)));
+    return Number(await ACTIVE.run(this.redis, [this.key(carrierId)], []));
   }
 }

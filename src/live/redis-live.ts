@@ -1,7 +1,7 @@
-import { createHash } from 'node:crypto';
 import type { Cluster, Redis } from 'ioredis';
 import type { Micros } from '../money/money.ts';
 import type { CardSnapshot, ExtendOutcome, LiveBalanceStore, ReserveOutcome } from './live-balance.ts';
+import { LuaScript } from './lua-script.ts';
 
 /**
  * LiveBalanceStore over Redis. Every operation is ONE Lua script, so it is atomic with respect to every other
@@ -145,28 +145,13 @@ end
 return out
 `;
 
-class Script {
-  readonly sha: string;
-  constructor(readonly lua: string) {
-    this.sha = createHash('sha1').update(lua).digest('hex');
-  }
-  async run(redis: Redis | Cluster, keys: string[], args: string[]): Promise<unknown> {
-    try {
-      return await redis.evalsha(this.sha, keys.length, ...keys, ...args);
-    } catch (err) {
-      if (!(err instanceof Error) || !err.message.startsWith('NOSCRIPT')) throw err;
-      return redis.eval(this.lua, keys.length, ...keys, ...args);
-    }
-  }
-}
-
 const SCRIPTS = {
-  peek: new Script(PEEK),
-  load: new Script(LOAD),
-  reserve: new Script(RESERVE),
-  extend: new Script(EXTEND),
-  settle: new Script(SETTLE),
-  list: new Script(LIST),
+  peek: new LuaScript(PEEK),
+  load: new LuaScript(LOAD),
+  reserve: new LuaScript(RESERVE),
+  extend: new LuaScript(EXTEND),
+  settle: new LuaScript(SETTLE),
+  list: new LuaScript(LIST),
 };
 
 const LUA_SAFE = BigInt(Number.MAX_SAFE_INTEGER);

@@ -120,6 +120,28 @@ describe('POST /cdr', () => {
     expect(cdrCounters.notOurs.json_cdr).toBe(before + 1);
   });
 
+  it('answers a debit with its amounts as decimal strings', async () => {
+    const { svc } = services(async () => ({
+      status: 'debited',
+      callId: '1ec5a13c-ce58-42e5-945c-74e8c1b77a37',
+      cardId: '7',
+      billedSeconds: 61,
+      cost: 12_345_678_901_234_567n,
+      uncollected: 0n,
+    }));
+    const { api } = await start(svc);
+    const r = await post(api, DOC);
+    expect(r.status).toBe(200);
+    expect(await r.json()).toEqual({
+      status: 'debited',
+      callId: '1ec5a13c-ce58-42e5-945c-74e8c1b77a37',
+      cardId: '7',
+      billedSeconds: 61,
+      cost: '12345678901234567',
+      uncollected: '0',
+    });
+  });
+
   it('CCARD_CDR_PORT: served alone on its own listener, and no longer on the API port', async () => {
     const { svc, bodies } = services(ignored);
     const { api, cdr } = await start(svc, { ownListener: true, credentials: CRED });

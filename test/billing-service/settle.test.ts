@@ -176,6 +176,100 @@ describe.each(storeKinds)('settling calls ($name live store)', (kind) => {
     expect(f.ledgerSum).toBe(f.balance);
     expect(f.openCalls).toBe(0);
   });
+
+  it("the POST of a call this process just finished is answered from memory; anything it cannot know goes to the database", async () => {
+    // Its own pool object (the memory is per pool) that counts the statements, and a live store that counts settles.
+    const queries: string[] = [];
+    const pool = new Proxy(db.pool, {
+      get(target, prop, receiver) {
+        if (prop !== 'query') return Reflect.get(target, prop, receiver);
+        return (q: string | { text: string }, ...rest: unknown[]) => {
+          queries.push(typeof q === 'string' ? q : q.text);
+          return (target.query as (...a: unknown[]) => unknown)(q, ...rest);
+        };
+      },
+    });
+    let settles = 0;
+    let failSettle = false;
+    const counted = Object.create(live) as typeof live;
+    counted.settle = async (...a: Parameters<typeof live.settle>) => {
+      settles++;
+      if (failSettle) throw new Error('connect ECONNREFUSED 127.0.0.1:6379');
+      return live.settle(...a);
+    };
+    const own = createCallServices({ pool, live: counted, rates, pinKeys, config: BASE_CONFIG, logger: silentLog });
+    const fresh = async () => {
+      const r = await own.reserve(cardId, '15557654321', ctx);
+      if (!r.ok) throw new Error(r.reason);
+      return r.reservation;
+    };
+    const quiet = async <T>(fn: () => Promise<T>) => {
+      const [q, s] = [queries.length, settles];
+      const out = await fn();
+      return { out, queries: queries.length - q, settles: settles - s };
+    };
+
+    // Debited over the socket: the POST (and its retry, answered or not) reads and writes nothing.
+    const a = await fresh();
+    await own.settle(a, answeredBridge(a.callId, 30));
+    const before = await moneyFacts(db.pool, cardId);
+    expect(await quiet(() => own.ingestJsonCdr(carrierLegCdr(a.callId, 30)))).toEqual({
+      out: { status: 'duplicate', callId: a.callId, cardId },
+      queries: 0,
+      settles: 0,
+    });
+    expect(await quiet(() => own.ingestJsonCdr(carrierLegCdr(a.callId, 0, { answered: false })))).toMatchObject({
+      out: { status: 'released' },
+      queries: 0,
+    });
+    // Still refused when implausible, memory or not.
+    const doc = JSON.parse(carrierLegCdr(a.callId, 30)) as { variables: Record<string, string> };
+    doc.variables.billsec = String(11 * 86_400);
+    expect((await quiet(() => own.ingestJsonCdr(JSON.stringify(doc)))).out).toMatchObject({ status: 'invalid' });
+    expect(await moneyFacts(db.pool, cardId)).toEqual(before);
+
+    // The POST first (one statement: the debit; the pricing of a call reserved here is known), the socket settle
+    // after it or at the same time: the settle only reads the card's balance.
+    for (const together of [false, true]) {
+      const p = await fresh();
+      if (!together) {
+        const first = await quiet(() => own.ingestJsonCdr(carrierLegCdr(p.callId, 20)));
+        expect(first).toMatchObject({ out: { status: 'debited', cost: 400_000n }, queries: 1, settles: 1 });
+        const late = await quiet(() => own.settle(p, answeredBridge(p.callId, 20)));
+        expect(late).toEqual({ out: { billedSeconds: 20, cost: 400_000n, balance: (await moneyFacts(db.pool, cardId)).balance }, queries: 1, settles: 0 });
+      } else {
+        // Either may come first; the other is the duplicate.
+        const [post, late] = await Promise.all([own.ingestJsonCdr(carrierLegCdr(p.callId, 20)), own.settle(p, answeredBridge(p.callId, 20))]);
+        expect(['debited', 'duplicate']).toContain(post.status);
+        expect(late).toEqual({ billedSeconds: 20, cost: 400_000n, balance: (await moneyFacts(db.pool, cardId)).balance });
+      }
+    }
+    expect((await moneyFacts(db.pool, cardId)).balance).toBe(before.balance - 800_000n);
+    const mid = await moneyFacts(db.pool, cardId);
+
+    // Released over the socket (never answered) but the carrier's CDR says it was: the database bills it.
+    const b = await fresh();
+    await own.settle(b, unansweredBridge());
+    const billed = await quiet(() => own.ingestJsonCdr(carrierLegCdr(b.callId, 10)));
+    expect(billed.out).toMatchObject({ status: 'debited', billedSeconds: 10, cost: 200_000n });
+    expect(billed.queries).toBeGreaterThan(0);
+    expect((await moneyFacts(db.pool, cardId)).balance).toBe(mid.balance - 200_000n);
+
+    // The live store did not take the socket settle: the POST is not answered from memory, it settles again.
+    const c = await fresh();
+    failSettle = true;
+    await own.settle(c, answeredBridge(c.callId, 5));
+    failSettle = false;
+    expect((await live.reservations(cardId)).map((h) => h.callId)).toEqual([c.callId]);
+    const redone = await quiet(() => own.ingestJsonCdr(carrierLegCdr(c.callId, 5)));
+    expect(redone.out).toMatchObject({ status: 'duplicate' });
+    expect(redone.queries).toBeGreaterThan(0);
+    expect(redone.settles).toBe(1);
+    expect(await live.reservations(cardId)).toEqual([]);
+    const f = await moneyFacts(db.pool, cardId);
+    expect(f.ledgerSum).toBe(f.balance);
+    expect(f.balance).toBe(mid.balance - 300_000n);
+  });
 });
 
 describe('refusals', () => {

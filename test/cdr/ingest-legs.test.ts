@@ -47,3 +47,18 @@ describe('json_cdr legs that are not ccard carrier legs', () => {
     expect(b.queries.length).toBeGreaterThan(0);
   });
 });
+
+describe('document framing', () => {
+  it('blanks around the document, a byte-order mark included, are not an error; anything else malformed is refused', async () => {
+    const body = fixtureBody('047-');
+    for (const framed of [`\n  ${body}\r\n`, `\uFEFF${body}`, `${body}\u00a0`]) {
+      const { deps } = countingDeps();
+      expect(await ingestJsonCdr(deps, framed)).toMatchObject({ status: 'ignored', reason: 'not_a_ccard_leg' });
+    }
+    for (const bad of [body.slice(0, -1), `${body}}`, `x${body}`, '', '  ', '[]', '"cdr"', `\uFEFF`]) {
+      const { deps, queries } = countingDeps();
+      expect(await ingestJsonCdr(deps, bad)).toMatchObject({ status: 'invalid' });
+      expect(queries).toEqual([]);
+    }
+  });
+});

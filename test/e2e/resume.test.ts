@@ -64,7 +64,8 @@ beforeAll(async () => {
       CCARD_SLICE_SECONDS: '10',
       CCARD_ESL_PORT: '0',
       CCARD_HTTP_PORT: '0',
-      LOG_LEVEL: 'info',
+      // debug: each worker's 'call started' line (a call's only info line is its summary at the end).
+      LOG_LEVEL: 'debug',
     },
     lines,
   );

@@ -92,7 +92,7 @@ describe('ccard serve with CCARD_WORKERS=2', () => {
     // Only the first worker recovered open calls before the others started.
     expect(lines.filter((l) => l.msg === 'open calls recovered').map((l) => l.worker)).toEqual([0]);
 
-    const servedBy = () => new Set(lines.filter((l) => l.msg === 'call started').map((l) => l.worker));
+    const servedBy = () => new Set(lines.filter((l) => l.msg === 'call ended').map((l) => l.worker));
     let placed = 0;
     for (let round = 0; round < 10 && servedBy().size < 2; round++) {
       const results = await placeCalls(40);

@@ -72,7 +72,7 @@ describe('GET /metrics with CCARD_WORKERS=2', () => {
     const eslPort = ready()[0]!.esl!.port;
     const httpPort = ready()[0]!.http!.port;
     const sim = new FreeSwitchSim({ port: eslPort, timeScale: 0, record: false });
-    const servedBy = () => new Set(lines.filter((l) => l.msg === 'call started').map((l) => l.worker));
+    const servedBy = () => new Set(lines.filter((l) => l.msg === 'call ended').map((l) => l.worker));
     let placed = 0;
     for (let round = 0; round < 10 && servedBy().size < 2; round++) {
       const results = await sim.callMany(
