@@ -80,6 +80,21 @@ function sameSources(s: JoinSources, snap: JoinSnapshot): boolean {
 /** One-minute costs of a table's versions (minuteOf), computed once per trie and shared by every pair using it. */
 const minutesOf = new WeakMap<PrefixIndex<RateEntry>, Float64Array>();
 
+/**
+ * A block: k int32 values (ceil(k / 2) doubles), then k doubles: each column's one-minute cost (minuteOf) when its
+ * value is a version, so the carriers are priced and ordered from the block alone, one or two cache lines.
+ */
+interface BlockLayout {
+  /** Doubles per block. */
+  stride: number;
+  /** Doubles before the minutes. */
+  half: number;
+}
+function blockLayout(k: number): BlockLayout {
+  const half = Math.ceil(k / 2);
+  return { stride: half + k, half };
+}
+
 export interface JoinStats {
   nodes: number;
   blocks: number;
@@ -98,6 +113,11 @@ export class JoinedIndex {
   private readonly cols: PrefixIndex<RateEntry | IndexedEntry>[];
   private readonly minutes: (Float64Array | undefined)[];
   private readonly k: number;
+  /** The blocks (BlockLayout): values as int32, minutes as doubles, over one buffer. */
+  private readonly bi: Int32Array;
+  private readonly bf: Float64Array;
+  private readonly stride: number;
+  private readonly half: number;
   private readonly plan: RoutingPlan;
   private readonly planIndex: PrefixIndex<IndexedEntry>;
   private readonly fallback: RoutingEntry | undefined;
@@ -107,13 +127,27 @@ export class JoinedIndex {
   private readonly fallbackListed: readonly ResolvedCarrier[];
   private readonly fallbackCols: Int32Array;
   private readonly entryVersion = new Map<RoutingEntry, number>();
-  /** The sell rate of the last route() that found one (read at once by the caller: route() is synchronous). */
-  lastSell: RateEntry | undefined;
+  /**
+   * The sell rate of the last route(), read at once by the caller (route() is synchronous): version lastSellVersion
+   * of the sell table (sellTable), or lastSellRate when it was looked up by date; neither: none.
+   */
+  lastSellVersion = -1;
+  lastSellRate: RateEntry | undefined;
+
+  /** The sell table's trie (column 0). */
+  get sellTable(): PrefixIndex<RateEntry> {
+    return this.cols[0] as PrefixIndex<RateEntry>;
+  }
+
+  /** The sell rate of the last route() (read from memory now). */
+  get lastSell(): RateEntry | undefined {
+    return this.lastSellRate ?? (this.lastSellVersion >= 0 ? this.sellTable.version(this.lastSellVersion) : undefined);
+  }
 
   constructor(
     readonly sources: JoinSources,
     private readonly nodes: Int32Array,
-    private readonly blocks: Int32Array,
+    blockBuf: ArrayBuffer,
     columns: PrefixIndex<RateEntry | IndexedEntry>[],
     buyCol: Map<PrefixIndex<RateEntry>, number>,
     minutes: (Float64Array | undefined)[],
@@ -123,6 +157,11 @@ export class JoinedIndex {
     this.colNodes = columns.map((c) => c.packedNodes);
     this.k = columns.length;
     this.minutes = minutes;
+    this.bi = new Int32Array(blockBuf);
+    this.bf = new Float64Array(blockBuf);
+    const layout = blockLayout(this.k);
+    this.stride = layout.stride;
+    this.half = layout.half;
     const parts = sources.routing.planParts(sources.planId)!;
     this.plan = parts.plan;
     this.planIndex = parts.index;
@@ -157,11 +196,12 @@ export class JoinedIndex {
   }
 
   /**
-   * The sell rate (in this.lastSell) and the routing decision for `number` at `at`, exactly as
+   * The sell rate (lastSellVersion / lastSellRate) and the routing decision for `number` at `at`, exactly as
    * RateIndex.lookup(sell) + planRoute would give them. undefined: no sell rate (or not a number).
    */
   route(number: string, at: Date | number, opts: RouteOptions = {}): RouteDecision | undefined {
-    this.lastSell = undefined;
+    this.lastSellVersion = -1;
+    this.lastSellRate = undefined;
     const len = number.length;
     if (len === 0 || len > 32) return undefined;
     for (let i = 0; i < len; i++) {
@@ -197,27 +237,39 @@ export class JoinedIndex {
       }
       if ((meta & HAS_BLOCK) !== 0) blkNode = node;
     }
-    let blk = -1;
+    // The block of values: ib (int32 index of its values), fb (double index of its minutes); -1: none.
+    let ib = -1;
+    let fb = -1;
     if (blkNode >= 0) {
       const m = mn[2 * blkNode]!;
-      blk = ((m & CHILD_MASK) !== 0 ? mn[2 * (mn[2 * blkNode + 1]! - 1)]! : mn[2 * blkNode + 1]!) * this.k;
+      const b = (m & CHILD_MASK) !== 0 ? mn[2 * (mn[2 * blkNode + 1]! - 1)]! : mn[2 * blkNode + 1]!;
+      ib = b * 2 * this.stride;
+      fb = b * this.stride + this.half;
     }
     let delValue = NONE;
     if (delNode >= 0) {
       const sn = this.colNodes[delCol]!;
       delValue = (sn[3 * delNode]! & ALWAYS) !== 0 ? sn[3 * delNode + 2]! : DATED;
     } else delCol = -1;
-    const blocks = this.blocks;
+    const bi = this.bi;
+    const bf = this.bf;
 
     // Sell: column 0.
-    let v = delCol === 0 ? delValue : blk >= 0 ? blocks[blk]! : NONE;
+    let v = delCol === 0 ? delValue : ib >= 0 ? bi[ib]! : NONE;
     const sellIndex = this.cols[0] as PrefixIndex<RateEntry>;
-    const sell = v >= 0 ? sellIndex.version(v) : v === DATED ? sellIndex.lookup(number, at) : undefined;
-    this.lastSell = sell;
-    if (!sell) return undefined;
+    let sellMinute: number;
+    if (v >= 0) {
+      this.lastSellVersion = v;
+      sellMinute = delCol === 0 ? this.minutes[0]![v]! : bf[fb]!;
+    } else {
+      const sell = v === DATED ? sellIndex.lookup(number, at) : undefined;
+      if (!sell) return undefined;
+      this.lastSellRate = sell;
+      sellMinute = minuteOf(sell);
+    }
 
     // The plan's entry: column 1 (entries have no dates; RoutingIndex.entryFor looks them up at 0).
-    v = delCol === 1 ? delValue : blk >= 0 ? blocks[blk + 1]! : NONE;
+    v = delCol === 1 ? delValue : ib >= 0 ? bi[ib + 1]! : NONE;
     let listed: readonly ResolvedCarrier[];
     let cols: Int32Array;
     let entry: RoutingEntry | undefined;
@@ -241,8 +293,8 @@ export class JoinedIndex {
     if (!entry) return DECISION_DEFAULT;
     if (entry.mode === 'block') return DECISION_BLOCKED;
 
+    // Each carrier's buy rate and its cost from the block (a date-dependent one from its own table).
     const skip = opts.skip;
-    const sellMinute = minuteOf(sell);
     const lcr = entry.mode === 'lcr';
     pricedReset();
     let anyPriced = false;
@@ -250,14 +302,11 @@ export class JoinedIndex {
     for (let k = 0; k < listed.length; k++) {
       const c = cols[k]!;
       if (c < 0) continue; // disabled, or its table does not exist: no buy rate
-      const ec = listed[k]!;
-      const carrier = ec.carrier;
-      const bv = delCol === c ? delValue : blk >= 0 ? blocks[blk + c]! : NONE;
+      const bv = delCol === c ? delValue : ib >= 0 ? bi[ib + c]! : NONE;
       let buy: RateEntry | undefined;
       let minute: number;
       if (bv >= 0) {
-        buy = (this.cols[c] as PrefixIndex<RateEntry>).version(bv);
-        minute = this.minutes[c]![bv]!;
+        minute = delCol === c ? this.minutes[c]![bv]! : bf[fb + c]!;
       } else if (bv === DATED) {
         buy = (this.cols[c] as PrefixIndex<RateEntry>).lookup(number, at);
         if (!buy) continue;
@@ -266,12 +315,16 @@ export class JoinedIndex {
       anyPriced = true;
       if (minute > sellMinute) continue;
       anyAffordable = true;
-      if (skip?.(carrier.id)) continue;
-      pricedPush(carrier, buy, lcr ? minute : ec.position, ec.weight);
+      const ec = listed[k]!;
+      if (skip?.(ec.carrier.id)) continue;
+      pricedPush(ec.carrier, buy, lcr ? minute : ec.position, ec.weight, this.cols[c] as PrefixIndex<RateEntry>, bv);
     }
     return finishRoute(number, anyPriced, anyAffordable, this.plan.lossPrompt, opts.random ?? Math.random);
   }
 }
+
+/** Merged nodes down to this depth are laid out breadth-first (compact, so they stay in cache); deeper, depth-first. */
+const TOP_DEPTH = 5;
 
 /**
  * Builds one joined index in slices: step(ms) works for about `ms` and returns true when done. Everything it needs
@@ -284,14 +337,21 @@ export class JoinBuilder {
   private readonly buyCol = new Map<PrefixIndex<RateEntry>, number>();
   private readonly minutes: (Float64Array | undefined)[];
   private readonly k: number;
+  private readonly layout: BlockLayout;
   /** Minute arrays still to fill: [column, next version]. */
   private minuteCol = 0;
   private minuteNext = 0;
   private nodes: Int32Array;
   private count = 1;
-  private blocks: Int32Array;
+  private blockBuf: ArrayBuffer;
+  private bi: Int32Array;
+  private bf: Float64Array;
   private blockCount = 0;
-  /** DFS frames: [merged node, source node per column, inherited value per column]. */
+  /** Frames [merged node, depth, source node per column, inherited value per column]: a FIFO for the top levels... */
+  private queue: Int32Array;
+  private qHead = 0;
+  private qTail = 0;
+  /** ...and a stack below them. */
   private readonly stack: Int32Array;
   private sp = 0;
   private readonly frame: number;
@@ -318,23 +378,27 @@ export class JoinBuilder {
     this.columns = cols;
     this.colNodes = cols.map((c) => c.packedNodes);
     this.k = cols.length;
-    this.minutes = cols.map((c, i) => (i >= 2 ? minutesOf.get(c as PrefixIndex<RateEntry>) : undefined));
-    this.minuteCol = 2;
-    this.frame = 1 + 2 * this.k;
+    this.layout = blockLayout(this.k);
+    this.minutes = cols.map((c, i) => (i !== 1 ? minutesOf.get(c as PrefixIndex<RateEntry>) : undefined));
+    this.frame = 2 + 2 * this.k;
     this.stack = new Int32Array(MAX_FRAMES * this.frame);
+    this.queue = new Int32Array(1024 * this.frame);
     this.src = new Int32Array(this.k);
     this.inh = new Int32Array(this.k);
     let estimate = 1024;
     for (const n of this.colNodes) estimate = Math.max(estimate, n.length / 3);
     this.nodes = new Int32Array(2 * Math.min(estimate, 1 << 22));
-    this.blocks = new Int32Array(this.k * 4096);
+    this.blockBuf = new ArrayBuffer(4096 * this.layout.stride * 8);
+    this.bi = new Int32Array(this.blockBuf);
+    this.bf = new Float64Array(this.blockBuf);
     // The root frame: every source at its root, nothing inherited.
-    this.stack[0] = 0;
+    this.queue[0] = 0;
+    this.queue[1] = 0;
     for (let c = 0; c < this.k; c++) {
-      this.stack[1 + c] = 0;
-      this.stack[1 + this.k + c] = NONE;
+      this.queue[2 + c] = 0;
+      this.queue[2 + this.k + c] = NONE;
     }
-    this.sp = 1;
+    this.qTail = 1;
   }
 
   get done(): JoinedIndex | undefined {
@@ -342,8 +406,8 @@ export class JoinBuilder {
   }
 
   private bytesNow(): number {
-    let b = this.nodes.byteLength + this.blocks.byteLength;
-    for (let c = 2; c < this.k; c++) b += this.columns[c]!.size * 8;
+    let b = this.nodes.byteLength + this.blockBuf.byteLength + this.queue.byteLength;
+    for (let c = 0; c < this.k; c++) if (c !== 1) b += this.columns[c]!.size * 8;
     return b;
   }
 
@@ -363,14 +427,15 @@ export class JoinBuilder {
     if (!finished) return false;
     if (this.tooBig) return true;
     const nodes = this.nodes.slice(0, this.count * 2);
-    const blocks = this.blocks.slice(0, this.blockCount * this.k);
+    const blockBuf = this.blockBuf.slice(0, this.blockCount * this.layout.stride * 8);
     this.nodes = new Int32Array(0);
-    this.blocks = new Int32Array(0);
-    let bytes = nodes.byteLength + blocks.byteLength;
-    for (let c = 2; c < this.k; c++) bytes += this.minutes[c]!.byteLength;
+    this.blockBuf = new ArrayBuffer(0);
+    this.queue = new Int32Array(0);
+    let bytes = nodes.byteLength + blockBuf.byteLength;
+    for (let c = 0; c < this.k; c++) if (c !== 1) bytes += this.minutes[c]!.byteLength;
     const t2 = performance.now();
     this.maxSlice = Math.max(this.maxSlice, t2 - t0);
-    this.result = new JoinedIndex(this.sources, nodes, blocks, this.columns, this.buyCol, this.minutes, {
+    this.result = new JoinedIndex(this.sources, nodes, blockBuf, this.columns, this.buyCol, this.minutes, {
       nodes: this.count,
       blocks: this.blockCount,
       bytes,
@@ -391,12 +456,12 @@ export class JoinBuilder {
   private minutesStep(deadline: number): boolean {
     while (this.minuteCol < this.k) {
       const c = this.minuteCol;
-      const table = this.columns[c] as PrefixIndex<RateEntry>;
       let m = this.minutes[c];
-      if (m && this.minuteNext === 0) {
+      if (c === 1 || (m && this.minuteNext === 0)) {
         this.minuteCol++;
         continue;
       }
+      const table = this.columns[c] as PrefixIndex<RateEntry>;
       if (!m) m = this.minutes[c] = new Float64Array(table.size);
       const n = table.size;
       let v = this.minuteNext;
@@ -418,11 +483,12 @@ export class JoinBuilder {
     const k = this.k;
     const F = this.frame;
     const colNodes = this.colNodes;
-    const stack = this.stack;
+    const minutes = this.minutes;
     const src = this.src;
     const inh = this.inh;
+    const { stride, half } = this.layout;
     let work = 0;
-    while (this.sp > 0) {
+    for (;;) {
       if (++work === 2048) {
         work = 0;
         if (performance.now() > deadline) return false;
@@ -431,16 +497,32 @@ export class JoinBuilder {
           return true;
         }
       }
-      const base = (--this.sp) * F;
-      const m = stack[base]!;
+      // The next frame: the stack first (a subtree under way), else the queue (the top levels, in order).
+      let frames: Int32Array;
+      let base: number;
+      if (this.sp > 0) {
+        frames = this.stack;
+        base = --this.sp * F;
+      } else if (this.qHead < this.qTail) {
+        frames = this.queue;
+        base = this.qHead++ * F;
+        if (frames[base + 1]! >= TOP_DEPTH) {
+          // Below the top: this subtree depth-first, from the stack.
+          this.stack.set(frames.subarray(base, base + F), 0);
+          this.sp = 1;
+          continue;
+        }
+      } else return true;
+      const m = frames[base]!;
+      const depth = frames[base + 1]!;
       let active = 0;
       let lastC = -1;
       let mask = 0;
       let hasValue = false;
       for (let c = 0; c < k; c++) {
-        const s = stack[base + 1 + c]!;
+        const s = frames[base + 2 + c]!;
         src[c] = s;
-        inh[c] = stack[base + 1 + k + c]!;
+        inh[c] = frames[base + 2 + k + c]!;
         if (s < 0) continue;
         active++;
         lastC = c;
@@ -463,12 +545,20 @@ export class JoinBuilder {
           if (sm >>> COUNT_SHIFT !== 0) inh[c] = (sm & ALWAYS) !== 0 ? sn[3 * s + 2]! : DATED;
         }
         b = this.blockCount++;
-        if ((b + 1) * k > this.blocks.length) {
-          const grown = new Int32Array(this.blocks.length * 2);
-          grown.set(this.blocks);
-          this.blocks = grown;
+        if ((b + 1) * stride * 8 > this.blockBuf.byteLength) {
+          const grown = new ArrayBuffer(this.blockBuf.byteLength * 2);
+          new Uint8Array(grown).set(new Uint8Array(this.blockBuf));
+          this.blockBuf = grown;
+          this.bi = new Int32Array(grown);
+          this.bf = new Float64Array(grown);
         }
-        this.blocks.set(inh, b * k);
+        const ib = b * 2 * stride;
+        const fb = b * stride + half;
+        for (let c = 0; c < k; c++) {
+          const v = inh[c]!;
+          this.bi[ib + c] = v;
+          this.bf[fb + c] = v >= 0 && c !== 1 ? minutes[c]![v]! : 0;
+        }
       }
       let link = hasValue ? b : 0;
       if (mask !== 0) {
@@ -485,12 +575,26 @@ export class JoinBuilder {
         const first = this.count;
         this.count += POPCOUNT[mask]!;
         link = first;
-        // Children pushed last digit first, so they are expanded in digit order.
-        for (let d = 9; d >= 0; d--) {
+        const toQueue = frames === this.queue;
+        if (toQueue && (this.qTail + 10) * F > this.queue.length) {
+          // Consumed frames are dropped while growing.
+          const live = this.queue.subarray(this.qHead * F, this.qTail * F);
+          const grown = new Int32Array(Math.max(this.queue.length, live.length * 2 + 10 * F));
+          grown.set(live);
+          this.qTail -= this.qHead;
+          base -= this.qHead * F; // (not read again)
+          this.qHead = 0;
+          this.queue = grown;
+        }
+        // Top levels: children queued in digit order. Below: pushed last digit first, so expanded in digit order.
+        for (let i = 0; i < 10; i++) {
+          const d = toQueue ? i : 9 - i;
           if (((mask >> d) & 1) === 0) continue;
           const below = (1 << d) - 1;
-          const cb = this.sp++ * F;
-          stack[cb] = first + POPCOUNT[mask & below]!;
+          const out = toQueue ? this.queue : this.stack;
+          const cb = toQueue ? this.qTail++ * F : this.sp++ * F;
+          out[cb] = first + POPCOUNT[mask & below]!;
+          out[cb + 1] = depth + 1;
           for (let c = 0; c < k; c++) {
             const s = src[c]!;
             let child = -1;
@@ -499,15 +603,14 @@ export class JoinBuilder {
               const sm = sn[3 * s]!;
               if (((sm >> d) & 1) !== 0) child = sn[3 * s + 1]! + POPCOUNT[sm & below]!;
             }
-            stack[cb + 1 + c] = child;
-            stack[cb + 1 + k + c] = inh[c]!;
+            out[cb + 2 + c] = child;
+            out[cb + 2 + k + c] = inh[c]!;
           }
         }
       }
       this.nodes[2 * m] = mask | (hasValue ? HAS_BLOCK : 0);
       this.nodes[2 * m + 1] = link;
     }
-    return true;
   }
 }
 

@@ -135,10 +135,40 @@ export class RoutingIndex {
 export type BuyRateLookup = (rateTableId: string, number: string, now: Date | number) => RateEntry | undefined;
 
 export interface RouteCandidate {
-  carrier: Carrier;
-  buy: RateEntry;
+  readonly carrier: Carrier;
+  readonly buy: RateEntry;
   /** The number as the carrier wants it (prefix strip / add). */
-  dialNumber: string;
+  readonly dialNumber: string;
+}
+
+/** Where a buy rate is when it was not read yet: version `v` of a table's trie (the joined index reads no more). */
+interface VersionSource {
+  version(v: number): RateEntry;
+}
+
+/**
+ * A candidate whose buy rate is read from its table only when asked for: a call uses one carrier's (the one it
+ * reserves on), so the others' rate objects are never fetched from memory.
+ */
+class Candidate implements RouteCandidate {
+  private rate: RateEntry | undefined;
+  constructor(
+    readonly carrier: Carrier,
+    readonly dialNumber: string,
+    rate: RateEntry | undefined,
+    private readonly source: VersionSource | undefined,
+    private readonly v: number,
+  ) {
+    this.rate = rate;
+  }
+
+  get buy(): RateEntry {
+    return (this.rate ??= this.source!.version(this.v));
+  }
+
+  toJSON(): object {
+    return { carrier: this.carrier, buy: this.buy, dialNumber: this.dialNumber };
+  }
 }
 
 /**
@@ -212,7 +242,9 @@ export function carrierNumber(c: Pick<Carrier, 'prefixStrip' | 'prefixAdd'>, num
  */
 let pricedCount = 0;
 const pricedCarrier: Carrier[] = [];
-const pricedBuy: RateEntry[] = [];
+const pricedBuy: (RateEntry | undefined)[] = [];
+const pricedSource: (VersionSource | undefined)[] = [];
+let pricedVersion = new Int32Array(16);
 let pricedKey = new Float64Array(16);
 let pricedWeight = new Float64Array(16);
 let pricedDraw = new Float64Array(16);
@@ -223,8 +255,11 @@ export function pricedReset(): void {
   pricedCount = 0;
 }
 
-/** Adds a carrier that may carry the call: `key` is its place ('ordered') or one-minute buy cost ('lcr'). @internal */
-export function pricedPush(carrier: Carrier, buy: RateEntry, key: number, weight: number): void {
+/**
+ * Adds a carrier that may carry the call: `key` is its place ('ordered') or one-minute buy cost ('lcr'); its buy rate
+ * is `buy`, or (undefined) version `v` of `source`, read if asked for. @internal
+ */
+export function pricedPush(carrier: Carrier, buy: RateEntry | undefined, key: number, weight: number, source?: VersionSource, v = -1): void {
   const i = pricedCount;
   if (i === pricedKey.length) {
     const grow = <A extends Float64Array | Int32Array>(a: A): A => {
@@ -236,9 +271,12 @@ export function pricedPush(carrier: Carrier, buy: RateEntry, key: number, weight
     pricedWeight = grow(pricedWeight);
     pricedDraw = grow(pricedDraw);
     pricedOrder = grow(pricedOrder);
+    pricedVersion = grow(pricedVersion);
   }
   pricedCarrier[i] = carrier;
   pricedBuy[i] = buy;
+  pricedSource[i] = source;
+  pricedVersion[i] = v;
   pricedKey[i] = key;
   pricedWeight[i] = weight;
   pricedDraw[i] = 0;
@@ -303,7 +341,7 @@ export function finishRoute(number: string, anyPriced: boolean, anyAffordable: b
   for (let i = 0; i < n; i++) {
     const j = order[i]!;
     const carrier = pricedCarrier[j]!;
-    candidates[i] = { carrier, buy: pricedBuy[j]!, dialNumber: carrierNumber(carrier, number) };
+    candidates[i] = new Candidate(carrier, carrierNumber(carrier, number), pricedBuy[j], pricedSource[j], pricedVersion[j]!);
   }
   return { kind: 'route', candidates };
 }

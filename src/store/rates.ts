@@ -39,8 +39,29 @@ export interface RatedNumber {
 
 /** A routed number: its sell rate and what its routing plan decides. */
 export interface RoutedNumber {
-  sell: RatedNumber;
-  decision: RouteDecision;
+  readonly sell: RatedNumber;
+  readonly decision: RouteDecision;
+}
+
+/** A RoutedNumber whose sell rate is read (from its table, version v) only when asked for. */
+class Routed implements RoutedNumber {
+  private rated: RatedNumber | undefined;
+  constructor(
+    readonly decision: RouteDecision,
+    private readonly table: RateTableInfo,
+    private readonly taxPpm: number,
+    private readonly rate: RateEntry | undefined,
+    private readonly source: PrefixIndex | undefined,
+    private readonly v: number,
+  ) {}
+
+  get sell(): RatedNumber {
+    if (!this.rated) {
+      const rate = this.rate ?? this.source!.version(this.v);
+      this.rated = { rate, table: this.table, rule: toRule(rate, this.table, this.taxPpm) };
+    }
+    return this.rated;
+  }
 }
 
 /**
@@ -152,9 +173,8 @@ export class RateIndex {
     const joined = this.joins.get(this, tableId, planId);
     if (joined) {
       const decision = joined.route(number, now, opts);
-      const rate = joined.lastSell;
-      if (!decision || !rate) return undefined;
-      return { sell: { rate, table: t.info, rule: toRule(rate, t.info, taxPpm) }, decision };
+      if (!decision) return undefined;
+      return new Routed(decision, t.info, taxPpm, joined.lastSellRate, joined.sellTable, joined.lastSellVersion);
     }
     return this.routeByTables(tableId, planId, number, taxPpm, now, opts);
   }
@@ -166,7 +186,7 @@ export class RateIndex {
     if (!t || !rate) return undefined;
     // The stamped rate, not the rule: the same minute cost (same fields), without computing it.
     const decision = planRoute(this.routing, this.buyLookup, planId, number, rate, now, opts);
-    return { sell: { rate, table: t.info, rule: toRule(rate, t.info, taxPpm) }, decision };
+    return new Routed(decision, t.info, taxPpm, rate, undefined, -1);
   }
 }
 

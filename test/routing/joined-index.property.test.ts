@@ -19,8 +19,13 @@ const windowArb = fc.oneof(
   { weight: 3, arbitrary: fc.constant<[number | null, number | null]>([null, null]) },
   { weight: 1, arbitrary: fc.tuple(fc.option(fc.integer({ min: -3, max: 3 }), { nil: null }), fc.option(fc.integer({ min: -3, max: 3 }), { nil: null })) },
 );
+/** Short prefixes, and long ones on a few shared stems (tables then overlap deep down too). */
+const prefixArb = fc.oneof(
+  digitsArb(1, 5),
+  fc.tuple(fc.constantFrom('01230', '3210', '222222'), digitsArb(0, 4)).map(([a, b]) => a + b),
+);
 const rateArb = fc.record({
-  prefix: digitsArb(1, 5),
+  prefix: prefixArb,
   perMin: fc.integer({ min: 0, max: 40 }),
   fee: fc.oneof({ weight: 4, arbitrary: fc.constant(0) }, { weight: 1, arbitrary: fc.integer({ min: 0, max: 20 }) }),
   ini: fc.constantFrom(1, 30, 60, 90),
@@ -39,7 +44,7 @@ const worldArb = fc.record({
   buys: fc.tuple(tableArb, tableArb, tableArb),
   entries: fc.array(entryArb, { maxLength: 8 }),
   disabled: fc.constantFrom('', '1', '3'),
-  numbers: fc.array(fc.oneof({ weight: 9, arbitrary: digitsArb(0, 9) }, { weight: 1, arbitrary: fc.constantFrom('12a', '', '3x4') }), { minLength: 20, maxLength: 40 }),
+  numbers: fc.array(fc.oneof({ weight: 6, arbitrary: digitsArb(0, 9) }, { weight: 4, arbitrary: prefixArb.chain((p) => digitsArb(0, 4).map((x) => p + x)) }, { weight: 1, arbitrary: fc.constantFrom('12a', '', '3x4') }), { minLength: 20, maxLength: 40 }),
   at: fc.array(fc.integer({ min: -4, max: 4 }), { minLength: 3, maxLength: 3 }),
   skipSet: fc.subarray(['1', '2', '3', '4', '5']),
   seed: fc.integer({ min: 1, max: 2_000_000_000 }),
