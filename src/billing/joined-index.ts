@@ -411,6 +411,32 @@ export class JoinBuilder {
     return b;
   }
 
+  /**
+   * Copies still to do before the build goes on: growing the node or block array, and the final trims. Done a
+   * megabyte at a time between deadline checks, so that no copy of a large array holds a slice.
+   */
+  private copies: Array<{ src: Uint8Array; dst: Uint8Array; at: number; done: () => void }> = [];
+  private trimmed = false;
+
+  private copy(src: ArrayBuffer, bytes: number, dst: ArrayBuffer, done: () => void): void {
+    this.copies.push({ src: new Uint8Array(src, 0, bytes), dst: new Uint8Array(dst), at: 0, done });
+  }
+
+  private copyStep(deadline: number): boolean {
+    while (this.copies.length > 0) {
+      const c = this.copies[0]!;
+      while (c.at < c.src.length) {
+        const end = Math.min(c.src.length, c.at + (1 << 20));
+        c.dst.set(c.src.subarray(c.at, end), c.at);
+        c.at = end;
+        if (performance.now() > deadline) return false;
+      }
+      this.copies.shift();
+      c.done();
+    }
+    return true;
+  }
+
   /** Works for about `ms`; true when the index is built (or the build gave up: tooBig). */
   step(ms: number): boolean {
     if (this.result || this.tooBig) return true;
@@ -418,28 +444,42 @@ export class JoinBuilder {
     const c0 = process.cpuUsage();
     if (this.started === 0) this.started = t0;
     const deadline = t0 + ms;
-    const finished = this.minutesStep(deadline) && this.mergeStep(deadline);
+    let finished = false;
+    for (;;) {
+      if (!this.copyStep(deadline) || !this.minutesStep(deadline)) break;
+      const r = this.mergeStep(deadline);
+      if (r === 'deadline') break;
+      if (r === 'grow') continue;
+      if (this.tooBig) {
+        finished = true;
+        break;
+      }
+      if (!this.trimmed) {
+        // Exact-size arrays, copied in pieces like the growths.
+        this.trimmed = true;
+        const nodes = new ArrayBuffer(this.count * 8);
+        const blocks = new ArrayBuffer(this.blockCount * this.layout.stride * 8);
+        this.copy(this.nodes.buffer as ArrayBuffer, nodes.byteLength, nodes, () => (this.nodes = new Int32Array(nodes)));
+        this.copy(this.blockBuf, blocks.byteLength, blocks, () => (this.blockBuf = blocks));
+        this.queue = new Int32Array(0);
+        continue;
+      }
+      finished = true;
+      break;
+    }
     const t1 = performance.now();
     const c1 = process.cpuUsage(c0);
     this.cpu += (c1.user + c1.system) / 1000;
     this.slices++;
     this.maxSlice = Math.max(this.maxSlice, t1 - t0);
-    if (!finished) return false;
-    if (this.tooBig) return true;
-    const nodes = this.nodes.slice(0, this.count * 2);
-    const blockBuf = this.blockBuf.slice(0, this.blockCount * this.layout.stride * 8);
-    this.nodes = new Int32Array(0);
-    this.blockBuf = new ArrayBuffer(0);
-    this.queue = new Int32Array(0);
-    let bytes = nodes.byteLength + blockBuf.byteLength;
+    if (!finished || this.tooBig) return finished;
+    let bytes = this.nodes.byteLength + this.blockBuf.byteLength;
     for (let c = 0; c < this.k; c++) if (c !== 1) bytes += this.minutes[c]!.byteLength;
-    const t2 = performance.now();
-    this.maxSlice = Math.max(this.maxSlice, t2 - t0);
-    this.result = new JoinedIndex(this.sources, nodes, blockBuf, this.columns, this.buyCol, this.minutes, {
+    this.result = new JoinedIndex(this.sources, this.nodes, this.blockBuf, this.columns, this.buyCol, this.minutes, {
       nodes: this.count,
       blocks: this.blockCount,
       bytes,
-      buildMs: t2 - this.started,
+      buildMs: performance.now() - this.started,
       buildCpuMs: this.cpu,
       slices: this.slices,
       maxSliceMs: this.maxSlice,
@@ -479,7 +519,8 @@ export class JoinBuilder {
     return true;
   }
 
-  private mergeStep(deadline: number): boolean {
+  /** 'done', 'deadline' (out of time), or 'grow' (a copy to a larger array was queued: run it first). */
+  private mergeStep(deadline: number): 'done' | 'deadline' | 'grow' {
     const k = this.k;
     const F = this.frame;
     const colNodes = this.colNodes;
@@ -491,11 +532,26 @@ export class JoinBuilder {
     for (;;) {
       if (++work === 2048) {
         work = 0;
-        if (performance.now() > deadline) return false;
+        if (performance.now() > deadline) return 'deadline';
         if (this.bytesNow() > this.maxBytes) {
           this.tooBig = true;
-          return true;
+          return 'done';
         }
+      }
+      // Room for this frame's node, spare slot and 10 children, and its block; else grow first (copied in pieces).
+      if (2 * (this.count + 12) > this.nodes.length) {
+        const grown = new ArrayBuffer(this.nodes.byteLength * 2);
+        this.copy(this.nodes.buffer as ArrayBuffer, this.count * 8, grown, () => (this.nodes = new Int32Array(grown)));
+        return 'grow';
+      }
+      if ((this.blockCount + 1) * stride * 8 > this.blockBuf.byteLength) {
+        const grown = new ArrayBuffer(this.blockBuf.byteLength * 2);
+        this.copy(this.blockBuf, this.blockCount * stride * 8, grown, () => {
+          this.blockBuf = grown;
+          this.bi = new Int32Array(grown);
+          this.bf = new Float64Array(grown);
+        });
+        return 'grow';
       }
       // The next frame: the stack first (a subtree under way), else the queue (the top levels, in order).
       let frames: Int32Array;
@@ -512,7 +568,7 @@ export class JoinBuilder {
           this.sp = 1;
           continue;
         }
-      } else return true;
+      } else return 'done';
       const m = frames[base]!;
       const depth = frames[base + 1]!;
       let active = 0;
@@ -545,13 +601,6 @@ export class JoinBuilder {
           if (sm >>> COUNT_SHIFT !== 0) inh[c] = (sm & ALWAYS) !== 0 ? sn[3 * s + 2]! : DATED;
         }
         b = this.blockCount++;
-        if ((b + 1) * stride * 8 > this.blockBuf.byteLength) {
-          const grown = new ArrayBuffer(this.blockBuf.byteLength * 2);
-          new Uint8Array(grown).set(new Uint8Array(this.blockBuf));
-          this.blockBuf = grown;
-          this.bi = new Int32Array(grown);
-          this.bf = new Float64Array(grown);
-        }
         const ib = b * 2 * stride;
         const fb = b * stride + half;
         for (let c = 0; c < k; c++) {
@@ -562,11 +611,6 @@ export class JoinBuilder {
       }
       let link = hasValue ? b : 0;
       if (mask !== 0) {
-        if (2 * (this.count + 11) > this.nodes.length) {
-          const grown = new Int32Array(this.nodes.length * 2);
-          grown.set(this.nodes);
-          this.nodes = grown;
-        }
         if (hasValue) {
           const spare = this.count++;
           this.nodes[2 * spare] = b;
