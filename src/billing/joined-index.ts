@@ -447,6 +447,11 @@ export class JoinBuilder {
     let finished = false;
     for (;;) {
       if (!this.copyStep(deadline) || !this.minutesStep(deadline)) break;
+      if (this.trimmed) {
+        // The trims are copied: built.
+        finished = true;
+        break;
+      }
       const r = this.mergeStep(deadline);
       if (r === 'deadline') break;
       if (r === 'grow') continue;
@@ -454,7 +459,7 @@ export class JoinBuilder {
         finished = true;
         break;
       }
-      if (!this.trimmed) {
+      {
         // Exact-size arrays, copied in pieces like the growths.
         this.trimmed = true;
         const nodes = new ArrayBuffer(this.count * 8);
@@ -464,8 +469,6 @@ export class JoinBuilder {
         this.queue = new Int32Array(0);
         continue;
       }
-      finished = true;
-      break;
     }
     const t1 = performance.now();
     const c1 = process.cpuUsage(c0);
