@@ -132,7 +132,15 @@ export async function startService(opts: ServiceOptions = {}): Promise<Service> 
     }
     cleanups.push(() => live.close());
 
-    const rates = new RateCache({ pool, onError: (err) => logger.error({ err }, 'rate reload failed') });
+    const rates = new RateCache({
+      pool,
+      onError: (err) => logger.error({ err }, 'rate reload failed'),
+      routeIndexBytes: config.CCARD_ROUTE_INDEX_MB * 1024 * 1024,
+      onRouteIndex: (pair, stats) =>
+        stats === 'too_big'
+          ? logger.warn({ ...pair, budgetMB: config.CCARD_ROUTE_INDEX_MB }, 'joined route index over CCARD_ROUTE_INDEX_MB: this pair is routed per table')
+          : logger.info({ ...pair, MB: Math.round(stats.bytes / 1e5) / 10, buildMs: Math.round(stats.buildMs), maxSliceMs: Math.round(stats.maxSliceMs) }, 'joined route index built'),
+    });
     await rates.start();
     cleanups.push(() => rates.stop());
     // PGlite's socket multiplexer does not deliver NOTIFY to other connections: poll as well.

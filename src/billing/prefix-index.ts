@@ -31,12 +31,13 @@ export interface PrefixKeyed {
 export const MAX_PREFIX_LENGTH = 20;
 
 /** popcount of a 10-bit child mask: the rank of a digit among its present siblings. */
-const POPCOUNT = new Uint8Array(1024);
+export const POPCOUNT = new Uint8Array(1024);
 for (let i = 1; i < 1024; i++) POPCOUNT[i] = POPCOUNT[i >> 1]! + (i & 1);
 
-const CHILD_MASK = 0x3ff;
-const ALWAYS = 1 << 10;
-const COUNT_SHIFT = 11;
+export const CHILD_MASK = 0x3ff;
+/** meta flag: the node's prefix has one version, open on both sides (its rate never depends on the date). */
+export const ALWAYS = 1 << 10;
+export const COUNT_SHIFT = 11;
 
 function isPrefix(p: string): boolean {
   const n = p.length;
@@ -244,6 +245,19 @@ export class PrefixIndex<T extends PrefixKeyed = RateEntry> {
       }
     }
     return undefined;
+  }
+
+  /**
+   * The packed trie itself, read-only, for the joined index (src/billing/joined-index.ts), which merges several of
+   * these tries and walks them: 3 ints per node [meta, firstChild, firstVersion], as described above.
+   */
+  get packedNodes(): Int32Array {
+    return this.nodes;
+  }
+
+  /** Version `v` (nodes[n * 3 + 2] of a node with a prefix is its first version). */
+  version(v: number): T {
+    return this.versions[v]!;
   }
 
   /** Every rate in the index, in prefix order (each prefix's versions latest first). */

@@ -8,7 +8,7 @@ import { getCard } from '../store/cards.ts';
 import type { RateIndex } from '../store/rates.ts';
 import type { CarrierSlots } from '../live/carrier-slots.ts';
 import type { CarrierHealth } from './carrier-health.ts';
-import { planRoute, type RouteCandidate } from './routing.ts';
+import type { RouteCandidate } from './routing.ts';
 import type { BillingDeps } from './billing-deps.ts';
 import { reserveCall } from './reserve.ts';
 import { settleReservation } from './settle.ts';
@@ -55,13 +55,14 @@ export async function reserveRouted(
   const planId = pricing?.routingPlanId;
   if (!pricing || !planId) return reserveCall(deps, cardId, number, ctx, now, hint);
   const index = deps.index();
-  const sell = index.ruleFor(pricing.rateTableId, number, pricing.taxPpm, now);
-  if (!sell) return { ok: false, reason: 'no_rate' };
   const tried = new Set(hint.triedCarriers ?? []);
-  const decision = planRoute(index.routing, (t, n, at) => index.lookup(t, n, at), planId, number, sell.rule, now, {
+  // Sell rate and plan decision in one: the pair's joined index (one trie walk) once built, else one walk per table.
+  const routed = index.route(String(pricing.rateTableId), String(planId), number, pricing.taxPpm, now, {
     skip: (id) => tried.has(id) || deps.health.cooling(id),
     ...(deps.random && { random: deps.random }),
   });
+  if (!routed) return { ok: false, reason: 'no_rate' };
+  const { decision } = routed;
   switch (decision.kind) {
     case 'default':
       return reserveCall(deps, cardId, number, ctx, now, hint);

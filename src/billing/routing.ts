@@ -40,8 +40,8 @@ export interface RoutingPlan {
   lossPrompt: string;
 }
 
-type IndexedEntry = RoutingEntry & PrefixKeyed;
-type ResolvedCarrier = EntryCarrier & { carrier: Carrier };
+export type IndexedEntry = RoutingEntry & PrefixKeyed;
+export type ResolvedCarrier = EntryCarrier & { carrier: Carrier };
 
 /** Carriers, plans and each plan's entries in a prefix trie (the one the rates use), immutable once built. */
 export class RoutingIndex {
@@ -100,6 +100,25 @@ export class RoutingIndex {
     return this.plans.get(id)?.plan;
   }
 
+  /** The plan, its entries' trie and its default entry: what the joined index (joined-index.ts) merges. */
+  planParts(id: string): { plan: RoutingPlan; index: PrefixIndex<IndexedEntry>; fallback?: RoutingEntry } | undefined {
+    return this.plans.get(id);
+  }
+
+  /** Ids of the rate tables whose buy rates the plan can consult: its enabled carriers' tables, each once. */
+  buyTablesOf(planId: string): string[] {
+    const p = this.plans.get(planId);
+    if (!p) return [];
+    const ids = new Set<string>();
+    const add = (entry: RoutingEntry) => {
+      if (entry.mode === 'block') return;
+      for (const { carrier } of this.carriersOf(entry)) if (carrier.enabled) ids.add(carrier.rateTableId);
+    };
+    for (const e of p.index.rates()) add(e);
+    if (p.fallback) add(p.fallback);
+    return [...ids];
+  }
+
   get planCount(): number {
     return this.plans.size;
   }
@@ -116,10 +135,40 @@ export class RoutingIndex {
 export type BuyRateLookup = (rateTableId: string, number: string, now: Date | number) => RateEntry | undefined;
 
 export interface RouteCandidate {
-  carrier: Carrier;
-  buy: RateEntry;
+  readonly carrier: Carrier;
+  readonly buy: RateEntry;
   /** The number as the carrier wants it (prefix strip / add). */
-  dialNumber: string;
+  readonly dialNumber: string;
+}
+
+/** Where a buy rate is when it was not read yet: version `v` of a table's trie (the joined index reads no more). */
+interface VersionSource {
+  version(v: number): RateEntry;
+}
+
+/**
+ * A candidate whose buy rate is read from its table only when asked for: a call uses one carrier's (the one it
+ * reserves on), so the others' rate objects are never fetched from memory.
+ */
+class Candidate implements RouteCandidate {
+  private rate: RateEntry | undefined;
+  constructor(
+    readonly carrier: Carrier,
+    readonly dialNumber: string,
+    rate: RateEntry | undefined,
+    private readonly source: VersionSource | undefined,
+    private readonly v: number,
+  ) {
+    this.rate = rate;
+  }
+
+  get buy(): RateEntry {
+    return (this.rate ??= this.source!.version(this.v));
+  }
+
+  toJSON(): object {
+    return { carrier: this.carrier, buy: this.buy, dialNumber: this.dialNumber };
+  }
 }
 
 /**
@@ -174,7 +223,8 @@ export function stampMinute(r: MinuteRate): void {
   (r as Stamped)[MINUTE] = minuteNumber(r);
 }
 
-function minuteOf(r: MinuteRate): number {
+/** A rate's minuteCost60 as a number: the stamp RateIndex put on it, else computed. */
+export function minuteOf(r: MinuteRate): number {
   return (r as Stamped)[MINUTE] ?? minuteNumber(r);
 }
 
@@ -184,27 +234,116 @@ export function carrierNumber(c: Pick<Carrier, 'prefixStrip' | 'prefixAdd'>, num
   return c.prefixAdd + number.slice(Math.min(c.prefixStrip, number.length));
 }
 
-interface Priced {
-  carrier: Carrier;
-  buy: RateEntry;
-  /** The sort key: the place ('ordered') or the one-minute buy cost ('lcr'). */
-  key: number;
-  weight: number;
-  /** Weighted-shuffle key among equal `key`s (Efraimidis–Spirakis: higher first). */
-  draw: number;
+/*
+ * The carriers of the decision being made, before they are ordered: preallocated, reused by every decision (a
+ * decision is synchronous and never re-entered: skip() and random() must not route), so ordering allocates nothing
+ * but the answer. Both paths fill it - planRoute (one trie per table) and the joined index (joined-index.ts) - and
+ * finishRoute orders it, so they cannot differ in how carriers are chosen.
+ */
+let pricedCount = 0;
+const pricedCarrier: Carrier[] = [];
+const pricedBuy: (RateEntry | undefined)[] = [];
+const pricedSource: (VersionSource | undefined)[] = [];
+let pricedVersion = new Int32Array(16);
+let pricedKey = new Float64Array(16);
+let pricedWeight = new Float64Array(16);
+let pricedDraw = new Float64Array(16);
+let pricedOrder = new Int32Array(16);
+
+/** Starts a decision's carrier list. @internal */
+export function pricedReset(): void {
+  pricedCount = 0;
 }
 
-/** Sorts by key, then ties by draw (descending): insertion sort, the lists are a handful of carriers. */
-function sortPriced(list: Priced[]): void {
-  for (let i = 1; i < list.length; i++) {
-    const x = list[i]!;
+/**
+ * Adds a carrier that may carry the call: `key` is its place ('ordered') or one-minute buy cost ('lcr'); its buy rate
+ * is `buy`, or (undefined) version `v` of `source`, read if asked for. @internal
+ */
+export function pricedPush(carrier: Carrier, buy: RateEntry | undefined, key: number, weight: number, source?: VersionSource, v = -1): void {
+  const i = pricedCount;
+  if (i === pricedKey.length) {
+    const grow = <A extends Float64Array | Int32Array>(a: A): A => {
+      const b = new (a.constructor as new (n: number) => A)(a.length * 2);
+      b.set(a);
+      return b;
+    };
+    pricedKey = grow(pricedKey);
+    pricedWeight = grow(pricedWeight);
+    pricedDraw = grow(pricedDraw);
+    pricedOrder = grow(pricedOrder);
+    pricedVersion = grow(pricedVersion);
+  }
+  pricedCarrier[i] = carrier;
+  pricedBuy[i] = buy;
+  pricedSource[i] = source;
+  pricedVersion[i] = v;
+  pricedKey[i] = key;
+  pricedWeight[i] = weight;
+  pricedDraw[i] = 0;
+  pricedOrder[i] = i;
+  pricedCount = i + 1;
+}
+
+/** Orders by key, then ties by draw (descending), stable: insertion sort, the lists are a handful of carriers. */
+function sortPriced(n: number): void {
+  const order = pricedOrder;
+  const key = pricedKey;
+  const draw = pricedDraw;
+  for (let i = 1; i < n; i++) {
+    const x = order[i]!;
+    const kx = key[x]!;
+    const dx = draw[x]!;
     let j = i - 1;
-    while (j >= 0 && (list[j]!.key > x.key || (list[j]!.key === x.key && list[j]!.draw < x.draw))) {
-      list[j + 1] = list[j]!;
+    while (j >= 0) {
+      const y = order[j]!;
+      if (!(key[y]! > kx || (key[y] === kx && draw[y]! < dx))) break;
+      order[j + 1] = y;
       j--;
     }
-    list[j + 1] = x;
+    order[j + 1] = x;
   }
+}
+
+const DEFAULT: RouteDecision = Object.freeze({ kind: 'default' });
+const BLOCKED: RouteDecision = Object.freeze({ kind: 'blocked' });
+const UNAVAILABLE: RouteDecision = Object.freeze({ kind: 'unavailable' });
+/** @internal */
+export const DECISION_DEFAULT = DEFAULT;
+/** @internal */
+export const DECISION_BLOCKED = BLOCKED;
+
+/**
+ * The decision from the carriers pushed since pricedReset. `anyPriced`: some enabled carrier had a buy rate;
+ * `anyAffordable`: one of them cost no more than the card pays (it may have been skipped). @internal
+ */
+export function finishRoute(number: string, anyPriced: boolean, anyAffordable: boolean, lossPrompt: string, random: () => number): RouteDecision {
+  const n = pricedCount;
+  if (n === 0) {
+    if (!anyPriced) return UNAVAILABLE;
+    // Everything priced was left out: at a loss, unless a carrier that would be fine is only tried or cooling.
+    return anyAffordable ? UNAVAILABLE : { kind: 'loss', prompt: lossPrompt };
+  }
+  const order = pricedOrder;
+  if (n > 1) {
+    sortPriced(n);
+    // Ties only (same place, same cost): a weighted draw orders them.
+    let ties = false;
+    for (let i = 1; i < n; i++) if (pricedKey[order[i]!] === pricedKey[order[i - 1]!]) ties = true;
+    if (ties) {
+      for (let i = 0; i < n; i++) {
+        const j = order[i]!;
+        pricedDraw[j] = Math.pow(Math.max(random(), Number.MIN_VALUE), 1 / pricedWeight[j]!);
+      }
+      sortPriced(n);
+    }
+  }
+  const candidates: RouteCandidate[] = new Array(n);
+  for (let i = 0; i < n; i++) {
+    const j = order[i]!;
+    const carrier = pricedCarrier[j]!;
+    candidates[i] = new Candidate(carrier, carrierNumber(carrier, number), pricedBuy[j], pricedSource[j], pricedVersion[j]!);
+  }
+  return { kind: 'route', candidates };
 }
 
 /**
@@ -223,18 +362,18 @@ export function planRoute(
   now: Date | number,
   opts: RouteOptions = {},
 ): RouteDecision {
-  if (!planId) return { kind: 'default' };
+  if (!planId) return DEFAULT;
   const plan = routing.plan(planId);
   const entry = plan ? routing.entryFor(planId, number) : undefined;
-  if (!plan || !entry) return { kind: 'default' };
-  if (entry.mode === 'block') return { kind: 'blocked' };
-  const random = opts.random ?? Math.random;
+  if (!plan || !entry) return DEFAULT;
+  if (entry.mode === 'block') return BLOCKED;
   const skip = opts.skip;
   const listed = routing.carriersOf(entry);
   const sellMinute = minuteOf(sell);
   const lcr = entry.mode === 'lcr';
-  const priced: Priced[] = [];
+  pricedReset();
   let anyPriced = false;
+  let anyAffordable = false;
   for (let k = 0; k < listed.length; k++) {
     const ec = listed[k]!;
     const carrier = ec.carrier;
@@ -244,36 +383,9 @@ export function planRoute(
     anyPriced = true;
     const minute = minuteOf(buy);
     if (minute > sellMinute) continue;
+    anyAffordable = true;
     if (skip?.(carrier.id)) continue;
-    priced.push({ carrier, buy, key: lcr ? minute : ec.position, weight: ec.weight, draw: 0 });
+    pricedPush(carrier, buy, lcr ? minute : ec.position, ec.weight);
   }
-  if (priced.length === 0) {
-    if (!anyPriced) return { kind: 'unavailable' };
-    // Everything priced was left out: at a loss, unless a carrier that would be fine is only tried or cooling.
-    return skip && someAffordable(buyRate, listed, number, now, sellMinute) ? { kind: 'unavailable' } : { kind: 'loss', prompt: plan.lossPrompt };
-  }
-  if (priced.length > 1) {
-    sortPriced(priced);
-    // Ties only (same place, same cost): a weighted draw orders them.
-    let ties = false;
-    for (let i = 1; i < priced.length; i++) if (priced[i]!.key === priced[i - 1]!.key) ties = true;
-    if (ties) {
-      for (const p of priced) p.draw = Math.pow(Math.max(random(), Number.MIN_VALUE), 1 / p.weight);
-      sortPriced(priced);
-    }
-  }
-  const candidates: RouteCandidate[] = new Array(priced.length);
-  for (let i = 0; i < priced.length; i++) {
-    const p = priced[i]!;
-    candidates[i] = { carrier: p.carrier, buy: p.buy, dialNumber: carrierNumber(p.carrier, number) };
-  }
-  return { kind: 'route', candidates };
-}
-
-function someAffordable(buyRate: BuyRateLookup, listed: readonly ResolvedCarrier[], number: string, now: Date | number, sellMinute: number): boolean {
-  for (const { carrier } of listed) {
-    const buy = carrier.enabled ? buyRate(carrier.rateTableId, number, now) : undefined;
-    if (buy && minuteOf(buy) <= sellMinute) return true;
-  }
-  return false;
+  return finishRoute(number, anyPriced, anyAffordable, plan.lossPrompt, opts.random ?? Math.random);
 }

@@ -88,6 +88,7 @@ const schema = z.object({
   CCARD_CARRIER_FAILURES: int(1, 10_000).default(5),
   CCARD_CARRIER_FAILURE_WINDOW: int(1, 86_400).default(60),
   CCARD_CARRIER_COOLDOWN: int(1, 86_400).default(120),
+  CCARD_ROUTE_INDEX_MB: int(0, 65_536).default(256),
   CCARD_RESELLER: z.string().regex(/^[A-Za-z0-9_.-]{1,64}$/, 'must be a reseller name').optional(),
   CCARD_WORKERS: z
     .string()

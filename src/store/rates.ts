@@ -5,7 +5,8 @@ import { withTransaction, type Pool, type PoolClient } from './db.ts';
 import type { Rounding } from '../money/money.ts';
 import { PrefixIndex, type RateEntry } from '../billing/prefix-index.ts';
 import type { RateRule } from '../billing/rating.ts';
-import { RoutingIndex, stampMinute } from '../billing/routing.ts';
+import { planRoute, RoutingIndex, stampMinute, type RouteDecision, type RouteOptions } from '../billing/routing.ts';
+import { DEFAULT_JOIN_BUDGET_BYTES, JoinedIndexes, type JoinedIndexesOptions } from '../billing/joined-index.ts';
 import { loadRouting } from './routing.ts';
 import {
   duplicateMessage,
@@ -36,6 +37,33 @@ export interface RatedNumber {
   table: RateTableInfo;
 }
 
+/** A routed number: its sell rate and what its routing plan decides. */
+export interface RoutedNumber {
+  readonly sell: RatedNumber;
+  readonly decision: RouteDecision;
+}
+
+/** A RoutedNumber whose sell rate is read (from its table, version v) only when asked for. */
+class Routed implements RoutedNumber {
+  private rated: RatedNumber | undefined;
+  constructor(
+    readonly decision: RouteDecision,
+    private readonly table: RateTableInfo,
+    private readonly taxPpm: number,
+    private readonly rate: RateEntry | undefined,
+    private readonly source: PrefixIndex | undefined,
+    private readonly v: number,
+  ) {}
+
+  get sell(): RatedNumber {
+    if (!this.rated) {
+      const rate = this.rate ?? this.source!.version(this.v);
+      this.rated = { rate, table: this.table, rule: toRule(rate, this.table, this.taxPpm) };
+    }
+    return this.rated;
+  }
+}
+
 /**
  * All rate tables in memory: one PrefixIndex per table plus the table's billing rules, and the routing plans and
  * carriers (whose buy rates are rate tables too: a route lookup is the same trie walk as a sell lookup). Immutable
@@ -46,9 +74,22 @@ export class RateIndex {
   /** When this snapshot was read from the database. */
   readonly loadedAt: Date;
   readonly routing: RoutingIndex;
+  /**
+   * The joined (sell table × routing plan) indexes: shared by the snapshots of one RateCache (each index is used only
+   * with the exact tries it was built from), built lazily and in slices (src/billing/joined-index.ts).
+   */
+  readonly joins: JoinedIndexes;
+  private readonly buyLookup = (tableId: string, number: string, at: Date | number) => this.lookup(tableId, number, at);
 
-  constructor(tables: Iterable<RateTableInfo>, rates: Iterable<RateEntry>, loadedAt = new Date(), routing = RoutingIndex.empty()) {
+  constructor(
+    tables: Iterable<RateTableInfo>,
+    rates: Iterable<RateEntry>,
+    loadedAt = new Date(),
+    routing = RoutingIndex.empty(),
+    joins = new JoinedIndexes(),
+  ) {
     this.routing = routing;
+    this.joins = joins;
     const byTable = new Map<string, RateEntry[]>();
     for (const t of tables) byTable.set(t.id, []);
     for (const r of rates) {
@@ -72,11 +113,16 @@ export class RateIndex {
   withTables(ids: Iterable<string>, tables: Iterable<RateTableInfo>, rates: Iterable<RateEntry>, loadedAt = new Date()): RateIndex {
     const fresh = new RateIndex(tables, rates, loadedAt);
     // The routing plans and carriers are not a rate table: kept as they are (their changes reload everything).
-    const next = new RateIndex([], [], loadedAt, this.routing);
+    const next = new RateIndex([], [], loadedAt, this.routing, this.joins);
     const replaced = new Set(ids);
     for (const [id, t] of this.tables) if (!replaced.has(id)) next.tables.set(id, t);
     for (const [id, t] of fresh.tables) next.tables.set(id, t);
     return next;
+  }
+
+  /** The trie of table `tableId` (the joined index checks that it is the one it was built from). */
+  tableIndex(tableId: string): PrefixIndex | undefined {
+    return this.tables.get(tableId)?.index;
   }
 
   table(tableId: string | bigint): RateTableInfo | undefined {
@@ -114,6 +160,33 @@ export class RateIndex {
     const rate = t.index.lookup(number, now);
     if (!rate) return undefined;
     return { rate, table: t.info, rule: toRule(rate, t.info, taxPpm) };
+  }
+
+  /**
+   * The sell rate of `number` in table `tableId` and what routing plan `planId` decides for it: ruleFor + planRoute,
+   * through the pair's joined index (one trie walk) once it is built, one walk per table until then. undefined:
+   * no sell rate (refuse the call).
+   */
+  route(tableId: string, planId: string, number: string, taxPpm: number, now: Date | number = Date.now(), opts: RouteOptions = {}): RoutedNumber | undefined {
+    const t = this.tables.get(tableId);
+    if (!t) return undefined;
+    const joined = this.joins.get(this, tableId, planId);
+    if (joined) {
+      const decision = joined.route(number, now, opts);
+      if (!decision) return undefined;
+      return new Routed(decision, t.info, taxPpm, joined.lastSellRate, joined.sellTable, joined.lastSellVersion);
+    }
+    return this.routeByTables(tableId, planId, number, taxPpm, now, opts);
+  }
+
+  /** route() one trie walk per table (the sell table, the plan's entries, each carrier's buy table). */
+  routeByTables(tableId: string, planId: string, number: string, taxPpm: number, now: Date | number = Date.now(), opts: RouteOptions = {}): RoutedNumber | undefined {
+    const t = this.tables.get(tableId);
+    const rate = t?.index.lookup(number, now);
+    if (!t || !rate) return undefined;
+    // The stamped rate, not the rule: the same minute cost (same fields), without computing it.
+    const decision = planRoute(this.routing, this.buyLookup, planId, number, rate, now, opts);
+    return new Routed(decision, t.info, taxPpm, rate, undefined, -1);
   }
 }
 
@@ -184,7 +257,7 @@ function rateFromRow(r: RateRow): RateEntry {
 type Queryable = Pool | PoolClient | pg.Client;
 
 /** Reads every table and rate in one consistent snapshot (REPEATABLE READ) and builds the in-memory index. */
-export async function loadRateIndex(pool: Pool): Promise<RateIndex> {
+export async function loadRateIndex(pool: Pool, joins?: JoinedIndexes): Promise<RateIndex> {
   const client = await pool.connect();
   try {
     await client.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
@@ -195,7 +268,7 @@ export async function loadRateIndex(pool: Pool): Promise<RateIndex> {
     const rates = await client.query<RateRow>(`SELECT ${RATE_COLUMNS} FROM rates r`);
     const routing = await loadRouting(client);
     await client.query('COMMIT');
-    return new RateIndex(tables.rows.map(tableFromRow), rates.rows.map(rateFromRow), at, routing);
+    return new RateIndex(tables.rows.map(tableFromRow), rates.rows.map(rateFromRow), at, routing, joins);
   } catch (err) {
     await client.query('ROLLBACK').catch(() => {});
     throw err;
@@ -233,6 +306,10 @@ export interface RateCacheOptions {
   /** Told about every reload failure (the previous index stays in use). */
   onError?: (err: unknown) => void;
   onReload?: (index: RateIndex) => void;
+  /** Bytes the joined (sell table × routing plan) indexes may take together; 0: none. Default 256 MiB. */
+  routeIndexBytes?: number;
+  /** Told when a joined index is built or given up (src/billing/joined-index.ts). */
+  onRouteIndex?: JoinedIndexesOptions['onBuilt'];
 }
 
 /**
@@ -243,7 +320,9 @@ export interface RateCacheOptions {
  * index and is retried with the next change.
  */
 export class RateCache {
-  private current: RateIndex = RateIndex.empty();
+  /** Kept across reloads: a pair whose tries did not change keeps its joined index. */
+  private readonly joins: JoinedIndexes;
+  private current: RateIndex;
   private listener: PoolClient | undefined;
   private timer: NodeJS.Timeout | undefined;
   private reconnectTimer: NodeJS.Timeout | undefined;
@@ -261,6 +340,11 @@ export class RateCache {
   constructor(private readonly opts: RateCacheOptions) {
     this.debounceMs = opts.debounceMs ?? 100;
     this.reconnectMs = opts.reconnectMs ?? 1000;
+    this.joins = new JoinedIndexes({
+      budgetBytes: opts.routeIndexBytes ?? DEFAULT_JOIN_BUDGET_BYTES,
+      ...(opts.onRouteIndex && { onBuilt: opts.onRouteIndex }),
+    });
+    this.current = new RateIndex([], [], new Date(), RoutingIndex.empty(), this.joins);
   }
 
   get index(): RateIndex {
@@ -322,7 +406,7 @@ export class RateCache {
           let next: RateIndex;
           try {
             if (all) {
-              next = await loadRateIndex(this.opts.pool);
+              next = await loadRateIndex(this.opts.pool, this.joins);
             } else {
               const { tables, rates } = await loadRateTables(this.opts.pool, ids);
               next = this.current.withTables(ids, tables, rates);
@@ -334,6 +418,8 @@ export class RateCache {
             throw err;
           }
           this.current = next;
+          // Joined indexes built from tries this snapshot no longer has are dropped now (they would never be served).
+          this.joins.prune(next);
           this.version++;
           this.opts.onReload?.(next);
         } while (this.again && this.running);
