@@ -7,8 +7,8 @@ import { cost, maxSeconds, type RateRule } from '../src/billing/rating.ts';
 import { planRoute, RoutingIndex, type Carrier } from '../src/billing/routing.ts';
 import { RateIndex, type RateTableInfo } from '../src/store/rates.ts';
 
-/** Deterministic PRNG (mulberry32) so runs are comparable. */
-function rng(seed: number): () => number {
+/** Deterministic PRNG (mulberry32) so runs are comparable; the joined-index property test draws from it too. */
+export function rng(seed: number): () => number {
   let a = seed >>> 0;
   return () => {
     a = (a + 0x6d2b79f5) >>> 0;

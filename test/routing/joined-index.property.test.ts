@@ -4,6 +4,7 @@ import type { RateEntry } from '../../src/billing/prefix-index.ts';
 import { JoinedIndexes, JoinBuilder, sourcesOf } from '../../src/billing/joined-index.ts';
 import { RoutingIndex, type Carrier, type RouteDecision, type RoutingEntry } from '../../src/billing/routing.ts';
 import { RateIndex, type RateTableInfo, type RoutedNumber } from '../../src/store/rates.ts';
+import { rng } from '../../bench/rating.ts';
 
 /*
  * The joined index must decide exactly as one walk per table does: same sell rate, same carriers in the same order
@@ -85,22 +86,12 @@ function carriers(disabled: string): Carrier[] {
   }));
 }
 
-function mulberry(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /** A decision as plain data (carrier ids, buy rate ids, dial numbers), with the skip() calls and random() draws it made. */
 function run(f: (opts: { skip: (id: string) => boolean; random: () => number }) => RoutedNumber | RouteDecision | undefined, skipSet: string[], seed: number) {
   const skips: string[] = [];
   let draws = 0;
-  const rnd = mulberry(seed);
+  const rnd = rng(seed);
   const out = f({
     skip: (id) => {
       skips.push(id);
