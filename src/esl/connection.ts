@@ -69,69 +69,82 @@ export interface EslConnectionOptions {
 
 type ReplyFrame = Extract<EslFrame, { kind: 'command/reply' | 'api/response' }>;
 
-/** A command's place in the reply queue: settled by its reply, its timeout or its signal (handleEvent: 'abort'). */
-class Slot {
+/**
+ * The settling side of a promise with a deadline and an abort signal: settled once, by its answer, its timeout or
+ * its signal (handleEvent: 'abort'), whichever comes first; the timer and the listener go with the first.
+ */
+abstract class Pending<T> {
   settled = false;
-  private readonly timer: NodeJS.Timeout;
+  protected timer: NodeJS.Timeout;
   constructor(
+    /** The command or app, for error messages. */
     readonly what: string,
     private readonly signal: AbortSignal | undefined,
     timeoutMs: number,
-    private readonly resolve: (frame: ReplyFrame) => void,
+    private readonly resolve: (value: T) => void,
     private readonly reject: (err: Error) => void,
   ) {
-    this.timer = setTimeout(slotTimedOut, timeoutMs, this, timeoutMs);
+    this.timer = setTimeout(pendingTimedOut, timeoutMs, this, timeoutMs);
     signal?.addEventListener('abort', this, { once: true });
   }
+
+  /** The error a timeout of `timeoutMs` settles with. */
+  abstract timeoutError(timeoutMs: number): EslError;
 
   handleEvent(): void {
     this.settle(abortedError(this.what));
   }
 
-  settle(err: Error | undefined, frame?: ReplyFrame): void {
+  settle(err: Error | undefined, value?: T): void {
     if (this.settled) return;
     this.settled = true;
     clearTimeout(this.timer);
     this.signal?.removeEventListener('abort', this);
+    this.onSettled();
     if (err) this.reject(err);
-    else this.resolve(frame!);
+    else this.resolve(value!);
   }
+
+  /** Cleanup of a subclass, before the promise settles. */
+  protected onSettled(): void {}
 }
 
-function slotTimedOut(slot: Slot, timeoutMs: number): void {
-  slot.settle(new EslError('ESL_TIMEOUT', `no reply to ${slot.what} within ${timeoutMs} ms`));
+function pendingTimedOut(pending: Pick<Pending<never>, 'settle' | 'timeoutError'>, timeoutMs: number): void {
+  pending.settle(pending.timeoutError(timeoutMs));
+}
+
+/** A command's place in the reply queue. */
+class Slot extends Pending<ReplyFrame> {
+  timeoutError(timeoutMs: number): EslError {
+    return new EslError('ESL_TIMEOUT', `no reply to ${this.what} within ${timeoutMs} ms`);
+  }
 }
 
 /** An app waiting for its CHANNEL_EXECUTE_COMPLETE (keyed by Event-UUID in EslConnection.executions). */
-class Execution {
-  settled = false;
-  private timer: NodeJS.Timeout;
+class Execution extends Pending<EslEvent> {
   constructor(
     private readonly registry: Map<string, Execution>,
     private readonly uuid: string,
-    readonly app: string,
+    app: string,
     readonly graceMs: number,
-    private readonly signal: AbortSignal | undefined,
+    signal: AbortSignal | undefined,
     timeoutMs: number,
-    private readonly resolve: (event: EslEvent) => void,
-    private readonly reject: (err: Error) => void,
+    resolve: (event: EslEvent) => void,
+    reject: (err: Error) => void,
   ) {
-    this.timer = setTimeout(executionTimedOut, timeoutMs, this, timeoutMs);
-    signal?.addEventListener('abort', this, { once: true });
+    super(app, signal, timeoutMs, resolve, reject);
   }
 
-  handleEvent(): void {
-    this.settle(abortedError(this.app));
+  get app(): string {
+    return this.what;
   }
 
-  settle(err: Error | undefined, event?: EslEvent): void {
-    if (this.settled) return;
-    this.settled = true;
-    clearTimeout(this.timer);
-    this.signal?.removeEventListener('abort', this);
+  timeoutError(timeoutMs: number): EslError {
+    return new EslError('ESL_TIMEOUT', `${this.app} did not complete within ${timeoutMs} ms`);
+  }
+
+  protected override onSettled(): void {
     this.registry.delete(this.uuid);
-    if (err) this.reject(err);
-    else this.resolve(event!);
   }
 
   /** The channel hung up: wait graceMs more for the completion (bridge), then reject with ESL_HANGUP. */
@@ -139,10 +152,6 @@ class Execution {
     clearTimeout(this.timer);
     this.timer = setTimeout(graceOver, this.graceMs, this);
   }
-}
-
-function executionTimedOut(execution: Execution, timeoutMs: number): void {
-  execution.settle(new EslError('ESL_TIMEOUT', `${execution.app} did not complete within ${timeoutMs} ms`));
 }
 
 function graceOver(execution: Execution): void {
