@@ -5,6 +5,7 @@ import { money, type FlowContext } from '../context.ts';
 import { cleanDigits, digitsRequest } from '../digits.ts';
 import type { PromptName } from '../prompts.ts';
 import { FAILED, flow, runEffect } from '../setup.ts';
+import { announcing, fetchingBalance } from './balance.ts';
 
 // After a call: the remaining balance or the failure's prompt, then another call (press 1) or goodbye.
 
@@ -31,34 +32,12 @@ export const afterCall = flow.createStateConfig({
   ],
 });
 
-export const fetchingRemaining = flow.createStateConfig({
-  entry: runEffect('balance', ({ context }) => ({ services: context.services, cardId: context.cardId! })),
-  exit: 'stopEffect',
-  on: {
-    'balance.done': {
-      target: 'announcingRemaining',
-      actions: assign({ card: ({ context, event }) => ({ ...context.card!, balance: event.output }) }),
-    },
-    'effect.error': FAILED,
-  },
-});
+export const fetchingRemaining = fetchingBalance('announcingRemaining');
 
 // Said ahead of the next prompt (another call, or goodbye), in the same write.
-export const announcingRemaining = flow.createStateConfig({
-  entry: assign({
-    played: ({ context }) => [...context.played, ...remainingItems(context).map(describeAnnouncement)],
-    preamble: ({ context }) => remainingItems(context),
-  }),
-  always: 'countingCall',
-});
+export const announcingRemaining = announcing(remainingItems, 'countingCall');
 
-export const announcingFailure = flow.createStateConfig({
-  entry: assign({
-    played: ({ context }) => [...context.played, failurePrompt(context)],
-    preamble: ({ context }) => [{ prompt: failurePrompt(context) }],
-  }),
-  always: 'countingCall',
-});
+export const announcingFailure = announcing((c) => [{ prompt: failurePrompt(c) }], 'countingCall');
 
 export const countingCall = flow.createStateConfig({
   entry: [assign({ sessionCalls: ({ context }) => context.sessionCalls + 1 }), { type: 'markResume', params: { stage: 'm' } }],

@@ -1,34 +1,19 @@
 import { assign } from 'xstate';
-import { describeAnnouncement, type Announcement } from '../actors.ts';
+import type { Announcement } from '../actors.ts';
 import { money, type FlowContext } from '../context.ts';
 import { cleanDigits, digitsRequest } from '../digits.ts';
 import { normaliseDestination, type NormaliseResult } from '../number.ts';
 import { FAILED, flow, runEffect } from '../setup.ts';
+import { announcing, fetchingBalance } from './balance.ts';
 import { VOUCHER_KEY } from '../voucher.ts';
 
 // The balance, then the destination: keyed, normalised and checked, with its tries; `*` replays the balance and
 // the voucher key goes to phases/voucher.ts.
 
-export const refreshingBalance = flow.createStateConfig({
-  entry: runEffect('balance', ({ context }) => ({ services: context.services, cardId: context.cardId! })),
-  exit: 'stopEffect',
-  on: {
-    'balance.done': {
-      target: 'announcingBalance',
-      actions: assign({ card: ({ context, event }) => ({ ...context.card!, balance: event.output }) }),
-    },
-    'effect.error': FAILED,
-  },
-});
+export const refreshingBalance = fetchingBalance('announcingBalance');
 
 // Said ahead of the destination prompt, in the same write (see collectDigits).
-export const announcingBalance = flow.createStateConfig({
-  entry: assign({
-    played: ({ context }) => [...context.played, ...balanceItems(context).map(describeAnnouncement)],
-    preamble: ({ context }) => balanceItems(context),
-  }),
-  always: 'destination',
-});
+export const announcingBalance = announcing(balanceItems, 'destination');
 
 export const destination = flow.createStateConfig({
   initial: 'asking',
